@@ -1,0 +1,45 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "DmaBufKit",
+    products: [
+        .library(name: "DmaBufKit", targets: ["DmaBufKit"]),
+        .executable(name: "dmabuf-probe", targets: ["dmabuf-probe"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C shim: one function per kernel operation, returning -errno.
+        .target(name: "CDmaBuf", path: "Shims/CDmaBuf"),
+        // System libraries used by the DRM and V4L2 layers.
+        .systemLibrary(
+            name: "CLibDRM", path: "Shims/CLibDRM", pkgConfig: "libdrm",
+            providers: [.apt(["libdrm-dev"])]),
+        .systemLibrary(
+            name: "CLibV4L2", path: "Shims/CLibV4L2", pkgConfig: "libv4l2",
+            providers: [.apt(["libv4l-dev"])]),
+        .target(
+            name: "DmaBufKit",
+            dependencies: [
+                "CDmaBuf", "CLibDRM", "CLibV4L2",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/DmaBufKit"),
+        .executableTarget(
+            name: "dmabuf-probe",
+            dependencies: [
+                "DmaBufKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/dmabuf-probe"),
+        .testTarget(
+            name: "DmaBufKitTests",
+            dependencies: ["DmaBufKit", "CDmaBuf"],
+            path: "Tests/DmaBufKitTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,80 @@
+// cdmabuf: one C function per kernel operation DmaBufKit uses.
+//
+// Swift cannot expand the _IOW/_IOWR macros, and the kernel structs are easier to
+// keep honest in C. Every function returns 0 (or a new fd / value >= 0 where its
+// comment says so) on success and -errno on failure. Nothing here retries EINTR:
+// the caller decides (it must never retry close).
+#ifndef CDMABUF_H
+#define CDMABUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- files and memory ----------------------------------------------------
+int cdmabuf_open(const char *path, int flags);              // new fd
+int cdmabuf_close(int fd);
+int cdmabuf_dup_cloexec(int fd);                            // new fd
+long cdmabuf_read(int fd, void *buf, size_t len);           // bytes read
+int cdmabuf_mmap(int fd, uint64_t length, int prot, int flags, uint64_t offset, void **out);
+int cdmabuf_munmap(void *addr, uint64_t length);
+int cdmabuf_poll(int fd, short events, int timeout_ms, short *revents); // ready count
+int cdmabuf_memfd_create(const char *name, unsigned int flags);        // new fd
+int cdmabuf_ftruncate(int fd, uint64_t length);
+int cdmabuf_add_seals(int fd, int seals);
+int cdmabuf_get_seals(int fd);                              // seal bits
+int cdmabuf_fd_flags(int fd);                               // F_GETFD bits
+int cdmabuf_status_flags(int fd);                           // F_GETFL bits
+int cdmabuf_kernel_release(char *buf, size_t len);
+long cdmabuf_page_size(void);
+uint64_t cdmabuf_physical_memory(void);
+
+// ---- dma-heap ------------------------------------------------------------
+// `fd_field` is what the request's out-field holds on entry; the kernel
+// requires 0 and it is a parameter only so that this rule can be tested.
+int cdmabuf_dma_heap_alloc(int heap_fd, uint64_t len, uint32_t fd_flags,
+                           uint64_t heap_flags, uint32_t fd_field);   // new fd
+
+// ---- udmabuf -------------------------------------------------------------
+struct cdmabuf_udmabuf_item {   // mirrors struct udmabuf_create_item
+    uint32_t memfd;
+    uint32_t pad;
+    uint64_t offset;
+    uint64_t size;
+};
+int cdmabuf_udmabuf_create(int dev_fd, uint32_t memfd, uint32_t flags,
+                           uint64_t offset, uint64_t size);            // new fd
+int cdmabuf_udmabuf_create_list(int dev_fd, uint32_t flags,
+                                const struct cdmabuf_udmabuf_item *items,
+                                uint32_t count);                       // new fd
+
+// ---- dma-buf -------------------------------------------------------------
+int cdmabuf_dma_buf_sync(int fd, uint64_t flags);
+int cdmabuf_dma_buf_set_name(int fd, const char *name);
+int cdmabuf_dma_buf_export_sync_file(int fd, uint32_t flags);         // new fd
+int cdmabuf_dma_buf_import_sync_file(int fd, uint32_t flags, int sync_fd);
+
+// ---- sync_file -----------------------------------------------------------
+struct cdmabuf_fence_info {     // mirrors struct sync_fence_info
+    char obj_name[32];
+    char driver_name[32];
+    int32_t status;
+    uint32_t flags;
+    uint64_t timestamp_ns;
+};
+int cdmabuf_sync_merge(int fd, int other_fd, const char *name);      // new fd
+// With capacity 0 only `name`, `status` and `num_fences` are filled.
+int cdmabuf_sync_file_info(int fd, char name[32], int32_t *status, uint32_t *num_fences,
+                           struct cdmabuf_fence_info *fences, uint32_t capacity);
+
+// ---- sw_sync (debugfs sync/sw_sync; for tests) ----------------------------
+int cdmabuf_sw_sync_create_fence(int timeline_fd, uint32_t value, const char *name); // new fd
+int cdmabuf_sw_sync_inc(int timeline_fd, uint32_t count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,91 @@
+/// A dma-buf heap, `/dev/dma_heap/<name>`: `system` (pages from anywhere) or a CMA area
+/// (physically contiguous; named after the area, usually `reserved` or `linux,cma`).
+public struct DmaHeap: ~Copyable {
+    public let name: String
+    public let descriptor: OwnedDescriptor
+
+    /// The heaps this kernel offers; empty when `/dev/dma_heap` does not exist.
+    public static func names(kernel: any Kernel) throws(KernelError) -> [String] {
+        do { return try kernel.listDirectory(KernelPaths.dmaHeapDirectory) } catch {
+            if error.errno == .ENOENT { return [] }
+            throw error
+        }
+    }
+
+    public static func path(of name: String) -> String { "\(KernelPaths.dmaHeapDirectory)/\(name)" }
+
+    public init(_ name: String, kernel: any Kernel) throws(KernelError) {
+        self.name = name
+        do { descriptor = try kernel.openOwned(Self.path(of: name), flags: [.readOnly, .closeOnExec]) } catch {
+            throw error.explained(deviceOpenAdvice(error, node: Self.path(of: name)))
+        }
+    }
+
+    public consuming func close() throws(KernelError) { try descriptor.close() }
+
+    /// Allocates a zero-filled buffer of at least `length` bytes (the kernel rounds up to pages).
+    ///
+    /// Zero, negative and larger-than-physical-memory lengths are refused here, before any ioctl.
+    public func allocate(
+        length: Int, fdFlags: OpenFlags = [.readWrite, .closeOnExec], heapFlags: UInt64 = 0, name debugName: String? = nil
+    ) throws(KernelError) -> DmaBuf {
+        let path = descriptor.path
+        try validateLength(length, operation: "DMA_HEAP_IOCTL_ALLOC", path: path, kernel: descriptor.kernel)
+        let fd = try descriptor.perform { kernel, fd throws(KernelError) in
+            do throws(KernelError) {
+                return try kernel.dmaHeapAllocate(
+                    heap: fd, length: UInt64(length), fdFlags: UInt32(bitPattern: fdFlags.rawValue),
+                    heapFlags: heapFlags, fdField: 0)
+            } catch {
+                throw error.explained(
+                    error.errno == .ENOMEM ? "heap '\(name)' could not provide \(length) bytes" : nil)
+            }
+        }
+        let pageSize = descriptor.kernel.pageSize
+        let buffer = DmaBuf(
+            OwnedDescriptor(fd, kernel: descriptor.kernel, path: "dma-buf from \(path)"),
+            length: (length + pageSize - 1) / pageSize * pageSize)
+        if let debugName { try buffer.setName(debugName) }
+        return buffer
+    }
+}
+
+extension OpenFlags {
+    public static let readOnly: OpenFlags = []
+}
+
+/// Refuses lengths no allocator can honour, before any ioctl is issued.
+func validateLength(_ length: Int, operation: String, path: String, kernel: any Kernel) throws(KernelError) {
+    if length <= 0 {
+        throw KernelError(
+            operation, .EINVAL, path: path, reason: "length \(length) is not a buffer size (must be > 0); no ioctl issued")
+    }
+    let memory = kernel.physicalMemory
+    if memory > 0 && UInt64(length) > memory {
+        throw KernelError(
+            operation, .ENOMEM, path: path,
+            reason: "length \(length) exceeds physical memory (\(memory) bytes); no ioctl issued")
+    }
+}
+
+/// Advice for a device node that would not open, in the user's terms.
+func deviceOpenAdvice(_ error: KernelError, node: String) -> String? {
+    switch error.errno {
+    case .EACCES, .EPERM:
+        "no permission to open \(node): run as root, or add a udev rule giving your group access (e.g. MODE=\"0660\", GROUP=\"video\")"
+    case .ENOENT:
+        "\(node) does not exist: the kernel lacks the driver (\(KernelOption.providing(node)))"
+    default: nil
+    }
+}
+
+/// The kernel options behind each facility, for "what is missing" messages.
+public enum KernelOption {
+    public static func providing(_ node: String) -> String {
+        if node.hasPrefix("\(KernelPaths.dmaHeapDirectory)/system") { return "CONFIG_DMABUF_HEAPS_SYSTEM" }
+        if node.hasPrefix(KernelPaths.dmaHeapDirectory) { return "CONFIG_DMABUF_HEAPS, CONFIG_DMABUF_HEAPS_SYSTEM or CONFIG_DMABUF_HEAPS_CMA" }
+        if node == KernelPaths.udmabuf { return "CONFIG_UDMABUF" }
+        if node == KernelPaths.swSync { return "CONFIG_SW_SYNC and debugfs mounted at /sys/kernel/debug" }
+        return "unknown option"
+    }
+}

@@ -1,0 +1,84 @@
+/// Where a fence (or a whole sync_file) stands.
+public enum FenceStatus: Hashable, Sendable, CustomStringConvertible {
+    case active
+    case signalled
+    case failed(Errno)
+
+    public init(kernelStatus: Int32) {
+        self = kernelStatus > 0 ? .signalled : kernelStatus == 0 ? .active : .failed(Errno(rawValue: -kernelStatus))
+    }
+
+    public var description: String {
+        switch self {
+        case .active: "active"
+        case .signalled: "signalled"
+        case .failed(let errno): "error \(errno.name)"
+        }
+    }
+}
+
+/// A sync_file: a file descriptor for one or more fences. It becomes readable
+/// (`POLLIN`) once every fence has signalled.
+public struct SyncFile: ~Copyable {
+    public let descriptor: OwnedDescriptor
+
+    public init(_ descriptor: consuming OwnedDescriptor) { self.descriptor = descriptor }
+
+    public var fd: FileDescriptorNumber { descriptor.fd }
+
+    public consuming func close() throws(KernelError) { try descriptor.close() }
+
+    /// Name, overall status and fences (`SYNC_IOC_FILE_INFO`).
+    public func info() throws(KernelError) -> SyncFileInfo {
+        try descriptor.perform { kernel, fd throws(KernelError) in try kernel.syncFileInfo(fd) }
+    }
+
+    public func status() throws(KernelError) -> FenceStatus {
+        FenceStatus(kernelStatus: try info().status)
+    }
+
+    /// Waits until every fence signalled (true) or the timeout passed (false).
+    public func wait(timeout: Duration) throws(KernelError) -> Bool {
+        let (seconds, attoseconds) = timeout.components
+        let milliseconds = max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        let ready = try descriptor.perform { kernel, fd throws(KernelError) in
+            try kernel.poll(fd, events: .readable, timeoutMilliseconds: Int32(clamping: milliseconds))
+        }
+        return ready.contains(.readable)
+    }
+
+    /// A new sync_file that signals when both this one and `other` have (`SYNC_IOC_MERGE`).
+    public func merged(with other: borrowing SyncFile, name: String = "merged") throws(KernelError) -> SyncFile {
+        let otherFD = other.fd
+        let path = descriptor.path
+        let fd = try descriptor.perform { kernel, fd throws(KernelError) in
+            try kernel.syncFileMerge(fd, otherFD, name: name)
+        }
+        return SyncFile(OwnedDescriptor(fd, kernel: descriptor.kernel, path: "sync_file merged from \(path)"))
+    }
+}
+
+/// A software fence timeline from debugfs `sync/sw_sync` (CONFIG_SW_SYNC), for tests:
+/// fences on it signal when the test advances it. Closing it fails pending fences with ENOENT.
+public struct SoftwareTimeline: ~Copyable {
+    public let descriptor: OwnedDescriptor
+
+    public init(kernel: any Kernel, path: String = KernelPaths.swSync) throws(KernelError) {
+        descriptor = try kernel.openOwned(path, flags: [.readWrite, .closeOnExec])
+    }
+
+    public consuming func close() throws(KernelError) { try descriptor.close() }
+
+    /// A sync_file whose fence signals when the timeline reaches `value`.
+    public func fence(at value: UInt32, name: String = "fence") throws(KernelError) -> SyncFile {
+        let fd = try descriptor.perform { kernel, fd throws(KernelError) in
+            try kernel.swSyncCreateFence(timeline: fd, value: value, name: name)
+        }
+        return SyncFile(OwnedDescriptor(fd, kernel: descriptor.kernel, path: "sw_sync fence @\(value)"))
+    }
+
+    /// Moves the timeline forward, signalling every fence at or below the new value.
+    public func advance(by count: UInt32 = 1) throws(KernelError) {
+        try descriptor.perform { kernel, fd throws(KernelError) in try kernel.swSyncIncrement(timeline: fd, by: count) }
+    }
+}
