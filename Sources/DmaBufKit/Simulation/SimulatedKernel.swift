@@ -1,0 +1,534 @@
+import Foundation
+
+/// A model of the Linux 6.1 dma-buf interfaces: heaps (`system`, and a CMA-like `reserved`
+/// with a capacity), udmabuf with the driver's rules and limits, dma-buf SYNC / names /
+/// implicit fences, sync_file and sw_sync. Its errno answers follow the 6.1 sources
+/// (drivers/dma-buf) case by case; each rule below names where it comes from.
+///
+/// Buffers are real memfds of the host, so mmap, fd passing and close behave for real.
+public final class SimulatedKernel: Kernel, @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var release = "6.1.0-dmabufkit-simulated"
+        public var physicalMemory: UInt64 = 1 << 30
+        /// Heaps under /dev/dma_heap; "reserved" behaves like the CMA heap.
+        public var heaps: [String] = ["system", "reserved"]
+        public var reservedHeapCapacity: UInt64 = 32 << 20
+        public var udmabuf = true
+        public var udmabufSizeLimitMB: UInt64 = 64
+        public var udmabufListLimit = 1024
+        public var swSync = true
+        /// Paths whose open fails with EACCES, to model a node without permission.
+        public var deniedPaths: Set<String> = []
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    private let host = LinuxKernel()
+    private let state = NSCondition()
+    private var files: [Int32: SimulatedFile] = [:]
+    /// Every descriptor handed out through this kernel and not yet closed.
+    private var descriptors: Set<Int32> = []
+    private var mappings: [UnsafeMutableRawPointer: (file: SimulatedFile?, length: Int)] = [:]
+    private var heapUsage: [String: UInt64] = [:]
+    private var nextContext: UInt64 = 1
+    /// `dma_fence_get_stub()`: the one signalled fence of context 0.
+    private let stubFence = SimulatedFence(context: 0, seqno: 0, driver: "stub", timelineName: "stub", signalled: true)
+
+    public init(_ configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    public var kind: String { "simulated" }
+    public var pageSize: Int { host.pageSize }
+    public var physicalMemory: UInt64 { configuration.physicalMemory }
+    public func kernelRelease() throws(KernelError) -> String { configuration.release }
+
+    // MARK: Accounting, for leak checks
+
+    /// Descriptors opened through this kernel and still open.
+    public var openDescriptorCount: Int { locked { descriptors.count } }
+    /// Mappings made through this kernel and still mapped.
+    public var mappingCount: Int { locked { mappings.count } }
+    /// Bytes currently allocated from a heap.
+    public func heapBytesInUse(_ heap: String) -> UInt64 { locked { heapUsage[heap] ?? 0 } }
+
+    // MARK: Files
+
+    public func open(_ path: String, flags: OpenFlags) throws(KernelError) -> FileDescriptorNumber {
+        let kind: SimulatedFile.Kind
+        if configuration.deniedPaths.contains(path) { throw KernelError("open", .EACCES, path: path) }
+        if path.hasPrefix(KernelPaths.dmaHeapDirectory + "/"),
+            configuration.heaps.contains(String(path.dropFirst(KernelPaths.dmaHeapDirectory.count + 1)))
+        {
+            kind = .heap(name: String(path.dropFirst(KernelPaths.dmaHeapDirectory.count + 1)))
+        } else if path == KernelPaths.udmabuf && configuration.udmabuf {
+            kind = .udmabufDevice
+        } else if path == KernelPaths.swSync && configuration.swSync {
+            // sw_sync_debugfs_open: a new timeline named after the task.
+            let name = truncated(ProcessInfo.processInfo.processName, to: 15)
+            kind = .timeline(locked { SimulatedTimeline(context: allocateContext(), name: name) })
+        } else {
+            throw KernelError("open", .ENOENT, path: path)
+        }
+        return try install(kind, label: path, closeOnExec: flags.contains(.closeOnExec))
+    }
+
+    public func close(_ fd: FileDescriptorNumber) throws(KernelError) {
+        try host.close(fd)
+        locked {
+            descriptors.remove(fd.rawValue)
+            if let file = files.removeValue(forKey: fd.rawValue) { drop(file) }
+        }
+    }
+
+    public func duplicate(_ fd: FileDescriptorNumber) throws(KernelError) -> FileDescriptorNumber {
+        let copy = try host.duplicate(fd)
+        locked {
+            descriptors.insert(copy.rawValue)
+            if let file = files[fd.rawValue] {
+                file.references += 1
+                files[copy.rawValue] = file
+            }
+        }
+        return copy
+    }
+
+    public func readFile(_ path: String) throws(KernelError) -> String {
+        switch path {
+        case KernelPaths.udmabufSizeLimit where configuration.udmabuf: return "\(configuration.udmabufSizeLimitMB)\n"
+        case KernelPaths.udmabufListLimit where configuration.udmabuf: return "\(configuration.udmabufListLimit)\n"
+        default:
+            let prefix = "/proc/self/fdinfo/"
+            if path.hasPrefix(prefix), let fd = Int32(path.dropFirst(prefix.count)) {
+                return try fdinfo(FileDescriptorNumber(rawValue: fd))
+            }
+            throw KernelError("open", .ENOENT, path: path)
+        }
+    }
+
+    public func listDirectory(_ path: String) throws(KernelError) -> [String] {
+        guard path == KernelPaths.dmaHeapDirectory, !configuration.heaps.isEmpty else {
+            throw KernelError("opendir", .ENOENT, path: path)
+        }
+        return configuration.heaps.sorted()
+    }
+
+    public func fdinfo(_ fd: FileDescriptorNumber) throws(KernelError) -> String {
+        // The generic lines (pos, flags, mnt_id, ino) are the host's, then dma_buf_show_fdinfo's.
+        let generic = try host.fdinfo(fd)
+        return locked {
+            guard let file = files[fd.rawValue], let buffer = file.dmaBuf else { return generic }
+            var text = generic.split(separator: "\n").prefix(4).joined(separator: "\n") + "\n"
+            text += "size:\t\(buffer.size)\ncount:\t\(file.references)\nexp_name:\t\(buffer.exporter)\n"
+            if let name = buffer.name { text += "name:\t\(name)\n" }
+            return text
+        }
+    }
+
+    public func descriptorFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32 { try host.descriptorFlags(fd) }
+
+    public func statusFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32 {
+        let flags = try host.statusFlags(fd)
+        guard let buffer = locked({ files[fd.rawValue]?.dmaBuf }), !buffer.writable else { return flags }
+        return flags & ~Int32(O_ACCMODE)  // an O_RDONLY dma-buf
+    }
+
+    // MARK: Memory
+
+    public func mmap(
+        _ fd: FileDescriptorNumber, length: Int, protection: MemoryProtection, shared: Bool, offset: UInt64
+    ) throws(KernelError) -> UnsafeMutableRawPointer {
+        guard let file = locked({ files[fd.rawValue] }) else {
+            return try host.mmap(fd, length: length, protection: protection, shared: shared, offset: offset)
+        }
+        guard let buffer = file.dmaBuf else {
+            throw KernelError("mmap", .ENODEV)  // heap, udmabuf and sync_file files have no mmap
+        }
+        let page = UInt64(pageSize)
+        let pages = (UInt64(length) + page - 1) / page
+        // do_mmap: zero length or an unaligned offset.
+        if length == 0 || offset % page != 0 { throw KernelError("mmap", .EINVAL) }
+        // do_mmap: a shared writable mapping needs a file opened for writing.
+        if shared && protection.contains(.write) && !buffer.writable { throw KernelError("mmap", .EACCES) }
+        // dma_buf_mmap_internal: "check for overflowing the buffer's size".
+        if offset / page + pages > buffer.size / page { throw KernelError("mmap", .EINVAL) }
+        if !shared {
+            switch buffer.mmapRule {
+            case .sharedOnly: throw KernelError("mmap", .EINVAL)  // cma_heap_mmap, mmap_udmabuf
+            case .privateSinglePageOnly where pages > 1: throw KernelError("mmap", .EINVAL)  // remap_pfn_range on a COW vma
+            default: break
+            }
+        }
+        let base: UnsafeMutableRawPointer
+        if buffer.segments.isEmpty {
+            base = try host.mmap(fd, length: length, protection: protection, shared: shared, offset: offset)
+        } else {
+            base = try mapSegments(of: buffer, length: Int(pages * page), protection: protection, shared: shared, offset: offset)
+        }
+        locked {
+            file.references += 1
+            mappings[base] = (file, length)
+        }
+        return base
+    }
+
+    /// A udmabuf's pages come from several memfds: reserve the range, then map each piece in place.
+    private func mapSegments(
+        of buffer: SimulatedDmaBuf, length: Int, protection: MemoryProtection, shared: Bool, offset: UInt64
+    ) throws(KernelError) -> UnsafeMutableRawPointer {
+        guard let reserved = Foundation.mmap(nil, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            reserved != MAP_FAILED
+        else { throw KernelError("mmap", Errno(rawValue: errno)) }
+        var position: UInt64 = 0  // offset within the buffer of the current segment
+        for segment in buffer.segments {
+            let start = max(position, offset)
+            let end = min(position + segment.size, offset + UInt64(length))
+            if start < end {
+                let target = reserved + Int(start - offset)
+                let placed = Foundation.mmap(
+                    target, Int(end - start), protection.rawValue, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
+                    segment.memfd.rawValue, off_t(segment.offset + (start - position)))
+                if placed == MAP_FAILED {
+                    let failure = errno
+                    Foundation.munmap(reserved, length)
+                    throw KernelError("mmap", Errno(rawValue: failure))
+                }
+            }
+            position += segment.size
+        }
+        return reserved
+    }
+
+    public func munmap(_ address: UnsafeMutableRawPointer, length: Int) throws(KernelError) {
+        let page = pageSize
+        let record = locked { mappings[address] }
+        // Segmented mappings were made page-rounded; unmap all of it.
+        let span = record.map { ($0.length + page - 1) / page * page } ?? length
+        try host.munmap(address, length: max(span, length))
+        locked {
+            if let record = mappings.removeValue(forKey: address), let file = record.file { drop(file) }
+        }
+    }
+
+    public func poll(_ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32)
+        throws(KernelError) -> PollEvents
+    {
+        guard let file = locked({ files[fd.rawValue] }) else {
+            return try host.poll(fd, events: events, timeoutMilliseconds: timeoutMilliseconds)
+        }
+        // sync_file_poll: readable once signalled. dma_buf_poll: readable once writers are done,
+        // writable once everyone is.
+        let ready: () -> PollEvents = {
+            switch file.kind {
+            case .syncFile(let sync): return sync.isSignalled ? [.readable] : []
+            case .dmaBuf(let buffer):
+                var result: PollEvents = []
+                if buffer.pendingFences(forWrite: false).isEmpty { result.insert(.readable) }
+                if buffer.pendingFences(forWrite: true).isEmpty { result.insert(.writable) }
+                return result
+            default: return []
+            }
+        }
+        let deadline = timeoutMilliseconds < 0 ? Date.distantFuture : Date(timeIntervalSinceNow: Double(timeoutMilliseconds) / 1000)
+        state.lock()
+        defer { state.unlock() }
+        while true {
+            let now = ready().intersection(events)
+            if !now.isEmpty || !state.wait(until: deadline) { return ready().intersection(events) }
+        }
+    }
+
+    public func memfdCreate(name: String, flags: UInt32) throws(KernelError) -> FileDescriptorNumber {
+        let fd = try host.memfdCreate(name: name, flags: flags)
+        locked { _ = descriptors.insert(fd.rawValue) }
+        return fd
+    }
+
+    public func truncate(_ fd: FileDescriptorNumber, length: UInt64) throws(KernelError) {
+        if locked({ files[fd.rawValue] }) != nil { throw KernelError("ftruncate", .EINVAL) }
+        try host.truncate(fd, length: length)
+    }
+
+    public func addSeals(_ fd: FileDescriptorNumber, _ seals: Seals) throws(KernelError) {
+        if locked({ files[fd.rawValue] }) != nil { throw KernelError("F_ADD_SEALS", .EINVAL) }
+        try host.addSeals(fd, seals)
+    }
+
+    public func seals(_ fd: FileDescriptorNumber) throws(KernelError) -> Seals {
+        if locked({ files[fd.rawValue] }) != nil { throw KernelError("F_GET_SEALS", .EINVAL) }
+        return try host.seals(fd)
+    }
+
+    // MARK: dma-heap (drivers/dma-buf/dma-heap.c, heaps/system_heap.c, heaps/cma_heap.c)
+
+    public func dmaHeapAllocate(
+        heap: FileDescriptorNumber, length: UInt64, fdFlags: UInt32, heapFlags: UInt64, fdField: UInt32
+    ) throws(KernelError) -> FileDescriptorNumber {
+        let operation = "DMA_HEAP_IOCTL_ALLOC"
+        guard case .heap(let name) = try file(heap, operation).kind else { throw KernelError(operation, .ENOTTY) }
+        if fdField != 0 { throw KernelError(operation, .EINVAL) }
+        let validFDFlags = UInt32(O_CLOEXEC | O_ACCMODE)
+        if fdFlags & ~validFDFlags != 0 { throw KernelError(operation, .EINVAL) }
+        if heapFlags != 0 { throw KernelError(operation, .EINVAL) }
+        let page = UInt64(pageSize)
+        let aligned = (length &+ page &- 1) & ~(page - 1)  // PAGE_ALIGN, wrapping like the kernel's
+        if aligned == 0 { throw KernelError(operation, .EINVAL) }
+        let capacity = name == "system" ? configuration.physicalMemory : configuration.reservedHeapCapacity
+        try locked { () throws(KernelError) in
+            let used = heapUsage[name] ?? 0
+            if aligned > capacity || used + aligned > capacity { throw KernelError(operation, .ENOMEM) }
+            heapUsage[name] = used + aligned
+        }
+        let buffer = SimulatedDmaBuf(
+            exporter: name, size: aligned, writable: fdFlags & UInt32(O_ACCMODE) != UInt32(O_RDONLY),
+            mmapRule: name == "system" ? .privateSinglePageOnly : .sharedOnly, charge: (name, aligned))
+        do {
+            return try install(
+                .dmaBuf(buffer), label: "dmabuf:\(name)", closeOnExec: fdFlags & UInt32(O_CLOEXEC) != 0, size: aligned)
+        } catch {
+            locked { release(buffer) }
+            throw error
+        }
+    }
+
+    // MARK: udmabuf (drivers/dma-buf/udmabuf.c)
+
+    public func udmabufCreate(
+        device: FileDescriptorNumber, memfd: FileDescriptorNumber, flags: UInt32, offset: UInt64, size: UInt64
+    ) throws(KernelError) -> FileDescriptorNumber {
+        try createUdmabuf(
+            "UDMABUF_CREATE", device: device, flags: flags, items: [UdmabufItem(memfd: memfd, offset: offset, size: size)])
+    }
+
+    public func udmabufCreateList(device: FileDescriptorNumber, flags: UInt32, items: [UdmabufItem])
+        throws(KernelError) -> FileDescriptorNumber
+    {
+        let operation = "UDMABUF_CREATE_LIST"
+        guard case .udmabufDevice = try file(device, operation).kind else { throw KernelError(operation, .ENOTTY) }
+        // udmabuf_ioctl_create_list: the count is checked before the items are read.
+        if items.count > configuration.udmabufListLimit { throw KernelError(operation, .EINVAL) }
+        return try createUdmabuf(operation, device: device, flags: flags, items: items)
+    }
+
+    private func createUdmabuf(_ operation: String, device: FileDescriptorNumber, flags: UInt32, items: [UdmabufItem])
+        throws(KernelError) -> FileDescriptorNumber
+    {
+        guard case .udmabufDevice = try file(device, operation).kind else { throw KernelError(operation, .ENOTTY) }
+        let page = UInt64(pageSize)
+        let pageLimit = (configuration.udmabufSizeLimitMB << 20) / page
+        var pageCount: UInt64 = 0
+        // udmabuf_create, first pass: alignment and the size limit, for every item.
+        for item in items {
+            if item.offset % page != 0 || item.size % page != 0 { throw KernelError(operation, .EINVAL) }
+            pageCount += item.size / page
+            if pageCount > pageLimit { throw KernelError(operation, .EINVAL) }
+        }
+        if pageCount == 0 { throw KernelError(operation, .EINVAL) }
+        // Second pass: each memfd must be shmem, sealed against shrinking and not against writing.
+        var segments: [SimulatedSegment] = []
+        func undo() { for segment in segments { try? host.close(segment.memfd) } }
+        for item in items {
+            let isSimulatedObject = locked { files[item.memfd.rawValue] != nil }
+            guard !isSimulatedObject, let seals = try? host.seals(item.memfd) else {
+                undo()
+                throw KernelError(operation, .EBADFD)
+            }
+            if !seals.contains(.shrink) || !seals.isDisjoint(with: [.write, .futureWrite]) {
+                undo()
+                throw KernelError(operation, .EINVAL)
+            }
+            // shmem_read_mapping_page: a page at or past i_size is -EINVAL.
+            var status = stat()
+            guard fstat(item.memfd.rawValue, &status) == 0,
+                item.size == 0 || item.offset + item.size - page < UInt64(status.st_size)
+            else {
+                undo()
+                throw KernelError(operation, .EINVAL)
+            }
+            do {
+                segments.append(SimulatedSegment(memfd: try host.duplicate(item.memfd), offset: item.offset, size: item.size))
+            } catch {
+                undo()
+                throw KernelError(operation, error.errno)
+            }
+        }
+        let buffer = SimulatedDmaBuf(
+            exporter: "udmabuf", size: pageCount * page, writable: true, mmapRule: .sharedOnly, segments: segments)
+        do {
+            return try install(.dmaBuf(buffer), label: "udmabuf", closeOnExec: flags & UdmabufFlags.closeOnExec != 0)
+        } catch {
+            undo()
+            throw error
+        }
+    }
+
+    // MARK: dma-buf (drivers/dma-buf/dma-buf.c)
+
+    public func dmaBufSync(_ fd: FileDescriptorNumber, flags: UInt64) throws(KernelError) {
+        let buffer = try dmaBuf(fd, "DMA_BUF_IOCTL_SYNC")
+        if flags & ~DmaBufSyncFlags.validMask != 0 || flags & DmaBufSyncFlags.readWrite == 0 {
+            throw KernelError("DMA_BUF_IOCTL_SYNC", .EINVAL)
+        }
+        guard flags & DmaBufSyncFlags.end == 0 else { return }
+        // __dma_buf_begin_cpu_access waits for the implicit fences.
+        let write = flags & DmaBufSyncFlags.write != 0
+        state.lock()
+        while !buffer.pendingFences(forWrite: write).isEmpty { state.wait() }
+        state.unlock()
+    }
+
+    public func dmaBufSetName(_ fd: FileDescriptorNumber, _ name: String) throws(KernelError) {
+        let buffer = try dmaBuf(fd, "DMA_BUF_SET_NAME_B")
+        // strndup_user(buf, DMA_BUF_NAME_LEN): the name and its NUL must fit in 32 bytes.
+        if name.utf8.count + 1 > dmaBufNameCapacity { throw KernelError("DMA_BUF_SET_NAME_B", .EINVAL) }
+        locked { buffer.name = name }
+    }
+
+    public func dmaBufExportSyncFile(_ fd: FileDescriptorNumber, flags: UInt32) throws(KernelError) -> FileDescriptorNumber {
+        let operation = "DMA_BUF_IOCTL_EXPORT_SYNC_FILE"
+        let buffer = try dmaBuf(fd, operation)
+        try checkSyncFileFlags(flags, operation)
+        let sync = locked {
+            let fences = buffer.pendingFences(forWrite: UInt64(flags) & DmaBufSyncFlags.write != 0)
+            return SimulatedSyncFile(
+                fences: fences.isEmpty ? [stubFence] : fences, arrayContext: fences.count > 1 ? allocateContext() : 0)
+        }
+        return try install(.syncFile(sync), label: "sync_file", closeOnExec: true)
+    }
+
+    public func dmaBufImportSyncFile(_ fd: FileDescriptorNumber, flags: UInt32, syncFile: FileDescriptorNumber)
+        throws(KernelError)
+    {
+        let operation = "DMA_BUF_IOCTL_IMPORT_SYNC_FILE"
+        let buffer = try dmaBuf(fd, operation)
+        try checkSyncFileFlags(flags, operation)
+        guard let sync = locked({ files[syncFile.rawValue]?.syncFile }) else { throw KernelError(operation, .EINVAL) }
+        let usage: FenceUsage = UInt64(flags) & DmaBufSyncFlags.write != 0 ? .write : .read
+        locked { for fence in sync.fences { buffer.add(fence, usage: usage) } }
+    }
+
+    private func checkSyncFileFlags(_ flags: UInt32, _ operation: String) throws(KernelError) {
+        let rw = UInt32(DmaBufSyncFlags.readWrite)
+        if flags & ~rw != 0 || flags & rw == 0 { throw KernelError(operation, .EINVAL) }
+    }
+
+    // MARK: sync_file (drivers/dma-buf/sync_file.c), sw_sync (drivers/dma-buf/sw_sync.c)
+
+    public func syncFileMerge(_ fd: FileDescriptorNumber, _ other: FileDescriptorNumber, name: String)
+        throws(KernelError) -> FileDescriptorNumber
+    {
+        let operation = "SYNC_IOC_MERGE"
+        guard let first = try file(fd, operation).syncFile else { throw KernelError(operation, .ENOTTY) }
+        guard let second = locked({ files[other.rawValue]?.syncFile }) else { throw KernelError(operation, .ENOENT) }
+        let merged = locked {
+            // dma_fence_unwrap_merge: drop signalled fences, keep the latest per context.
+            var latest: [UInt64: SimulatedFence] = [:]
+            for fence in first.fences + second.fences where !fence.isSignalled {
+                if let kept = latest[fence.context], kept.seqno >= fence.seqno { continue }
+                latest[fence.context] = fence
+            }
+            let pending = latest.values.sorted { ($0.context, $0.seqno) < ($1.context, $1.seqno) }
+            let fences = pending.isEmpty
+                ? [SimulatedFence(context: allocateContext(), seqno: 0, driver: "stub", timelineName: "stub", signalled: true)]
+                : pending
+            return SimulatedSyncFile(
+                fences: fences, userName: truncated(name, to: 31), arrayContext: fences.count > 1 ? allocateContext() : 0)
+        }
+        return try install(.syncFile(merged), label: "sync_file", closeOnExec: true)
+    }
+
+    public func syncFileInfo(_ fd: FileDescriptorNumber) throws(KernelError) -> SyncFileInfo {
+        guard let sync = try file(fd, "SYNC_IOC_FILE_INFO").syncFile else { throw KernelError("SYNC_IOC_FILE_INFO", .ENOTTY) }
+        return locked { SyncFileInfo(name: sync.name, status: sync.status, fences: sync.fences.map(\.info)) }
+    }
+
+    public func swSyncCreateFence(timeline: FileDescriptorNumber, value: UInt32, name: String)
+        throws(KernelError) -> FileDescriptorNumber
+    {
+        guard let line = try file(timeline, "SW_SYNC_IOC_CREATE_FENCE").timeline else {
+            throw KernelError("SW_SYNC_IOC_CREATE_FENCE", .ENOTTY)
+        }
+        let sync = locked {
+            // sync_pt_create: a point at or below the timeline's value is born signalled.
+            let fence = SimulatedFence(
+                context: line.context, seqno: UInt64(value), driver: "sw_sync", timelineName: line.name,
+                signalled: UInt64(value) <= line.value)
+            if !fence.isSignalled { line.fences.append(fence) }
+            return SimulatedSyncFile(fences: [fence])
+        }
+        return try install(.syncFile(sync), label: "sync_file", closeOnExec: true)
+    }
+
+    public func swSyncIncrement(timeline: FileDescriptorNumber, by count: UInt32) throws(KernelError) {
+        guard let line = try file(timeline, "SW_SYNC_IOC_INC").timeline else { throw KernelError("SW_SYNC_IOC_INC", .ENOTTY) }
+        locked { line.advance(by: UInt64(count)) }
+        state.broadcast()
+    }
+
+    // MARK: Internals
+
+    private func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        state.lock()
+        defer { state.unlock() }
+        return try body()
+    }
+
+    /// Caller holds the lock.
+    private func allocateContext() -> UInt64 {
+        defer { nextContext += 1 }
+        return nextContext
+    }
+
+    /// Backs a new kernel object with a host memfd and registers it under that fd.
+    private func install(_ kind: SimulatedFile.Kind, label: String, closeOnExec: Bool, size: UInt64 = 0)
+        throws(KernelError) -> FileDescriptorNumber
+    {
+        let flags = MemfdFlags.allowSealing | (closeOnExec ? MemfdFlags.closeOnExec : 0)
+        let fd = try host.memfdCreate(name: "sim:\(label)", flags: flags)
+        do {
+            if size > 0 { try host.truncate(fd, length: size) }
+            // Like a real dma-buf, the backing file cannot change size.
+            try host.addSeals(fd, [.shrink, .grow, .seal])
+        } catch {
+            try? host.close(fd)
+            throw error
+        }
+        locked {
+            descriptors.insert(fd.rawValue)
+            files[fd.rawValue] = SimulatedFile(kind)
+        }
+        return fd
+    }
+
+    /// The simulated file behind `fd`: EBADF when nothing is open there, ENOTTY when it is a
+    /// host file the simulation does not model (no such ioctl on it).
+    private func file(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) -> SimulatedFile {
+        if let file = locked({ files[fd.rawValue] }) { return file }
+        do { _ = try host.descriptorFlags(fd) } catch { throw KernelError(operation, error.errno) }
+        throw KernelError(operation, .ENOTTY)
+    }
+
+    private func dmaBuf(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) -> SimulatedDmaBuf {
+        guard let buffer = try file(fd, operation).dmaBuf else { throw KernelError(operation, .ENOTTY) }
+        return buffer
+    }
+
+    /// One reference to `file` went away. Caller holds the lock.
+    private func drop(_ file: SimulatedFile) {
+        file.references -= 1
+        guard file.references == 0 else { return }
+        switch file.kind {
+        case .dmaBuf(let buffer): release(buffer)
+        case .timeline(let timeline):
+            timeline.release()
+            state.broadcast()
+        default: break
+        }
+    }
+
+    /// The buffer's last reference is gone: unpin its pages and return its capacity. Caller holds the lock.
+    private func release(_ buffer: SimulatedDmaBuf) {
+        for segment in buffer.segments { try? host.close(segment.memfd) }
+        if let charge = buffer.charge { heapUsage[charge.heap, default: 0] -= charge.bytes }
+    }
+}
