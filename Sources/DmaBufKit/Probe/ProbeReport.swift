@@ -1,0 +1,98 @@
+/// What `dmabuf-probe` found, in the shape its `--json` output has.
+///
+/// The schema is stable: fields are only ever added, and `schemaVersion` goes up when one
+/// changes meaning. README.md documents every field.
+public struct ProbeReport: Codable, Sendable, Equatable {
+    public var schemaVersion = 1
+    public var kernel: KernelSection
+    public var heaps: Section<HeapReport>
+    public var udmabuf: FacilityReport
+    public var syncFile: FacilityReport
+    public var exitCode: Int32
+    /// Exit code, the same as the process's.
+    public static let exitOK: Int32 = 0
+    public static let exitFailure: Int32 = 1
+    public static let exitNothingPresent: Int32 = 2
+    public static let exitPermission: Int32 = 3
+
+    public struct KernelSection: Codable, Sendable, Equatable {
+        /// "linux" or "simulated".
+        public var kind: String
+        public var release: String
+        public var pageSize: Int
+    }
+
+    public struct Section<Item: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+        public var status: ProbeStatus
+        /// Why the section is not "ok", in words; with `kernelOption` when a config option provides it.
+        public var reason: String?
+        public var kernelOption: String?
+        public var items: [Item]
+    }
+
+    public struct HeapReport: Codable, Sendable, Equatable {
+        public var name: String
+        public var path: String
+        public var status: ProbeStatus
+        public var checks: [ProbeCheck]
+    }
+
+    public struct FacilityReport: Codable, Sendable, Equatable {
+        public var path: String?
+        public var status: ProbeStatus
+        public var reason: String?
+        public var kernelOption: String?
+        /// Facility-specific facts, e.g. udmabuf's `size_limit_mb` and `list_limit`.
+        public var facts: [String: String]
+        public var checks: [ProbeCheck]
+    }
+}
+
+/// The outcome of one facility or check.
+public enum ProbeStatus: String, Codable, Sendable, Equatable {
+    /// Tried and worked.
+    case ok
+    /// Present, tried, and did not work.
+    case failed
+    /// Not present in this kernel.
+    case missing
+    /// Present but not accessible to this user.
+    case denied
+    /// Not tried because something it needs is missing or failed.
+    case skipped
+}
+
+/// One thing the probe tried, with the kernel's answer when it failed.
+public struct ProbeCheck: Codable, Sendable, Equatable {
+    /// Stable identifier, e.g. `allocate`, `zero-filled`, `cpu-write-read`, `name-in-fdinfo`.
+    public var name: String
+    /// Buffer size the check used, in bytes, when it used one.
+    public var size: Int?
+    public var status: ProbeStatus
+    /// The failing operation, e.g. `DMA_HEAP_IOCTL_ALLOC`.
+    public var operation: String?
+    /// The errno name, e.g. `ENOMEM`.
+    public var errno: String?
+    public var detail: String?
+
+    public init(
+        name: String, size: Int? = nil, status: ProbeStatus, operation: String? = nil, errno: String? = nil,
+        detail: String? = nil
+    ) {
+        self.name = name
+        self.size = size
+        self.status = status
+        self.operation = operation
+        self.errno = errno
+        self.detail = detail
+    }
+}
+
+extension Array where Element == ProbeCheck {
+    /// ok when every check is ok; failed when one failed; otherwise the first non-ok status.
+    var overall: ProbeStatus {
+        if isEmpty { return .skipped }
+        if contains(where: { $0.status == .failed }) { return .failed }
+        return first { $0.status != .ok }?.status ?? .ok
+    }
+}

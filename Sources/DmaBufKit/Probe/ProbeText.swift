@@ -1,0 +1,75 @@
+extension ProbeReport {
+    /// The human report: one line per facility, details only where something is wrong.
+    public var text: String {
+        var lines: [String] = []
+        lines.append("dmabuf-probe: \(kernel.kind == "simulated" ? "SIMULATED kernel" : "Linux") \(kernel.release), page size \(kernel.pageSize)")
+        lines.append("")
+
+        lines.append(Self.row("dma-buf heaps", heaps.status, KernelPaths.dmaHeapDirectory))
+        if let reason = heaps.reason { lines.append(Self.why(reason, heaps.kernelOption)) }
+        for heap in heaps.items {
+            lines.append(Self.row("  " + heap.name, heap.status, Self.summary(heap.checks)))
+            lines += Self.problems(heap.checks)
+        }
+
+        let limits = ["size_limit_mb", "list_limit"].compactMap { key in udmabuf.facts[key].map { "\(key) \($0)" } }
+        let udmabufSummary = udmabuf.status == .ok ? Self.summary(udmabuf.checks) + (limits.isEmpty ? "" : " (\(limits.joined(separator: ", ")))") : ""
+        lines.append(Self.row("udmabuf", udmabuf.status, udmabuf.path.map { "\($0)  \(udmabufSummary)" } ?? udmabufSummary))
+        if let reason = udmabuf.reason { lines.append(Self.why(reason, udmabuf.kernelOption)) }
+        lines += Self.problems(udmabuf.checks)
+
+        let via = syncFile.facts["buffer"].map { " (on a \($0) buffer)" } ?? ""
+        lines.append(Self.row("sync_file", syncFile.status, Self.summary(syncFile.checks) + via))
+        if let reason = syncFile.reason { lines.append(Self.why(reason, syncFile.kernelOption)) }
+        lines += Self.problems(syncFile.checks)
+
+        lines.append("")
+        switch exitCode {
+        case Self.exitOK: lines.append("Result: every dma-buf path present works.")
+        case Self.exitFailure: lines.append("Result: some paths FAILED (exit 1); details above.")
+        case Self.exitNothingPresent:
+            lines.append("Result: this kernel has neither dma-buf heaps nor udmabuf (exit 2).")
+            if kernel.kind != "simulated" {
+                lines.append("To see what a capable kernel reports, run: dmabuf-probe --simulated")
+            }
+        default: lines.append("Result: some device nodes are not accessible to this user (exit 3).")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func row(_ name: String, _ status: ProbeStatus, _ detail: String) -> String {
+        let label = name.padding(toLength: 16)
+        let mark = (status == .ok ? "ok" : status.rawValue.uppercased()).padding(toLength: 9)
+        return "\(label)\(mark)\(detail)"
+    }
+
+    static func why(_ reason: String, _ option: String?) -> String {
+        "                 \(reason)" + (option.map { "\n                 enable: \($0)" } ?? "")
+    }
+
+    /// "allocate, zero-filled, … (4096, 1048576 bytes)" for the checks that passed.
+    static func summary(_ checks: [ProbeCheck]) -> String {
+        var names: [String] = []
+        for check in checks where check.status == .ok && !names.contains(check.name) { names.append(check.name) }
+        let sizes = Set(checks.compactMap(\.size)).sorted().map(byteCount)
+        return names.joined(separator: ", ") + (sizes.count > 1 ? " at \(sizes.joined(separator: ", "))" : "")
+    }
+
+    static func problems(_ checks: [ProbeCheck]) -> [String] {
+        checks.filter { $0.status != .ok }.map { check in
+            let size = check.size.map { " (\(byteCount($0)))" } ?? ""
+            return "                   \(check.status.rawValue): \(check.name)\(size): \(check.detail ?? check.errno ?? "")"
+        }
+    }
+
+    static func byteCount(_ bytes: Int) -> String {
+        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB"
+            : bytes >= 1024 && bytes % 1024 == 0 ? "\(bytes >> 10) KiB" : "\(bytes) B"
+    }
+}
+
+extension String {
+    func padding(toLength length: Int) -> String {
+        count >= length ? self + " " : self + String(repeating: " ", count: length - count)
+    }
+}
