@@ -49,6 +49,10 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     public var openDescriptorCount: Int { locked { descriptors.count } }
     /// Mappings made through this kernel and still mapped.
     public var mappingCount: Int { locked { mappings.count } }
+    /// Every ioctl issued, in order, as "NAME" or "NAME detail" (e.g. "DMA_BUF_IOCTL_SYNC START|READ").
+    public var ioctlLog: [String] { locked { log } }
+    private var log: [String] = []
+    private func record(_ entry: String) { locked { log.append(entry) } }
     /// Bytes currently allocated from a heap.
     public func heapBytesInUse(_ heap: String) -> UInt64 { locked { heapUsage[heap] ?? 0 } }
 
@@ -265,6 +269,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         heap: FileDescriptorNumber, length: UInt64, fdFlags: UInt32, heapFlags: UInt64, fdField: UInt32
     ) throws(KernelError) -> FileDescriptorNumber {
         let operation = "DMA_HEAP_IOCTL_ALLOC"
+        record(operation)
         guard case .heap(let name) = try file(heap, operation).kind else { throw KernelError(operation, .ENOTTY) }
         if fdField != 0 { throw KernelError(operation, .EINVAL) }
         let validFDFlags = UInt32(O_CLOEXEC | O_ACCMODE)
@@ -296,7 +301,8 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     public func udmabufCreate(
         device: FileDescriptorNumber, memfd: FileDescriptorNumber, flags: UInt32, offset: UInt64, size: UInt64
     ) throws(KernelError) -> FileDescriptorNumber {
-        try createUdmabuf(
+        record("UDMABUF_CREATE")
+        return try createUdmabuf(
             "UDMABUF_CREATE", device: device, flags: flags, items: [UdmabufItem(memfd: memfd, offset: offset, size: size)])
     }
 
@@ -304,6 +310,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         throws(KernelError) -> FileDescriptorNumber
     {
         let operation = "UDMABUF_CREATE_LIST"
+        record(operation)
         guard case .udmabufDevice = try file(device, operation).kind else { throw KernelError(operation, .ENOTTY) }
         // udmabuf_ioctl_create_list: the count is checked before the items are read.
         if items.count > configuration.udmabufListLimit { throw KernelError(operation, .EINVAL) }
@@ -365,6 +372,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     // MARK: dma-buf (drivers/dma-buf/dma-buf.c)
 
     public func dmaBufSync(_ fd: FileDescriptorNumber, flags: UInt64) throws(KernelError) {
+        record("DMA_BUF_IOCTL_SYNC " + syncDescription(flags))
         let buffer = try dmaBuf(fd, "DMA_BUF_IOCTL_SYNC")
         if flags & ~DmaBufSyncFlags.validMask != 0 || flags & DmaBufSyncFlags.readWrite == 0 {
             throw KernelError("DMA_BUF_IOCTL_SYNC", .EINVAL)
@@ -378,6 +386,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     public func dmaBufSetName(_ fd: FileDescriptorNumber, _ name: String) throws(KernelError) {
+        record("DMA_BUF_SET_NAME_B")
         let buffer = try dmaBuf(fd, "DMA_BUF_SET_NAME_B")
         // strndup_user(buf, DMA_BUF_NAME_LEN): the name and its NUL must fit in 32 bytes.
         if name.utf8.count + 1 > dmaBufNameCapacity { throw KernelError("DMA_BUF_SET_NAME_B", .EINVAL) }
@@ -386,6 +395,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
 
     public func dmaBufExportSyncFile(_ fd: FileDescriptorNumber, flags: UInt32) throws(KernelError) -> FileDescriptorNumber {
         let operation = "DMA_BUF_IOCTL_EXPORT_SYNC_FILE"
+        record(operation)
         let buffer = try dmaBuf(fd, operation)
         try checkSyncFileFlags(flags, operation)
         let sync = locked {
@@ -400,11 +410,19 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         throws(KernelError)
     {
         let operation = "DMA_BUF_IOCTL_IMPORT_SYNC_FILE"
+        record(operation)
         let buffer = try dmaBuf(fd, operation)
         try checkSyncFileFlags(flags, operation)
         guard let sync = locked({ files[syncFile.rawValue]?.syncFile }) else { throw KernelError(operation, .EINVAL) }
         let usage: FenceUsage = UInt64(flags) & DmaBufSyncFlags.write != 0 ? .write : .read
         locked { for fence in sync.fences { buffer.add(fence, usage: usage) } }
+    }
+
+    private func syncDescription(_ flags: UInt64) -> String {
+        var parts = [flags & DmaBufSyncFlags.end != 0 ? "END" : "START"]
+        if flags & DmaBufSyncFlags.read != 0 { parts.append("READ") }
+        if flags & DmaBufSyncFlags.write != 0 { parts.append("WRITE") }
+        return parts.joined(separator: "|")
     }
 
     private func checkSyncFileFlags(_ flags: UInt32, _ operation: String) throws(KernelError) {
@@ -418,6 +436,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         throws(KernelError) -> FileDescriptorNumber
     {
         let operation = "SYNC_IOC_MERGE"
+        record(operation)
         guard let first = try file(fd, operation).syncFile else { throw KernelError(operation, .ENOTTY) }
         guard let second = locked({ files[other.rawValue]?.syncFile }) else { throw KernelError(operation, .ENOENT) }
         let merged = locked {
@@ -438,6 +457,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     public func syncFileInfo(_ fd: FileDescriptorNumber) throws(KernelError) -> SyncFileInfo {
+        record("SYNC_IOC_FILE_INFO")
         guard let sync = try file(fd, "SYNC_IOC_FILE_INFO").syncFile else { throw KernelError("SYNC_IOC_FILE_INFO", .ENOTTY) }
         return locked { SyncFileInfo(name: sync.name, status: sync.status, fences: sync.fences.map(\.info)) }
     }
@@ -445,6 +465,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     public func swSyncCreateFence(timeline: FileDescriptorNumber, value: UInt32, name: String)
         throws(KernelError) -> FileDescriptorNumber
     {
+        record("SW_SYNC_IOC_CREATE_FENCE")
         guard let line = try file(timeline, "SW_SYNC_IOC_CREATE_FENCE").timeline else {
             throw KernelError("SW_SYNC_IOC_CREATE_FENCE", .ENOTTY)
         }
@@ -460,6 +481,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     public func swSyncIncrement(timeline: FileDescriptorNumber, by count: UInt32) throws(KernelError) {
+        record("SW_SYNC_IOC_INC")
         guard let line = try file(timeline, "SW_SYNC_IOC_INC").timeline else { throw KernelError("SW_SYNC_IOC_INC", .ENOTTY) }
         locked { line.advance(by: UInt64(count)) }
         state.broadcast()

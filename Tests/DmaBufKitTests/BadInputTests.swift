@@ -1,0 +1,36 @@
+import DmaBufKit
+import Testing
+
+/// Runs one bad-input row: it must fail with the row's errno and leave nothing behind.
+func check(_ row: BadInput, on kernel: any Kernel) {
+    expectNoLeaks(kernel) {
+        let fixture = BadInputFixture(kernel: kernel)
+        defer { fixture.closeAll() }
+        do throws(KernelError) {
+            if let fd = try row.run(fixture) {
+                try? kernel.close(fd)
+                Issue.record("\(row.name): succeeded, expected \(row.expected.name) (\(row.source))")
+            } else {
+                Issue.record("\(row.name): succeeded, expected \(row.expected.name) (\(row.source))")
+            }
+        } catch {
+            #expect(error.errno == row.expected, "\(row.name): \(error) — expected \(row.expected.name) per \(row.source)")
+        }
+    }
+}
+
+@Suite("Bad inputs on the simulated kernel")
+struct SimulatedBadInputTests {
+    @Test(arguments: BadInputTable.rows)
+    func row(_ row: BadInput) {
+        check(row, on: SimulatedKernel())
+    }
+}
+
+@Suite("Bad inputs on the real kernel", .tags(.device), .serialized, .enabled(if: Devices.available, Devices.skipReason))
+struct DeviceBadInputTests {
+    @Test(arguments: BadInputTable.rows)
+    func row(_ row: BadInput) {
+        check(row, on: LinuxKernel())
+    }
+}

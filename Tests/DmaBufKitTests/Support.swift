@@ -1,0 +1,66 @@
+import DmaBufKit
+import Foundation
+import Testing
+
+extension Tag {
+    /// Needs real device nodes (dma-buf heaps, udmabuf, sw_sync): runs in the VM (`make vm-test`).
+    @Tag static var device: Self
+}
+
+/// What the real kernel must offer for the device tests, and why a test skips without it.
+enum Devices {
+    static let systemHeap = "/dev/dma_heap/system"
+    static let reservedHeap = "/dev/dma_heap/reserved"
+    static var all: [String] { [systemHeap, reservedHeap, KernelPaths.udmabuf, KernelPaths.swSync] }
+    static var missing: [String] { all.filter { !FileManager.default.fileExists(atPath: $0) } }
+    static var available: Bool { missing.isEmpty }
+    static var skipReason: Comment {
+        "needs \(missing.joined(separator: ", ")) (a kernel with dma-buf heaps incl. CMA 'reserved', udmabuf and sw_sync; run `make vm-test`)"
+    }
+}
+
+/// Open descriptors and mappings, to prove an operation leaked nothing.
+struct ResourceCount: Equatable, CustomStringConvertible {
+    var descriptors: Int
+    var mappings: Int
+
+    /// The simulation counts exactly what went through it. The real kernel is counted from
+    /// /proc/self, which is only meaningful while no other test runs (device suites are serialized).
+    static func of(_ kernel: any Kernel) -> ResourceCount {
+        if let simulated = kernel as? SimulatedKernel {
+            return ResourceCount(descriptors: simulated.openDescriptorCount, mappings: simulated.mappingCount)
+        }
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+        let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8))?
+            .split(separator: "\n").filter { $0.contains("dmabuf") || $0.contains("memfd:") }.count ?? -1
+        return ResourceCount(descriptors: fds, mappings: maps)
+    }
+
+    var description: String { "\(descriptors) fds, \(mappings) mappings" }
+}
+
+/// Runs `body` and expects it to leave no descriptor or mapping behind.
+func expectNoLeaks(_ kernel: any Kernel, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) rethrows {
+    let before = ResourceCount.of(kernel)
+    try body()
+    let after = ResourceCount.of(kernel)
+    #expect(after == before, "leaked: before \(before), after \(after)", sourceLocation: sourceLocation)
+}
+
+/// Expects `body` to throw a KernelError with `errno`, and returns it for further checks.
+@discardableResult
+func expectKernelError(
+    _ errno: Errno, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
+) -> KernelError? {
+    do {
+        try body()
+        Issue.record("expected \(errno.name), but it succeeded", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as KernelError {
+        #expect(error.errno == errno, "\(error)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected KernelError \(errno.name), got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
