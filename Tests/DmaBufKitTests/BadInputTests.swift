@@ -27,10 +27,12 @@ struct SimulatedBadInputTests {
     }
 }
 
-@Suite("Bad inputs on the real kernel", .tags(.device), .serialized, .enabled(if: Devices.available, Devices.skipReason))
-struct DeviceBadInputTests {
+extension DeviceTests {
+@Suite("Bad inputs on the real kernel")
+struct BadInputs {
     @Test(arguments: BadInputTable.rows)
     func row(_ row: BadInput) {
         check(row, on: LinuxKernel())
     }
+}
 }

@@ -114,8 +114,9 @@ struct SimulatedDmaBufTests {
     }
 }
 
-@Suite("dma-buf API on the real kernel", .tags(.device), .serialized, .enabled(if: Devices.available, Devices.skipReason))
-struct DeviceDmaBufTests {
+extension DeviceTests {
+@Suite("dma-buf API on the real kernel")
+struct DmaBufAPI {
     @Test(arguments: ["system", "reserved"])
     func heapBuffer(_ heap: String) throws { try DmaBufCases.heapBufferIsZeroFilledAndKeepsWhatIsWritten(LinuxKernel(), heap: heap) }
     @Test func pageRounding() throws { try DmaBufCases.lengthIsRoundedUpToPages(LinuxKernel()) }
@@ -130,4 +131,5 @@ struct DeviceDmaBufTests {
     @Test func merge() throws { try DmaBufCases.mergedSyncFileWaitsForAllMembers(LinuxKernel()) }
     @Test func timelineClose() throws { try DmaBufCases.closingATimelineFailsItsPendingFences(LinuxKernel()) }
     @Test func cpuAccessWaits() throws { try DmaBufCases.cpuAccessWaitsForAPendingWriter(LinuxKernel()) }
+}
 }

@@ -7,6 +7,12 @@ extension Tag {
     @Tag static var device: Self
 }
 
+/// Every test that needs the real kernel's devices lives under this suite: serialized, because
+/// their leak checks count the whole process's descriptors, and skipped with the reason
+/// when the nodes are absent (they run in the VM: `make vm-test`).
+@Suite(.tags(.device), .serialized, .enabled(if: Devices.available, Devices.skipReason))
+struct DeviceTests {}
+
 /// What the real kernel must offer for the device tests, and why a test skips without it.
 enum Devices {
     static let systemHeap = "/dev/dma_heap/system"
