@@ -1,0 +1,106 @@
+import CLibDRM
+import CLibV4L2
+import DmaBufKit
+import Foundation
+import Testing
+
+@Suite("dmabuf-probe on the simulated kernel")
+struct ProbeTests {
+    @Test func everythingWorksOnTheSimulatedKernel() throws {
+        let kernel = SimulatedKernel()
+        let report = Probe(kernel: kernel).run()
+        #expect(report.exitCode == ProbeReport.exitOK)
+        #expect(report.kernel.kind == "simulated")
+        #expect(report.heaps.items.map(\.name) == ["reserved", "system"])
+        #expect(report.heaps.items.allSatisfy { $0.status == .ok && $0.checks.count == 10 })
+        #expect(report.udmabuf.status == .ok)
+        #expect(report.udmabuf.facts == ["size_limit_mb": "64", "list_limit": "1024"])
+        #expect(report.syncFile.status == .ok)
+        #expect(report.syncFile.checks.map(\.name) == ["export", "import", "implicit-fence-roundtrip", "merge"])
+        // The probe cleans up after itself.
+        #expect(kernel.openDescriptorCount == 0)
+        #expect(kernel.mappingCount == 0)
+        #expect(report.text.contains("Result: every dma-buf path present works."))
+    }
+
+    @Test func aKernelWithoutDevicesSaysWhatIsMissing() {
+        var configuration = SimulatedKernel.Configuration()
+        configuration.heaps = []
+        configuration.udmabuf = false
+        let report = Probe(kernel: SimulatedKernel(configuration)).run()
+        #expect(report.exitCode == ProbeReport.exitNothingPresent)
+        #expect(report.heaps.status == .missing)
+        #expect(report.heaps.kernelOption?.contains("CONFIG_DMABUF_HEAPS_SYSTEM") == true)
+        #expect(report.udmabuf.status == .missing)
+        #expect(report.udmabuf.kernelOption == "CONFIG_UDMABUF")
+        #expect(report.syncFile.status == .skipped)
+        #expect(report.text.contains("enable: CONFIG_UDMABUF"))
+    }
+
+    @Test func aForbiddenNodeIsReportedWithTheFix() {
+        var configuration = SimulatedKernel.Configuration()
+        configuration.deniedPaths = ["/dev/dma_heap/reserved"]
+        let report = Probe(kernel: SimulatedKernel(configuration)).run()
+        #expect(report.exitCode == ProbeReport.exitPermission)
+        let reserved = report.heaps.items.first { $0.name == "reserved" }
+        #expect(reserved?.status == .denied)
+        #expect(reserved?.checks.first?.errno == "EACCES")
+        #expect(reserved?.checks.first?.detail?.contains("udev rule") == true)
+    }
+
+    @Test func anExhaustedCMAHeapIsAFailure() {
+        var configuration = SimulatedKernel.Configuration()
+        configuration.reservedHeapCapacity = 64 << 10  // 4 KiB fits, 1 MiB does not
+        let report = Probe(kernel: SimulatedKernel(configuration)).run()
+        #expect(report.exitCode == ProbeReport.exitFailure)
+        let failed = report.heaps.items.first { $0.name == "reserved" }?.checks.filter { $0.status == .failed }
+        #expect(failed?.map(\.name) == ["allocate"])
+        #expect(failed?.first?.size == 1 << 20)
+        #expect(failed?.first?.errno == "ENOMEM")
+        #expect(report.text.contains("failed: allocate (1 MiB)"))
+    }
+
+    @Test func withoutSwSyncTheFenceChecksAreMissingNotFailed() {
+        var configuration = SimulatedKernel.Configuration()
+        configuration.swSync = false
+        let report = Probe(kernel: SimulatedKernel(configuration)).run()
+        #expect(report.exitCode == ProbeReport.exitOK)
+        #expect(report.syncFile.status == .ok)
+        #expect(report.syncFile.checks.last?.status == .missing)
+        #expect(report.syncFile.checks.last?.detail?.contains("CONFIG_SW_SYNC") == true)
+    }
+
+    @Test func theJSONSchemaKeepsItsKeys() throws {
+        let report = Probe(kernel: SimulatedKernel()).run()
+        let data = try JSONEncoder().encode(report)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(Set(object.keys) == ["schemaVersion", "kernel", "heaps", "udmabuf", "syncFile", "exitCode"])
+        #expect(object["schemaVersion"] as? Int == 1)
+        let heaps = try #require(object["heaps"] as? [String: Any])
+        let first = try #require((heaps["items"] as? [[String: Any]])?.first)
+        #expect(Set(first.keys) == ["name", "path", "status", "checks"])
+        #expect(try JSONDecoder().decode(ProbeReport.self, from: data) == report)
+    }
+}
+
+@Suite("System libraries")
+struct SystemLibraryTests {
+    @Test func libdrmLinksAndAnswers() {
+        // drmAvailable() opens the first DRM minor: it must agree with the filesystem.
+        let hasDRM = FileManager.default.fileExists(atPath: "/dev/dri/card0")
+        #expect((drmAvailable() == 1) == hasDRM)
+        #expect(drmGetVersion(-1) == nil)
+    }
+
+    @Test func libv4l2LinksAndRefusesABadDescriptor() {
+        #expect(v4l2_fd_open(-1, 0) == -1)
+    }
+
+    @Test func libv4lconvertKnowsItsDestinationFormats() {
+        func fourcc(_ code: String) -> UInt32 {
+            code.utf8.enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        }
+        #expect(v4lconvert_supported_dst_format(fourcc("RGB3")) == 1)
+        #expect(v4lconvert_supported_dst_format(fourcc("MJPG")) == 0)
+    }
+}
