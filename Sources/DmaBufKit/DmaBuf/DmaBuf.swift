@@ -73,14 +73,17 @@ public struct DmaBuf: ~Copyable {
     }
 
     /// Maps the buffer and runs `body` between `DMA_BUF_SYNC_START` and `DMA_BUF_SYNC_END`.
+    @discardableResult
     public func read<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try withMapping(.read) { try $0.read(body) }
     }
 
+    @discardableResult
     public func write<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         try withMapping([.read, .write]) { try $0.write(body) }
     }
 
+    @discardableResult
     public func readWrite<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         try withMapping([.read, .write]) { try $0.readWrite(body) }
     }
@@ -123,14 +126,17 @@ public struct DmaBufMapping: ~Copyable {
         self.length = length
     }
 
+    @discardableResult
     public func read<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try access(.read) { try body(UnsafeRawBufferPointer($0)) }
     }
 
+    @discardableResult
     public func write<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         try access(.write, body)
     }
 
+    @discardableResult
     public func readWrite<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         try access(.readWrite, body)
     }
