@@ -198,18 +198,25 @@ public final class LinuxKernel: Kernel {
     }
 
     public func syncFileInfo(_ fd: FileDescriptorNumber) throws(KernelError) -> SyncFileInfo {
-        // First ask how many fences there are, then fetch them: a sync_file's fence set never changes.
+        // First pass with no room: the status (dma_fence_get_status) and the fence count.
+        // Second pass fetches the fences; a sync_file's fence set never changes.
         var name = [CChar](repeating: 0, count: 32)
         var status: Int32 = 0
-        var count: UInt32 = 0
-        _ = try call("SYNC_IOC_FILE_INFO") { cdmabuf_sync_file_info(fd.rawValue, &name, &status, &count, nil, 0) }
-        var fences = [cdmabuf_fence_info](repeating: cdmabuf_fence_info(), count: Int(count))
-        if count > 0 {
-            var filled: UInt32 = 0
-            var fenceStatus: Int32 = 0
+        var capacity: UInt32 = 0
+        var fences: [cdmabuf_fence_info] = []
+        while true {
+            var count: UInt32 = 0
+            var passStatus: Int32 = 0
+            fences = [cdmabuf_fence_info](repeating: cdmabuf_fence_info(), count: Int(capacity))
             _ = try call("SYNC_IOC_FILE_INFO") {
-                cdmabuf_sync_file_info(fd.rawValue, &name, &fenceStatus, &filled, &fences, count)
+                cdmabuf_sync_file_info(fd.rawValue, &name, &passStatus, &count, &fences, capacity)
             }
+            if capacity == 0 { status = passStatus }
+            if count <= capacity {
+                fences.removeLast(Int(capacity - count))
+                break
+            }
+            capacity = count
         }
         return SyncFileInfo(
             name: Self.string(name), status: status,
