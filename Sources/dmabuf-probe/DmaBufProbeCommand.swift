@@ -43,7 +43,7 @@ struct DmaBufProbeCommand: ParsableCommand {
         let report = Probe(kernel: kernel, logger: Logger(label: "dmabuf-probe")).run()
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(report.text)
