@@ -3,13 +3,13 @@ import Foundation
 import Testing
 
 extension Tag {
-    /// Needs real device nodes (dma-buf heaps, udmabuf, sw_sync): runs in the VM (`make vm-test`).
+    /// Needs real device nodes (dma-buf heaps, udmabuf, sw_sync).
     @Tag static var device: Self
 }
 
 /// Every test that needs the real kernel's devices lives under this suite: serialized, because
 /// their leak checks count the whole process's descriptors, and skipped with the reason
-/// when the nodes are absent (they run in the VM: `make vm-test`).
+/// when the nodes are absent.
 @Suite(.tags(.device), .serialized, .enabled(if: Devices.available, Devices.skipReason))
 struct DeviceTests {}
 
@@ -21,7 +21,7 @@ enum Devices {
     static var missing: [String] { all.filter { !FileManager.default.fileExists(atPath: $0) } }
     static var available: Bool { missing.isEmpty }
     static var skipReason: Comment {
-        "needs \(missing.joined(separator: ", ")) (a kernel with dma-buf heaps incl. CMA 'reserved', udmabuf and sw_sync; run `make vm-test`)"
+        "needs \(missing.joined(separator: ", ")) (a kernel with dma-buf heaps incl. CMA 'reserved', udmabuf and sw_sync, as root; see README.md, Tests)"
     }
 }
 
