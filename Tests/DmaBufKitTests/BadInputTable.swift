@@ -198,6 +198,10 @@ enum BadInputTable {
             try f.map(try f.dmaBuf(pages: 1, heap: "reserved"), length: Int(f.page), protection: [.read], shared: false)
             return nil
         },
+        BadInput(name: "mmap: private mapping of a multi-page system buffer", expected: .EINVAL, source: "system_heap_mmap: remap_pfn_range per page on a COW vma") { f throws(KernelError) in
+            try f.map(try f.dmaBuf(pages: 2), length: 2 * Int(f.page), protection: [.read], shared: false)
+            return nil
+        },
         BadInput(name: "mmap: writable mapping of a read-only dma-buf", expected: .EACCES, source: "do_mmap: shared write on an O_RDONLY file") { f throws(KernelError) in
             try f.map(try f.dmaBuf(pages: 1, fdFlags: 0o2000000), length: Int(f.page), protection: [.read, .write])
             return nil
