@@ -76,7 +76,6 @@ int cdmabuf_ftruncate(int fd, uint64_t length) { return neg_errno(ftruncate(fd, 
 int cdmabuf_add_seals(int fd, int seals) { return neg_errno(fcntl(fd, F_ADD_SEALS, seals)); }
 int cdmabuf_get_seals(int fd) { return neg_errno(fcntl(fd, F_GET_SEALS)); }
 int cdmabuf_fd_flags(int fd) { return neg_errno(fcntl(fd, F_GETFD)); }
-int cdmabuf_status_flags(int fd) { return neg_errno(fcntl(fd, F_GETFL)); }
 
 int cdmabuf_kernel_release(char *buf, size_t len) {
     struct utsname u;

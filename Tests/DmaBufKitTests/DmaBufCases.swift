@@ -44,6 +44,12 @@ enum DmaBufCases {
                 #expect(whileMapped == 2)
             }
             #expect(try buffer.info().count == 1)
+            // A duplicated descriptor is one more reference to the same dma-buf.
+            let copy = try kernel.duplicate(buffer.fd)
+            #expect(try buffer.info().count == 2)
+            #expect(try DmaBufInfo(fdinfo: kernel.fdinfo(copy))?.inode == info.inode)
+            try kernel.close(copy)
+            #expect(try buffer.info().count == 1)
             try buffer.setName(String(repeating: "x", count: 31))
             #expect(try buffer.info().name == String(repeating: "x", count: 31))
             let error = expectKernelError(.EINVAL) { try buffer.setName(String(repeating: "y", count: 40)) }

@@ -27,7 +27,6 @@ int cdmabuf_ftruncate(int fd, uint64_t length);
 int cdmabuf_add_seals(int fd, int seals);
 int cdmabuf_get_seals(int fd);                              // seal bits
 int cdmabuf_fd_flags(int fd);                               // F_GETFD bits
-int cdmabuf_status_flags(int fd);                           // F_GETFL bits
 int cdmabuf_kernel_release(char *buf, size_t len);
 long cdmabuf_page_size(void);
 uint64_t cdmabuf_physical_memory(void);

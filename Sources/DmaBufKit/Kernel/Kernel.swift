@@ -138,8 +138,6 @@ public protocol Kernel: AnyObject, Sendable {
     func fdinfo(_ fd: FileDescriptorNumber) throws(KernelError) -> String
     /// `F_GETFD` bits (close-on-exec).
     func descriptorFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32
-    /// `F_GETFL` bits (access mode, non-blocking).
-    func statusFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32
 
     // Memory
     func mmap(

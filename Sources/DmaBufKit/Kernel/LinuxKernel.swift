@@ -89,9 +89,6 @@ public final class LinuxKernel: Kernel {
         try call("F_GETFD") { cdmabuf_fd_flags(fd.rawValue) }
     }
 
-    public func statusFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32 {
-        try call("F_GETFL") { cdmabuf_status_flags(fd.rawValue) }
-    }
 
     // MARK: Memory
 

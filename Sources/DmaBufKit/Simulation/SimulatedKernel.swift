@@ -131,11 +131,6 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
 
     public func descriptorFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32 { try host.descriptorFlags(fd) }
 
-    public func statusFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32 {
-        let flags = try host.statusFlags(fd)
-        guard let buffer = locked({ files[fd.rawValue]?.dmaBuf }), !buffer.writable else { return flags }
-        return flags & ~Int32(O_ACCMODE)  // an O_RDONLY dma-buf
-    }
 
     // MARK: Memory
 
