@@ -57,6 +57,32 @@ enum DmaBufCases {
         }
     }
 
+    /// debugfs bufinfo lists every dma-buf in the system with its name, also one held only by
+    /// a mapping after its last fd closed, and forgets it once the mapping goes.
+    static func debugfsListsEveryBufferByName(_ kernel: any Kernel) throws {
+        func listed(_ inode: UInt64) throws -> DmaBufInfo? {
+            try DmaBufInfo.systemWide(kernel: kernel).first { $0.inode == inode }
+        }
+        try expectNoLeaks(kernel) {
+            let system = try DmaHeap("system", kernel: kernel).allocate(length: 8192, name: "bufinfo-system")
+            let reserved = try DmaHeap("reserved", kernel: kernel).allocate(length: 4096, name: "bufinfo-cma")
+            let memfd = try Memfd(kernel: kernel, name: "bufinfo", length: 4096)
+            let udmabuf = try UdmabufDevice(kernel: kernel).create(from: memfd)
+            for (info, name) in [(try system.info(), "bufinfo-system"), (try reserved.info(), "bufinfo-cma"), (try udmabuf.info(), nil)] {
+                let entry = try #require(try listed(info.inode), "inode \(info.inode) (\(info.exporter)) not in bufinfo")
+                #expect(entry.exporter == info.exporter && entry.size == info.size && entry.count == 1)
+                #expect(entry.name == name)
+            }
+
+            let inode = try reserved.info().inode
+            let address = try kernel.mmap(reserved.fd, length: 4096, protection: [.read], shared: true, offset: 0)
+            try reserved.close()
+            #expect(try listed(inode)?.count == 1, "held by its mapping alone")
+            try kernel.munmap(address, length: 4096)
+            #expect(try listed(inode) == nil, "gone with its last reference")
+        }
+    }
+
     static func udmabufViewsAreCoherentWithTheMemfd(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let device = try UdmabufDevice(kernel: kernel)

@@ -8,6 +8,7 @@ struct SimulatedDmaBufTests {
     @Test func pageRounding() throws { try DmaBufCases.lengthIsRoundedUpToPages(SimulatedKernel()) }
     @Test(arguments: ["system", "reserved"])
     func fdinfo(_ heap: String) throws { try DmaBufCases.fdinfoShowsNameExporterAndReferences(SimulatedKernel(), heap: heap) }
+    @Test func debugfsBufinfo() throws { try DmaBufCases.debugfsListsEveryBufferByName(SimulatedKernel()) }
     @Test func udmabufCoherency() throws { try DmaBufCases.udmabufViewsAreCoherentWithTheMemfd(SimulatedKernel()) }
     @Test func udmabufList() throws { try DmaBufCases.udmabufListConcatenatesRangesInOrder(SimulatedKernel()) }
     @Test func udmabufOutlivesMemfd() throws { try DmaBufCases.udmabufKeepsPagesAfterTheMemfdCloses(SimulatedKernel()) }
@@ -122,6 +123,7 @@ struct DmaBufAPI {
     @Test func pageRounding() throws { try DmaBufCases.lengthIsRoundedUpToPages(LinuxKernel()) }
     @Test(arguments: ["system", "reserved"])
     func fdinfo(_ heap: String) throws { try DmaBufCases.fdinfoShowsNameExporterAndReferences(LinuxKernel(), heap: heap) }
+    @Test func debugfsBufinfo() throws { try DmaBufCases.debugfsListsEveryBufferByName(LinuxKernel()) }
     @Test func udmabufCoherency() throws { try DmaBufCases.udmabufViewsAreCoherentWithTheMemfd(LinuxKernel()) }
     @Test func udmabufList() throws { try DmaBufCases.udmabufListConcatenatesRangesInOrder(LinuxKernel()) }
     @Test func udmabufOutlivesMemfd() throws { try DmaBufCases.udmabufKeepsPagesAfterTheMemfdCloses(LinuxKernel()) }

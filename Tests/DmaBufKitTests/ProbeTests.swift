@@ -4,23 +4,30 @@ import DmaBufKit
 import Foundation
 import Testing
 
+/// What the probe must report on a kernel with both heaps, udmabuf and sw_sync: run on both kernels.
+enum ProbeCases {
+    @discardableResult
+    static func everyPathPresentWorks(_ kernel: any Kernel) throws -> ProbeReport {
+        var report: ProbeReport?
+        expectNoLeaks(kernel) { report = Probe(kernel: kernel).run() }
+        let found = try #require(report)
+        #expect(found.exitCode == ProbeReport.exitOK, "\(found.text)")
+        #expect(found.heaps.items.map(\.name) == ["reserved", "system"])
+        #expect(found.heaps.items.allSatisfy { $0.status == .ok && $0.checks.count == 10 })
+        #expect(found.udmabuf.status == .ok)
+        #expect(found.syncFile.status == .ok)
+        #expect(found.syncFile.checks.map(\.name) == ["export", "import", "implicit-fence-roundtrip", "merge"])
+        #expect(found.text.contains("Result: every dma-buf path present works."))
+        return found
+    }
+}
+
 @Suite("dmabuf-probe on the simulated kernel")
 struct ProbeTests {
     @Test func everythingWorksOnTheSimulatedKernel() throws {
-        let kernel = SimulatedKernel()
-        let report = Probe(kernel: kernel).run()
-        #expect(report.exitCode == ProbeReport.exitOK)
+        let report = try ProbeCases.everyPathPresentWorks(SimulatedKernel())
         #expect(report.kernel.kind == "simulated")
-        #expect(report.heaps.items.map(\.name) == ["reserved", "system"])
-        #expect(report.heaps.items.allSatisfy { $0.status == .ok && $0.checks.count == 10 })
-        #expect(report.udmabuf.status == .ok)
         #expect(report.udmabuf.facts == ["size_limit_mb": "64", "list_limit": "1024"])
-        #expect(report.syncFile.status == .ok)
-        #expect(report.syncFile.checks.map(\.name) == ["export", "import", "implicit-fence-roundtrip", "merge"])
-        // The probe cleans up after itself.
-        #expect(kernel.openDescriptorCount == 0)
-        #expect(kernel.mappingCount == 0)
-        #expect(report.text.contains("Result: every dma-buf path present works."))
     }
 
     @Test func aKernelWithoutDevicesSaysWhatIsMissing() {
@@ -81,6 +88,20 @@ struct ProbeTests {
         #expect(Set(first.keys) == ["name", "path", "status", "checks"])
         #expect(try JSONDecoder().decode(ProbeReport.self, from: data) == report)
     }
+}
+
+extension DeviceTests {
+@Suite("dmabuf-probe on the real kernel")
+struct ProbeOnDevices {
+    @Test func everythingWorksOnTheRealKernel() throws {
+        let kernel = LinuxKernel()
+        let report = try ProbeCases.everyPathPresentWorks(kernel)
+        #expect(report.kernel.kind == "linux")
+        // The facts are the module's parameters as the kernel reports them.
+        let limit = try kernel.readFile(KernelPaths.udmabufSizeLimit).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(report.udmabuf.facts["size_limit_mb"] == limit)
+    }
+}
 }
 
 @Suite("System libraries")

@@ -9,17 +9,20 @@ extension Tag {
 
 /// Every test that needs the real kernel's devices lives under this suite: serialized, because
 /// their leak checks count the whole process's descriptors, and skipped with the reason
-/// when the nodes are absent.
-@Suite(.tags(.device), .serialized, .enabled(if: Devices.available, Devices.skipReason))
+/// when the nodes are absent — unless the run requires them (the VM rig), where a missing
+/// node must fail the run instead of skipping it.
+@Suite(.tags(.device), .serialized, .enabled(if: Devices.available || Devices.required, Devices.skipReason))
 struct DeviceTests {}
 
 /// What the real kernel must offer for the device tests, and why a test skips without it.
 enum Devices {
     static let systemHeap = "/dev/dma_heap/system"
     static let reservedHeap = "/dev/dma_heap/reserved"
-    static var all: [String] { [systemHeap, reservedHeap, KernelPaths.udmabuf, KernelPaths.swSync] }
+    static var all: [String] { [systemHeap, reservedHeap, KernelPaths.udmabuf, KernelPaths.swSync, KernelPaths.dmaBufDebugList] }
     static var missing: [String] { all.filter { !FileManager.default.fileExists(atPath: $0) } }
     static var available: Bool { missing.isEmpty }
+    /// Set by `make vm-test` inside the VM.
+    static var required: Bool { ProcessInfo.processInfo.environment["DMABUFKIT_REQUIRE_DEVICES"] == "1" }
     static var skipReason: Comment {
         "needs \(missing.joined(separator: ", ")) (a kernel with dma-buf heaps incl. CMA 'reserved', udmabuf and sw_sync, as root; see README.md, Tests)"
     }

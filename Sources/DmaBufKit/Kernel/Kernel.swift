@@ -192,6 +192,8 @@ public enum KernelPaths {
     public static let dmaHeapDirectory = "/dev/dma_heap"
     public static let udmabuf = "/dev/udmabuf"
     public static let swSync = "/sys/kernel/debug/sync/sw_sync"
+    /// Every dma-buf in the system (debugfs, root only).
+    public static let dmaBufDebugList = "/sys/kernel/debug/dma_buf/bufinfo"
     public static let udmabufSizeLimit = "/sys/module/udmabuf/parameters/size_limit_mb"
     public static let udmabufListLimit = "/sys/module/udmabuf/parameters/list_limit"
     public static func fdinfo(_ fd: FileDescriptorNumber) -> String { "/proc/self/fdinfo/\(fd.rawValue)" }

@@ -101,6 +101,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         switch path {
         case KernelPaths.udmabufSizeLimit where configuration.udmabuf: return "\(configuration.udmabufSizeLimitMB)\n"
         case KernelPaths.udmabufListLimit where configuration.udmabuf: return "\(configuration.udmabufListLimit)\n"
+        case KernelPaths.dmaBufDebugList: return locked { bufinfo() }
         default:
             let prefix = "/proc/self/fdinfo/"
             if path.hasPrefix(prefix), let fd = Int32(path.dropFirst(prefix.count)) {
@@ -127,6 +128,25 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
             if let name = buffer.name { text += "name:\t\(name)\n" }
             return text
         }
+    }
+
+    /// dma_buf_debug_show: every live dma-buf, whether held by descriptors or only by mappings.
+    /// Caller holds the lock.
+    private func bufinfo() -> String {
+        var seen = Set<ObjectIdentifier>()
+        let live = (files.values.map(Optional.some) + mappings.values.map(\.file)).compactMap { $0 }
+            .filter { $0.dmaBuf != nil && seen.insert(ObjectIdentifier($0)).inserted }
+        var text = "\nDma-buf Objects:\nsize    \tflags   \tmode    \tcount   \texp_name\tino     \tname\n"
+        for file in live.sorted(by: { $0.inode < $1.inode }) {
+            let buffer = file.dmaBuf!
+            let numbers = String(
+                format: "%08llu\t%08x\t%08x\t%08ld", buffer.size, buffer.writable ? O_RDWR : O_RDONLY,
+                buffer.writable ? 0x1f : 0x1d, file.references)
+            text += "\(numbers)\t\(buffer.exporter)\t\(String(format: "%08llu", file.inode))\t\(buffer.name ?? "<none>")\n"
+            text += "\tAttached Devices:\nTotal 0 devices attached\n\n"
+        }
+        text += "\nTotal \(live.count) objects, \(live.reduce(0) { $0 + $1.dmaBuf!.size }) bytes\n"
+        return text
     }
 
     public func descriptorFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32 { try host.descriptorFlags(fd) }
@@ -502,17 +522,19 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     {
         let flags = MemfdFlags.allowSealing | (closeOnExec ? MemfdFlags.closeOnExec : 0)
         let fd = try host.memfdCreate(name: "sim:\(label)", flags: flags)
+        let inode: UInt64
         do {
             if size > 0 { try host.truncate(fd, length: size) }
             // Like a real dma-buf, the backing file cannot change size.
             try host.addSeals(fd, [.shrink, .grow, .seal])
+            inode = try DmaBufInfo.fdinfoFields(host.fdinfo(fd))["ino"].flatMap { UInt64($0) } ?? 0
         } catch {
             try? host.close(fd)
             throw error
         }
         locked {
             descriptors.insert(fd.rawValue)
-            files[fd.rawValue] = SimulatedFile(kind)
+            files[fd.rawValue] = SimulatedFile(kind, inode: inode)
         }
         return fd
     }

@@ -16,8 +16,13 @@ final class SimulatedFile {
     let kind: Kind
     /// Open descriptors and mappings referring to this file (the kernel's file_count).
     var references = 1
+    /// The inode of the backing host file, which fdinfo and bufinfo show.
+    let inode: UInt64
 
-    init(_ kind: Kind) { self.kind = kind }
+    init(_ kind: Kind, inode: UInt64) {
+        self.kind = kind
+        self.inode = inode
+    }
 
     var dmaBuf: SimulatedDmaBuf? { if case .dmaBuf(let buffer) = kind { buffer } else { nil } }
     var syncFile: SimulatedSyncFile? { if case .syncFile(let file) = kind { file } else { nil } }
