@@ -4,8 +4,11 @@ SWIFT ?= swift
 DEB_PACKAGES := pkg-config libdrm-dev libv4l-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROBE_ARGS ?=
+# The VM rig: a ready bzImage to use instead of building one; KVM or TCG (detected when empty).
+VM_KERNEL ?=
+VM_ACCEL ?=
 
-.PHONY: all deps probe test clean
+.PHONY: all deps probe test unit-test vm-kernel vm-test clean
 
 all: probe
 
@@ -23,9 +26,23 @@ probe: deps
 	$(SWIFT) build --product dmabuf-probe
 	@.build/debug/dmabuf-probe $(PROBE_ARGS); status=$$?; [ $$status -eq 0 ] || [ $$status -eq 2 ] || exit $$status
 
-# The whole test suite on the simulated kernel; device tests skip here with their reason.
-test: deps
+# Everything: the unit tests on the simulated kernel, then the device tests in the VM.
+test: unit-test vm-test
+
+# The test suite on this machine's kernel: device tests skip here with their reason
+# unless the machine has the devices (a board, or a kernel with heaps and udmabuf).
+unit-test: deps
 	$(SWIFT) test
+
+# Builds the test kernel from Debian's linux-source-6.1 and Tests/VM/kernel.config, cached
+# under ~/.cache/dmabufkit keyed by their hash (a second run is instant).
+vm-kernel:
+	Tests/VM/vm-kernel.sh
+
+# Boots the test kernel with virtme-ng and runs the device tests and dmabuf-probe in it;
+# artifacts in .build/vm/.
+vm-test: deps
+	VM_KERNEL="$(VM_KERNEL)" VM_ACCEL="$(VM_ACCEL)" SWIFT="$(SWIFT)" Tests/VM/vm-test.sh
 
 clean:
 	rm -rf .build

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs inside the VM (as root, over a read-only view of the host's files): checks that the
+# rig has the devices it promises, saves dmabuf-probe's report, runs the device tests.
+#   guest.sh BIN_DIR OUT_DIR
+set -u
+bin=$1 out=$2
+echo "guest: Linux $(uname -r); cmdline: $(cat /proc/cmdline | tr ' ' '\n' | grep -E '^(vkms|vivid|udmabuf)\.' | tr '\n' ' ')"
+mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+
+# The rig's inventory: DRM devices by driver name, V4L2 nodes by name (numbers are not stable).
+missing=()
+for node in /dev/dma_heap/system /dev/dma_heap/reserved /dev/udmabuf /sys/kernel/debug/sync/sw_sync \
+    /sys/kernel/debug/dma_buf/bufinfo; do
+    [ -e "$node" ] || missing+=("$node")
+done
+drm=""
+for name in /sys/kernel/debug/dri/[0-9]*/name; do   # "vkms unique=vkms"; minor < 64 is a card node
+    minor=$(basename "$(dirname "$name")")
+    [ "$minor" -lt 64 ] && drm="$drm $(cut -d' ' -f1 "$name")=/dev/dri/card$minor"
+done
+for driver in vkms vgem; do case "$drm" in *" $driver="*) ;; *) missing+=("DRM driver $driver") ;; esac; done
+ls /sys/class/drm | grep -q -- '-Writeback-' || missing+=("vkms writeback connector (vkms.enable_writeback=1)")
+v4l2=""
+for node in /sys/class/video4linux/video*; do
+    [ -e "$node/name" ] && v4l2="$v4l2 $(cat "$node/name")=/dev/$(basename "$node")"
+done
+for name in vivid-000-vid-cap vivid-000-vid-out vivid-001-vid-cap vivid-001-vid-out vim2m; do
+    case "$v4l2" in *" $name="*) ;; *) missing+=("V4L2 node $name") ;; esac
+done
+case "$(cat /sys/module/vivid/parameters/multiplanar 2>/dev/null)" in 1,2|1,2,*) ;; *) missing+=("vivid.multiplanar=1,2") ;; esac
+echo "guest: DRM:$drm"
+echo "guest: V4L2:$v4l2"
+if [ ${#missing[@]} -gt 0 ]; then
+    printf 'guest: the test kernel lacks: %s\n' "${missing[@]}" >&2
+    exit 3
+fi
+
+"$bin/dmabuf-probe" --json >"$out/probe.json"
+probe=$?
+"$bin/dmabuf-probe" >"$out/probe.txt"
+echo "guest: dmabuf-probe exit $probe (report in .build/vm/probe.json)"
+
+DMABUFKIT_REQUIRE_DEVICES=1 "$bin/DmaBufKitPackageTests.xctest" --testing-library swift-testing \
+    --filter DeviceTests --xunit-output "$out/device-tests.xml"
+tests=$?
+
+[ "$tests" != 0 ] && exit "$tests"
+exit "$probe"

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs the device tests and dmabuf-probe inside a VM booted with virtme-ng on the test kernel.
+#   VM_KERNEL=path/to/bzImage   the kernel (default: build or reuse the cached one, vm-kernel.sh)
+#   VM_ACCEL=kvm|tcg            skip the KVM detection
+#   SWIFT=swift                 the toolchain that builds the test binaries on the host
+# Artifacts in .build/vm/: device-tests.xml (JUnit), probe.json, probe.txt, guest.log.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+. "$here/common.sh"
+log() { echo "vm-test: $*" >&2; }
+
+# Module parameters: vkms with its writeback connector; two vivid instances, the second
+# multiplanar; a udmabuf size limit above the tests' largest buffer.
+cmdline="vkms.enable_writeback=1 vivid.n_devs=2 vivid.multiplanar=1,2 udmabuf.size_limit_mb=256"
+vm_timeout=${VM_TIMEOUT:-900}
+
+kernel=${VM_KERNEL:-}
+if [ -z "$kernel" ]; then
+    kernel=$("$here/vm-kernel.sh" | tail -1)
+fi
+[ -f "$kernel" ] || { log "no kernel image at '$kernel' (VM_KERNEL)"; exit 1; }
+kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
+
+ensure_host_deps vm
+
+log "building the test binaries on the host"
+cd "$root"
+${SWIFT:-swift} build --build-tests >&2
+${SWIFT:-swift} build --product dmabuf-probe >&2
+bin=$(${SWIFT:-swift} build --show-bin-path)
+out="$root/.build/vm"
+rm -rf "$out" && mkdir -p "$out"
+
+# KVM only when it really runs this guest: /dev/kvm can exist on hosts (nested, PVM) where
+# a guest never boots. A working KVM boots and runs `true` in a few seconds.
+accel=${VM_ACCEL:-}
+if [ -z "$accel" ]; then
+    accel=tcg
+    if [ -w /dev/kvm ]; then
+        if timeout 20 vng --run "$kernel" --force-9p --memory 512M --exec true >/dev/null 2>&1; then
+            accel=kvm
+        else
+            log "/dev/kvm is present but a guest does not boot with it within 20 s: using TCG"
+        fi
+    fi
+fi
+vng_args=(--run "$kernel" --force-9p --memory 2G --cpus 2 --rwdir "$out" --append "$cmdline")
+[ "$accel" = kvm ] || vng_args+=(--disable-kvm)
+
+log "booting $kernel ($accel) with: $cmdline"
+start=$(date +%s)
+status=0
+timeout "$vm_timeout" vng "${vng_args[@]}" --exec "$here/guest.sh $bin $out" 2>&1 | tee "$out/guest.log" \
+    || status=${PIPESTATUS[0]}
+seconds=$(( $(date +%s) - start ))
+if [ "$status" = 124 ]; then log "the VM did not finish within $vm_timeout s (VM_TIMEOUT)"; fi
+
+# The summary, from the JUnit report the guest wrote (absent when the guest never ran the tests).
+verdict=0
+python3 - "$out" "$seconds" "$accel" <<'EOF' || verdict=1
+import json, sys, xml.etree.ElementTree as ET
+out, seconds, accel = sys.argv[1:4]
+ok = True
+try:
+    suite = ET.parse(f"{out}/device-tests.xml").getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    tests, failures = int(suite.get("tests", 0)), int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    skipped = int(suite.get("skipped", 0))
+    print(f"vm-test: {tests} device tests ran inside the VM ({accel}, {seconds} s): "
+          f"{tests - failures - skipped} passed, {failures} failed, {skipped} skipped")
+    if tests == 0 or failures or skipped:
+        ok = False
+        print("vm-test: the VM run must have tests, no failures and no skips", file=sys.stderr)
+except (OSError, ET.ParseError) as error:
+    print(f"vm-test: no test report from the guest ({error}); see {out}/guest.log", file=sys.stderr)
+    ok = False
+try:
+    probe = json.load(open(f"{out}/probe.json"))
+    heaps = {h["name"]: h["status"] for h in probe["heaps"]["items"]}
+    print(f"vm-test: dmabuf-probe in the VM: heaps {heaps}, udmabuf {probe['udmabuf']['status']}, "
+          f"sync_file {probe['syncFile']['status']} (saved as {out}/probe.json)")
+    if set(heaps) != {"system", "reserved"} or set(heaps.values()) != {"ok"} \
+            or probe["udmabuf"]["status"] != "ok" or probe["syncFile"]["status"] != "ok":
+        ok = False
+        print("vm-test: the probe must report both heaps, udmabuf and sync_file working", file=sys.stderr)
+except (OSError, ValueError, KeyError) as error:
+    print(f"vm-test: no probe report from the guest ({error})", file=sys.stderr)
+    ok = False
+sys.exit(0 if ok else 1)
+EOF
+[ "$status" != 0 ] && exit "$status"
+exit "$verdict"
