@@ -59,13 +59,17 @@ public final class LinuxKernel: Kernel {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let count: Int
-            do {
-                count = Int(try call("read") { Int32(cdmabuf_read(fd.rawValue, &chunk, chunk.count)) })
-            } catch { throw error.at(path) }
+            do { count = try readChunk(fd, into: &chunk) } catch { throw error.at(path) }
             if count == 0 { break }
             bytes += chunk[0..<count]
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// One `read(2)` into `buffer`: the byte count, 0 at end of file.
+    func readChunk(_ fd: FileDescriptorNumber, into buffer: inout [UInt8]) throws(KernelError) -> Int {
+        let count = buffer.count
+        return Int(try call("read") { Int32(cdmabuf_read(fd.rawValue, &buffer, count)) })
     }
 
     public func listDirectory(_ path: String) throws(KernelError) -> [String] {

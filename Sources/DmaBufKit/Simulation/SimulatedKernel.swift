@@ -541,6 +541,11 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
 
     /// The simulated file behind `fd`: EBADF when nothing is open there, ENOTTY when it is a
     /// host file the simulation does not model (no such ioctl on it).
+    /// EBADF unless `fd` is an open descriptor of this process.
+    func requireOpen(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) {
+        do { _ = try host.descriptorFlags(fd) } catch { throw KernelError(operation, error.errno) }
+    }
+
     private func file(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) -> SimulatedFile {
         if let file = locked({ files[fd.rawValue] }) { return file }
         do { _ = try host.descriptorFlags(fd) } catch { throw KernelError(operation, error.errno) }

@@ -1,0 +1,167 @@
+import Foundation
+
+/// An open DRM device (`/dev/dri/cardN` or `renderD*`), found by driver name rather than by
+/// number, which is not stable across boots.
+public struct DRMDevice: ~Copyable {
+    public let descriptor: OwnedDescriptor
+    public let version: DRMVersion
+    /// What outlives this owner's borrows: counted GEM handles, and whether the file is open.
+    let state: DRMFileState
+
+    public static let directory = "/dev/dri"
+
+    public enum Node: String, Sendable { case card, render = "renderD" }
+
+    public init(path: String, kernel: any Kernel) throws(KernelError) {
+        let descriptor: OwnedDescriptor
+        do { descriptor = try kernel.openOwned(path, flags: [.readWrite, .closeOnExec]) } catch {
+            throw error.explained(deviceOpenAdvice(error, node: path))
+        }
+        version = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmVersion(fd) }
+        state = DRMFileState(kernel: kernel, fd: descriptor.fd, path: path)
+        self.descriptor = descriptor
+    }
+
+    /// The device nodes of one kind, in name order.
+    public static func nodes(_ node: Node = .card, kernel: any Kernel) throws(KernelError) -> [String] {
+        let names: [String]
+        do { names = try kernel.listDirectory(directory) } catch {
+            if error.errno == .ENOENT { return [] }
+            throw error
+        }
+        return names.filter { $0.hasPrefix(node.rawValue) && $0.dropFirst(node.rawValue.count).allSatisfy(\.isNumber) }
+            .sorted { $0.count != $1.count ? $0.count < $1.count : $0 < $1 }.map { "\(directory)/\($0)" }
+    }
+
+    /// Every node of that kind with the name of the driver behind it.
+    public static func drivers(_ node: Node = .card, kernel: any Kernel) throws(KernelError) -> [(path: String, driver: String)] {
+        var found: [(path: String, driver: String)] = []
+        for path in try nodes(node, kernel: kernel) {
+            let device = try DRMDevice(path: path, kernel: kernel)
+            found.append((path, device.driver))
+            try device.close()
+        }
+        return found
+    }
+
+    /// Opens the first node whose driver is `driver` (e.g. "vkms", "vgem").
+    public init(driver: String, node: Node = .card, kernel: any Kernel) throws(KernelError) {
+        for path in try Self.nodes(node, kernel: kernel) {
+            let device = try DRMDevice(path: path, kernel: kernel)
+            if device.version.name == driver {
+                self = device
+                return
+            }
+            try device.close()
+        }
+        throw KernelError(
+            "open", .ENOENT, path: "\(Self.directory)/\(node.rawValue)*",
+            reason: "no DRM \(node.rawValue) node is driven by \(driver)")
+    }
+
+    public var fd: FileDescriptorNumber { descriptor.fd }
+    public var kernel: any Kernel { descriptor.kernel }
+    public var path: String { descriptor.path }
+    public var driver: String { version.name }
+
+    public consuming func close() throws(KernelError) {
+        state.deviceClosed()
+        try descriptor.close()
+    }
+
+    public func capability(_ capability: DRMCapability) throws(KernelError) -> UInt64 {
+        try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmCapability(fd, capability.rawValue) }
+    }
+
+    /// Asks for a client capability; atomic implies universal planes, writeback needs atomic.
+    public func enable(_ capability: DRMClientCapability) throws(KernelError) {
+        try descriptor.perform { kernel, fd throws(KernelError) in
+            try kernel.drmSetClientCapability(fd, capability.rawValue, value: 1)
+        }
+    }
+
+    // MARK: Buffers
+
+    /// A dumb buffer: CPU-mappable scanout memory every KMS driver offers.
+    public func createDumbBuffer(width: Int, height: Int, bitsPerPixel: Int = 32) throws(KernelError) -> GEMBuffer {
+        let created = try descriptor.perform { kernel, fd throws(KernelError) in
+            try kernel.drmCreateDumb(fd, width: UInt32(width), height: UInt32(height), bitsPerPixel: UInt32(bitsPerPixel))
+        }
+        return GEMBuffer(state: state, handle: state.retain(created.handle, dumb: true), size: Int(created.size), pitch: Int(created.pitch))
+    }
+
+    /// PRIME export: a dma-buf of this GEM buffer (`DRM_CLOEXEC | DRM_RDWR` by default).
+    public func export(_ buffer: borrowing GEMBuffer, flags: UInt32 = PrimeFlags.closeOnExec | PrimeFlags.readWrite) throws(KernelError) -> DmaBuf {
+        let fd = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmPrimeHandleToFD(fd, buffer.handle, flags: flags) }
+        return DmaBuf(OwnedDescriptor(fd, kernel: kernel, path: "PRIME export of \(buffer.handle) from \(path)"), length: buffer.size)
+    }
+
+    /// PRIME import: the GEM buffer this device sees for `dmaBuf`. Importing the same dma-buf
+    /// again gives the same handle; each returned owner releases its share once.
+    public func importBuffer(_ dmaBuf: borrowing DmaBuf) throws(KernelError) -> GEMBuffer {
+        let handle = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmPrimeFDToHandle(fd, dmaBuf: dmaBuf.fd) }
+        return GEMBuffer(state: state, handle: state.retain(handle, dumb: false), size: dmaBuf.length, pitch: nil)
+    }
+
+    /// Maps a dumb buffer of this device for `body`.
+    public func withMapping<R>(_ buffer: borrowing GEMBuffer, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+        let offset = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmMapDumb(fd, buffer.handle) }
+        return try kernel.withMapping(fd, length: buffer.size, protection: [.read, .write], offset: offset, body)
+    }
+
+    // MARK: Framebuffers
+
+    /// `DRM_IOCTL_MODE_ADDFB2` over GEM buffers of this device, one per plane.
+    public func addFramebuffer(_ request: DRMFramebufferRequest) throws(KernelError) -> Framebuffer {
+        let id = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmAddFramebuffer(fd, request) }
+        return Framebuffer(id: id, width: Int(request.width), height: Int(request.height), state: state)
+    }
+}
+
+/// `DRM_CLOEXEC` and `DRM_RDWR` for PRIME export.
+public enum PrimeFlags {
+    public static let closeOnExec: UInt32 = 0o2000000
+    public static let readWrite: UInt32 = 0o2
+}
+
+/// The state of one open DRM file shared with the buffers made on it. GEM handles are counted:
+/// PRIME import of a dma-buf this file already knows returns the same handle, which must be
+/// closed once, after its last user. Once the file is closed the kernel has freed its handles
+/// and framebuffers, and its fd number may name another file: nothing is released through it.
+final class DRMFileState: @unchecked Sendable {
+    let kernel: any Kernel
+    let fd: FileDescriptorNumber
+    let path: String
+    private var counts: [UInt32: (count: Int, dumb: Bool)] = [:]
+    private var open = true
+    private let lock = NSLock()
+
+    init(kernel: any Kernel, fd: FileDescriptorNumber, path: String) {
+        (self.kernel, self.fd, self.path) = (kernel, fd, path)
+    }
+
+    func retain(_ handle: GEMHandle, dumb: Bool) -> GEMHandle {
+        lock.withLock { counts[handle.rawValue, default: (0, dumb)].count += 1 }
+        return handle
+    }
+
+    /// Drops one share; the last one closes the handle. A closed device already freed it.
+    func release(_ handle: GEMHandle) throws(KernelError) {
+        let last: (Bool, Bool) = lock.withLock {
+            guard open, var entry = counts[handle.rawValue] else { return (false, false) }
+            entry.count -= 1
+            counts[handle.rawValue] = entry.count == 0 ? nil : entry
+            return (entry.count == 0, entry.dumb)
+        }
+        guard last.0 else { return }
+        do {
+            if last.1 { try kernel.drmDestroyDumb(fd, handle) } else { try kernel.drmGEMClose(fd, handle) }
+        } catch { throw error.at(path) }
+    }
+
+    func deviceClosed() { lock.withLock { open = false } }
+    var isOpen: Bool { lock.withLock { open } }
+
+    /// Handles still held, for leak checks.
+    var liveHandles: Int { lock.withLock { counts.count } }
+}

@@ -1,0 +1,170 @@
+/// One display path of a KMS device, driven with atomic commits: a CRTC, its primary plane,
+/// a connected output connector and, where the driver has one (vkms), a writeback connector
+/// that writes what the CRTC scans out into a framebuffer of ours.
+public struct DisplayPipe: Sendable {
+    public let crtc: CRTCID
+    public let plane: PlaneID
+    public let connector: ConnectorID
+    public let writeback: ConnectorID?
+    public let mode: DRMModeInfo
+    /// Pixel formats the primary plane scans out.
+    public let planeFormats: [UInt32]
+    /// Property ids by object and name.
+    let properties: [DRMObjectID: [String: PropertyID]]
+
+    /// Finds the first CRTC with a primary plane and a connected connector. Enables the client
+    /// caps this needs (universal planes, atomic, writeback connectors).
+    public init(device: borrowing DRMDevice) throws(KernelError) {
+        let kernel = device.kernel
+        let fd = device.fd
+        let path = device.path
+        func run<T>(_ body: () throws(KernelError) -> T) throws(KernelError) -> T {
+            do { return try body() } catch { throw error.at(path) }
+        }
+        try device.enable(.universalPlanes)
+        try device.enable(.atomic)
+        let hasWriteback = (try? device.enable(.writebackConnectors)) != nil
+
+        let resources = try run { () throws(KernelError) in try kernel.drmResources(fd) }
+        var properties: [DRMObjectID: [String: PropertyID]] = [:]
+        func names(_ object: DRMObjectID, _ type: DRMObjectType) throws(KernelError) -> [String: PropertyID] {
+            var byName: [String: PropertyID] = [:]
+            for (id, _) in try run({ () throws(KernelError) in try kernel.drmObjectProperties(fd, object, type: type) }) {
+                byName[try run { () throws(KernelError) in try kernel.drmProperty(fd, id) }.name] = id
+            }
+            properties[object] = byName
+            return byName
+        }
+
+        var output: (ConnectorID, DRMModeInfo)?
+        var writeback: ConnectorID?
+        for id in resources.connectors {
+            let info = try run { () throws(KernelError) in try kernel.drmConnector(fd, id) }
+            _ = try names(id.object, .connector)
+            if info.type == DRMConnectorInfo.typeWriteback {
+                if writeback == nil { writeback = id }
+            } else if output == nil, info.connection == 1, let mode = info.modes.first(where: \.isPreferred) ?? info.modes.first {
+                output = (id, mode)
+            }
+        }
+        guard let (connector, mode) = output else {
+            throw KernelError("DRM_IOCTL_MODE_GETCONNECTOR", .ENODEV, path: path, reason: "no connected connector with a mode")
+        }
+        guard let crtc = resources.crtcs.first else {
+            throw KernelError("DRM_IOCTL_MODE_GETRESOURCES", .ENODEV, path: path, reason: "no CRTC")
+        }
+        _ = try names(crtc.object, .crtc)
+
+        var primary: DRMPlaneInfo?
+        for id in try run({ () throws(KernelError) in try kernel.drmPlanes(fd) }) {
+            let byName = try names(id.object, .plane)
+            let plane = try run { () throws(KernelError) in try kernel.drmPlane(fd, id) }
+            guard plane.possibleCRTCs & 1 != 0, let typeID = byName["type"] else { continue }
+            let type = try run { () throws(KernelError) in try kernel.drmObjectProperties(fd, id.object, type: .plane) }[typeID]
+            let primaryValue = try run { () throws(KernelError) in try kernel.drmProperty(fd, typeID) }.enumValue("Primary")
+            if type == primaryValue { primary = plane; break }
+        }
+        guard let primary else {
+            throw KernelError("DRM_IOCTL_MODE_GETPLANE", .ENODEV, path: path, reason: "no primary plane for the first CRTC")
+        }
+        (self.crtc, self.plane, self.connector, self.mode) = (crtc, primary.id, connector, mode)
+        self.writeback = hasWriteback ? writeback : nil
+        self.planeFormats = primary.formats
+        self.properties = properties
+    }
+
+    func property(_ object: DRMObjectID, _ name: String) throws(KernelError) -> PropertyID {
+        guard let id = properties[object]?[name] else {
+            throw KernelError("DRM_IOCTL_MODE_OBJ_GETPROPERTIES", .ENOENT, reason: "object \(object) has no property \(name)")
+        }
+        return id
+    }
+
+    /// Shows `framebuffer` full screen (scaled 1:1 from its top-left corner) with a modeset,
+    /// or writes it into the framebuffer `writebackInto` through the writeback connector. Returns the sync_files that
+    /// signal when the frame is on screen and when the writeback is complete.
+    @discardableResult
+    public func show(
+        _ framebuffer: borrowing Framebuffer, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil,
+        pageFlipEvent userData: UInt64? = nil
+    ) throws(KernelError) -> ShownFrame {
+        let kernel = device.kernel
+        let fd = device.fd
+        let blob = try device.descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmCreateBlob(fd, mode.bytes) }
+        defer { try? kernel.drmDestroyBlob(fd, blob) }
+        let width = UInt64(mode.hdisplay), height = UInt64(mode.vdisplay)
+
+        let fences = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+        fences.initialize(repeating: -1, count: 2)
+        defer { fences.deallocate() }
+        let fenceAddress = { (index: Int) in UInt64(UInt(bitPattern: fences + index)) }
+
+        var changes: [DRMAtomicProperty] = []
+        func set(_ object: DRMObjectID, _ name: String, _ value: UInt64) throws(KernelError) {
+            changes.append(DRMAtomicProperty(object: object, property: try property(object, name), value: value))
+        }
+        try set(crtc.object, "MODE_ID", UInt64(blob.rawValue))
+        try set(crtc.object, "ACTIVE", 1)
+        try set(crtc.object, "OUT_FENCE_PTR", fenceAddress(0))
+        // The CRTC drives the writeback connector instead of the display connector: their
+        // encoders cannot be clones (vkms on 6.1 fails the commit with EINVAL otherwise).
+        try set(connector.object, "CRTC_ID", writebackInto == nil ? UInt64(crtc.rawValue) : 0)
+        try set(plane.object, "FB_ID", UInt64(framebuffer.id.rawValue))
+        try set(plane.object, "CRTC_ID", UInt64(crtc.rawValue))
+        for (name, value) in [("SRC_X", 0), ("SRC_Y", 0), ("SRC_W", width << 16), ("SRC_H", height << 16),
+                              ("CRTC_X", 0), ("CRTC_Y", 0), ("CRTC_W", width), ("CRTC_H", height)] as [(String, UInt64)] {
+            try set(plane.object, name, value)
+        }
+        let wantsWriteback = writebackInto != nil
+        if let target = writebackInto {
+            guard let writeback else {
+                throw KernelError("DRM_IOCTL_MODE_ATOMIC", .EOPNOTSUPP, path: device.path, reason: "\(device.driver) has no writeback connector")
+            }
+            try set(writeback.object, "CRTC_ID", UInt64(crtc.rawValue))
+            try set(writeback.object, "WRITEBACK_FB_ID", UInt64(target.rawValue))
+            try set(writeback.object, "WRITEBACK_OUT_FENCE_PTR", fenceAddress(1))
+        }
+        var flags = DRMAtomicFlags.allowModeset
+        if userData != nil { flags |= DRMAtomicFlags.pageFlipEvent }
+        do { try kernel.drmAtomicCommit(fd, changes, flags: flags, userData: userData ?? 0) } catch {
+            throw error.at(device.path).explained(
+                error.errno == .EINVAL && device.driver == "vkms"
+                    ? "vkms composes on the CPU, so every imported dma-buf must support vmap (udmabuf has none before Linux 6.2), and a writeback framebuffer must be \(mode.hdisplay)x\(mode.vdisplay) in a writeback format"
+                    : nil)
+        }
+
+        let onScreen = SyncFile(OwnedDescriptor(FileDescriptorNumber(rawValue: fences[0]), kernel: kernel, path: "out-fence of CRTC \(crtc)"))
+        guard wantsWriteback else { return ShownFrame(onScreen: onScreen, writeback: nil) }
+        let written = SyncFile(OwnedDescriptor(FileDescriptorNumber(rawValue: fences[1]), kernel: kernel, path: "writeback out-fence of connector \(writeback!)"))
+        return ShownFrame(onScreen: onScreen, writeback: written)
+    }
+
+    /// Turns the CRTC and its plane off (and detaches the connectors).
+    public func disable(on device: borrowing DRMDevice) throws(KernelError) {
+        var changes: [DRMAtomicProperty] = []
+        func set(_ object: DRMObjectID, _ name: String, _ value: UInt64) throws(KernelError) {
+            changes.append(DRMAtomicProperty(object: object, property: try property(object, name), value: value))
+        }
+        try set(plane.object, "FB_ID", 0)
+        try set(plane.object, "CRTC_ID", 0)
+        try set(connector.object, "CRTC_ID", 0)
+        if let writeback { try set(writeback.object, "CRTC_ID", 0) }
+        try set(crtc.object, "MODE_ID", 0)
+        try set(crtc.object, "ACTIVE", 0)
+        do { try device.kernel.drmAtomicCommit(device.fd, changes, flags: DRMAtomicFlags.allowModeset, userData: 0) } catch {
+            throw error.at(device.path)
+        }
+    }
+}
+
+/// The out-fences of one atomic commit: when the frame is on screen, and when its writeback
+/// (if one was asked for) is complete.
+public struct ShownFrame: ~Copyable {
+    public let onScreen: SyncFile
+    public let writeback: SyncFile?
+
+    public consuming func close() throws(KernelError) {
+        try onScreen.close()
+        try writeback?.close()
+    }
+}

@@ -1,0 +1,299 @@
+/// The DRM/KMS part of the `Kernel` interface: one requirement per DRM ioctl the library uses,
+/// with the kernel's own structures as plain Swift values. `LinuxKernel` answers through
+/// libdrm; `SimulatedKernel` through its vkms- and vgem-like devices.
+
+/// A DRM object id of one kind (`CRTCID`, `PlaneID`, …): the kinds cannot be mixed up.
+public struct DRMID<Kind>: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public var description: String { "\(rawValue)" }
+    /// The same id as a generic mode object, for property access.
+    public var object: DRMObjectID { DRMObjectID(rawValue: rawValue) }
+}
+public enum DRMKinds {
+    public enum CRTC {}
+    public enum Connector {}
+    public enum Encoder {}
+    public enum Plane {}
+    public enum Framebuffer {}
+    public enum Property {}
+    public enum Blob {}
+    public enum Object {}
+}
+public typealias CRTCID = DRMID<DRMKinds.CRTC>
+public typealias ConnectorID = DRMID<DRMKinds.Connector>
+public typealias EncoderID = DRMID<DRMKinds.Encoder>
+public typealias PlaneID = DRMID<DRMKinds.Plane>
+public typealias FramebufferID = DRMID<DRMKinds.Framebuffer>
+public typealias PropertyID = DRMID<DRMKinds.Property>
+public typealias BlobID = DRMID<DRMKinds.Blob>
+public typealias DRMObjectID = DRMID<DRMKinds.Object>
+
+/// A GEM handle: per open DRM file, names one buffer object. Ownership lives in `GEMBuffer`.
+public struct GEMHandle: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public var description: String { "GEM handle \(rawValue)" }
+}
+
+/// `DRM_MODE_OBJECT_*`: the object types properties hang on.
+public enum DRMObjectType: UInt32, Sendable {
+    case crtc = 0xcccc_cccc
+    case connector = 0xc0c0_c0c0
+    case encoder = 0xe0e0_e0e0
+    case plane = 0xeeee_eeee
+    case framebuffer = 0xfbfb_fbfb
+    case any = 0
+}
+
+/// `DRM_IOCTL_VERSION`.
+public struct DRMVersion: Hashable, Sendable {
+    public var major: Int32, minor: Int32, patch: Int32
+    public var name: String
+    public var date: String
+    public var description: String
+    public init(major: Int32, minor: Int32, patch: Int32, name: String, date: String, description: String) {
+        (self.major, self.minor, self.patch) = (major, minor, patch)
+        (self.name, self.date, self.description) = (name, date, description)
+    }
+}
+
+/// `DRM_CAP_*` (device capabilities) and `DRM_CLIENT_CAP_*` (what this client asks for).
+public enum DRMCapability: UInt64, Sendable, CaseIterable {
+    case dumbBuffer = 0x1
+    case prime = 0x5
+    case timestampMonotonic = 0x6
+    case asyncPageFlip = 0x7
+    case cursorWidth = 0x8
+    case addFB2Modifiers = 0x10
+    case crtcInVBlankEvent = 0x12
+    case syncObject = 0x13
+}
+public enum DRMClientCapability: UInt64, Sendable {
+    case stereo3D = 1
+    case universalPlanes = 2
+    case atomic = 3
+    case aspectRatio = 4
+    case writebackConnectors = 5
+}
+/// `DRM_PRIME_CAP_*` bits of `DRMCapability.prime`.
+public enum DRMPrimeCapability {
+    public static let importing: UInt64 = 0x1
+    public static let exporting: UInt64 = 0x2
+}
+
+/// `drm_mode_modeinfo`, field for field (it travels as the MODE_ID blob).
+public struct DRMModeInfo: Hashable, Sendable, CustomStringConvertible {
+    public var clock: UInt32
+    public var hdisplay: UInt16, hsyncStart: UInt16, hsyncEnd: UInt16, htotal: UInt16, hskew: UInt16
+    public var vdisplay: UInt16, vsyncStart: UInt16, vsyncEnd: UInt16, vtotal: UInt16, vscan: UInt16
+    public var vrefresh: UInt32
+    public var flags: UInt32
+    public var type: UInt32
+    public var name: String
+
+    public init(
+        clock: UInt32, hdisplay: UInt16, hsyncStart: UInt16, hsyncEnd: UInt16, htotal: UInt16, hskew: UInt16 = 0,
+        vdisplay: UInt16, vsyncStart: UInt16, vsyncEnd: UInt16, vtotal: UInt16, vscan: UInt16 = 0,
+        vrefresh: UInt32, flags: UInt32 = 0, type: UInt32 = 0, name: String
+    ) {
+        self.clock = clock
+        (self.hdisplay, self.hsyncStart, self.hsyncEnd, self.htotal, self.hskew) = (hdisplay, hsyncStart, hsyncEnd, htotal, hskew)
+        (self.vdisplay, self.vsyncStart, self.vsyncEnd, self.vtotal, self.vscan) = (vdisplay, vsyncStart, vsyncEnd, vtotal, vscan)
+        (self.vrefresh, self.flags, self.type, self.name) = (vrefresh, flags, type, name)
+    }
+
+    /// `DRM_MODE_TYPE_PREFERRED`.
+    public var isPreferred: Bool { type & 0x8 != 0 }
+    public var description: String { "\(hdisplay)x\(vdisplay)@\(vrefresh)" }
+
+    /// The 68-byte `struct drm_mode_modeinfo` (little-endian, as the kernel reads the blob).
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
+        put(clock)
+        for value in [hdisplay, hsyncStart, hsyncEnd, htotal, hskew, vdisplay, vsyncStart, vsyncEnd, vtotal, vscan] { put(value) }
+        put(vrefresh); put(flags); put(type)
+        var nameBytes = Array(name.utf8.prefix(31))
+        nameBytes += [UInt8](repeating: 0, count: 32 - nameBytes.count)
+        return out + nameBytes
+    }
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 68 else { return nil }
+        var offset = 0
+        func get<T: FixedWidthInteger>(_: T.Type) -> T {
+            defer { offset += MemoryLayout<T>.size }
+            return bytes[offset..<offset + MemoryLayout<T>.size].reversed().reduce(T.zero) { $0 << 8 | T($1) }
+        }
+        clock = get(UInt32.self)
+        (hdisplay, hsyncStart, hsyncEnd, htotal, hskew) = (get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self))
+        (vdisplay, vsyncStart, vsyncEnd, vtotal, vscan) = (get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self))
+        (vrefresh, flags, type) = (get(UInt32.self), get(UInt32.self), get(UInt32.self))
+        name = String(decoding: bytes[36...].prefix { $0 != 0 }, as: UTF8.self)
+    }
+}
+
+/// `DRM_IOCTL_MODE_GETRESOURCES`.
+public struct DRMResources: Hashable, Sendable {
+    public var framebuffers: [FramebufferID]
+    public var crtcs: [CRTCID]
+    public var connectors: [ConnectorID]
+    public var encoders: [EncoderID]
+    public var minWidth: UInt32, maxWidth: UInt32, minHeight: UInt32, maxHeight: UInt32
+    public init(
+        framebuffers: [FramebufferID], crtcs: [CRTCID], connectors: [ConnectorID], encoders: [EncoderID],
+        minWidth: UInt32, maxWidth: UInt32, minHeight: UInt32, maxHeight: UInt32
+    ) {
+        (self.framebuffers, self.crtcs, self.connectors, self.encoders) = (framebuffers, crtcs, connectors, encoders)
+        (self.minWidth, self.maxWidth, self.minHeight, self.maxHeight) = (minWidth, maxWidth, minHeight, maxHeight)
+    }
+}
+
+/// `DRM_IOCTL_MODE_GETCONNECTOR`.
+public struct DRMConnectorInfo: Hashable, Sendable {
+    public var id: ConnectorID
+    /// `DRM_MODE_CONNECTOR_*`, e.g. 15 virtual, 18 writeback.
+    public var type: UInt32
+    public var typeIndex: UInt32
+    /// 1 connected, 2 disconnected, 3 unknown.
+    public var connection: UInt32
+    public var encoders: [EncoderID]
+    public var modes: [DRMModeInfo]
+    public init(id: ConnectorID, type: UInt32, typeIndex: UInt32, connection: UInt32, encoders: [EncoderID], modes: [DRMModeInfo]) {
+        (self.id, self.type, self.typeIndex, self.connection, self.encoders, self.modes) = (id, type, typeIndex, connection, encoders, modes)
+    }
+    public static let typeVirtual: UInt32 = 15
+    public static let typeWriteback: UInt32 = 18
+}
+
+/// `DRM_IOCTL_MODE_GETENCODER`.
+public struct DRMEncoderInfo: Hashable, Sendable {
+    public var id: EncoderID
+    public var type: UInt32
+    /// Bit i set: usable with the i-th CRTC of the resources.
+    public var possibleCRTCs: UInt32
+    public init(id: EncoderID, type: UInt32, possibleCRTCs: UInt32) {
+        (self.id, self.type, self.possibleCRTCs) = (id, type, possibleCRTCs)
+    }
+}
+
+/// `DRM_IOCTL_MODE_GETPLANE`.
+public struct DRMPlaneInfo: Hashable, Sendable {
+    public var id: PlaneID
+    public var possibleCRTCs: UInt32
+    public var crtc: CRTCID?
+    public var framebuffer: FramebufferID?
+    public var formats: [UInt32]
+    public init(id: PlaneID, possibleCRTCs: UInt32, crtc: CRTCID?, framebuffer: FramebufferID?, formats: [UInt32]) {
+        (self.id, self.possibleCRTCs, self.crtc, self.framebuffer, self.formats) = (id, possibleCRTCs, crtc, framebuffer, formats)
+    }
+}
+
+/// `DRM_IOCTL_MODE_GETPROPERTY`.
+public struct DRMPropertyInfo: Hashable, Sendable {
+    public var id: PropertyID
+    public var name: String
+    /// `DRM_MODE_PROP_*`: range, enum, blob, bitmask, object, signed range, immutable, atomic.
+    public var flags: UInt32
+    /// Range bounds, or the values of an enum/bitmask (paired with `enumNames`).
+    public var values: [UInt64]
+    public var enumNames: [String]
+    public init(id: PropertyID, name: String, flags: UInt32, values: [UInt64] = [], enumNames: [String] = []) {
+        (self.id, self.name, self.flags, self.values, self.enumNames) = (id, name, flags, values, enumNames)
+    }
+    public var isImmutable: Bool { flags & 0x4 != 0 }
+    /// The value of an enum entry by name ("Primary" of "type", …).
+    public func enumValue(_ name: String) -> UInt64? { enumNames.firstIndex(of: name).map { values[$0] } }
+}
+
+/// One property change of an atomic request.
+public struct DRMAtomicProperty: Hashable, Sendable {
+    public var object: DRMObjectID
+    public var property: PropertyID
+    public var value: UInt64
+    public init(object: DRMObjectID, property: PropertyID, value: UInt64) {
+        (self.object, self.property, self.value) = (object, property, value)
+    }
+}
+
+/// `DRM_MODE_ATOMIC_*` and `DRM_MODE_PAGE_FLIP_EVENT` flags of an atomic commit.
+public enum DRMAtomicFlags {
+    public static let pageFlipEvent: UInt32 = 0x01
+    public static let nonBlock: UInt32 = 0x0200
+    public static let testOnly: UInt32 = 0x0100
+    public static let allowModeset: UInt32 = 0x0400
+}
+
+/// `DRM_IOCTL_MODE_ADDFB2`: up to four planes (handles, pitches, offsets, modifiers).
+public struct DRMFramebufferRequest: Hashable, Sendable {
+    public var width: UInt32
+    public var height: UInt32
+    /// A fourcc (`DRM_FORMAT_*`).
+    public var format: UInt32
+    public var handles: [UInt32]
+    public var pitches: [UInt32]
+    public var offsets: [UInt32]
+    /// Per-plane modifiers; nil sends no `DRM_MODE_FB_MODIFIERS` flag.
+    public var modifiers: [UInt64]?
+    public init(width: UInt32, height: UInt32, format: UInt32, handles: [UInt32], pitches: [UInt32], offsets: [UInt32] = [0, 0, 0, 0], modifiers: [UInt64]? = nil) {
+        (self.width, self.height, self.format) = (width, height, format)
+        func four<T: FixedWidthInteger>(_ a: [T]) -> [T] { Array((a + [T](repeating: 0, count: 4)).prefix(4)) }
+        (self.handles, self.pitches, self.offsets) = (four(handles), four(pitches), four(offsets))
+        self.modifiers = modifiers.map(four)
+    }
+}
+
+/// `DRM_IOCTL_MODE_CREATE_DUMB`'s answer.
+public struct DRMDumbBuffer: Hashable, Sendable {
+    public var handle: GEMHandle
+    public var pitch: UInt32
+    public var size: UInt64
+    public init(handle: GEMHandle, pitch: UInt32, size: UInt64) { (self.handle, self.pitch, self.size) = (handle, pitch, size) }
+}
+
+/// A DRM event read from the device fd (`drm_event_vblank`: vblank or flip completion).
+public struct DRMEvent: Hashable, Sendable {
+    /// `DRM_EVENT_VBLANK` 1, `DRM_EVENT_FLIP_COMPLETE` 2, `DRM_EVENT_CRTC_SEQUENCE` 3.
+    public var type: UInt32
+    public var userData: UInt64
+    public var seconds: UInt32, microseconds: UInt32
+    public var sequence: UInt32
+    public var crtc: CRTCID
+    public init(type: UInt32, userData: UInt64, seconds: UInt32, microseconds: UInt32, sequence: UInt32, crtc: CRTCID) {
+        (self.type, self.userData, self.seconds, self.microseconds, self.sequence, self.crtc) = (type, userData, seconds, microseconds, sequence, crtc)
+    }
+    public static let flipComplete: UInt32 = 2
+}
+
+public protocol DRMInterface {
+    func drmVersion(_ fd: FileDescriptorNumber) throws(KernelError) -> DRMVersion
+    func drmCapability(_ fd: FileDescriptorNumber, _ capability: UInt64) throws(KernelError) -> UInt64
+    func drmSetClientCapability(_ fd: FileDescriptorNumber, _ capability: UInt64, value: UInt64) throws(KernelError)
+
+    func drmCreateDumb(_ fd: FileDescriptorNumber, width: UInt32, height: UInt32, bitsPerPixel: UInt32) throws(KernelError) -> DRMDumbBuffer
+    func drmMapDumb(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError) -> UInt64
+    func drmDestroyDumb(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError)
+    func drmGEMClose(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError)
+    func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: UInt32) throws(KernelError) -> FileDescriptorNumber
+    func drmPrimeFDToHandle(_ fd: FileDescriptorNumber, dmaBuf: FileDescriptorNumber) throws(KernelError) -> GEMHandle
+
+    func drmResources(_ fd: FileDescriptorNumber) throws(KernelError) -> DRMResources
+    func drmConnector(_ fd: FileDescriptorNumber, _ id: ConnectorID) throws(KernelError) -> DRMConnectorInfo
+    func drmEncoder(_ fd: FileDescriptorNumber, _ id: EncoderID) throws(KernelError) -> DRMEncoderInfo
+    func drmPlanes(_ fd: FileDescriptorNumber) throws(KernelError) -> [PlaneID]
+    func drmPlane(_ fd: FileDescriptorNumber, _ id: PlaneID) throws(KernelError) -> DRMPlaneInfo
+    func drmObjectProperties(_ fd: FileDescriptorNumber, _ object: DRMObjectID, type: DRMObjectType) throws(KernelError) -> [PropertyID: UInt64]
+    func drmProperty(_ fd: FileDescriptorNumber, _ id: PropertyID) throws(KernelError) -> DRMPropertyInfo
+    func drmCreateBlob(_ fd: FileDescriptorNumber, _ bytes: [UInt8]) throws(KernelError) -> BlobID
+    func drmBlob(_ fd: FileDescriptorNumber, _ id: BlobID) throws(KernelError) -> [UInt8]
+    func drmDestroyBlob(_ fd: FileDescriptorNumber, _ id: BlobID) throws(KernelError)
+
+    func drmAddFramebuffer(_ fd: FileDescriptorNumber, _ request: DRMFramebufferRequest) throws(KernelError) -> FramebufferID
+    func drmRemoveFramebuffer(_ fd: FileDescriptorNumber, _ id: FramebufferID) throws(KernelError)
+    /// `DRM_IOCTL_MODE_ATOMIC`. Values of `OUT_FENCE_PTR` and `WRITEBACK_OUT_FENCE_PTR` are
+    /// addresses of an `Int32` the kernel fills with a sync_file fd.
+    func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: UInt32, userData: UInt64) throws(KernelError)
+    /// Reads the pending events of a DRM fd; [] when none is pending on a non-blocking fd.
+    func drmReadEvents(_ fd: FileDescriptorNumber) throws(KernelError) -> [DRMEvent]
+}

@@ -1,0 +1,21 @@
+import DmaBufKit
+import Testing
+
+extension DeviceTests {
+@Suite("DRM/KMS on the real kernel", .enabled(if: DRMDevices.available || Devices.required, DRMDevices.skipReason))
+struct DRMOnDevices {
+    @Test(arguments: DRMCases.Exporter.allCases)
+    func writeback(_ exporter: DRMCases.Exporter) throws {
+        try DRMCases.writebackMatchesTheScannedOutBuffer(LinuxKernel(), from: exporter)
+    }
+}
+}
+
+/// The DRM devices the DRM device tests need: vkms (with writeback) and vgem.
+enum DRMDevices {
+    static let drivers = (try? DRMDevice.drivers(kernel: LinuxKernel()).map(\.driver)) ?? []
+    static var available: Bool { drivers.contains("vkms") && drivers.contains("vgem") }
+    static var skipReason: Comment {
+        "needs DRM devices driven by vkms and vgem (found: \(drivers.isEmpty ? "none" : drivers.joined(separator: ", "))); see README.md, VM test rig"
+    }
+}
