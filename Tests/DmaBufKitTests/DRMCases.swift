@@ -35,6 +35,11 @@ enum DRMCases {
         return (count, first)
     }
 
+    /// Framebuffers this open file owns (GETRESOURCES lists the caller's own).
+    static func framebufferCount(_ kernel: any Kernel, _ fd: FileDescriptorNumber) throws -> Int {
+        try kernel.drmResources(fd).framebuffers.count
+    }
+
     enum Exporter: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case systemHeap = "system heap", udmabuf, vgemDumb = "vgem dumb buffer", vkmsDumb = "vkms dumb buffer"
         var testDescription: String { rawValue }

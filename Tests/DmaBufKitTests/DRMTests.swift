@@ -1,9 +1,23 @@
 import DmaBufKit
 import Testing
 
+@Suite("DRM/KMS on the simulated kernel")
+struct SimulatedDRMTests {
+    @Test(arguments: DRMBadInputTable.rows)
+    func badInput(_ row: DRMBadInput) throws { try DRMBadInputTable.check(row, on: SimulatedKernel()) }
+
+    @Test(arguments: DRMCases.Exporter.allCases)
+    func writeback(_ exporter: DRMCases.Exporter) throws {
+        try DRMCases.writebackMatchesTheScannedOutBuffer(SimulatedKernel(), from: exporter)
+    }
+}
+
 extension DeviceTests {
 @Suite("DRM/KMS on the real kernel", .enabled(if: DRMDevices.available || Devices.required, DRMDevices.skipReason))
 struct DRMOnDevices {
+    @Test(arguments: DRMBadInputTable.rows)
+    func badInput(_ row: DRMBadInput) throws { try DRMBadInputTable.check(row, on: LinuxKernel()) }
+
     @Test(arguments: DRMCases.Exporter.allCases)
     func writeback(_ exporter: DRMCases.Exporter) throws {
         try DRMCases.writebackMatchesTheScannedOutBuffer(LinuxKernel(), from: exporter)

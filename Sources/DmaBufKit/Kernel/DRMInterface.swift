@@ -292,7 +292,8 @@ public protocol DRMInterface {
     func drmAddFramebuffer(_ fd: FileDescriptorNumber, _ request: DRMFramebufferRequest) throws(KernelError) -> FramebufferID
     func drmRemoveFramebuffer(_ fd: FileDescriptorNumber, _ id: FramebufferID) throws(KernelError)
     /// `DRM_IOCTL_MODE_ATOMIC`. Values of `OUT_FENCE_PTR` and `WRITEBACK_OUT_FENCE_PTR` are
-    /// addresses of an `Int32` the kernel fills with a sync_file fd.
+    /// addresses of an `Int32` the kernel fills with a sync_file fd. An empty request is not
+    /// sent at all (libdrm returns success without the ioctl).
     func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: UInt32, userData: UInt64) throws(KernelError)
     /// Reads the pending events of a DRM fd; [] when none is pending on a non-blocking fd.
     func drmReadEvents(_ fd: FileDescriptorNumber) throws(KernelError) -> [DRMEvent]

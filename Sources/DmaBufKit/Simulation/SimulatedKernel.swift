@@ -17,25 +17,31 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         public var udmabufSizeLimitMB: UInt64 = 64
         public var udmabufListLimit = 1024
         public var swSync = true
+        /// DRM devices: a vgem-like card0 and a vkms-like card1 (with its writeback connector).
+        public var drm = true
         /// Paths whose open fails with EACCES, to model a node without permission.
         public var deniedPaths: Set<String> = []
         public init() {}
     }
 
     public let configuration: Configuration
-    private let host = LinuxKernel()
-    private let state = NSCondition()
-    private var files: [Int32: SimulatedFile] = [:]
+    let host = LinuxKernel()
+    let state = NSCondition()
+    var files: [Int32: SimulatedFile] = [:]
     /// Every descriptor handed out through this kernel and not yet closed.
     private var descriptors: Set<Int32> = []
-    private var mappings: [UnsafeMutableRawPointer: (file: SimulatedFile?, length: Int)] = [:]
+    var mappings: [UnsafeMutableRawPointer: (file: SimulatedFile?, length: Int)] = [:]
     private var heapUsage: [String: UInt64] = [:]
     private var nextContext: UInt64 = 1
     /// `dma_fence_get_stub()`: the one signalled fence of context 0.
     private let stubFence = SimulatedFence(context: 0, seqno: 0, driver: "stub", timelineName: "stub", signalled: true)
 
+    /// The DRM devices by node name ("card0", …).
+    let drmDevices: [String: SimulatedDRMDevice]
+
     public init(_ configuration: Configuration = Configuration()) {
         self.configuration = configuration
+        drmDevices = configuration.drm ? ["card0": SimulatedDRMDevice(driver: "vgem"), "card1": SimulatedDRMDevice(driver: "vkms")] : [:]
     }
 
     public var kind: String { "simulated" }
@@ -52,7 +58,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     /// Every ioctl issued, in order, as "NAME" or "NAME detail" (e.g. "DMA_BUF_IOCTL_SYNC START|READ").
     public var ioctlLog: [String] { locked { log } }
     private var log: [String] = []
-    private func record(_ entry: String) { locked { log.append(entry) } }
+    func record(_ entry: String) { locked { log.append(entry) } }
     /// Bytes currently allocated from a heap.
     public func heapBytesInUse(_ heap: String) -> UInt64 { locked { heapUsage[heap] ?? 0 } }
 
@@ -65,6 +71,8 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
             configuration.heaps.contains(String(path.dropFirst(KernelPaths.dmaHeapDirectory.count + 1)))
         {
             kind = .heap(name: String(path.dropFirst(KernelPaths.dmaHeapDirectory.count + 1)))
+        } else if let device = drmDevice(at: path) {
+            kind = .drm(SimulatedDRMFile(device: device))
         } else if path == KernelPaths.udmabuf && configuration.udmabuf {
             kind = .udmabufDevice
         } else if path == KernelPaths.swSync && configuration.swSync {
@@ -112,6 +120,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     public func listDirectory(_ path: String) throws(KernelError) -> [String] {
+        if path == DRMDevice.directory, !drmDevices.isEmpty { return drmDevices.keys.sorted() }
         guard path == KernelPaths.dmaHeapDirectory, !configuration.heaps.isEmpty else {
             throw KernelError("opendir", .ENOENT, path: path)
         }
@@ -160,6 +169,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         guard let file = locked({ files[fd.rawValue] }) else {
             return try host.mmap(fd, length: length, protection: protection, shared: shared, offset: offset)
         }
+        if let drm = file.drm { return try mapGEM(of: drm, file: file, length: length, protection: protection, offset: offset) }
         guard let buffer = file.dmaBuf else {
             throw KernelError("mmap", .ENODEV)  // heap, udmabuf and sync_file files have no mmap
         }
@@ -182,7 +192,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         if buffer.segments.isEmpty {
             base = try host.mmap(fd, length: length, protection: protection, shared: shared, offset: offset)
         } else {
-            base = try mapSegments(of: buffer, length: Int(pages * page), protection: protection, shared: shared, offset: offset)
+            base = try mapSegments(buffer.segments, length: Int(pages * page), protection: protection, shared: shared, offset: offset)
         }
         locked {
             file.references += 1
@@ -192,14 +202,14 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     /// A udmabuf's pages come from several memfds: reserve the range, then map each piece in place.
-    private func mapSegments(
-        of buffer: SimulatedDmaBuf, length: Int, protection: MemoryProtection, shared: Bool, offset: UInt64
+    func mapSegments(
+        _ segments: [SimulatedSegment], length: Int, protection: MemoryProtection, shared: Bool, offset: UInt64
     ) throws(KernelError) -> UnsafeMutableRawPointer {
         guard let reserved = Foundation.mmap(nil, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
             reserved != MAP_FAILED
         else { throw KernelError("mmap", Errno(rawValue: errno)) }
         var position: UInt64 = 0  // offset within the buffer of the current segment
-        for segment in buffer.segments {
+        for segment in segments {
             let start = max(position, offset)
             let end = min(position + segment.size, offset + UInt64(length))
             if start < end {
@@ -240,6 +250,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         let ready: () -> PollEvents = {
             switch file.kind {
             case .syncFile(let sync): return sync.isSignalled ? [.readable] : []
+            case .drm(let drm): return drm.events.isEmpty ? [] : [.readable]  // drm_poll: pending events
             case .dmaBuf(let buffer):
                 var result: PollEvents = []
                 if buffer.pendingFences(forWrite: false).isEmpty { result.insert(.readable) }
@@ -504,20 +515,20 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
 
     // MARK: Internals
 
-    private func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         state.lock()
         defer { state.unlock() }
         return try body()
     }
 
     /// Caller holds the lock.
-    private func allocateContext() -> UInt64 {
+    func allocateContext() -> UInt64 {
         defer { nextContext += 1 }
         return nextContext
     }
 
     /// Backs a new kernel object with a host memfd and registers it under that fd.
-    private func install(_ kind: SimulatedFile.Kind, label: String, closeOnExec: Bool, size: UInt64 = 0)
+    func install(_ kind: SimulatedFile.Kind, label: String, closeOnExec: Bool, size: UInt64 = 0)
         throws(KernelError) -> FileDescriptorNumber
     {
         let flags = MemfdFlags.allowSealing | (closeOnExec ? MemfdFlags.closeOnExec : 0)
@@ -546,7 +557,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         do { _ = try host.descriptorFlags(fd) } catch { throw KernelError(operation, error.errno) }
     }
 
-    private func file(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) -> SimulatedFile {
+    func file(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) -> SimulatedFile {
         if let file = locked({ files[fd.rawValue] }) { return file }
         do { _ = try host.descriptorFlags(fd) } catch { throw KernelError(operation, error.errno) }
         throw KernelError(operation, .ENOTTY)
@@ -558,11 +569,12 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     /// One reference to `file` went away. Caller holds the lock.
-    private func drop(_ file: SimulatedFile) {
+    func drop(_ file: SimulatedFile) {
         file.references -= 1
         guard file.references == 0 else { return }
         switch file.kind {
         case .dmaBuf(let buffer): release(buffer)
+        case .drm(let drm): releaseDRMFile(drm)
         case .timeline(let timeline):
             timeline.release()
             state.broadcast()

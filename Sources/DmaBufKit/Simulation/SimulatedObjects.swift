@@ -11,6 +11,7 @@ final class SimulatedFile {
         case dmaBuf(SimulatedDmaBuf)
         case syncFile(SimulatedSyncFile)
         case timeline(SimulatedTimeline)
+        case drm(SimulatedDRMFile)
     }
 
     let kind: Kind
@@ -27,6 +28,7 @@ final class SimulatedFile {
     var dmaBuf: SimulatedDmaBuf? { if case .dmaBuf(let buffer) = kind { buffer } else { nil } }
     var syncFile: SimulatedSyncFile? { if case .syncFile(let file) = kind { file } else { nil } }
     var timeline: SimulatedTimeline? { if case .timeline(let timeline) = kind { timeline } else { nil } }
+    var drm: SimulatedDRMFile? { if case .drm(let drm) = kind { drm } else { nil } }
 }
 
 /// One contiguous piece of a udmabuf: pages of a memfd the buffer pins (here: holds a dup of).

@@ -1,0 +1,155 @@
+/// The simulated DRM devices: a vgem-like GEM-only device and a vkms-like KMS device with one
+/// CRTC, a primary and a cursor plane, a virtual connector and a writeback connector. Object
+/// and property ids, modes and checks follow vkms on Linux 6.1.
+
+/// A GEM object: memory (pieces of host memfds, owned by this object) and where it came from.
+final class SimulatedGEM {
+    let segments: [SimulatedSegment]
+    let size: UInt64
+    /// False for imports of dma-bufs without vmap (udmabuf before 6.2): vkms cannot read them.
+    let vmappable: Bool
+    /// The dma-buf it was imported from, or exported as: PRIME hands out one handle per buffer.
+    var dmaBuf: ObjectIdentifier?
+    let dumb: Bool
+
+    init(segments: [SimulatedSegment], size: UInt64, vmappable: Bool, dumb: Bool) {
+        (self.segments, self.size, self.vmappable, self.dumb) = (segments, size, vmappable, dumb)
+    }
+}
+
+struct SimulatedFramebuffer {
+    let request: DRMFramebufferRequest
+    let objects: [SimulatedGEM]
+    /// The open file that created it: its framebuffers go when it closes.
+    let owner: ObjectIdentifier
+}
+
+/// Per open file: GEM handles, client caps and pending events.
+final class SimulatedDRMFile {
+    let device: SimulatedDRMDevice
+    var handles: [UInt32: SimulatedGEM] = [:]
+    var nextHandle: UInt32 = 1
+    var atomic = false
+    var universalPlanes = false
+    var writebackConnectors = false
+    var events: [DRMEvent] = []
+
+    init(device: SimulatedDRMDevice) { self.device = device }
+
+    func add(_ object: SimulatedGEM) -> GEMHandle {
+        let handle = nextHandle
+        nextHandle += 1
+        handles[handle] = object
+        return GEMHandle(rawValue: handle)
+    }
+
+    /// The handle this file already has for a dma-buf, if any (drm_prime_lookup_buf_handle).
+    func handle(for dmaBuf: ObjectIdentifier) -> GEMHandle? {
+        handles.first { $0.value.dmaBuf == dmaBuf }.map { GEMHandle(rawValue: $0.key) }
+    }
+}
+
+/// The KMS state of a vkms-like device: what atomic commits change.
+struct SimulatedKMSState {
+    var active = false
+    var mode: DRMModeInfo?
+    var modeBlob: UInt32 = 0
+    var planeFB: [UInt32: UInt32] = [:]
+    var planeCRTC: [UInt32: UInt32] = [:]
+    var planeRect: [UInt32: [String: UInt64]] = [:]
+    var connectorCRTC: [UInt32: UInt32] = [:]
+}
+
+final class SimulatedDRMDevice {
+    let driver: String
+    var isKMS: Bool { driver == "vkms" }
+    var framebuffers: [UInt32: SimulatedFramebuffer] = [:]
+    var blobs: [UInt32: (bytes: [UInt8], owner: ObjectIdentifier?)] = [:]
+    var nextObjectID: UInt32 = 100
+    var kms = SimulatedKMSState()
+    var frame: UInt32 = 0
+    let fenceContext = UInt64.random(in: 1 << 40 ..< 1 << 41)
+    var fenceSeqno: UInt64 = 0
+
+    // vkms 6.1's object ids.
+    static let primaryPlane: UInt32 = 31, cursorPlane: UInt32 = 33, crtc: UInt32 = 35
+    static let connector: UInt32 = 36, encoder: UInt32 = 37, writebackEncoder: UInt32 = 38, writebackConnector: UInt32 = 43
+    static let writebackFormatsBlob: UInt32 = 42, inFormatsBlob: UInt32 = 32
+
+    /// vkms_formats (primary plane) and vkms_wb_formats.
+    static let planeFormats: [UInt32] = [0x3432_5258, 0x4834_5258, 0x3631_4752]  // XR24, XR48, RG16
+    static let cursorFormats: [UInt32] = [0x3432_5241, 0x3432_5258, 0x4834_5258, 0x4834_5241, 0x3631_4752]
+    static let writebackFormats: [UInt32] = [0x3432_5258, 0x4834_5258, 0x4834_5241, 0x3631_4752]
+
+    /// Property ids and names; the id is what userspace sees.
+    static let propertyIDs: [String: UInt32] = [
+        "type": 7, "SRC_X": 10, "SRC_Y": 11, "SRC_W": 12, "SRC_H": 13, "CRTC_X": 14, "CRTC_Y": 15, "CRTC_W": 16,
+        "CRTC_H": 17, "FB_ID": 18, "CRTC_ID": 20, "ACTIVE": 22, "MODE_ID": 23, "OUT_FENCE_PTR": 21,
+        "WRITEBACK_FB_ID": 39, "WRITEBACK_PIXEL_FORMATS": 40, "WRITEBACK_OUT_FENCE_PTR": 41, "IN_FORMATS": 30,
+    ]
+    static func propertyName(_ id: UInt32) -> String? { propertyIDs.first { $0.value == id }?.key }
+
+    static let planeProperties = ["type", "FB_ID", "CRTC_ID", "SRC_X", "SRC_Y", "SRC_W", "SRC_H", "CRTC_X", "CRTC_Y", "CRTC_W", "CRTC_H"]
+    static let crtcProperties = ["ACTIVE", "MODE_ID", "OUT_FENCE_PTR"]
+    static let connectorProperties = ["CRTC_ID"]
+    static let writebackProperties = ["CRTC_ID", "WRITEBACK_FB_ID", "WRITEBACK_PIXEL_FORMATS", "WRITEBACK_OUT_FENCE_PTR"]
+
+    /// drm_add_modes_noedid's modes vkms offers (a few of them), 1024x768 preferred.
+    static let modes: [DRMModeInfo] = [
+        DRMModeInfo(clock: 65000, hdisplay: 1024, hsyncStart: 1048, hsyncEnd: 1184, htotal: 1344, vdisplay: 768, vsyncStart: 771, vsyncEnd: 777, vtotal: 806, vrefresh: 60, flags: 0xa, type: 0x48, name: "1024x768"),
+        DRMModeInfo(clock: 148500, hdisplay: 1920, hsyncStart: 2008, hsyncEnd: 2052, htotal: 2200, vdisplay: 1080, vsyncStart: 1084, vsyncEnd: 1089, vtotal: 1125, vrefresh: 60, flags: 0x5, type: 0x40, name: "1920x1080"),
+        DRMModeInfo(clock: 25175, hdisplay: 640, hsyncStart: 656, hsyncEnd: 752, htotal: 800, vdisplay: 480, vsyncStart: 490, vsyncEnd: 492, vtotal: 525, vrefresh: 60, flags: 0xa, type: 0x40, name: "640x480"),
+    ]
+
+    init(driver: String) {
+        self.driver = driver
+        if isKMS {
+            var bytes: [UInt8] = []
+            for format in Self.writebackFormats { withUnsafeBytes(of: format.littleEndian) { bytes += $0 } }
+            blobs[Self.writebackFormatsBlob] = (bytes, nil)
+        }
+    }
+
+    func newObjectID() -> UInt32 {
+        nextObjectID += 1
+        return nextObjectID
+    }
+
+    /// The object type of a KMS object id, if it exists for a file with these caps.
+    func objectType(_ id: UInt32, file: SimulatedDRMFile) -> DRMObjectType? {
+        guard isKMS else { return framebuffers[id] != nil ? .framebuffer : nil }
+        switch id {
+        case Self.primaryPlane, Self.cursorPlane: return .plane
+        case Self.crtc: return .crtc
+        case Self.connector: return .connector
+        case Self.writebackConnector: return file.writebackConnectors ? .connector : nil
+        case Self.encoder, Self.writebackEncoder: return .encoder
+        default: return framebuffers[id] != nil ? .framebuffer : nil
+        }
+    }
+
+    func propertyNames(of id: UInt32) -> [String] {
+        switch id {
+        case Self.primaryPlane, Self.cursorPlane: return Self.planeProperties
+        case Self.crtc: return Self.crtcProperties
+        case Self.connector: return Self.connectorProperties
+        case Self.writebackConnector: return Self.writebackProperties
+        default: return []
+        }
+    }
+
+    /// The current value of a property (pointer properties read back as 0).
+    func value(of name: String, on id: UInt32) -> UInt64 {
+        switch (id, name) {
+        case (Self.primaryPlane, "type"): return 1
+        case (Self.cursorPlane, "type"): return 2
+        case (_, "FB_ID"): return UInt64(kms.planeFB[id] ?? 0)
+        case (Self.primaryPlane, "CRTC_ID"), (Self.cursorPlane, "CRTC_ID"): return UInt64(kms.planeCRTC[id] ?? 0)
+        case (_, "CRTC_ID"): return UInt64(kms.connectorCRTC[id] ?? 0)
+        case (_, "ACTIVE"): return kms.active ? 1 : 0
+        case (_, "MODE_ID"): return UInt64(kms.modeBlob)
+        case (_, "WRITEBACK_PIXEL_FORMATS"): return UInt64(Self.writebackFormatsBlob)
+        default: return kms.planeRect[id]?[name] ?? 0
+        }
+    }
+}
