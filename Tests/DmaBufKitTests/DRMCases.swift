@@ -116,3 +116,102 @@ enum DRMCases {
         }
     }
 }
+
+extension DRMCases {
+    /// Version, caps and enumeration by driver name.
+    static func devicesAreFoundByDriverName(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let drivers = try DRMDevice.drivers(kernel: kernel).map(\.driver)
+            #expect(drivers.contains("vkms") && drivers.contains("vgem"), "\(drivers)")
+            for name in ["vkms", "vgem"] {
+                let device = try DRMDevice(driver: name, kernel: kernel)
+                #expect(device.driver == name)
+                #expect(try device.capability(.prime) == DRMPrimeCapability.importing | DRMPrimeCapability.exporting)
+                try device.close()
+            }
+            let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
+            #expect(try vkms.capability(.dumbBuffer) == 1)
+            try vkms.close()
+            let missing = expectKernelError(.ENOENT) { _ = try DRMDevice(driver: "no-such-driver", kernel: kernel) }
+            #expect(missing?.reason?.contains("no-such-driver") == true)
+        }
+    }
+
+    /// PRIME: export is CLOEXEC and writable; re-import gives the same handle, shared by both
+    /// owners and closed with the last; our own export comes back as our own object.
+    static func primeHandlesAreSharedAndReleasedOnce(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let vgem = try DRMDevice(driver: "vgem", kernel: kernel)
+            let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
+            let dumb = try vgem.createDumbBuffer(width: 64, height: 64)
+            let shared = try vgem.export(dumb)
+            #expect(try kernel.descriptorFlags(shared.fd) & 1 == 1, "FD_CLOEXEC")
+            #expect(try shared.info().size == UInt64(dumb.size))
+            try shared.write { $0.storeBytes(of: 0xC0FFEE, as: UInt32.self) }  // RDWR: a writable mapping
+
+            let first = try vkms.importBuffer(shared)
+            let second = try vkms.importBuffer(shared)
+            #expect(first.handle == second.handle)
+            try first.close()
+            // The second share still holds the handle: it exports.
+            let again = try kernel.drmPrimeHandleToFD(vkms.fd, second.handle, flags: PrimeFlags.closeOnExec)
+            try kernel.close(again)
+            let handle = second.handle
+            try second.close()
+            expectKernelError(.ENOENT) { _ = try kernel.drmPrimeHandleToFD(vkms.fd, handle, flags: PrimeFlags.closeOnExec) }
+
+            let own = try vgem.importBuffer(shared)
+            #expect(own.handle == dumb.handle, "self-import returns the exporter's own handle")
+            try own.close()
+            try shared.close()
+            try dumb.close()
+            try vkms.close()
+            try vgem.close()
+        }
+    }
+
+    /// The exporter's fd and device may go while vkms still scans the buffer out; removing a
+    /// displayed framebuffer turns its plane off. Nothing is left behind.
+    static func scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
+            let pipe = try DisplayPipe(device: vkms)
+            let width = Int(pipe.mode.hdisplay), height = Int(pipe.mode.vdisplay), pitch = width * 4
+            let vgem = try DRMDevice(driver: "vgem", kernel: kernel)
+            let dumb = try vgem.createDumbBuffer(width: width, height: height)
+            try vgem.withMapping(dumb) { fill($0, width: width, height: height, pitch: pitch) }
+            let shared = try vgem.export(dumb)
+            let scanout = try vkms.importBuffer(shared)
+            let framebuffer = try vkms.addFramebuffer(DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [scanout.handle.rawValue], pitches: [UInt32(pitch)]))
+            // The exporter goes away entirely: fd, handle, device.
+            try shared.close()
+            try dumb.close()
+            try vgem.close()
+
+            let target = try vkms.createDumbBuffer(width: width, height: height)
+            let targetFB = try vkms.addFramebuffer(DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [target.handle.rawValue], pitches: [UInt32(target.pitch!)]))
+            let shown = try pipe.show(framebuffer, on: vkms, writebackInto: targetFB.id, pageFlipEvent: 0xF11F)
+            #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true)
+            let events = try vkms.readEvents(timeout: .seconds(5))
+            #expect(events.map(\.type) == [DRMEvent.flipComplete] && events.first?.userData == 0xF11F && events.first?.crtc == pipe.crtc)
+            let result = try vkms.withMapping(target) { mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!) }
+            #expect(result.count == 0, "after the exporter closed: \(result.count) pixels differ: \(result.first)")
+            try shown.close()
+
+            // RMFB of the displayed framebuffer turns its plane off; vkms keeps the CRTC on.
+            try framebuffer.remove()
+            #expect(try kernel.drmPlane(vkms.fd, pipe.plane).framebuffer == nil)
+            let crtcProperties = try kernel.drmObjectProperties(vkms.fd, pipe.crtc.object, type: .crtc)
+            let active = try #require(crtcProperties.first { (try? kernel.drmProperty(vkms.fd, $0.key).name) == "ACTIVE" })
+            #expect(active.value == 1, "atomic_remove_fb disables only the plane when the driver allows it")
+            try pipe.disable(on: vkms)
+
+            try targetFB.remove()
+            try target.close()
+            try scanout.close()
+            try vkms.close()
+        }
+    }
+}

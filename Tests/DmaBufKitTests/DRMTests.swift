@@ -3,6 +3,9 @@ import Testing
 
 @Suite("DRM/KMS on the simulated kernel")
 struct SimulatedDRMTests {
+    @Test func devices() throws { try DRMCases.devicesAreFoundByDriverName(SimulatedKernel()) }
+    @Test func prime() throws { try DRMCases.primeHandlesAreSharedAndReleasedOnce(SimulatedKernel()) }
+    @Test func lifecycle() throws { try DRMCases.scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff(SimulatedKernel()) }
     @Test(arguments: DRMBadInputTable.rows)
     func badInput(_ row: DRMBadInput) throws { try DRMBadInputTable.check(row, on: SimulatedKernel()) }
 
@@ -15,6 +18,9 @@ struct SimulatedDRMTests {
 extension DeviceTests {
 @Suite("DRM/KMS on the real kernel", .enabled(if: DRMDevices.available || Devices.required, DRMDevices.skipReason))
 struct DRMOnDevices {
+    @Test func devices() throws { try DRMCases.devicesAreFoundByDriverName(LinuxKernel()) }
+    @Test func prime() throws { try DRMCases.primeHandlesAreSharedAndReleasedOnce(LinuxKernel()) }
+    @Test func lifecycle() throws { try DRMCases.scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff(LinuxKernel()) }
     @Test(arguments: DRMBadInputTable.rows)
     func badInput(_ row: DRMBadInput) throws { try DRMBadInputTable.check(row, on: LinuxKernel()) }
 

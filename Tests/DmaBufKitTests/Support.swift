@@ -32,20 +32,29 @@ enum Devices {
 struct ResourceCount: Equatable, CustomStringConvertible {
     var descriptors: Int
     var mappings: Int
+    /// Simulated: GEM handles and framebuffers. Real: framebuffers debugfs lists on all DRM devices.
+    var drmObjects: Int
 
     /// The simulation counts exactly what went through it. The real kernel is counted from
-    /// /proc/self, which is only meaningful while no other test runs (device suites are serialized).
+    /// /proc/self and debugfs, which is only meaningful while no other test runs (device suites
+    /// are serialized).
     static func of(_ kernel: any Kernel) -> ResourceCount {
         if let simulated = kernel as? SimulatedKernel {
-            return ResourceCount(descriptors: simulated.openDescriptorCount, mappings: simulated.mappingCount)
+            return ResourceCount(
+                descriptors: simulated.openDescriptorCount, mappings: simulated.mappingCount, drmObjects: simulated.drmObjectCount)
         }
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
         let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8))?
-            .split(separator: "\n").filter { $0.contains("dmabuf") || $0.contains("memfd:") }.count ?? -1
-        return ResourceCount(descriptors: fds, mappings: maps)
+            .split(separator: "\n").filter { $0.contains("dmabuf") || $0.contains("memfd:") || $0.contains("/dev/dri/") }.count ?? -1
+        let debugfs = "/sys/kernel/debug/dri"
+        let framebuffers = ((try? FileManager.default.contentsOfDirectory(atPath: debugfs)) ?? []).reduce(0) { total, minor in
+            let text = (try? String(contentsOfFile: "\(debugfs)/\(minor)/framebuffer", encoding: .utf8)) ?? ""
+            return total + text.split(separator: "\n").filter { $0.hasPrefix("framebuffer[") }.count
+        }
+        return ResourceCount(descriptors: fds, mappings: maps, drmObjects: framebuffers)
     }
 
-    var description: String { "\(descriptors) fds, \(mappings) mappings" }
+    var description: String { "\(descriptors) fds, \(mappings) mappings, \(drmObjects) DRM objects" }
 }
 
 /// Runs `body` and expects it to leave no descriptor or mapping behind.

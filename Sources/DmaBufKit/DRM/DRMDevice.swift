@@ -80,6 +80,15 @@ public struct DRMDevice: ~Copyable {
         }
     }
 
+    /// Waits up to `timeout` for events (page flips) and returns those pending; [] on timeout.
+    public func readEvents(timeout: Duration) throws(KernelError) -> [DRMEvent] {
+        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        return try descriptor.perform { kernel, fd throws(KernelError) in
+            guard try kernel.poll(fd, events: .readable, timeoutMilliseconds: milliseconds).contains(.readable) else { return [] }
+            return try kernel.drmReadEvents(fd)
+        }
+    }
+
     // MARK: Buffers
 
     /// A dumb buffer: CPU-mappable scanout memory every KMS driver offers.

@@ -343,19 +343,14 @@ extension SimulatedKernel {
         for object in removed.objects { releaseIfUnused(object) }
     }
 
-    /// drm_framebuffer_remove: a framebuffer on a plane turns the plane off, and with the
-    /// primary plane the whole CRTC. Caller holds the lock.
+    /// drm_framebuffer_remove (atomic_remove_fb): planes showing it are turned off. The CRTC
+    /// would go off too only if that commit failed, and vkms accepts a CRTC without planes.
+    /// Caller holds the lock.
     private func removeFramebuffer(_ id: UInt32, from device: SimulatedDRMDevice) {
         device.framebuffers[id] = nil
         for (plane, fb) in device.kms.planeFB where fb == id {
             device.kms.planeFB[plane] = nil
             device.kms.planeCRTC[plane] = nil
-            if plane == SimulatedDRMDevice.primaryPlane {
-                device.kms.active = false
-                device.kms.mode = nil
-                device.kms.modeBlob = 0
-                device.kms.connectorCRTC = [:]
-            }
         }
     }
 

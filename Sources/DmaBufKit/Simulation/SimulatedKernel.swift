@@ -59,6 +59,14 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     public var ioctlLog: [String] { locked { log } }
     private var log: [String] = []
     func record(_ entry: String) { locked { log.append(entry) } }
+    /// GEM handles held by open DRM files plus framebuffers on every DRM device.
+    public var drmObjectCount: Int {
+        locked {
+            var seen = Set<ObjectIdentifier>()
+            let handles = files.values.compactMap(\.drm).filter { seen.insert(ObjectIdentifier($0)).inserted }.reduce(0) { $0 + $1.handles.count }
+            return handles + drmDevices.values.reduce(0) { $0 + $1.framebuffers.count }
+        }
+    }
     /// Bytes currently allocated from a heap.
     public func heapBytesInUse(_ heap: String) -> UInt64 { locked { heapUsage[heap] ?? 0 } }
 
