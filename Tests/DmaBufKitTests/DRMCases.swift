@@ -5,7 +5,7 @@ import Testing
 /// DRM/KMS behaviour that must hold on any kernel with vkms and vgem: each case runs on the
 /// simulated kernel and, in the VM, on the real one.
 enum DRMCases {
-    static let xrgb8888: UInt32 = 0x3432_5258  // fourcc 'XR24'
+    static let xrgb8888 = DRMFormat.xrgb8888
 
     /// A pattern no two neighbouring pixels share, with a junk X byte (scanout ignores it).
     static func pixel(_ x: Int, _ y: Int) -> UInt32 {
@@ -132,6 +132,10 @@ extension DRMCases {
             let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
             #expect(try vkms.capability(.dumbBuffer) == 1)
             try vkms.close()
+            // Caps other than PRIME and timestamps are for modesetting drivers only.
+            let vgem = try DRMDevice(driver: "vgem", kernel: kernel)
+            expectKernelError(.EOPNOTSUPP) { _ = try vgem.capability(.dumbBuffer) }
+            try vgem.close()
             let missing = expectKernelError(.ENOENT) { _ = try DRMDevice(driver: "no-such-driver", kernel: kernel) }
             #expect(missing?.reason?.contains("no-such-driver") == true)
         }

@@ -18,6 +18,12 @@ enum ProbeCases {
         #expect(found.syncFile.status == .ok)
         #expect(found.syncFile.checks.map(\.name) == ["export", "import", "implicit-fence-roundtrip", "merge"])
         #expect(found.text.contains("Result: every dma-buf path present works."))
+        #expect(found.drm.status == .ok)
+        #expect(Set(found.drm.items.map(\.driver)) == ["vkms", "vgem"])
+        let vkms = try #require(found.drm.items.first { $0.driver == "vkms" })
+        #expect(vkms.facts["writeback"] == "true")
+        #expect(vkms.checks.map(\.name) == ["dumb-export", "import-system-heap", "import-udmabuf", "addfb2", "scanout-writeback"])
+        #expect(found.drm.items.allSatisfy { $0.checks.allSatisfy { $0.status == .ok } })
         return found
     }
 }
@@ -34,8 +40,11 @@ struct ProbeTests {
         var configuration = SimulatedKernel.Configuration()
         configuration.heaps = []
         configuration.udmabuf = false
+        configuration.drm = false
         let report = Probe(kernel: SimulatedKernel(configuration)).run()
         #expect(report.exitCode == ProbeReport.exitNothingPresent)
+        #expect(report.drm.status == .missing)
+        #expect(report.drm.kernelOption?.contains("CONFIG_DRM_VKMS") == true)
         #expect(report.heaps.status == .missing)
         #expect(report.heaps.kernelOption?.contains("CONFIG_DMABUF_HEAPS_SYSTEM") == true)
         #expect(report.udmabuf.status == .missing)
@@ -81,7 +90,7 @@ struct ProbeTests {
         let report = Probe(kernel: SimulatedKernel()).run()
         let data = try JSONEncoder().encode(report)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        #expect(Set(object.keys) == ["schemaVersion", "kernel", "heaps", "udmabuf", "syncFile", "exitCode"])
+        #expect(Set(object.keys) == ["schemaVersion", "kernel", "heaps", "udmabuf", "syncFile", "drm", "exitCode"])
         #expect(object["schemaVersion"] as? Int == 1)
         let heaps = try #require(object["heaps"] as? [String: Any])
         let first = try #require((heaps["items"] as? [[String: Any]])?.first)

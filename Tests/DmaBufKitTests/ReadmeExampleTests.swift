@@ -15,4 +15,15 @@ import Testing
 
     let fence = try frame.exportSyncFile(for: .read)
     #expect(try fence.wait(timeout: .milliseconds(16)))
+
+    let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
+    let pipe = try DisplayPipe(device: vkms)
+    let (width, height) = (Int(pipe.mode.hdisplay), Int(pipe.mode.vdisplay))
+    let pixels = try heap.allocate(length: width * height * 4)
+    let scanout = try vkms.importBuffer(pixels)
+    let framebuffer = try vkms.addFramebuffer(DRMFramebufferRequest(
+        width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888,
+        handles: [scanout.handle.rawValue], pitches: [UInt32(width * 4)]))
+    let shown = try pipe.show(framebuffer, on: vkms)
+    #expect(try shown.onScreen.wait(timeout: .seconds(1)))
 }

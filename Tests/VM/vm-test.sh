@@ -79,12 +79,14 @@ except (OSError, ET.ParseError) as error:
 try:
     probe = json.load(open(f"{out}/probe.json"))
     heaps = {h["name"]: h["status"] for h in probe["heaps"]["items"]}
+    drm = {d["driver"]: d["status"] for d in probe["drm"]["items"]}
     print(f"vm-test: dmabuf-probe in the VM: heaps {heaps}, udmabuf {probe['udmabuf']['status']}, "
-          f"sync_file {probe['syncFile']['status']} (saved as {out}/probe.json)")
+          f"sync_file {probe['syncFile']['status']}, DRM {drm} (saved as {out}/probe.json)")
     if set(heaps) != {"system", "reserved"} or set(heaps.values()) != {"ok"} \
-            or probe["udmabuf"]["status"] != "ok" or probe["syncFile"]["status"] != "ok":
+            or probe["udmabuf"]["status"] != "ok" or probe["syncFile"]["status"] != "ok" \
+            or drm != {"vkms": "ok", "vgem": "ok"}:
         ok = False
-        print("vm-test: the probe must report both heaps, udmabuf and sync_file working", file=sys.stderr)
+        print("vm-test: the probe must report both heaps, udmabuf, sync_file, vkms and vgem working", file=sys.stderr)
 except (OSError, ValueError, KeyError) as error:
     print(f"vm-test: no probe report from the guest ({error})", file=sys.stderr)
     ok = False

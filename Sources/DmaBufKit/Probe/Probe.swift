@@ -1,7 +1,7 @@
 import Logging
 
-/// Finds out what a kernel can really do with dma-bufs by trying each path: heaps, udmabuf
-/// and sync_file fences. Every check allocates, uses and frees its own buffers.
+/// Finds out what a kernel can really do with dma-bufs by trying each path: heaps, udmabuf,
+/// sync_file fences and DRM devices (PRIME both ways, framebuffers, scanout with writeback). Every check allocates, uses and frees its own buffers.
 public struct Probe {
     public let kernel: any Kernel
     public let logger: Logger
@@ -19,7 +19,8 @@ public struct Probe {
         let working = heaps.items.filter { $0.status == .ok }.map(\.name)
         let workingHeap = working.contains("system") ? "system" : working.first
         let syncFile = probeSyncFile(heap: workingHeap, udmabufWorks: udmabuf.status == .ok)
-        let statuses = [heaps.status, udmabuf.status, syncFile.status]
+        let drm = probeDRM()
+        let statuses = [heaps.status, udmabuf.status, syncFile.status, drm.status]
         let exitCode: Int32 =
             statuses.contains(.failed) ? ProbeReport.exitFailure
             : heaps.status == .missing && udmabuf.status == .missing ? ProbeReport.exitNothingPresent
@@ -27,7 +28,7 @@ public struct Probe {
             : ProbeReport.exitOK
         return ProbeReport(
             kernel: .init(kind: kernel.kind, release: (try? kernel.kernelRelease()) ?? "unknown", pageSize: kernel.pageSize),
-            heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, exitCode: exitCode)
+            heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, exitCode: exitCode)
     }
 
     // MARK: Heaps

@@ -8,6 +8,8 @@ public struct ProbeReport: Codable, Sendable, Equatable {
     public var heaps: Section<HeapReport>
     public var udmabuf: FacilityReport
     public var syncFile: FacilityReport
+    /// One item per DRM card node.
+    public var drm: Section<DRMReport>
     public var exitCode: Int32
     /// Exit code, the same as the process's.
     public static let exitOK: Int32 = 0
@@ -34,6 +36,15 @@ public struct ProbeReport: Codable, Sendable, Equatable {
         public var name: String
         public var path: String
         public var status: ProbeStatus
+        public var checks: [ProbeCheck]
+    }
+
+    public struct DRMReport: Codable, Sendable, Equatable {
+        public var path: String
+        public var driver: String
+        public var status: ProbeStatus
+        /// Capabilities: `dumb_buffer`, `prime_import`, `prime_export`, `addfb2_modifiers`, `writeback`.
+        public var facts: [String: String]
         public var checks: [ProbeCheck]
     }
 

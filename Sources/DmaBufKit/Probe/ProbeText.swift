@@ -23,6 +23,15 @@ extension ProbeReport {
         if let reason = syncFile.reason { lines.append(Self.why(reason, syncFile.kernelOption)) }
         lines += Self.problems(syncFile.checks)
 
+        lines.append(Self.row("DRM", drm.status, drm.status == .ok ? DRMDevice.directory : ""))
+        if let reason = drm.reason { lines.append(Self.why(reason, drm.kernelOption)) }
+        for device in drm.items {
+            let caps = ["kms", "writeback"].filter { device.facts[$0] == "true" }
+            let label = "\(device.path) \(device.driver)" + (caps.isEmpty ? "" : " (\(caps.joined(separator: ", ")))")
+            lines.append(Self.row("  " + device.driver, device.status, "\(label): \(Self.summary(device.checks))"))
+            lines += Self.problems(device.checks)
+        }
+
         lines.append("")
         switch exitCode {
         case Self.exitOK: lines.append("Result: every dma-buf path present works.")

@@ -31,15 +31,19 @@ extension SimulatedKernel {
 
     public func drmCapability(_ fd: FileDescriptorNumber, _ capability: UInt64) throws(KernelError) -> UInt64 {
         let device = try drm(fd, "DRM_IOCTL_GET_CAP").device
+        // drm_getcap: a few caps for every driver, the rest only with modesetting.
         switch DRMCapability(rawValue: capability) {
-        case .dumbBuffer: return device.isKMS ? 1 : 0
-        case .prime: return DRMPrimeCapability.importing | DRMPrimeCapability.exporting
         case .timestampMonotonic: return 1
-        case .addFB2Modifiers: return device.isKMS ? 1 : 0
-        case .crtcInVBlankEvent: return 1
-        case .asyncPageFlip, .syncObject: return 0
+        case .prime: return DRMPrimeCapability.importing | DRMPrimeCapability.exporting
+        case .syncObject: return 0
+        default: break
+        }
+        guard device.isKMS else { throw KernelError("DRM_IOCTL_GET_CAP", .EOPNOTSUPP) }
+        switch DRMCapability(rawValue: capability) {
+        case .dumbBuffer, .addFB2Modifiers, .crtcInVBlankEvent: return 1
+        case .asyncPageFlip: return 0
         case .cursorWidth: return 64
-        case nil: throw KernelError("DRM_IOCTL_GET_CAP", .EINVAL)
+        default: throw KernelError("DRM_IOCTL_GET_CAP", .EINVAL)
         }
     }
 

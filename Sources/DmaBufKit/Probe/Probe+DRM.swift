@@ -1,0 +1,117 @@
+/// The DRM part of the probe: for each card node, its driver and caps, then PRIME export of a
+/// dumb buffer, PRIME import of a heap buffer and a udmabuf, AddFB2, and on a KMS device with a
+/// writeback connector a scanout whose written-back pixels are compared with what was shown.
+extension Probe {
+    static let drmSide = 64
+
+    func probeDRM() -> ProbeReport.Section<ProbeReport.DRMReport> {
+        let nodes: [String]
+        do { nodes = try DRMDevice.nodes(kernel: kernel) } catch {
+            return .init(status: status(of: error), reason: error.description, kernelOption: nil, items: [])
+        }
+        guard !nodes.isEmpty else {
+            return .init(status: .missing, reason: "\(DRMDevice.directory) has no card node", kernelOption: "CONFIG_DRM and a driver (e.g. CONFIG_DRM_VKMS, CONFIG_DRM_VGEM)", items: [])
+        }
+        let items = nodes.map(probeDRMDevice)
+        let statuses = items.map(\.status)
+        return .init(status: statuses.contains(.failed) ? .failed : statuses.contains(.denied) ? .denied : .ok, reason: nil, kernelOption: nil, items: items)
+    }
+
+    func probeDRMDevice(_ path: String) -> ProbeReport.DRMReport {
+        logger.debug("probing DRM device", metadata: ["path": "\(path)"])
+        do {
+            let device = try DRMDevice(path: path, kernel: kernel)
+            let report = probeOpenedDRMDevice(device)
+            try? device.close()
+            return report
+        } catch {
+            return .init(path: path, driver: "unknown", status: status(of: error), facts: [:], checks: [failure("open", error)])
+        }
+    }
+
+    func probeOpenedDRMDevice(_ device: borrowing DRMDevice) -> ProbeReport.DRMReport {
+        var facts: [String: String] = [:]
+        let prime = (try? device.capability(.prime)) ?? 0
+        let dumb = (try? device.capability(.dumbBuffer)) == 1
+        facts["dumb_buffer"] = "\(dumb)"
+        facts["prime_import"] = "\(prime & DRMPrimeCapability.importing != 0)"
+        facts["prime_export"] = "\(prime & DRMPrimeCapability.exporting != 0)"
+        facts["addfb2_modifiers"] = "\((try? device.capability(.addFB2Modifiers)) == 1)"
+        let pipe = try? DisplayPipe(device: device)
+        facts["kms"] = "\(pipe != nil)"
+        facts["writeback"] = "\(pipe?.writeback != nil)"
+
+        let side = Self.drmSide
+        var checks: [ProbeCheck] = []
+        checks.append(check("dumb-export", size: side * side * 4) {
+            let buffer = try device.createDumbBuffer(width: side, height: side)
+            let shared = try device.export(buffer)
+            try shared.close()
+            try buffer.close()
+        })
+        checks.append(check("import-system-heap", size: side * side * 4) {
+            let buffer = try DmaHeap("system", kernel: kernel).allocate(length: side * side * 4)
+            let imported = try device.importBuffer(buffer)
+            try imported.close()
+            try buffer.close()
+        })
+        checks.append(check("import-udmabuf", size: side * side * 4) {
+            let memfd = try Memfd(kernel: kernel, name: Self.debugName, length: side * side * 4)
+            let buffer = try UdmabufDevice(kernel: kernel).create(from: memfd)
+            let imported = try device.importBuffer(buffer)
+            try imported.close()
+            try buffer.close()
+        })
+        if pipe != nil {
+            checks.append(check("addfb2") {
+                let buffer = try device.createDumbBuffer(width: side, height: side)
+                let framebuffer = try device.addFramebuffer(DRMFramebufferRequest(
+                    width: UInt32(side), height: UInt32(side), format: DRMFormat.xrgb8888, handles: [buffer.handle.rawValue], pitches: [UInt32(buffer.pitch!)]))
+                try framebuffer.remove()
+                try buffer.close()
+            })
+        }
+        if let pipe, pipe.writeback != nil {
+            checks.append(check("scanout-writeback") { try expectWritebackMatches(pipe, device) })
+        }
+        // A missing heap or udmabuf is the other sections' finding, not this device's failure.
+        for index in checks.indices where checks[index].status == .missing { checks[index].status = .skipped }
+        let overall = checks.allSatisfy { $0.status == .ok || $0.status == .skipped } ? ProbeStatus.ok : checks.overall
+        return ProbeReport.DRMReport(path: device.path, driver: device.driver, status: overall, facts: facts, checks: checks)
+    }
+
+    /// Shows a dumb buffer with the probe's pattern and compares the written-back screen (RGB).
+    func expectWritebackMatches(_ pipe: DisplayPipe, _ device: borrowing DRMDevice) throws {
+        let width = Int(pipe.mode.hdisplay), height = Int(pipe.mode.vdisplay)
+        let shown = try device.createDumbBuffer(width: width, height: height)
+        let target = try device.createDumbBuffer(width: width, height: height)
+        let pitch = shown.pitch!
+        try device.withMapping(shown) { fill($0, seed: 0x5a) }
+        let shownFB = try device.addFramebuffer(DRMFramebufferRequest(
+            width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [shown.handle.rawValue], pitches: [UInt32(pitch)]))
+        let targetFB = try device.addFramebuffer(DRMFramebufferRequest(
+            width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [target.handle.rawValue], pitches: [UInt32(target.pitch!)]))
+        let frame = try pipe.show(shownFB, on: device, writebackInto: targetFB.id)
+        guard try frame.writeback?.wait(timeout: .seconds(5)) == true else { throw ProbeMismatch("the writeback did not complete within 5 s") }
+        try frame.close()
+        try pipe.disable(on: device)
+        let wrong = try device.withMapping(target) { view in
+            (0..<height).reduce(0) { count, y in
+                count + (0..<width).filter { x in
+                    (0..<3).contains { view[y * pitch + x * 4 + $0] != patternByte(y * pitch + x * 4 + $0, seed: 0x5a) }
+                }.count
+            }
+        }
+        try targetFB.remove()
+        try shownFB.remove()
+        try target.close()
+        try shown.close()
+        if wrong > 0 { throw ProbeMismatch("\(wrong) of \(width * height) written-back pixels differ from the scanned-out buffer") }
+    }
+}
+
+/// Pixel formats by fourcc.
+public enum DRMFormat {
+    public static let xrgb8888: UInt32 = 0x3432_5258  // 'XR24'
+    public static let argb8888: UInt32 = 0x3432_5241  // 'AR24'
+}
