@@ -8,27 +8,34 @@ enum DRMCases {
     static let xrgb8888 = DRMFormat.xrgb8888
 
     /// A pattern no two neighbouring pixels share, with a junk X byte (scanout ignores it).
-    static func pixel(_ x: Int, _ y: Int) -> UInt32 {
+    /// `inverted` gives a second pattern, to tell two frames apart.
+    static func pixel(_ x: Int, _ y: Int, inverted: Bool = false) -> UInt32 {
         let r = UInt32(x & 0xff), g = UInt32(y & 0xff), b = UInt32((x ^ (y << 1)) & 0xff)
-        return 0x5a00_0000 | r << 16 | g << 8 | b
+        return (0x5a00_0000 | r << 16 | g << 8 | b) ^ (inverted ? 0x00ff_ffff : 0)
     }
 
-    static func fill(_ view: UnsafeMutableRawBufferPointer, width: Int, height: Int, pitch: Int) {
+    static func fill(_ view: UnsafeMutableRawBufferPointer, width: Int, height: Int, pitch: Int, offset: Int = 0, inverted: Bool = false) {
         for y in 0..<height {
-            for x in 0..<width { view.storeBytes(of: pixel(x, y).littleEndian, toByteOffset: y * pitch + x * 4, as: UInt32.self) }
+            for x in 0..<width {
+                view.storeBytes(of: pixel(x, y, inverted: inverted).littleEndian, toByteOffset: offset + y * pitch + x * 4, as: UInt32.self)
+            }
         }
     }
 
     /// Pixels whose RGB differs from the pattern (writeback writes X as 0xff), as "x,y" samples.
-    static func mismatches(_ view: UnsafeRawBufferPointer, width: Int, height: Int, pitch: Int) -> (count: Int, first: [String]) {
+    /// With `rowShift`, row y must show pattern row y + rowShift, and black past the pattern.
+    static func mismatches(
+        _ view: UnsafeRawBufferPointer, width: Int, height: Int, pitch: Int, inverted: Bool = false, rowShift: Int = 0
+    ) -> (count: Int, first: [String]) {
         var count = 0
         var first: [String] = []
         for y in 0..<height {
             for x in 0..<width {
                 let got = UInt32(littleEndian: view.loadUnaligned(fromByteOffset: y * pitch + x * 4, as: UInt32.self))
-                if got & 0xff_ffff != pixel(x, y) & 0xff_ffff {
+                let want = y + rowShift < height ? pixel(x, y + rowShift, inverted: inverted) : 0
+                if got & 0xff_ffff != want & 0xff_ffff {
                     count += 1
-                    if first.count < 5 { first.append("(\(x),\(y)) got \(String(got, radix: 16)) want \(String(pixel(x, y), radix: 16))") }
+                    if first.count < 5 { first.append("(\(x),\(y)) got \(String(got, radix: 16)) want \(String(want, radix: 16))") }
                 }
             }
         }
@@ -215,6 +222,65 @@ extension DRMCases {
             try targetFB.remove()
             try target.close()
             try scanout.close()
+            try vkms.close()
+        }
+    }
+}
+
+extension DRMCases {
+    /// A framebuffer at an offset with a padded pitch, then a flip (no modeset) to a second
+    /// buffer that reaches the screen with its event and out-fence. vkms on 6.1 applies a
+    /// plane's offset twice (vkms_plane.c takes the already offset vmap address and adds
+    /// fb->offsets[0] again), so there the screen starts `offset` bytes late; the buffer has
+    /// room for that so the driver does not read past its end.
+    static func offsetsPitchesAndFlips(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
+            let pipe = try DisplayPipe(device: vkms)
+            let width = Int(pipe.mode.hdisplay), height = Int(pipe.mode.vdisplay)
+            let pitch = width * 4 + 256, offset = 8 * pitch
+            let first = try DmaHeap("system", kernel: kernel).allocate(length: 2 * offset + height * pitch)
+            try first.write { fill($0, width: width, height: height, pitch: pitch, offset: offset) }
+            let firstGEM = try vkms.importBuffer(first)
+            let firstFB = try vkms.addFramebuffer(DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [firstGEM.handle.rawValue],
+                pitches: [UInt32(pitch)], offsets: [UInt32(offset)]))
+            let second = try vkms.createDumbBuffer(width: width, height: height)
+            try vkms.withMapping(second) { fill($0, width: width, height: height, pitch: second.pitch!, inverted: true) }
+            let secondFB = try vkms.addFramebuffer(DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [second.handle.rawValue], pitches: [UInt32(second.pitch!)]))
+            let target = try vkms.createDumbBuffer(width: width, height: height)
+            let targetFB = try vkms.addFramebuffer(DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [target.handle.rawValue], pitches: [UInt32(target.pitch!)]))
+
+            let shown = try pipe.show(firstFB, on: vkms, writebackInto: targetFB.id)
+            #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true)
+            try shown.close()
+            let doubled = try kernel.kernelRelease().hasPrefix("6.1.")
+            let atOffset = try vkms.withMapping(target) {
+                mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!, rowShift: doubled ? offset / pitch : 0)
+            }
+            #expect(atOffset.count == 0, "offset/pitch framebuffer: \(atOffset.count) pixels differ: \(atOffset.first)")
+
+            let flipped = try pipe.flip(to: secondFB, on: vkms, writebackInto: targetFB.id, pageFlipEvent: 7)
+            #expect(try flipped.onScreen.wait(timeout: .seconds(5)))
+            #expect(try flipped.writeback?.wait(timeout: .seconds(5)) == true)
+            try flipped.close()
+            let events = try vkms.readEvents(timeout: .seconds(5))
+            #expect(events.map(\.userData) == [7] && events.first?.type == DRMEvent.flipComplete)
+            let afterFlip = try vkms.withMapping(target) { mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!, inverted: true) }
+            #expect(afterFlip.count == 0, "after the flip: \(afterFlip.count) pixels differ: \(afterFlip.first)")
+            // Without a pending event, reading waits out its timeout and finds none.
+            #expect(try vkms.readEvents(timeout: .milliseconds(50)).isEmpty)
+
+            try pipe.disable(on: vkms)
+            try targetFB.remove()
+            try secondFB.remove()
+            try firstFB.remove()
+            try target.close()
+            try second.close()
+            try firstGEM.close()
+            try first.close()
             try vkms.close()
         }
     }

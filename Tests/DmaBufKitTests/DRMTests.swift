@@ -3,6 +3,7 @@ import Testing
 
 @Suite("DRM/KMS on the simulated kernel")
 struct SimulatedDRMTests {
+    @Test func offsetsAndFlips() throws { try DRMCases.offsetsPitchesAndFlips(SimulatedKernel()) }
     @Test func devices() throws { try DRMCases.devicesAreFoundByDriverName(SimulatedKernel()) }
     @Test func prime() throws { try DRMCases.primeHandlesAreSharedAndReleasedOnce(SimulatedKernel()) }
     @Test func lifecycle() throws { try DRMCases.scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff(SimulatedKernel()) }
@@ -18,6 +19,7 @@ struct SimulatedDRMTests {
 extension DeviceTests {
 @Suite("DRM/KMS on the real kernel", .enabled(if: DRMDevices.available || Devices.required, DRMDevices.skipReason))
 struct DRMOnDevices {
+    @Test func offsetsAndFlips() throws { try DRMCases.offsetsPitchesAndFlips(LinuxKernel()) }
     @Test func devices() throws { try DRMCases.devicesAreFoundByDriverName(LinuxKernel()) }
     @Test func prime() throws { try DRMCases.primeHandlesAreSharedAndReleasedOnce(LinuxKernel()) }
     @Test func lifecycle() throws { try DRMCases.scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff(LinuxKernel()) }

@@ -80,20 +80,34 @@ public struct DisplayPipe: Sendable {
         return id
     }
 
-    /// Shows `framebuffer` full screen (scaled 1:1 from its top-left corner) with a modeset,
-    /// or writes it into the framebuffer `writebackInto` through the writeback connector. Returns the sync_files that
-    /// signal when the frame is on screen and when the writeback is complete.
+    /// Shows `framebuffer` full screen (1:1 from its top-left corner) with a modeset, or writes
+    /// it into the framebuffer `writebackInto` through the writeback connector. Returns the
+    /// sync_files that signal when the frame is on screen and when the writeback is complete;
+    /// with `pageFlipEvent` a flip-complete event carrying that value is queued on the device.
     @discardableResult
     public func show(
         _ framebuffer: borrowing Framebuffer, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil,
         pageFlipEvent userData: UInt64? = nil
     ) throws(KernelError) -> ShownFrame {
+        try commit(framebuffer.id, on: device, writebackInto: writebackInto, event: userData, modeset: true)
+    }
+
+    /// Flips the plane to another framebuffer of the same size on the running CRTC: no
+    /// modeset, so outputs stay as the last `show` set them (a writeback job needs `show`'s
+    /// writeback routing).
+    @discardableResult
+    public func flip(
+        to framebuffer: borrowing Framebuffer, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil,
+        pageFlipEvent userData: UInt64? = nil
+    ) throws(KernelError) -> ShownFrame {
+        try commit(framebuffer.id, on: device, writebackInto: writebackInto, event: userData, modeset: false)
+    }
+
+    private func commit(
+        _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID?, event userData: UInt64?, modeset: Bool
+    ) throws(KernelError) -> ShownFrame {
         let kernel = device.kernel
         let fd = device.fd
-        let blob = try device.descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmCreateBlob(fd, mode.bytes) }
-        defer { try? kernel.drmDestroyBlob(fd, blob) }
-        let width = UInt64(mode.hdisplay), height = UInt64(mode.vdisplay)
-
         let fences = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
         fences.initialize(repeating: -1, count: 2)
         defer { fences.deallocate() }
@@ -103,19 +117,25 @@ public struct DisplayPipe: Sendable {
         func set(_ object: DRMObjectID, _ name: String, _ value: UInt64) throws(KernelError) {
             changes.append(DRMAtomicProperty(object: object, property: try property(object, name), value: value))
         }
-        try set(crtc.object, "MODE_ID", UInt64(blob.rawValue))
-        try set(crtc.object, "ACTIVE", 1)
-        try set(crtc.object, "OUT_FENCE_PTR", fenceAddress(0))
-        // The CRTC drives the writeback connector instead of the display connector: their
-        // encoders cannot be clones (vkms on 6.1 fails the commit with EINVAL otherwise).
-        try set(connector.object, "CRTC_ID", writebackInto == nil ? UInt64(crtc.rawValue) : 0)
-        try set(plane.object, "FB_ID", UInt64(framebuffer.id.rawValue))
-        try set(plane.object, "CRTC_ID", UInt64(crtc.rawValue))
-        for (name, value) in [("SRC_X", 0), ("SRC_Y", 0), ("SRC_W", width << 16), ("SRC_H", height << 16),
-                              ("CRTC_X", 0), ("CRTC_Y", 0), ("CRTC_W", width), ("CRTC_H", height)] as [(String, UInt64)] {
-            try set(plane.object, name, value)
+        var blob: BlobID?
+        defer { if let blob { try? kernel.drmDestroyBlob(fd, blob) } }
+        if modeset {
+            let modeBlob = try device.descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmCreateBlob(fd, mode.bytes) }
+            blob = modeBlob
+            try set(crtc.object, "MODE_ID", UInt64(modeBlob.rawValue))
+            try set(crtc.object, "ACTIVE", 1)
+            // The CRTC drives the writeback connector instead of the display connector: their
+            // encoders cannot be clones (vkms on 6.1 fails the commit with EINVAL otherwise).
+            try set(connector.object, "CRTC_ID", writebackInto == nil ? UInt64(crtc.rawValue) : 0)
+            let width = UInt64(mode.hdisplay), height = UInt64(mode.vdisplay)
+            try set(plane.object, "CRTC_ID", UInt64(crtc.rawValue))
+            for (name, value) in [("SRC_X", 0), ("SRC_Y", 0), ("SRC_W", width << 16), ("SRC_H", height << 16),
+                                  ("CRTC_X", 0), ("CRTC_Y", 0), ("CRTC_W", width), ("CRTC_H", height)] as [(String, UInt64)] {
+                try set(plane.object, name, value)
+            }
         }
-        let wantsWriteback = writebackInto != nil
+        try set(crtc.object, "OUT_FENCE_PTR", fenceAddress(0))
+        try set(plane.object, "FB_ID", UInt64(framebuffer.rawValue))
         if let target = writebackInto {
             guard let writeback else {
                 throw KernelError("DRM_IOCTL_MODE_ATOMIC", .EOPNOTSUPP, path: device.path, reason: "\(device.driver) has no writeback connector")
@@ -124,17 +144,17 @@ public struct DisplayPipe: Sendable {
             try set(writeback.object, "WRITEBACK_FB_ID", UInt64(target.rawValue))
             try set(writeback.object, "WRITEBACK_OUT_FENCE_PTR", fenceAddress(1))
         }
-        var flags = DRMAtomicFlags.allowModeset
+        var flags = modeset ? DRMAtomicFlags.allowModeset : 0
         if userData != nil { flags |= DRMAtomicFlags.pageFlipEvent }
         do { try kernel.drmAtomicCommit(fd, changes, flags: flags, userData: userData ?? 0) } catch {
             throw error.at(device.path).explained(
                 error.errno == .EINVAL && device.driver == "vkms"
-                    ? "vkms composes on the CPU, so every imported dma-buf must support vmap (udmabuf has none before Linux 6.2), and a writeback framebuffer must be \(mode.hdisplay)x\(mode.vdisplay) in a writeback format"
+                    ? "vkms composes on the CPU, so every imported dma-buf must support vmap (udmabuf has none before Linux 6.2), a writeback framebuffer must be \(mode.hdisplay)x\(mode.vdisplay) in a writeback format, and a flip cannot change outputs"
                     : nil)
         }
 
         let onScreen = SyncFile(OwnedDescriptor(FileDescriptorNumber(rawValue: fences[0]), kernel: kernel, path: "out-fence of CRTC \(crtc)"))
-        guard wantsWriteback else { return ShownFrame(onScreen: onScreen, writeback: nil) }
+        guard writebackInto != nil else { return ShownFrame(onScreen: onScreen, writeback: nil) }
         let written = SyncFile(OwnedDescriptor(FileDescriptorNumber(rawValue: fences[1]), kernel: kernel, path: "writeback out-fence of connector \(writeback!)"))
         return ShownFrame(onScreen: onScreen, writeback: written)
     }

@@ -511,16 +511,20 @@ extension SimulatedKernel {
         let out = try map(target.objects[0])
         defer { try? host.munmap(out, length: Int(target.objects[0].size)) }
         let outPitch = Int(target.request.pitches[0]), outOffset = Int(target.request.offsets[0])
-        var input: (UnsafeMutableRawPointer, Int, Int)?
+        var input: (UnsafeMutableRawPointer, Int, Int, Int)?
         if let source {
             let base = try map(source.objects[0])
-            input = (base, Int(source.request.pitches[0]), Int(source.request.offsets[0]))
+            // vkms 6.1 reads the plane at twice its offset: vkms_plane.c adds fb->offsets[0] to a
+            // vmap address drm_gem_fb_vmap already advanced by it. (Writeback adds it once.)
+            input = (base, Int(source.request.pitches[0]), 2 * Int(source.request.offsets[0]), Int(source.objects[0].size))
         }
         defer { if let input, let source { try? host.munmap(input.0, length: Int(source.objects[0].size)) } }
         for y in 0..<height {
             for x in 0..<width {
                 var pixel: UInt32 = 0
-                if let (base, pitch, offset) = input { pixel = base.loadUnaligned(fromByteOffset: offset + y * pitch + x * 4, as: UInt32.self) }
+                if let (base, pitch, offset, size) = input, offset + y * pitch + x * 4 + 4 <= size {
+                    pixel = base.loadUnaligned(fromByteOffset: offset + y * pitch + x * 4, as: UInt32.self)
+                }
                 out.storeBytes(of: (pixel & 0x00ff_ffff) | 0xff00_0000, toByteOffset: outOffset + y * outPitch + x * 4, as: UInt32.self)
             }
         }
