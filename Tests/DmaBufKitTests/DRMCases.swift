@@ -285,3 +285,25 @@ extension DRMCases {
         }
     }
 }
+
+extension DRMCases {
+    /// vkms's KMS objects: one CRTC, a primary plane scanning out XRGB8888 linear (IN_FORMATS),
+    /// a connected virtual connector with 1024x768 preferred, and the writeback connector.
+    static func inventoryListsPlanesFormatsAndModifiers(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
+            let inventory = try KMSInventory(device: vkms)
+            #expect(inventory.crtcs.count == 1)
+            let primary = try #require(inventory.planes.first { $0.kind == .primary })
+            #expect(primary.formats.contains(xrgb8888))
+            #expect(primary.modifiers[xrgb8888] == [0], "DRM_FORMAT_MOD_LINEAR only")
+            #expect(inventory.planes.contains { $0.kind == .cursor })
+            let virtual = try #require(inventory.connectors.first { $0.type == DRMConnectorInfo.typeVirtual })
+            #expect(virtual.connection == 1)
+            #expect(virtual.modes.first(where: \.isPreferred)?.description == "1024x768@60")
+            #expect(inventory.connectors.contains { $0.type == DRMConnectorInfo.typeWriteback })
+            #expect(inventory.encoders.count == 2 && inventory.encoders.allSatisfy { $0.possibleCRTCs == 1 })
+            try vkms.close()
+        }
+    }
+}

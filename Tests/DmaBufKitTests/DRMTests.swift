@@ -3,6 +3,7 @@ import Testing
 
 @Suite("DRM/KMS on the simulated kernel")
 struct SimulatedDRMTests {
+    @Test func inventory() throws { try DRMCases.inventoryListsPlanesFormatsAndModifiers(SimulatedKernel()) }
     @Test func offsetsAndFlips() throws { try DRMCases.offsetsPitchesAndFlips(SimulatedKernel()) }
     @Test func devices() throws { try DRMCases.devicesAreFoundByDriverName(SimulatedKernel()) }
     @Test func prime() throws { try DRMCases.primeHandlesAreSharedAndReleasedOnce(SimulatedKernel()) }
@@ -19,6 +20,7 @@ struct SimulatedDRMTests {
 extension DeviceTests {
 @Suite("DRM/KMS on the real kernel", .enabled(if: DRMDevices.available || Devices.required, DRMDevices.skipReason))
 struct DRMOnDevices {
+    @Test func inventory() throws { try DRMCases.inventoryListsPlanesFormatsAndModifiers(LinuxKernel()) }
     @Test func offsetsAndFlips() throws { try DRMCases.offsetsPitchesAndFlips(LinuxKernel()) }
     @Test func devices() throws { try DRMCases.devicesAreFoundByDriverName(LinuxKernel()) }
     @Test func prime() throws { try DRMCases.primeHandlesAreSharedAndReleasedOnce(LinuxKernel()) }

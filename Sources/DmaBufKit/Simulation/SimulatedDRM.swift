@@ -74,7 +74,7 @@ final class SimulatedDRMDevice {
     // vkms 6.1's object ids.
     static let primaryPlane: UInt32 = 31, cursorPlane: UInt32 = 33, crtc: UInt32 = 35
     static let connector: UInt32 = 36, encoder: UInt32 = 37, writebackEncoder: UInt32 = 38, writebackConnector: UInt32 = 43
-    static let writebackFormatsBlob: UInt32 = 42, inFormatsBlob: UInt32 = 32
+    static let writebackFormatsBlob: UInt32 = 42, primaryInFormatsBlob: UInt32 = 32, cursorInFormatsBlob: UInt32 = 34
 
     /// vkms_formats (primary plane) and vkms_wb_formats.
     static let planeFormats: [UInt32] = [0x3432_5258, 0x4834_5258, 0x3631_4752]  // XR24, XR48, RG16
@@ -89,7 +89,7 @@ final class SimulatedDRMDevice {
     ]
     static func propertyName(_ id: UInt32) -> String? { propertyIDs.first { $0.value == id }?.key }
 
-    static let planeProperties = ["type", "FB_ID", "CRTC_ID", "SRC_X", "SRC_Y", "SRC_W", "SRC_H", "CRTC_X", "CRTC_Y", "CRTC_W", "CRTC_H"]
+    static let planeProperties = ["type", "IN_FORMATS", "FB_ID", "CRTC_ID", "SRC_X", "SRC_Y", "SRC_W", "SRC_H", "CRTC_X", "CRTC_Y", "CRTC_W", "CRTC_H"]
     static let crtcProperties = ["ACTIVE", "MODE_ID", "OUT_FENCE_PTR"]
     static let connectorProperties = ["CRTC_ID"]
     static let writebackProperties = ["CRTC_ID", "WRITEBACK_FB_ID", "WRITEBACK_PIXEL_FORMATS", "WRITEBACK_OUT_FENCE_PTR"]
@@ -107,7 +107,23 @@ final class SimulatedDRMDevice {
             var bytes: [UInt8] = []
             for format in Self.writebackFormats { withUnsafeBytes(of: format.littleEndian) { bytes += $0 } }
             blobs[Self.writebackFormatsBlob] = (bytes, nil)
+            blobs[Self.primaryInFormatsBlob] = (Self.inFormatsBlob(Self.planeFormats), nil)
+            blobs[Self.cursorInFormatsBlob] = (Self.inFormatsBlob(Self.cursorFormats), nil)
         }
+    }
+
+    /// create_in_format_blob with vkms's only modifier, DRM_FORMAT_MOD_LINEAR, for every format.
+    static func inFormatsBlob(_ formats: [UInt32]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+        let modifiersAt = (24 + formats.count * 4 + 7) / 8 * 8
+        for value in [1, 0, UInt32(formats.count), 24, 1, UInt32(modifiersAt)] as [UInt32] { put(value) }
+        for format in formats { put(format) }
+        bytes += [UInt8](repeating: 0, count: modifiersAt - bytes.count)
+        put(UInt64(1) << formats.count - 1)
+        put(UInt32(0)); put(UInt32(0))
+        put(UInt64(0))
+        return bytes
     }
 
     func newObjectID() -> UInt32 {
@@ -149,6 +165,8 @@ final class SimulatedDRMDevice {
         case (_, "ACTIVE"): return kms.active ? 1 : 0
         case (_, "MODE_ID"): return UInt64(kms.modeBlob)
         case (_, "WRITEBACK_PIXEL_FORMATS"): return UInt64(Self.writebackFormatsBlob)
+        case (Self.primaryPlane, "IN_FORMATS"): return UInt64(Self.primaryInFormatsBlob)
+        case (Self.cursorPlane, "IN_FORMATS"): return UInt64(Self.cursorInFormatsBlob)
         default: return kms.planeRect[id]?[name] ?? 0
         }
     }
