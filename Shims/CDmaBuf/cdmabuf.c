@@ -54,6 +54,11 @@ long cdmabuf_read(int fd, void *buf, size_t len) {
     return n < 0 ? -errno : (long)n;
 }
 
+long cdmabuf_write(int fd, const void *buf, size_t len) {
+    ssize_t n = write(fd, buf, len);
+    return n < 0 ? -errno : (long)n;
+}
+
 int cdmabuf_mmap(int fd, uint64_t length, int prot, int flags, uint64_t offset, void **out) {
     void *p = mmap(NULL, (size_t)length, prot, flags, fd, (off_t)offset);
     if (p == MAP_FAILED) return -errno;

@@ -307,3 +307,55 @@ extension DRMCases {
         }
     }
 }
+
+extension DRMCases {
+    /// vkms's CRTC CRCs tell frames apart: another picture gives another CRC, and the same
+    /// picture shown again gives the same one. (Linux only: the simulation has no debugfs CRCs.)
+    /// The CRC of the first frame after vblank `sequence` (entries queued before are stale).
+    static func crc(after sequence: UInt32, _ capture: borrowing CRCCapture) throws -> UInt32? {
+        for _ in 0..<120 {
+            let entry = try capture.next()
+            if let frame = entry.frame, frame > sequence { return entry.values.first }
+        }
+        return nil
+    }
+
+    /// Flips and returns the vblank sequence of the flip, from its event.
+    static func flipSequence(_ pipe: DisplayPipe, to framebuffer: borrowing Framebuffer, on vkms: borrowing DRMDevice) throws -> UInt32 {
+        try pipe.flip(to: framebuffer, on: vkms, pageFlipEvent: 1).close()
+        return try #require(try vkms.readEvents(timeout: .seconds(5)).first).sequence
+    }
+
+    static func crcsFollowWhatIsShown(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
+            let pipe = try DisplayPipe(device: vkms)
+            let width = Int(pipe.mode.hdisplay), height = Int(pipe.mode.vdisplay)
+            let a = try vkms.createDumbBuffer(width: width, height: height)
+            let b = try vkms.createDumbBuffer(width: width, height: height)
+            try vkms.withMapping(a) { fill($0, width: width, height: height, pitch: a.pitch!) }
+            try vkms.withMapping(b) { fill($0, width: width, height: height, pitch: b.pitch!, inverted: true) }
+            let fbA = try vkms.addFramebuffer(DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [a.handle.rawValue], pitches: [UInt32(a.pitch!)]))
+            let fbB = try vkms.addFramebuffer(DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [b.handle.rawValue], pitches: [UInt32(b.pitch!)]))
+
+            try pipe.show(fbA, on: vkms).close()
+            let capture = try CRCCapture(device: vkms)
+            let crcA = try crc(after: flipSequence(pipe, to: fbA, on: vkms), capture)
+            let crcB = try crc(after: flipSequence(pipe, to: fbB, on: vkms), capture)
+            let crcAgain = try crc(after: flipSequence(pipe, to: fbA, on: vkms), capture)
+            #expect(crcA != nil && crcB != nil)
+            #expect(crcA != crcB, "different pictures, different CRCs")
+            #expect(crcA == crcAgain, "the same picture, the same CRC")
+            try capture.close()
+
+            try pipe.disable(on: vkms)
+            try fbB.remove()
+            try fbA.remove()
+            try b.close()
+            try a.close()
+            try vkms.close()
+        }
+    }
+}

@@ -20,6 +20,7 @@ struct SimulatedDRMTests {
 extension DeviceTests {
 @Suite("DRM/KMS on the real kernel", .enabled(if: DRMDevices.available || Devices.required, DRMDevices.skipReason))
 struct DRMOnDevices {
+    @Test func crc() throws { try DRMCases.crcsFollowWhatIsShown(LinuxKernel()) }
     @Test func inventory() throws { try DRMCases.inventoryListsPlanesFormatsAndModifiers(LinuxKernel()) }
     @Test func offsetsAndFlips() throws { try DRMCases.offsetsPitchesAndFlips(LinuxKernel()) }
     @Test func devices() throws { try DRMCases.devicesAreFoundByDriverName(LinuxKernel()) }

@@ -19,6 +19,7 @@ int cdmabuf_open(const char *path, int flags);              // new fd
 int cdmabuf_close(int fd);
 int cdmabuf_dup_cloexec(int fd);                            // new fd
 long cdmabuf_read(int fd, void *buf, size_t len);           // bytes read
+long cdmabuf_write(int fd, const void *buf, size_t len);    // bytes written
 int cdmabuf_mmap(int fd, uint64_t length, int prot, int flags, uint64_t offset, void **out);
 int cdmabuf_munmap(void *addr, uint64_t length);
 int cdmabuf_poll(int fd, short events, int timeout_ms, short *revents); // ready count

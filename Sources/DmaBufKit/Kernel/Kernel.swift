@@ -133,6 +133,10 @@ public protocol Kernel: AnyObject, Sendable, DRMInterface {
     func close(_ fd: FileDescriptorNumber) throws(KernelError)
     func duplicate(_ fd: FileDescriptorNumber) throws(KernelError) -> FileDescriptorNumber
     func readFile(_ path: String) throws(KernelError) -> String
+    /// Opens `path` write-only, writes `text` and closes it (sysfs/debugfs controls).
+    func writeFile(_ path: String, _ text: String) throws(KernelError)
+    /// One `read(2)` of at most `maxLength` bytes; [] at end of file.
+    func read(_ fd: FileDescriptorNumber, maxLength: Int) throws(KernelError) -> [UInt8]
     func listDirectory(_ path: String) throws(KernelError) -> [String]
     /// The text of `/proc/self/fdinfo/<fd>`.
     func fdinfo(_ fd: FileDescriptorNumber) throws(KernelError) -> String

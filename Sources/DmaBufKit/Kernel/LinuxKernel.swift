@@ -66,6 +66,19 @@ public final class LinuxKernel: Kernel {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    public func writeFile(_ path: String, _ text: String) throws(KernelError) {
+        let fd = try open(path, flags: [.writeOnly, .closeOnExec])
+        defer { try? close(fd) }
+        let bytes = Array(text.utf8)
+        do { _ = try call("write") { Int32(cdmabuf_write(fd.rawValue, bytes, bytes.count)) } } catch { throw error.at(path) }
+    }
+
+    public func read(_ fd: FileDescriptorNumber, maxLength: Int) throws(KernelError) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: maxLength)
+        let count = try readChunk(fd, into: &buffer)
+        return Array(buffer[0..<count])
+    }
+
     /// One `read(2)` into `buffer`: the byte count, 0 at end of file.
     func readChunk(_ fd: FileDescriptorNumber, into buffer: inout [UInt8]) throws(KernelError) -> Int {
         let count = buffer.count

@@ -127,6 +127,18 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         }
     }
 
+    /// No writable control files are modelled (no debugfs CRC, …).
+    public func writeFile(_ path: String, _ text: String) throws(KernelError) {
+        throw KernelError("open", .ENOENT, path: path)
+    }
+
+    public func read(_ fd: FileDescriptorNumber, maxLength: Int) throws(KernelError) -> [UInt8] {
+        guard let file = locked({ files[fd.rawValue] }) else { return try host.read(fd, maxLength: maxLength) }
+        // A DRM file reads its events (through drmReadEvents); the others have no read op.
+        if file.drm != nil { throw KernelError("read", .EINVAL, reason: "use drmReadEvents") }
+        throw KernelError("read", .EINVAL)
+    }
+
     public func listDirectory(_ path: String) throws(KernelError) -> [String] {
         if path == DRMDevice.directory, !drmDevices.isEmpty { return drmDevices.keys.sorted() }
         guard path == KernelPaths.dmaHeapDirectory, !configuration.heaps.isEmpty else {
