@@ -158,6 +158,7 @@ extension DRMCases {
             let shared = try vgem.export(dumb)
             #expect(try kernel.descriptorFlags(shared.fd) & 1 == 1, "FD_CLOEXEC")
             #expect(try shared.info().size == UInt64(dumb.size))
+            #expect(try shared.info().exporter == "drm", "drm_gem_prime_export names the DRM core as exporter")
             try shared.write { $0.storeBytes(of: 0xC0FFEE, as: UInt32.self) }  // RDWR: a writable mapping
 
             let first = try vkms.importBuffer(shared)
