@@ -77,4 +77,6 @@ int cdmabuf_sw_sync_inc(int timeline_fd, uint32_t count);
 #ifdef __cplusplus
 }
 #endif
+#include "cdmabuf_v4l2.h"  // V4L2: the same rules, over flat structs
+
 #endif

@@ -121,7 +121,7 @@ public struct SyncFileInfo: Hashable, Sendable {
 ///
 /// Errors carry the operation and errno; the typed layer above attaches paths.
 /// Implementations retry `EINTR` everywhere except `close`.
-public protocol Kernel: AnyObject, Sendable, DRMInterface {
+public protocol Kernel: AnyObject, Sendable, DRMInterface, V4L2Interface {
     /// "linux" or "simulated": shown in reports so nobody mistakes one for the other.
     var kind: String { get }
     var pageSize: Int { get }

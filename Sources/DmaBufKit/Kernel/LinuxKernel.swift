@@ -16,7 +16,7 @@ public final class LinuxKernel: Kernel {
 
     /// Runs a shim call, retrying EINTR, and turns `-errno` into a `KernelError`.
     @inline(__always)
-    private func call(_ operation: String, _ body: () -> Int32) throws(KernelError) -> Int32 {
+    func call(_ operation: String, _ body: () -> Int32) throws(KernelError) -> Int32 {
         while true {
             let result = body()
             if result >= 0 { return result }

@@ -1,0 +1,82 @@
+// cdmabuf V4L2: one function per V4L2 ioctl DmaBufKit uses, over flat structs that hold
+// both the single- and the multi-planar layouts (Swift cannot reach the kernel's unions and
+// plane pointers safely). Same rules as cdmabuf.h: 0 or a value >= 0, else -errno; no retries.
+#ifndef CDMABUF_V4L2_H
+#define CDMABUF_V4L2_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CDMABUF_V4L2_MAX_PLANES 8
+
+struct cdmabuf_v4l2_capability {
+    char driver[16];
+    char card[32];
+    char bus_info[32];
+    uint32_t version;
+    uint32_t capabilities;
+    uint32_t device_caps;
+};
+
+struct cdmabuf_v4l2_plane_format {
+    uint32_t bytesperline;
+    uint32_t sizeimage;
+};
+
+// v4l2_format's pix (single-planar types) or pix_mp (multi-planar types).
+struct cdmabuf_v4l2_format {
+    uint32_t type;
+    uint32_t width;
+    uint32_t height;
+    uint32_t pixelformat;
+    uint32_t field;
+    uint32_t colorspace;
+    uint32_t num_planes;   // 1 for single-planar types
+    struct cdmabuf_v4l2_plane_format planes[CDMABUF_V4L2_MAX_PLANES];
+};
+
+struct cdmabuf_v4l2_plane {
+    uint32_t bytesused;
+    uint32_t length;
+    uint32_t data_offset;  // multi-planar only
+    uint32_t mem_offset;   // MMAP: the offset to mmap
+    int32_t fd;            // DMABUF: the dma-buf
+};
+
+// v4l2_buffer; single-planar types use planes[0] only.
+struct cdmabuf_v4l2_buffer {
+    uint32_t index;
+    uint32_t type;
+    uint32_t memory;
+    uint32_t flags;
+    uint32_t field;
+    uint32_t sequence;
+    int64_t timestamp_sec;
+    int64_t timestamp_usec;
+    uint32_t num_planes;
+    struct cdmabuf_v4l2_plane planes[CDMABUF_V4L2_MAX_PLANES];
+};
+
+int cdmabuf_v4l2_querycap(int fd, struct cdmabuf_v4l2_capability *out);
+int cdmabuf_v4l2_enum_fmt(int fd, uint32_t type, uint32_t index, uint32_t *pixelformat);
+int cdmabuf_v4l2_g_fmt(int fd, struct cdmabuf_v4l2_format *format);   // in: type
+int cdmabuf_v4l2_s_fmt(int fd, struct cdmabuf_v4l2_format *format);
+int cdmabuf_v4l2_try_fmt(int fd, struct cdmabuf_v4l2_format *format);
+int cdmabuf_v4l2_reqbufs(int fd, uint32_t type, uint32_t memory, uint32_t *count, uint32_t *capabilities);
+int cdmabuf_v4l2_querybuf(int fd, struct cdmabuf_v4l2_buffer *buffer); // in: index, type, memory, num_planes
+int cdmabuf_v4l2_qbuf(int fd, struct cdmabuf_v4l2_buffer *buffer);
+int cdmabuf_v4l2_dqbuf(int fd, struct cdmabuf_v4l2_buffer *buffer);    // in: type, memory, num_planes
+int cdmabuf_v4l2_expbuf(int fd, uint32_t type, uint32_t index, uint32_t plane, uint32_t flags); // new fd
+int cdmabuf_v4l2_streamon(int fd, uint32_t type);
+int cdmabuf_v4l2_streamoff(int fd, uint32_t type);
+int cdmabuf_v4l2_s_ctrl(int fd, uint32_t id, int64_t value);           // VIDIOC_S_EXT_CTRLS, one control
+int cdmabuf_v4l2_g_ctrl(int fd, uint32_t id, int64_t *value);          // VIDIOC_G_EXT_CTRLS, one control
+int cdmabuf_v4l2_s_parm(int fd, uint32_t type, uint32_t numerator, uint32_t denominator); // frame interval
+
+#ifdef __cplusplus
+}
+#endif
+#endif

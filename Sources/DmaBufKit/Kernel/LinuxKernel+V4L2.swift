@@ -1,0 +1,162 @@
+import CDmaBuf
+
+/// V4L2 through the shim's flat structs (cdmabuf_v4l2.h); each shim function has one caller.
+extension LinuxKernel {
+    private static func text<T>(_ tuple: T) -> String {
+        withUnsafeBytes(of: tuple) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    public func v4l2QueryCapability(_ fd: FileDescriptorNumber) throws(KernelError) -> V4L2Capability {
+        var cap = cdmabuf_v4l2_capability()
+        _ = try call("VIDIOC_QUERYCAP") { cdmabuf_v4l2_querycap(fd.rawValue, &cap) }
+        return V4L2Capability(
+            driver: Self.text(cap.driver), card: Self.text(cap.card), busInfo: Self.text(cap.bus_info),
+            capabilities: cap.capabilities, deviceCaps: cap.device_caps)
+    }
+
+    public func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> UInt32 {
+        var format: UInt32 = 0
+        _ = try call("VIDIOC_ENUM_FMT") { cdmabuf_v4l2_enum_fmt(fd.rawValue, type.rawValue, index, &format) }
+        return format
+    }
+
+    private static func flat(_ format: V4L2Format) -> cdmabuf_v4l2_format {
+        var out = cdmabuf_v4l2_format()
+        out.type = format.type.rawValue
+        out.width = format.width
+        out.height = format.height
+        out.pixelformat = format.pixelFormat
+        out.field = format.field
+        out.colorspace = format.colorspace
+        out.num_planes = UInt32(format.planes.count)
+        withUnsafeMutableBytes(of: &out.planes) { raw in
+            let planes = raw.bindMemory(to: cdmabuf_v4l2_plane_format.self)
+            for (index, plane) in format.planes.prefix(planes.count).enumerated() {
+                planes[index] = cdmabuf_v4l2_plane_format(bytesperline: plane.bytesPerLine, sizeimage: plane.sizeImage)
+            }
+        }
+        return out
+    }
+
+    private static func typed(_ format: cdmabuf_v4l2_format) throws(KernelError) -> V4L2Format {
+        guard let type = V4L2BufferType(rawValue: format.type) else { throw KernelError("VIDIOC_G_FMT", .EINVAL) }
+        let planes = withUnsafeBytes(of: format.planes) { raw in
+            Array(raw.bindMemory(to: cdmabuf_v4l2_plane_format.self).prefix(Int(format.num_planes)))
+        }.map { V4L2Format.Plane(bytesPerLine: $0.bytesperline, sizeImage: $0.sizeimage) }
+        return V4L2Format(
+            type: type, width: format.width, height: format.height, pixelFormat: format.pixelformat, field: format.field,
+            colorspace: format.colorspace, planes: planes)
+    }
+
+    public func v4l2GetFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Format {
+        var format = cdmabuf_v4l2_format()
+        format.type = type.rawValue
+        _ = try call("VIDIOC_G_FMT") { cdmabuf_v4l2_g_fmt(fd.rawValue, &format) }
+        return try Self.typed(format)
+    }
+
+    public func v4l2SetFormat(_ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool) throws(KernelError) -> V4L2Format {
+        var flat = Self.flat(format)
+        if tryOnly {
+            _ = try call("VIDIOC_TRY_FMT") { cdmabuf_v4l2_try_fmt(fd.rawValue, &flat) }
+        } else {
+            _ = try call("VIDIOC_S_FMT") { cdmabuf_v4l2_s_fmt(fd.rawValue, &flat) }
+        }
+        return try Self.typed(flat)
+    }
+
+    public func v4l2RequestBuffers(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32)
+        throws(KernelError) -> (count: UInt32, capabilities: UInt32)
+    {
+        var granted = count, capabilities: UInt32 = 0
+        _ = try call("VIDIOC_REQBUFS") { cdmabuf_v4l2_reqbufs(fd.rawValue, type.rawValue, memory.rawValue, &granted, &capabilities) }
+        return (granted, capabilities)
+    }
+
+    private static func flat(_ buffer: V4L2BufferInfo) -> cdmabuf_v4l2_buffer {
+        var out = cdmabuf_v4l2_buffer()
+        out.index = buffer.index
+        out.type = buffer.type.rawValue
+        out.memory = buffer.memory.rawValue
+        out.flags = buffer.flags
+        out.field = buffer.field
+        out.num_planes = UInt32(buffer.planes.count)
+        let (seconds, attoseconds) = buffer.timestamp.components
+        out.timestamp_sec = seconds
+        out.timestamp_usec = attoseconds / 1_000_000_000_000
+        withUnsafeMutableBytes(of: &out.planes) { raw in
+            let planes = raw.bindMemory(to: cdmabuf_v4l2_plane.self)
+            for (index, plane) in buffer.planes.prefix(planes.count).enumerated() {
+                planes[index] = cdmabuf_v4l2_plane(
+                    bytesused: plane.bytesUsed, length: plane.length, data_offset: plane.dataOffset, mem_offset: plane.memoryOffset, fd: plane.fd)
+            }
+        }
+        return out
+    }
+
+    private static func typed(_ buffer: cdmabuf_v4l2_buffer, _ operation: String) throws(KernelError) -> V4L2BufferInfo {
+        guard let type = V4L2BufferType(rawValue: buffer.type), let memory = V4L2Memory(rawValue: buffer.memory) else {
+            throw KernelError(operation, .EINVAL)
+        }
+        let planes = withUnsafeBytes(of: buffer.planes) { raw in
+            Array(raw.bindMemory(to: cdmabuf_v4l2_plane.self).prefix(Int(buffer.num_planes)))
+        }.map { V4L2Plane(bytesUsed: $0.bytesused, length: $0.length, dataOffset: $0.data_offset, memoryOffset: $0.mem_offset, fd: $0.fd) }
+        return V4L2BufferInfo(
+            index: buffer.index, type: type, memory: memory, flags: buffer.flags, field: buffer.field, sequence: buffer.sequence,
+            timestamp: .seconds(buffer.timestamp_sec) + .microseconds(buffer.timestamp_usec), planes: planes)
+    }
+
+    public func v4l2QueryBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int)
+        throws(KernelError) -> V4L2BufferInfo
+    {
+        var buffer = Self.flat(V4L2BufferInfo(index: index, type: type, memory: memory, planes: Array(repeating: V4L2Plane(), count: planes)))
+        _ = try call("VIDIOC_QUERYBUF") { cdmabuf_v4l2_querybuf(fd.rawValue, &buffer) }
+        return try Self.typed(buffer, "VIDIOC_QUERYBUF")
+    }
+
+    public func v4l2QueueBuffer(_ fd: FileDescriptorNumber, _ buffer: V4L2BufferInfo) throws(KernelError) -> V4L2BufferInfo {
+        var flat = Self.flat(buffer)
+        _ = try call("VIDIOC_QBUF") { cdmabuf_v4l2_qbuf(fd.rawValue, &flat) }
+        return try Self.typed(flat, "VIDIOC_QBUF")
+    }
+
+    public func v4l2DequeueBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int)
+        throws(KernelError) -> V4L2BufferInfo?
+    {
+        var buffer = Self.flat(V4L2BufferInfo(index: 0, type: type, memory: memory, planes: Array(repeating: V4L2Plane(), count: planes)))
+        do {
+            _ = try call("VIDIOC_DQBUF") { cdmabuf_v4l2_dqbuf(fd.rawValue, &buffer) }
+        } catch where error.errno == .EAGAIN {
+            return nil
+        }
+        return try Self.typed(buffer, "VIDIOC_DQBUF")
+    }
+
+    public func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: UInt32)
+        throws(KernelError) -> FileDescriptorNumber
+    {
+        FileDescriptorNumber(rawValue: try call("VIDIOC_EXPBUF") { cdmabuf_v4l2_expbuf(fd.rawValue, type.rawValue, index, plane, flags) })
+    }
+
+    public func v4l2Stream(_ fd: FileDescriptorNumber, type: V4L2BufferType, on: Bool) throws(KernelError) {
+        if on {
+            _ = try call("VIDIOC_STREAMON") { cdmabuf_v4l2_streamon(fd.rawValue, type.rawValue) }
+        } else {
+            _ = try call("VIDIOC_STREAMOFF") { cdmabuf_v4l2_streamoff(fd.rawValue, type.rawValue) }
+        }
+    }
+
+    public func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError) {
+        _ = try call("VIDIOC_S_EXT_CTRLS") { cdmabuf_v4l2_s_ctrl(fd.rawValue, id, Int64(value)) }
+    }
+
+    public func v4l2GetControl(_ fd: FileDescriptorNumber, id: UInt32) throws(KernelError) -> Int32 {
+        var value: Int64 = 0
+        _ = try call("VIDIOC_G_EXT_CTRLS") { cdmabuf_v4l2_g_ctrl(fd.rawValue, id, &value) }
+        return Int32(truncatingIfNeeded: value)
+    }
+
+    public func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, numerator: UInt32, denominator: UInt32) throws(KernelError) {
+        _ = try call("VIDIOC_S_PARM") { cdmabuf_v4l2_s_parm(fd.rawValue, type.rawValue, numerator, denominator) }
+    }
+}

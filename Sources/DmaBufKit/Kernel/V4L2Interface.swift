@@ -1,0 +1,122 @@
+/// The V4L2 part of the `Kernel` interface: one requirement per V4L2 ioctl the library uses,
+/// with single- and multi-planar layouts in one shape (`planes` has one entry for
+/// single-planar buffer types).
+
+/// `V4L2_BUF_TYPE_*` the library drives.
+public enum V4L2BufferType: UInt32, Sendable, CaseIterable {
+    case videoCapture = 1
+    case videoOutput = 2
+    case videoCaptureMultiplanar = 9
+    case videoOutputMultiplanar = 10
+
+    public var isMultiplanar: Bool { self == .videoCaptureMultiplanar || self == .videoOutputMultiplanar }
+    public var isOutput: Bool { self == .videoOutput || self == .videoOutputMultiplanar }
+}
+
+/// `V4L2_MEMORY_*`.
+public enum V4L2Memory: UInt32, Sendable {
+    case mmap = 1
+    case userPointer = 2
+    case dmabuf = 4
+}
+
+/// `VIDIOC_QUERYCAP`.
+public struct V4L2Capability: Hashable, Sendable {
+    public var driver: String
+    public var card: String
+    public var busInfo: String
+    public var capabilities: UInt32
+    /// What this node does (`V4L2_CAP_*`).
+    public var deviceCaps: UInt32
+    public init(driver: String, card: String, busInfo: String, capabilities: UInt32, deviceCaps: UInt32) {
+        (self.driver, self.card, self.busInfo, self.capabilities, self.deviceCaps) = (driver, card, busInfo, capabilities, deviceCaps)
+    }
+
+    public static let videoCapture: UInt32 = 0x1
+    public static let videoOutput: UInt32 = 0x2
+    public static let videoCaptureMultiplanar: UInt32 = 0x1000
+    public static let videoOutputMultiplanar: UInt32 = 0x2000
+    public static let videoMem2Mem: UInt32 = 0x8000
+    public static let videoMem2MemMultiplanar: UInt32 = 0x4000
+    public static let streaming: UInt32 = 0x0400_0000
+}
+
+/// `v4l2_pix_format(_mplane)`.
+public struct V4L2Format: Hashable, Sendable {
+    public struct Plane: Hashable, Sendable {
+        public var bytesPerLine: UInt32
+        public var sizeImage: UInt32
+        public init(bytesPerLine: UInt32 = 0, sizeImage: UInt32 = 0) { (self.bytesPerLine, self.sizeImage) = (bytesPerLine, sizeImage) }
+    }
+    public var type: V4L2BufferType
+    public var width: UInt32
+    public var height: UInt32
+    /// A fourcc (`V4L2_PIX_FMT_*`).
+    public var pixelFormat: UInt32
+    public var field: UInt32
+    public var colorspace: UInt32
+    public var planes: [Plane]
+    public init(type: V4L2BufferType, width: UInt32, height: UInt32, pixelFormat: UInt32, field: UInt32 = 1, colorspace: UInt32 = 0, planes: [Plane] = [Plane()]) {
+        (self.type, self.width, self.height, self.pixelFormat) = (type, width, height, pixelFormat)
+        (self.field, self.colorspace, self.planes) = (field, colorspace, planes)
+    }
+}
+
+/// One plane of a `v4l2_buffer`.
+public struct V4L2Plane: Hashable, Sendable {
+    public var bytesUsed: UInt32
+    public var length: UInt32
+    public var dataOffset: UInt32
+    /// MMAP: the offset to mmap the plane at.
+    public var memoryOffset: UInt32
+    /// DMABUF: the dma-buf fd (-1 otherwise).
+    public var fd: Int32
+    public init(bytesUsed: UInt32 = 0, length: UInt32 = 0, dataOffset: UInt32 = 0, memoryOffset: UInt32 = 0, fd: Int32 = -1) {
+        (self.bytesUsed, self.length, self.dataOffset, self.memoryOffset, self.fd) = (bytesUsed, length, dataOffset, memoryOffset, fd)
+    }
+}
+
+/// `struct v4l2_buffer`, flattened.
+public struct V4L2BufferInfo: Hashable, Sendable {
+    public var index: UInt32
+    public var type: V4L2BufferType
+    public var memory: V4L2Memory
+    public var flags: UInt32
+    public var field: UInt32
+    public var sequence: UInt32
+    public var timestamp: Duration
+    public var planes: [V4L2Plane]
+    public init(index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: UInt32 = 0, field: UInt32 = 0, sequence: UInt32 = 0, timestamp: Duration = .zero, planes: [V4L2Plane]) {
+        (self.index, self.type, self.memory, self.flags, self.field) = (index, type, memory, flags, field)
+        (self.sequence, self.timestamp, self.planes) = (sequence, timestamp, planes)
+    }
+
+    public static let flagMapped: UInt32 = 0x1
+    public static let flagQueued: UInt32 = 0x2
+    public static let flagDone: UInt32 = 0x4
+    public static let flagError: UInt32 = 0x40
+}
+
+public protocol V4L2Interface {
+    func v4l2QueryCapability(_ fd: FileDescriptorNumber) throws(KernelError) -> V4L2Capability
+    /// `VIDIOC_ENUM_FMT` at `index`; EINVAL past the last one.
+    func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> UInt32
+    func v4l2GetFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Format
+    /// `VIDIOC_S_FMT`, or `VIDIOC_TRY_FMT` when `tryOnly`; returns what the driver made of it.
+    func v4l2SetFormat(_ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool) throws(KernelError) -> V4L2Format
+    /// `VIDIOC_REQBUFS`: the count granted and the queue's `V4L2_BUF_CAP_*`.
+    func v4l2RequestBuffers(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32)
+        throws(KernelError) -> (count: UInt32, capabilities: UInt32)
+    func v4l2QueryBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int)
+        throws(KernelError) -> V4L2BufferInfo
+    func v4l2QueueBuffer(_ fd: FileDescriptorNumber, _ buffer: V4L2BufferInfo) throws(KernelError) -> V4L2BufferInfo
+    /// `VIDIOC_DQBUF`; nil when the fd is non-blocking and nothing is ready (EAGAIN is a result).
+    func v4l2DequeueBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int)
+        throws(KernelError) -> V4L2BufferInfo?
+    func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: UInt32)
+        throws(KernelError) -> FileDescriptorNumber
+    func v4l2Stream(_ fd: FileDescriptorNumber, type: V4L2BufferType, on: Bool) throws(KernelError)
+    func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError)
+    func v4l2GetControl(_ fd: FileDescriptorNumber, id: UInt32) throws(KernelError) -> Int32
+    func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, numerator: UInt32, denominator: UInt32) throws(KernelError)
+}

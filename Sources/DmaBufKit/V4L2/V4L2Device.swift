@@ -1,0 +1,76 @@
+import Foundation
+
+/// An open V4L2 video node (`/dev/videoN`), found by its name (e.g. `vivid-000-vid-cap`) since
+/// numbers are not stable.
+public struct V4L2Device: ~Copyable {
+    public let descriptor: OwnedDescriptor
+    public let capability: V4L2Capability
+
+    public static let sysfsDirectory = "/sys/class/video4linux"
+
+    /// Opens `path` read-write, non-blocking by default (a dequeue with nothing ready is then
+    /// a result, not a wait).
+    public init(path: String, kernel: any Kernel, nonBlocking: Bool = true) throws(KernelError) {
+        let descriptor: OwnedDescriptor
+        do {
+            descriptor = try kernel.openOwned(path, flags: nonBlocking ? [.readWrite, .closeOnExec, .nonBlocking] : [.readWrite, .closeOnExec])
+        } catch { throw error.explained(deviceOpenAdvice(error, node: path)) }
+        capability = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2QueryCapability(fd) }
+        self.descriptor = descriptor
+    }
+
+    /// Every video node with its name, as sysfs lists them.
+    public static func nodes(kernel: any Kernel) throws(KernelError) -> [(path: String, name: String)] {
+        let entries: [String]
+        do { entries = try kernel.listDirectory(sysfsDirectory) } catch {
+            if error.errno == .ENOENT { return [] }
+            throw error
+        }
+        return entries.filter { $0.hasPrefix("video") }.sorted { ($0.count, $0) < ($1.count, $1) }.compactMap { entry in
+            guard let name = try? kernel.readFile("\(sysfsDirectory)/\(entry)/name") else { return nil }
+            return ("/dev/\(entry)", name.trimmingCharacters(in: .newlines))
+        }
+    }
+
+    /// Opens the node called `name`.
+    public init(name: String, kernel: any Kernel, nonBlocking: Bool = true) throws(KernelError) {
+        guard let node = try Self.nodes(kernel: kernel).first(where: { $0.name == name }) else {
+            throw KernelError("open", .ENOENT, path: "\(Self.sysfsDirectory)/video*/name", reason: "no video node is named \(name)")
+        }
+        try self.init(path: node.path, kernel: kernel, nonBlocking: nonBlocking)
+    }
+
+    public var fd: FileDescriptorNumber { descriptor.fd }
+    public var kernel: any Kernel { descriptor.kernel }
+    public var path: String { descriptor.path }
+
+    public consuming func close() throws(KernelError) { try descriptor.close() }
+
+    /// The pixel formats of a buffer type (`VIDIOC_ENUM_FMT` until EINVAL).
+    public func formats(_ type: V4L2BufferType) throws(KernelError) -> [UInt32] {
+        var formats: [UInt32] = []
+        while true {
+            do {
+                formats.append(try descriptor.perform { kernel, fd throws(KernelError) in
+                    try kernel.v4l2EnumFormat(fd, type: type, index: UInt32(formats.count))
+                })
+            } catch where error.errno == .EINVAL {
+                return formats
+            }
+        }
+    }
+
+    public func format(_ type: V4L2BufferType) throws(KernelError) -> V4L2Format {
+        try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2GetFormat(fd, type: type) }
+    }
+
+    /// `VIDIOC_S_FMT` (or `VIDIOC_TRY_FMT`): the format the driver settled on, which may differ.
+    @discardableResult
+    public func setFormat(_ format: V4L2Format, tryOnly: Bool = false) throws(KernelError) -> V4L2Format {
+        try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2SetFormat(fd, format, tryOnly: tryOnly) }
+    }
+
+    public func setControl(_ id: UInt32, _ value: Int32) throws(KernelError) {
+        try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2SetControl(fd, id: id, value: value) }
+    }
+}
