@@ -66,6 +66,83 @@ struct V4L2OnDevices {
 }
 }
 
+extension DeviceTests.V4L2OnDevices {
+    /// Capture into system-heap buffers (DMABUF memory): vivid fills them, on the single- and
+    /// the multi-planar instance.
+    @Test(arguments: [("vivid-000-vid-cap", V4L2BufferType.videoCapture), ("vivid-001-vid-cap", .videoCaptureMultiplanar)])
+    func captureIntoHeapBuffers(_ node: String, _ type: V4L2BufferType) throws {
+        let kernel = LinuxKernel()
+        try expectNoLeaks(kernel) {
+            let device = try V4L2Device(name: node, kernel: kernel)
+            let format = try device.format(type)
+            let size = Int(format.planes[0].sizeImage)
+            let heap = try DmaHeap("system", kernel: kernel)
+            let first = try heap.allocate(length: size, name: "capture-0")
+            let second = try heap.allocate(length: size, name: "capture-1")
+            let queue = try V4L2Queue(device: device, type: type, memory: .dmabuf, count: 2)
+            #expect(queue.count == 2 && queue.planeCount == format.planes.count)
+            try queue.enqueue(BufferIndex(rawValue: 0), dmaBufs: [first.fd])
+            try queue.enqueue(BufferIndex(rawValue: 1), dmaBufs: [second.fd])
+            try queue.start()
+            let frame = try #require(try queue.dequeue(waiting: .seconds(5)), "a frame within 5 s")
+            #expect(frame.planes[0].bytesUsed == UInt32(size))
+            #expect(frame.planes[0].fd == (frame.index == 0 ? first.fd.rawValue : second.fd.rawValue))
+            let filled = try (frame.index == 0 ? first.read { $0.contains { $0 != 0 } } : second.read { $0.contains { $0 != 0 } })
+            #expect(filled, "vivid wrote the picture into the heap buffer")
+            try queue.release()
+            try second.close()
+            try first.close()
+            try device.close()
+        }
+    }
+
+    /// Output from system-heap buffers: vivid takes them and gives them back (it starts
+    /// streaming once two are queued: min_buffers_needed).
+    @Test func outputFromHeapBuffers() throws {
+        let kernel = LinuxKernel()
+        try expectNoLeaks(kernel) {
+            let device = try V4L2Device(name: "vivid-000-vid-out", kernel: kernel)
+            let format = try device.format(.videoOutput)
+            let size = Int(format.planes[0].sizeImage)
+            let heap = try DmaHeap("system", kernel: kernel)
+            let first = try heap.allocate(length: size, name: "output-0")
+            let second = try heap.allocate(length: size, name: "output-1")
+            try first.write { $0.initializeMemory(as: UInt8.self, repeating: 0x40) }
+            try second.write { $0.initializeMemory(as: UInt8.self, repeating: 0xc0) }
+            let queue = try V4L2Queue(device: device, type: .videoOutput, memory: .dmabuf, count: 2)
+            try queue.enqueue(BufferIndex(rawValue: 0), dmaBufs: [first.fd], bytesUsed: [UInt32(size)])
+            try queue.enqueue(BufferIndex(rawValue: 1), dmaBufs: [second.fd], bytesUsed: [UInt32(size)])
+            try queue.start()
+            let done = try #require(try queue.dequeue(waiting: .seconds(5)), "an output buffer came back within 5 s")
+            #expect(done.index == 0 && done.flags & V4L2BufferInfo.flagError == 0)
+            try queue.release()
+            try second.close()
+            try first.close()
+            try device.close()
+        }
+    }
+
+    /// udmabuf into vivid on 6.1: vb2-vmalloc needs the dma-buf's vmap, which udmabuf only
+    /// gains in 6.2, so queueing it fails at QBUF with EFAULT (vb2_vmalloc_map_dmabuf).
+    @Test func udmabufIsRefusedOn61() throws {
+        let kernel = LinuxKernel()
+        guard try kernel.kernelRelease().hasPrefix("6.1.") else { return }
+        try expectNoLeaks(kernel) {
+            let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+            let size = Int(try device.format(.videoCapture).planes[0].sizeImage)
+            let memfd = try Memfd(kernel: kernel, name: "capture", length: (size + 4095) / 4096 * 4096)
+            let buffer = try UdmabufDevice(kernel: kernel).create(from: memfd)
+            let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 1)
+            let error = expectKernelError(.EFAULT) { try queue.enqueue(BufferIndex(rawValue: 0), dmaBufs: [buffer.fd]) }
+            #expect(error?.operation == "VIDIOC_QBUF")
+            #expect(error?.reason?.contains("vmap") == true, "\(String(describing: error))")
+            try queue.release()
+            try buffer.close()
+            try device.close()
+        }
+    }
+}
+
 /// The V4L2 nodes the V4L2 device tests need: vivid's (booted with vivid.n_devs=2).
 enum V4L2Devices {
     static let names = (try? V4L2Device.nodes(kernel: LinuxKernel()).map(\.name)) ?? []

@@ -1,0 +1,110 @@
+/// A buffer of a V4L2 queue, by its index.
+public struct BufferIndex: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public var description: String { "buffer \(rawValue)" }
+}
+
+/// One queue of a video node (capture or output) with its buffers: created by REQBUFS, so no
+/// buffer can be queued before buffers exist; released with STREAMOFF and REQBUFS(0). The
+/// device it was made from must stay open while the queue lives.
+public struct V4L2Queue: ~Copyable {
+    public let kernel: any Kernel
+    public let fd: FileDescriptorNumber
+    public let path: String
+    public let type: V4L2BufferType
+    public let memory: V4L2Memory
+    /// Buffers the driver granted.
+    public let count: Int
+    /// Planes per buffer (1 for single-planar types).
+    public let planeCount: Int
+    /// `V4L2_BUF_CAP_*` of the queue.
+    public let capabilities: UInt32
+    private var released = false
+
+    public static let supportsOrphanedBuffers: UInt32 = 0x20
+
+    public init(device: borrowing V4L2Device, type: V4L2BufferType, memory: V4L2Memory, count: Int) throws(KernelError) {
+        let format = try device.format(type)
+        let granted = try device.descriptor.perform { kernel, fd throws(KernelError) in
+            try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: UInt32(count))
+        }
+        (kernel, fd, path) = (device.kernel, device.fd, device.path)
+        (self.type, self.memory, self.count, self.capabilities) = (type, memory, Int(granted.count), granted.capabilities)
+        planeCount = type.isMultiplanar ? format.planes.count : 1
+    }
+
+    private func run<T>(_ body: () throws(KernelError) -> T) throws(KernelError) -> T {
+        do { return try body() } catch { throw error.at(path) }
+    }
+
+    public var indices: [BufferIndex] { (0..<count).map { BufferIndex(rawValue: UInt32($0)) } }
+
+    public func info(_ index: BufferIndex) throws(KernelError) -> V4L2BufferInfo {
+        try run { () throws(KernelError) in try kernel.v4l2QueryBuffer(fd, type: type, memory: memory, index: index.rawValue, planes: planeCount) }
+    }
+
+    /// EXPBUF: a dma-buf of one plane of an MMAP buffer (close-on-exec, read-write).
+    public func export(_ index: BufferIndex, plane: Int = 0) throws(KernelError) -> DmaBuf {
+        let length = Int(try info(index).planes[plane].length)
+        let exported = try run { () throws(KernelError) in
+            try kernel.v4l2ExportBuffer(fd, type: type, index: index.rawValue, plane: UInt32(plane), flags: UInt32(OpenFlags.closeOnExec.rawValue | OpenFlags.readWrite.rawValue))
+        }
+        return DmaBuf(OwnedDescriptor(exported, kernel: kernel, path: "EXPBUF of \(index) plane \(plane) of \(path)"), length: length)
+    }
+
+    /// QBUF. For DMABUF queues, `dmaBufs` gives each plane's dma-buf; `bytesUsed` each plane's
+    /// payload (output queues).
+    @discardableResult
+    public func enqueue(_ index: BufferIndex, dmaBufs: [FileDescriptorNumber] = [], bytesUsed: [UInt32] = []) throws(KernelError) -> V4L2BufferInfo {
+        let planes = (0..<planeCount).map { plane in
+            V4L2Plane(
+                bytesUsed: plane < bytesUsed.count ? bytesUsed[plane] : 0, fd: plane < dmaBufs.count ? dmaBufs[plane].rawValue : -1)
+        }
+        do {
+            return try kernel.v4l2QueueBuffer(fd, V4L2BufferInfo(index: index.rawValue, type: type, memory: memory, planes: planes))
+        } catch {
+            throw error.at(path).explained(
+                error.errno == .EFAULT && memory == .dmabuf
+                    ? "the driver could not map the dma-buf: vb2-vmalloc drivers (vivid, vim2m, …) need its vmap, which udmabuf lacks before Linux 6.2"
+                    : nil)
+        }
+    }
+
+    /// DQBUF: nil when nothing is ready on a non-blocking device.
+    public func dequeue() throws(KernelError) -> V4L2BufferInfo? {
+        try run { () throws(KernelError) in try kernel.v4l2DequeueBuffer(fd, type: type, memory: memory, planes: planeCount) }
+    }
+
+    /// Waits (poll) up to `timeout` for a buffer and dequeues it; nil on timeout.
+    public func dequeue(waiting timeout: Duration) throws(KernelError) -> V4L2BufferInfo? {
+        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let events: PollEvents = type.isOutput ? .writable : .readable
+        guard try run({ () throws(KernelError) in try kernel.poll(fd, events: events, timeoutMilliseconds: milliseconds) }).isDisjoint(with: events) == false
+        else { return nil }
+        return try dequeue()
+    }
+
+    public func start() throws(KernelError) { try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: true) } }
+    public func stop() throws(KernelError) { try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: false) } }
+
+    /// STREAMOFF (returns every buffer) and REQBUFS(0). EBUSY while exported dma-bufs or
+    /// mappings of the buffers are alive, unless the queue supports orphaned buffers.
+    public consuming func release() throws(KernelError) {
+        released = true
+        try stop()
+        do {
+            _ = try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: 0)
+        } catch {
+            throw error.at(path).explained(
+                error.errno == .EBUSY ? "buffers are still mapped or exported; close those first (this queue cannot orphan them)" : nil)
+        }
+    }
+
+    deinit {
+        if !released {
+            try? kernel.v4l2Stream(fd, type: type, on: false)
+            _ = try? kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: 0)
+        }
+    }
+}
