@@ -149,3 +149,59 @@ enum V4L2Devices {
     static var available: Bool { names.contains("vivid-000-vid-cap") }
     static var skipReason: Comment { "needs the vivid driver's video nodes (found: \(names.isEmpty ? "none" : names.joined(separator: ", "))); see README.md, VM test rig" }
 }
+
+extension DeviceTests.V4L2OnDevices {
+    /// Bad inputs after v4l2-compliance's buffer tests, each with the errno vb2 on 6.1 gives and
+    /// the queue left usable. (Real kernel only until the simulation has video nodes.)
+    @Test func badInputs() throws {
+        let kernel = LinuxKernel()
+        try expectNoLeaks(kernel) {
+            let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+            let size = Int(try device.format(.videoCapture).planes[0].sizeImage)
+            let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 2)
+            let index = BufferIndex(rawValue: 0)
+            // __prepare_dmabuf: dma_buf_get fails on a non-dma-buf fd -> "invalid dmabuf fd".
+            let memfd = try Memfd(kernel: kernel, name: "not-a-dmabuf", length: 4096)
+            expectKernelError(.EINVAL) { try queue.enqueue(index, dmaBufs: [memfd.fd]) }
+            expectKernelError(.EINVAL) { try queue.enqueue(index, dmaBufs: [FileDescriptorNumber(rawValue: 9999)]) }
+            // __prepare_dmabuf: "invalid dmabuf length" when smaller than the plane.
+            let small = try DmaHeap("system", kernel: kernel).allocate(length: 4096)
+            expectKernelError(.EINVAL) { try queue.enqueue(index, dmaBufs: [small.fd]) }
+            // vb2_mmap: a DMABUF queue has nothing to mmap.
+            expectKernelError(.EINVAL) { _ = try kernel.mmap(device.fd, length: size, protection: [.read], shared: true, offset: 0) }
+            // vb2_core_dqbuf: not streaming.
+            expectKernelError(.EINVAL) { _ = try queue.dequeue() }
+            // __verify_planes_array: fewer planes than the format has (more are allowed).
+            try queue.release()
+            try small.close()
+            try memfd.close()
+            try device.close()
+
+            let multi = try V4L2Device(name: "vivid-001-vid-cap", kernel: kernel)
+            let multiQueue = try V4L2Queue(device: multi, type: .videoCaptureMultiplanar, memory: .mmap, count: 2)
+            expectKernelError(.EINVAL) {
+                _ = try kernel.v4l2QueueBuffer(multi.fd, V4L2BufferInfo(
+                    index: 0, type: .videoCaptureMultiplanar, memory: .mmap, planes: Array(repeating: V4L2Plane(), count: multiQueue.planeCount - 1)))
+            }
+            try multiQueue.release()
+            try multi.close()
+        }
+    }
+
+    /// REQBUFS(0) while an exported dma-buf is alive: vb2 on 6.1 reports orphaned-buffer
+    /// support, frees the queue and leaves the dma-buf usable.
+    @Test func exportedBuffersOutliveTheirQueue() throws {
+        let kernel = LinuxKernel()
+        try expectNoLeaks(kernel) {
+            let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+            let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .mmap, count: 2)
+            #expect(queue.capabilities & V4L2Queue.supportsOrphanedBuffers != 0)
+            let exported = try queue.export(BufferIndex(rawValue: 0))
+            try queue.release()
+            try exported.write { $0.initializeMemory(as: UInt8.self, repeating: 0x5a) }
+            #expect(try exported.read { $0.allSatisfy { $0 == 0x5a } })
+            try exported.close()
+            try device.close()
+        }
+    }
+}

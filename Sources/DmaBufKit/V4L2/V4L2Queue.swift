@@ -22,7 +22,8 @@ public struct V4L2Queue: ~Copyable {
     public let capabilities: UInt32
     private var released = false
 
-    public static let supportsOrphanedBuffers: UInt32 = 0x20
+    /// `V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS`.
+    public static let supportsOrphanedBuffers: UInt32 = 0x10
 
     public init(device: borrowing V4L2Device, type: V4L2BufferType, memory: V4L2Memory, count: Int) throws(KernelError) {
         let format = try device.format(type)
