@@ -205,3 +205,48 @@ extension DeviceTests.V4L2OnDevices {
         }
     }
 }
+
+extension DeviceTests.V4L2OnDevices {
+    /// vim2m with dma-bufs on both queues: a heap buffer in, another heap buffer out, and the
+    /// result is the input turned upside down (V4L2_CID_VFLIP), row for row.
+    @Test func mem2memRoundTripThroughHeapBuffers() throws {
+        let kernel = LinuxKernel()
+        try expectNoLeaks(kernel) {
+            let device = try V4L2Device(name: "vim2m", kernel: kernel)
+            #expect(device.capability.deviceCaps & V4L2Capability.videoMem2Mem != 0)
+            let rgb24: UInt32 = 0x3342_4752, width: UInt32 = 320, height: UInt32 = 240
+            let source = try device.setFormat(V4L2Format(type: .videoOutput, width: width, height: height, pixelFormat: rgb24))
+            let result = try device.setFormat(V4L2Format(type: .videoCapture, width: width, height: height, pixelFormat: rgb24))
+            #expect(source.planes[0].bytesPerLine == width * 3 && result.planes[0].sizeImage == width * height * 3)
+            try device.setControl(0x0098_0915, 1)  // V4L2_CID_VFLIP
+            let pitch = Int(width) * 3, size = Int(source.planes[0].sizeImage)
+
+            let heap = try DmaHeap("system", kernel: kernel)
+            let input = try heap.allocate(length: size, name: "m2m-in")
+            let output = try heap.allocate(length: size, name: "m2m-out")
+            try input.write { view in for i in 0..<size { view[i] = UInt8(truncatingIfNeeded: i / pitch * 7 + i % pitch) } }
+            let inQueue = try V4L2Queue(device: device, type: .videoOutput, memory: .dmabuf, count: 1)
+            let outQueue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 1)
+            try inQueue.enqueue(BufferIndex(rawValue: 0), dmaBufs: [input.fd], bytesUsed: [UInt32(size)])
+            try outQueue.enqueue(BufferIndex(rawValue: 0), dmaBufs: [output.fd])
+            try inQueue.start()
+            try outQueue.start()
+            let done = try #require(try outQueue.dequeue(waiting: .seconds(5)), "vim2m produced a frame within 5 s")
+            #expect(done.planes[0].bytesUsed == UInt32(size))
+            #expect(try inQueue.dequeue(waiting: .seconds(5)) != nil, "the source buffer came back")
+            let flipped = try input.read { source in
+                try output.read { result in
+                    (0..<Int(height)).allSatisfy { y in
+                        result[(y * pitch)..<((y + 1) * pitch)].elementsEqual(source[((Int(height) - 1 - y) * pitch)..<((Int(height) - y) * pitch)])
+                    }
+                }
+            }
+            #expect(flipped, "the capture is the output turned upside down")
+            try outQueue.release()
+            try inQueue.release()
+            try output.close()
+            try input.close()
+            try device.close()
+        }
+    }
+}
