@@ -34,6 +34,7 @@ struct ProbeTests {
         let report = try ProbeCases.everyPathPresentWorks(SimulatedKernel())
         #expect(report.kernel.kind == "simulated")
         #expect(report.udmabuf.facts == ["size_limit_mb": "64", "list_limit": "1024"])
+        #expect(report.v4l2.status == .missing, "the simulation has no video nodes yet")
     }
 
     @Test func aKernelWithoutDevicesSaysWhatIsMissing() {
@@ -90,7 +91,7 @@ struct ProbeTests {
         let report = Probe(kernel: SimulatedKernel()).run()
         let data = try JSONEncoder().encode(report)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        #expect(Set(object.keys) == ["schemaVersion", "kernel", "heaps", "udmabuf", "syncFile", "drm", "exitCode"])
+        #expect(Set(object.keys) == ["schemaVersion", "kernel", "heaps", "udmabuf", "syncFile", "drm", "v4l2", "exitCode"])
         #expect(object["schemaVersion"] as? Int == 1)
         let heaps = try #require(object["heaps"] as? [String: Any])
         let first = try #require((heaps["items"] as? [[String: Any]])?.first)
@@ -109,6 +110,13 @@ struct ProbeOnDevices {
         // The facts are the module's parameters as the kernel reports them.
         let limit = try kernel.readFile(KernelPaths.udmabufSizeLimit).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(report.udmabuf.facts["size_limit_mb"] == limit)
+        // V4L2: vivid's nodes export and import heap buffers; udmabuf is a known 6.1 limit.
+        #expect(report.v4l2.status == .ok)
+        let names = Set(report.v4l2.items.map(\.name))
+        #expect(names.isSuperset(of: ["vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m"]), "\(names)")
+        let capture = try #require(report.v4l2.items.first { $0.name == "vivid-000-vid-cap" })
+        #expect(capture.checks.map(\.status) == [.ok, .ok, .unsupported], "\(capture.checks)")
+        #expect(capture.checks.last?.detail?.contains("vmap") == true)
     }
 }
 }

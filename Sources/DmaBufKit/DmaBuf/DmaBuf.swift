@@ -36,6 +36,9 @@ public struct DmaBuf: ~Copyable {
 
     public consuming func close() throws(KernelError) { try descriptor.close() }
 
+    /// Gives up ownership without closing: the caller now owns the number.
+    public consuming func release() -> FileDescriptorNumber { descriptor.release() }
+
     /// Sets the debug name shown in fdinfo and debugfs (`DMA_BUF_SET_NAME_B`; at most 31 bytes).
     public func setName(_ name: String) throws(KernelError) {
         try descriptor.perform { kernel, fd throws(KernelError) in

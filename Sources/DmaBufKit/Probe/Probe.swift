@@ -20,7 +20,8 @@ public struct Probe {
         let workingHeap = working.contains("system") ? "system" : working.first
         let syncFile = probeSyncFile(heap: workingHeap, udmabufWorks: udmabuf.status == .ok)
         let drm = probeDRM()
-        let statuses = [heaps.status, udmabuf.status, syncFile.status, drm.status]
+        let v4l2 = probeV4L2()
+        let statuses = [heaps.status, udmabuf.status, syncFile.status, drm.status, v4l2.status]
         let exitCode: Int32 =
             statuses.contains(.failed) ? ProbeReport.exitFailure
             : heaps.status == .missing && udmabuf.status == .missing ? ProbeReport.exitNothingPresent
@@ -28,7 +29,7 @@ public struct Probe {
             : ProbeReport.exitOK
         return ProbeReport(
             kernel: .init(kind: kernel.kind, release: (try? kernel.kernelRelease()) ?? "unknown", pageSize: kernel.pageSize),
-            heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, exitCode: exitCode)
+            heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, v4l2: v4l2, exitCode: exitCode)
     }
 
     // MARK: Heaps

@@ -10,6 +10,8 @@ public struct ProbeReport: Codable, Sendable, Equatable {
     public var syncFile: FacilityReport
     /// One item per DRM card node.
     public var drm: Section<DRMReport>
+    /// One item per V4L2 video node (capture, output or mem2mem).
+    public var v4l2: Section<V4L2Report>
     public var exitCode: Int32
     /// Exit code, the same as the process's.
     public static let exitOK: Int32 = 0
@@ -48,6 +50,17 @@ public struct ProbeReport: Codable, Sendable, Equatable {
         public var checks: [ProbeCheck]
     }
 
+    public struct V4L2Report: Codable, Sendable, Equatable {
+        public var path: String
+        /// The node's sysfs name, e.g. `vivid-000-vid-cap`.
+        public var name: String
+        public var driver: String
+        public var status: ProbeStatus
+        /// `type` (the buffer type probed), `formats` (fourccs, comma-separated), `width`, `height`, `sizeimage`.
+        public var facts: [String: String]
+        public var checks: [ProbeCheck]
+    }
+
     public struct FacilityReport: Codable, Sendable, Equatable {
         public var path: String?
         public var status: ProbeStatus
@@ -71,6 +84,9 @@ public enum ProbeStatus: String, Codable, Sendable, Equatable {
     case denied
     /// Not tried because something it needs is missing or failed.
     case skipped
+    /// Tried and refused for a known limit of this kernel or driver; `detail` names it.
+    /// Not a failure: it is what this kernel can do.
+    case unsupported
 }
 
 /// One thing the probe tried, with the kernel's answer when it failed.
@@ -104,6 +120,6 @@ extension Array where Element == ProbeCheck {
     var overall: ProbeStatus {
         if isEmpty { return .skipped }
         if contains(where: { $0.status == .failed }) { return .failed }
-        return first { $0.status != .ok }?.status ?? .ok
+        return first { $0.status != .ok && $0.status != .unsupported }?.status ?? .ok
     }
 }

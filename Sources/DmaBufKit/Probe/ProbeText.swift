@@ -32,6 +32,13 @@ extension ProbeReport {
             lines += Self.problems(device.checks)
         }
 
+        lines.append(Self.row("V4L2", v4l2.status, v4l2.status == .ok ? V4L2Device.sysfsDirectory : ""))
+        if let reason = v4l2.reason { lines.append(Self.why(reason, v4l2.kernelOption)) }
+        for node in v4l2.items {
+            lines.append(Self.row("  " + node.name, node.status, "\(node.path) \(node.driver) (\(node.facts["type"] ?? "?")): \(Self.summary(node.checks))"))
+            lines += Self.problems(node.checks)
+        }
+
         lines.append("")
         switch exitCode {
         case Self.exitOK: lines.append("Result: every dma-buf path present works.")

@@ -55,12 +55,14 @@ public struct V4L2Queue: ~Copyable {
     }
 
     /// QBUF. For DMABUF queues, `dmaBufs` gives each plane's dma-buf; `bytesUsed` each plane's
-    /// payload (output queues).
+    /// payload (output queues). A multi-planar DMABUF output plane also says how long it is
+    /// (vb2's __verify_length refuses a payload longer than the given length, 0 when unset):
+    /// the payload's size is sent as that length.
     @discardableResult
     public func enqueue(_ index: BufferIndex, dmaBufs: [FileDescriptorNumber] = [], bytesUsed: [UInt32] = []) throws(KernelError) -> V4L2BufferInfo {
         let planes = (0..<planeCount).map { plane in
-            V4L2Plane(
-                bytesUsed: plane < bytesUsed.count ? bytesUsed[plane] : 0, fd: plane < dmaBufs.count ? dmaBufs[plane].rawValue : -1)
+            let used = plane < bytesUsed.count ? bytesUsed[plane] : 0
+            return V4L2Plane(bytesUsed: used, length: memory == .dmabuf ? used : 0, fd: plane < dmaBufs.count ? dmaBufs[plane].rawValue : -1)
         }
         do {
             return try kernel.v4l2QueueBuffer(fd, V4L2BufferInfo(index: index.rawValue, type: type, memory: memory, planes: planes))
