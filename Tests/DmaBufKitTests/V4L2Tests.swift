@@ -250,3 +250,72 @@ extension DeviceTests.V4L2OnDevices {
         }
     }
 }
+
+extension DeviceTests.V4L2OnDevices {
+    /// With vivid made deterministic, captured frames repeat byte for byte and start with the
+    /// first colour bar (75% white).
+    @Test func deterministicVividFramesRepeat() throws {
+        let kernel = LinuxKernel()
+        try expectNoLeaks(kernel) {
+            let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+            try device.makeVividDeterministic()
+            let format = try device.setFormat(V4L2Format(type: .videoCapture, width: 640, height: 360, pixelFormat: 0x3342_4752))
+            let size = Int(format.planes[0].sizeImage)
+            let heap = try DmaHeap("system", kernel: kernel)
+            let first = try heap.allocate(length: size), second = try heap.allocate(length: size)
+            let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 2)
+            try queue.enqueue(BufferIndex(rawValue: 0), dmaBufs: [first.fd])
+            try queue.enqueue(BufferIndex(rawValue: 1), dmaBufs: [second.fd])
+            try queue.start()
+            #expect(try queue.dequeue(waiting: .seconds(5)) != nil)
+            #expect(try queue.dequeue(waiting: .seconds(5)) != nil)
+            let same = try first.read { a in try second.read { b in a.elementsEqual(b) } }
+            #expect(same, "two frames of a still picture are identical")
+            let topLeft = try first.read { Array($0.prefix(3)) }
+            #expect(topLeft == [0xbf, 0xbf, 0xbf], "75% white: \(topLeft)")
+            try queue.release()
+            try second.close()
+            try first.close()
+            try device.close()
+        }
+    }
+}
+
+extension DeviceTests.V4L2OnDevices {
+    /// vivid's error injection: a start-streaming error leaves the buffers queued and the queue
+    /// releasable; a DQBUF error marks one buffer V4L2_BUF_FLAG_ERROR and
+    /// streaming goes on. Nothing is leaked either way.
+    @Test func injectedErrorsTearDownCleanly() throws {
+        let kernel = LinuxKernel()
+        try expectNoLeaks(kernel) {
+            let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+            let size = Int(try device.format(.videoCapture).planes[0].sizeImage)
+            let heap = try DmaHeap("system", kernel: kernel)
+            let buffers = [try heap.allocate(length: size).release(), try heap.allocate(length: size).release()]
+            defer { for fd in buffers { try? kernel.close(fd) } }
+
+            try device.setControl(VividControl.startStreamingError, 1)
+            let failing = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 2)
+            for (index, fd) in buffers.enumerated() { try failing.enqueue(BufferIndex(rawValue: UInt32(index)), dmaBufs: [fd]) }
+            expectKernelError(.EINVAL) { try failing.start() }
+            // The driver gives its buffers back to vb2 as queued: ready for another STREAMON.
+            let afterFailure = try failing.info(BufferIndex(rawValue: 0))
+            #expect(afterFailure.flags & V4L2BufferInfo.flagQueued != 0)
+            try failing.release()
+
+            let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 2)
+            for (index, fd) in buffers.enumerated() { try queue.enqueue(BufferIndex(rawValue: UInt32(index)), dmaBufs: [fd]) }
+            try queue.start()
+            try device.setControl(VividControl.dequeueError, 1)
+            var sawError = false
+            for _ in 0..<6 where !sawError {
+                let frame = try #require(try queue.dequeue(waiting: .seconds(5)))
+                sawError = frame.flags & V4L2BufferInfo.flagError != 0
+                try queue.enqueue(BufferIndex(rawValue: frame.index), dmaBufs: [buffers[Int(frame.index)]])
+            }
+            #expect(sawError, "the injected DQBUF error marks a buffer")
+            try queue.release()
+            try device.close()
+        }
+    }
+}

@@ -1,0 +1,26 @@
+/// vivid's own controls (drivers/media/test-drivers/vivid/vivid-ctrls.c), for pictures a
+/// test can predict and for error injection.
+public enum VividControl {
+    static let base: UInt32 = 0x00f0_0000 | 0xf000
+    public static let testPattern = base + 0  // menu: 0 "75% Colorbar", …
+    public static let osdTextMode = base + 1  // menu: 0 all, 1 counters only, 2 none
+    public static let horizontalMovement = base + 2  // menu: 3 "No Movement"
+    public static let verticalMovement = base + 3  // menu: 3 "No Movement"
+    public static let disconnect = base + 65  // button
+    public static let dequeueError = base + 66  // button: the next DQBUF returns a buffer with V4L2_BUF_FLAG_ERROR
+    public static let startStreamingError = base + 69  // button: the next STREAMON fails with EINVAL (any value arms it)
+
+    static let osdNone: Int32 = 2
+    static let noMovement: Int32 = 3
+}
+
+extension V4L2Device {
+    /// Makes vivid's picture depend on nothing but the format: 75% colour bars, no OSD text,
+    /// nothing moving. Frames then repeat exactly.
+    public func makeVividDeterministic() throws(KernelError) {
+        try setControl(VividControl.testPattern, 0)
+        try setControl(VividControl.osdTextMode, VividControl.osdNone)
+        try setControl(VividControl.horizontalMovement, VividControl.noMovement)
+        try setControl(VividControl.verticalMovement, VividControl.noMovement)
+    }
+}
