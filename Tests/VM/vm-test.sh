@@ -15,6 +15,8 @@ log() { echo "vm-test: $*" >&2; }
 # multiplanar; a udmabuf size limit above the tests' largest buffer.
 cmdline="vkms.enable_writeback=1 vivid.n_devs=2 vivid.multiplanar=1,2 udmabuf.size_limit_mb=256"
 vm_timeout=${VM_TIMEOUT:-900}
+accel=${VM_ACCEL:-}
+case "$accel" in kvm | tcg | "") ;; *) log "VM_ACCEL must be kvm or tcg, not '$accel'"; exit 64 ;; esac
 
 kernel=${VM_KERNEL:-}
 if [ -z "$kernel" ]; then
@@ -35,7 +37,6 @@ rm -rf "$out" && mkdir -p "$out"
 
 # KVM only when it really runs this guest: /dev/kvm can exist on hosts (nested, PVM) where
 # a guest never boots. A working KVM boots and runs `true` in a few seconds.
-accel=${VM_ACCEL:-}
 if [ -z "$accel" ]; then
     accel=tcg
     if [ -w /dev/kvm ]; then
