@@ -81,13 +81,17 @@ try:
     probe = json.load(open(f"{out}/probe.json"))
     heaps = {h["name"]: h["status"] for h in probe["heaps"]["items"]}
     drm = {d["driver"]: d["status"] for d in probe["drm"]["items"]}
+    video = {v["name"]: v["status"] for v in probe["v4l2"]["items"]}
+    wanted_video = ["vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m"]
     print(f"vm-test: dmabuf-probe in the VM: heaps {heaps}, udmabuf {probe['udmabuf']['status']}, "
-          f"sync_file {probe['syncFile']['status']}, DRM {drm} (saved as {out}/probe.json)")
+          f"sync_file {probe['syncFile']['status']}, DRM {drm}, V4L2 {len(video)} nodes "
+          f"({', '.join(f'{n} {video.get(n)}' for n in wanted_video)}) (saved as {out}/probe.json)")
     if set(heaps) != {"system", "reserved"} or set(heaps.values()) != {"ok"} \
             or probe["udmabuf"]["status"] != "ok" or probe["syncFile"]["status"] != "ok" \
-            or drm != {"vkms": "ok", "vgem": "ok"}:
+            or drm != {"vkms": "ok", "vgem": "ok"} or any(video.get(n) != "ok" for n in wanted_video):
         ok = False
-        print("vm-test: the probe must report both heaps, udmabuf, sync_file, vkms and vgem working", file=sys.stderr)
+        print("vm-test: the probe must report both heaps, udmabuf, sync_file, vkms, vgem, vivid and vim2m working",
+              file=sys.stderr)
 except (OSError, ValueError, KeyError) as error:
     print(f"vm-test: no probe report from the guest ({error})", file=sys.stderr)
     ok = False
