@@ -1,13 +1,12 @@
 import DmaBufKit
 import Testing
 
-extension DeviceTests {
-@Suite("V4L2 on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
-struct V4L2OnDevices {
+/// V4L2 behaviour on vivid and vim2m: each case runs on the real kernel in the VM and, where
+/// the simulation has the node (vivid's single-planar capture and output), on it too.
+enum V4L2Cases {
     /// vivid capture with MMAP buffers, each exported with EXPBUF: the dma-buf's CPU view
     /// (under DMA_BUF_IOCTL_SYNC) equals the MMAP view of the same buffer, frame after frame.
-    @Test func exportedBuffersShowTheCapturedFrames() throws {
-        let kernel = LinuxKernel()
+    static func exportedBuffersShowTheCapturedFrames(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
             #expect(device.capability.driver == "vivid")
@@ -64,14 +63,11 @@ struct V4L2OnDevices {
         }
     }
 }
-}
 
-extension DeviceTests.V4L2OnDevices {
+extension V4L2Cases {
     /// Capture into system-heap buffers (DMABUF memory): vivid fills them, on the single- and
     /// the multi-planar instance.
-    @Test(arguments: [("vivid-000-vid-cap", V4L2BufferType.videoCapture), ("vivid-001-vid-cap", .videoCaptureMultiplanar)])
-    func captureIntoHeapBuffers(_ node: String, _ type: V4L2BufferType) throws {
-        let kernel = LinuxKernel()
+    static func captureIntoHeapBuffers(_ kernel: any Kernel, _ node: String, _ type: V4L2BufferType) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: node, kernel: kernel)
             let format = try device.format(type)
@@ -98,8 +94,7 @@ extension DeviceTests.V4L2OnDevices {
 
     /// Output from system-heap buffers: vivid takes them and gives them back (it starts
     /// streaming once two are queued: min_buffers_needed).
-    @Test func outputFromHeapBuffers() throws {
-        let kernel = LinuxKernel()
+    static func outputFromHeapBuffers(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-000-vid-out", kernel: kernel)
             let format = try device.format(.videoOutput)
@@ -124,8 +119,7 @@ extension DeviceTests.V4L2OnDevices {
 
     /// udmabuf into vivid on 6.1: vb2-vmalloc needs the dma-buf's vmap, which udmabuf only
     /// gains in 6.2, so queueing it fails at QBUF with EFAULT (vb2_vmalloc_map_dmabuf).
-    @Test func udmabufIsRefusedOn61() throws {
-        let kernel = LinuxKernel()
+    static func udmabufIsRefusedOn61(_ kernel: any Kernel) throws {
         guard try kernel.kernelRelease().hasPrefix("6.1.") else { return }
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
@@ -150,11 +144,10 @@ enum V4L2Devices {
     static var skipReason: Comment { "needs the vivid driver's video nodes (found: \(names.isEmpty ? "none" : names.joined(separator: ", "))); see README.md, VM test rig" }
 }
 
-extension DeviceTests.V4L2OnDevices {
+extension V4L2Cases {
     /// Bad inputs after v4l2-compliance's buffer tests, each with the errno vb2 on 6.1 gives and
     /// the queue left usable. (Real kernel only until the simulation has video nodes.)
-    @Test func badInputs() throws {
-        let kernel = LinuxKernel()
+    static func badInputs(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
             let size = Int(try device.format(.videoCapture).planes[0].sizeImage)
@@ -171,12 +164,16 @@ extension DeviceTests.V4L2OnDevices {
             expectKernelError(.EINVAL) { _ = try kernel.mmap(device.fd, length: size, protection: [.read], shared: true, offset: 0) }
             // vb2_core_dqbuf: not streaming.
             expectKernelError(.EINVAL) { _ = try queue.dequeue() }
-            // __verify_planes_array: fewer planes than the format has (more are allowed).
             try queue.release()
             try small.close()
             try memfd.close()
             try device.close()
+        }
+    }
 
+    /// __verify_planes_array: fewer planes than the format has (more are allowed).
+    static func tooFewPlanes(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
             let multi = try V4L2Device(name: "vivid-001-vid-cap", kernel: kernel)
             let multiQueue = try V4L2Queue(device: multi, type: .videoCaptureMultiplanar, memory: .mmap, count: 2)
             expectKernelError(.EINVAL) {
@@ -190,8 +187,7 @@ extension DeviceTests.V4L2OnDevices {
 
     /// REQBUFS(0) while an exported dma-buf is alive: vb2 on 6.1 reports orphaned-buffer
     /// support, frees the queue and leaves the dma-buf usable.
-    @Test func exportedBuffersOutliveTheirQueue() throws {
-        let kernel = LinuxKernel()
+    static func exportedBuffersOutliveTheirQueue(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
             let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .mmap, count: 2)
@@ -206,11 +202,10 @@ extension DeviceTests.V4L2OnDevices {
     }
 }
 
-extension DeviceTests.V4L2OnDevices {
+extension V4L2Cases {
     /// vim2m with dma-bufs on both queues: a heap buffer in, another heap buffer out, and the
     /// result is the input turned upside down (V4L2_CID_VFLIP), row for row.
-    @Test func mem2memRoundTripThroughHeapBuffers() throws {
-        let kernel = LinuxKernel()
+    static func mem2memRoundTripThroughHeapBuffers(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vim2m", kernel: kernel)
             #expect(device.capability.deviceCaps & V4L2Capability.videoMem2Mem != 0)
@@ -251,11 +246,10 @@ extension DeviceTests.V4L2OnDevices {
     }
 }
 
-extension DeviceTests.V4L2OnDevices {
+extension V4L2Cases {
     /// With vivid made deterministic, captured frames repeat byte for byte and start with the
     /// first colour bar (75% white).
-    @Test func deterministicVividFramesRepeat() throws {
-        let kernel = LinuxKernel()
+    static func deterministicVividFramesRepeat(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
             try device.makeVividDeterministic()
@@ -281,12 +275,11 @@ extension DeviceTests.V4L2OnDevices {
     }
 }
 
-extension DeviceTests.V4L2OnDevices {
+extension V4L2Cases {
     /// vivid's error injection: a start-streaming error leaves the buffers queued and the queue
     /// releasable; a DQBUF error marks one buffer V4L2_BUF_FLAG_ERROR and
     /// streaming goes on. Nothing is leaked either way.
-    @Test func injectedErrorsTearDownCleanly() throws {
-        let kernel = LinuxKernel()
+    static func injectedErrorsTearDownCleanly(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
             let size = Int(try device.format(.videoCapture).planes[0].sizeImage)
@@ -318,4 +311,33 @@ extension DeviceTests.V4L2OnDevices {
             try device.close()
         }
     }
+}
+
+@Suite("V4L2 on the simulated kernel")
+struct SimulatedV4L2Tests {
+    @Test func exportedBuffers() throws { try V4L2Cases.exportedBuffersShowTheCapturedFrames(SimulatedKernel()) }
+    @Test func captureIntoHeapBuffers() throws { try V4L2Cases.captureIntoHeapBuffers(SimulatedKernel(), "vivid-000-vid-cap", .videoCapture) }
+    @Test func outputFromHeapBuffers() throws { try V4L2Cases.outputFromHeapBuffers(SimulatedKernel()) }
+    @Test func udmabufRefused() throws { try V4L2Cases.udmabufIsRefusedOn61(SimulatedKernel()) }
+    @Test func badInputs() throws { try V4L2Cases.badInputs(SimulatedKernel()) }
+    @Test func orphanedBuffers() throws { try V4L2Cases.exportedBuffersOutliveTheirQueue(SimulatedKernel()) }
+    @Test func deterministicFrames() throws { try V4L2Cases.deterministicVividFramesRepeat(SimulatedKernel()) }
+    @Test func injectedErrors() throws { try V4L2Cases.injectedErrorsTearDownCleanly(SimulatedKernel()) }
+}
+
+extension DeviceTests {
+@Suite("V4L2 on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
+struct V4L2OnDevices {
+    @Test func exportedBuffers() throws { try V4L2Cases.exportedBuffersShowTheCapturedFrames(LinuxKernel()) }
+    @Test(arguments: [("vivid-000-vid-cap", V4L2BufferType.videoCapture), ("vivid-001-vid-cap", .videoCaptureMultiplanar)])
+    func captureIntoHeapBuffers(_ node: String, _ type: V4L2BufferType) throws { try V4L2Cases.captureIntoHeapBuffers(LinuxKernel(), node, type) }
+    @Test func outputFromHeapBuffers() throws { try V4L2Cases.outputFromHeapBuffers(LinuxKernel()) }
+    @Test func udmabufRefused() throws { try V4L2Cases.udmabufIsRefusedOn61(LinuxKernel()) }
+    @Test func badInputs() throws { try V4L2Cases.badInputs(LinuxKernel()) }
+    @Test func tooFewPlanes() throws { try V4L2Cases.tooFewPlanes(LinuxKernel()) }
+    @Test func orphanedBuffers() throws { try V4L2Cases.exportedBuffersOutliveTheirQueue(LinuxKernel()) }
+    @Test func mem2mem() throws { try V4L2Cases.mem2memRoundTripThroughHeapBuffers(LinuxKernel()) }
+    @Test func deterministicFrames() throws { try V4L2Cases.deterministicVividFramesRepeat(LinuxKernel()) }
+    @Test func injectedErrors() throws { try V4L2Cases.injectedErrorsTearDownCleanly(LinuxKernel()) }
+}
 }

@@ -19,6 +19,8 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         public var swSync = true
         /// DRM devices: a vgem-like card0 and a vkms-like card1 (with its writeback connector).
         public var drm = true
+        /// Video nodes: a vivid-like capture (video0) and output (video1).
+        public var v4l2 = true
         /// Paths whose open fails with EACCES, to model a node without permission.
         public var deniedPaths: Set<String> = []
         public init() {}
@@ -38,10 +40,14 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
 
     /// The DRM devices by node name ("card0", …).
     let drmDevices: [String: SimulatedDRMDevice]
+    /// The video nodes, /dev/video0 and up.
+    let videoDevices: [SimulatedVideoDevice]
 
     public init(_ configuration: Configuration = Configuration()) {
         self.configuration = configuration
         drmDevices = configuration.drm ? ["card0": SimulatedDRMDevice(driver: "vgem"), "card1": SimulatedDRMDevice(driver: "vkms")] : [:]
+        videoDevices = configuration.v4l2
+            ? [SimulatedVideoDevice(name: "vivid-000-vid-cap", isOutput: false), SimulatedVideoDevice(name: "vivid-000-vid-out", isOutput: true)] : []
     }
 
     public var kind: String { "simulated" }
@@ -81,6 +87,8 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
             kind = .heap(name: String(path.dropFirst(KernelPaths.dmaHeapDirectory.count + 1)))
         } else if let device = drmDevice(at: path) {
             kind = .drm(SimulatedDRMFile(device: device))
+        } else if let device = videoDevice(at: path) {
+            kind = .video(SimulatedVideoFile(device: device, nonBlocking: flags.contains(.nonBlocking)))
         } else if path == KernelPaths.udmabuf && configuration.udmabuf {
             kind = .udmabufDevice
         } else if path == KernelPaths.swSync && configuration.swSync {
@@ -119,6 +127,12 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         case KernelPaths.udmabufListLimit where configuration.udmabuf: return "\(configuration.udmabufListLimit)\n"
         case KernelPaths.dmaBufDebugList: return locked { bufinfo() }
         default:
+            let sysfs = V4L2Device.sysfsDirectory + "/video"
+            if path.hasPrefix(sysfs), path.hasSuffix("/name"), let index = Int(path.dropFirst(sysfs.count).dropLast("/name".count)),
+                videoDevices.indices.contains(index)
+            {
+                return videoDevices[index].name + "\n"
+            }
             let prefix = "/proc/self/fdinfo/"
             if path.hasPrefix(prefix), let fd = Int32(path.dropFirst(prefix.count)) {
                 return try fdinfo(FileDescriptorNumber(rawValue: fd))
@@ -141,6 +155,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
 
     public func listDirectory(_ path: String) throws(KernelError) -> [String] {
         if path == DRMDevice.directory, !drmDevices.isEmpty { return drmDevices.keys.sorted() }
+        if path == V4L2Device.sysfsDirectory, !videoDevices.isEmpty { return videoDevices.indices.map { "video\($0)" } }
         guard path == KernelPaths.dmaHeapDirectory, !configuration.heaps.isEmpty else {
             throw KernelError("opendir", .ENOENT, path: path)
         }
@@ -190,6 +205,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
             return try host.mmap(fd, length: length, protection: protection, shared: shared, offset: offset)
         }
         if let drm = file.drm { return try mapGEM(of: drm, file: file, length: length, protection: protection, offset: offset) }
+        if let video = file.video { return try mapVideoBuffer(video.device, file: file, length: length, protection: protection, offset: offset) }
         guard let buffer = file.dmaBuf else {
             throw KernelError("mmap", .ENODEV)  // heap, udmabuf and sync_file files have no mmap
         }
@@ -271,6 +287,10 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
             switch file.kind {
             case .syncFile(let sync): return sync.isSignalled ? [.readable] : []
             case .drm(let drm): return drm.events.isEmpty ? [] : [.readable]  // drm_poll: pending events
+            case .video(let video):  // vb2_poll: a queued buffer of a streaming queue is (about to be) done
+                let device = video.device
+                let ready = device.streaming && device.buffers.contains { $0.state == .queued }
+                return ready ? (device.isOutput ? [.writable] : [.readable]) : []
             case .dmaBuf(let buffer):
                 var result: PollEvents = []
                 if buffer.pendingFences(forWrite: false).isEmpty { result.insert(.readable) }
@@ -595,6 +615,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         switch file.kind {
         case .dmaBuf(let buffer): release(buffer)
         case .drm(let drm): releaseDRMFile(drm)
+        case .video(let video): releaseVideoFile(video)
         case .timeline(let timeline):
             timeline.release()
             state.broadcast()

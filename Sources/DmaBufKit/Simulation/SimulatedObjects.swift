@@ -12,6 +12,7 @@ final class SimulatedFile {
         case syncFile(SimulatedSyncFile)
         case timeline(SimulatedTimeline)
         case drm(SimulatedDRMFile)
+        case video(SimulatedVideoFile)
     }
 
     let kind: Kind
@@ -29,6 +30,7 @@ final class SimulatedFile {
     var syncFile: SimulatedSyncFile? { if case .syncFile(let file) = kind { file } else { nil } }
     var timeline: SimulatedTimeline? { if case .timeline(let timeline) = kind { timeline } else { nil } }
     var drm: SimulatedDRMFile? { if case .drm(let drm) = kind { drm } else { nil } }
+    var video: SimulatedVideoFile? { if case .video(let video) = kind { video } else { nil } }
 }
 
 /// One contiguous piece of a udmabuf: pages of a memfd the buffer pins (here: holds a dup of).
