@@ -263,8 +263,9 @@ extension SimulatedKernel {
         let device = try video(fd, operation).1
         try checkType(type, device, operation)
         let dropped: [SimulatedSegment] = try locked { () throws(KernelError) in
-            guard device.memory != nil else { throw KernelError(operation, .EINVAL) }  // no buffers
             if on {
+                // vb2_core_streamon: buffers must exist (streamoff needs none).
+                guard device.memory != nil else { throw KernelError(operation, .EINVAL) }
                 if device.streaming { return [] }
                 if device.startStreamingError {
                     // vid_cap_start_streaming fails; vb2 takes the buffers back as queued.
