@@ -42,6 +42,12 @@ enum DRMCases {
         return (count, first)
     }
 
+    /// A width x height XRGB8888 framebuffer over one GEM buffer.
+    static func xrgbFramebuffer(_ device: borrowing DRMDevice, _ buffer: borrowing GEMBuffer, width: Int, height: Int, pitch: Int) throws -> Framebuffer {
+        try device.addFramebuffer(DRMFramebufferRequest(
+            width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [buffer.handle.rawValue], pitches: [UInt32(pitch)]))
+    }
+
     /// Framebuffers this open file owns (GETRESOURCES lists the caller's own).
     static func framebufferCount(_ kernel: any Kernel, _ fd: FileDescriptorNumber) throws -> Int {
         try kernel.drmResources(fd).framebuffers.count
@@ -89,12 +95,10 @@ enum DRMCases {
                 scanout = try vkms.createDumbBuffer(width: width, height: height)
                 try vkms.withMapping(scanout) { fill($0, width: width, height: height, pitch: pitch) }
             }
-            let framebuffer = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [scanout.handle.rawValue], pitches: [UInt32(pitch)]))
+            let framebuffer = try xrgbFramebuffer(vkms, scanout, width: width, height: height, pitch: pitch)
 
             let target = try vkms.createDumbBuffer(width: width, height: height)
-            let targetFB = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [target.handle.rawValue], pitches: [UInt32(target.pitch!)]))
+            let targetFB = try xrgbFramebuffer(vkms, target, width: width, height: height, pitch: target.pitch!)
 
             if exporter == .udmabuf, try kernel.kernelRelease().hasPrefix("6.1.") {
                 // udmabuf gains vmap in 6.2; vkms needs it to read the buffer.
@@ -194,16 +198,14 @@ extension DRMCases {
             try vgem.withMapping(dumb) { fill($0, width: width, height: height, pitch: pitch) }
             let shared = try vgem.export(dumb)
             let scanout = try vkms.importBuffer(shared)
-            let framebuffer = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [scanout.handle.rawValue], pitches: [UInt32(pitch)]))
+            let framebuffer = try xrgbFramebuffer(vkms, scanout, width: width, height: height, pitch: pitch)
             // The exporter goes away entirely: fd, handle, device.
             try shared.close()
             try dumb.close()
             try vgem.close()
 
             let target = try vkms.createDumbBuffer(width: width, height: height)
-            let targetFB = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [target.handle.rawValue], pitches: [UInt32(target.pitch!)]))
+            let targetFB = try xrgbFramebuffer(vkms, target, width: width, height: height, pitch: target.pitch!)
             let shown = try pipe.show(framebuffer, on: vkms, writebackInto: targetFB.id, pageFlipEvent: 0xF11F)
             #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true)
             let events = try vkms.readEvents(timeout: .seconds(5))
@@ -248,11 +250,9 @@ extension DRMCases {
                 pitches: [UInt32(pitch)], offsets: [UInt32(offset)]))
             let second = try vkms.createDumbBuffer(width: width, height: height)
             try vkms.withMapping(second) { fill($0, width: width, height: height, pitch: second.pitch!, inverted: true) }
-            let secondFB = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [second.handle.rawValue], pitches: [UInt32(second.pitch!)]))
+            let secondFB = try xrgbFramebuffer(vkms, second, width: width, height: height, pitch: second.pitch!)
             let target = try vkms.createDumbBuffer(width: width, height: height)
-            let targetFB = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [target.handle.rawValue], pitches: [UInt32(target.pitch!)]))
+            let targetFB = try xrgbFramebuffer(vkms, target, width: width, height: height, pitch: target.pitch!)
 
             let shown = try pipe.show(firstFB, on: vkms, writebackInto: targetFB.id)
             #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true)
@@ -336,10 +336,8 @@ extension DRMCases {
             let b = try vkms.createDumbBuffer(width: width, height: height)
             try vkms.withMapping(a) { fill($0, width: width, height: height, pitch: a.pitch!) }
             try vkms.withMapping(b) { fill($0, width: width, height: height, pitch: b.pitch!, inverted: true) }
-            let fbA = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [a.handle.rawValue], pitches: [UInt32(a.pitch!)]))
-            let fbB = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [b.handle.rawValue], pitches: [UInt32(b.pitch!)]))
+            let fbA = try xrgbFramebuffer(vkms, a, width: width, height: height, pitch: a.pitch!)
+            let fbB = try xrgbFramebuffer(vkms, b, width: width, height: height, pitch: b.pitch!)
 
             try pipe.show(fbA, on: vkms).close()
             let capture = try CRCCapture(device: vkms)
