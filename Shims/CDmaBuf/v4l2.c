@@ -226,16 +226,3 @@ static int ext_ctrl(int fd, unsigned long request, uint32_t id, int64_t *value) 
 int cdmabuf_v4l2_s_ctrl(int fd, uint32_t id, int64_t value) { return ext_ctrl(fd, VIDIOC_S_EXT_CTRLS, id, &value); }
 int cdmabuf_v4l2_g_ctrl(int fd, uint32_t id, int64_t *value) { return ext_ctrl(fd, VIDIOC_G_EXT_CTRLS, id, value); }
 
-int cdmabuf_v4l2_s_parm(int fd, uint32_t type, uint32_t numerator, uint32_t denominator) {
-    struct v4l2_streamparm parm;
-    memset(&parm, 0, sizeof parm);
-    parm.type = type;
-    if (type == V4L2_BUF_TYPE_VIDEO_OUTPUT || type == V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE) {
-        parm.parm.output.timeperframe.numerator = numerator;
-        parm.parm.output.timeperframe.denominator = denominator;
-    } else {
-        parm.parm.capture.timeperframe.numerator = numerator;
-        parm.parm.capture.timeperframe.denominator = denominator;
-    }
-    return call(fd, VIDIOC_S_PARM, &parm);
-}

@@ -253,6 +253,8 @@ extension V4L2Cases {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
             try device.makeVividDeterministic()
+            #expect(try device.control(VividControl.osdTextMode) == VividControl.osdNone)
+            #expect(try device.control(VividControl.horizontalMovement) == VividControl.noMovement)
             let format = try device.setFormat(V4L2Format(type: .videoCapture, width: 640, height: 360, pixelFormat: 0x3342_4752))
             let size = Int(format.planes[0].sizeImage)
             let heap = try DmaHeap("system", kernel: kernel)

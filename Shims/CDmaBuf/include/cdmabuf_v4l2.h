@@ -74,7 +74,6 @@ int cdmabuf_v4l2_streamon(int fd, uint32_t type);
 int cdmabuf_v4l2_streamoff(int fd, uint32_t type);
 int cdmabuf_v4l2_s_ctrl(int fd, uint32_t id, int64_t value);           // VIDIOC_S_EXT_CTRLS, one control
 int cdmabuf_v4l2_g_ctrl(int fd, uint32_t id, int64_t *value);          // VIDIOC_G_EXT_CTRLS, one control
-int cdmabuf_v4l2_s_parm(int fd, uint32_t type, uint32_t numerator, uint32_t denominator); // frame interval
 
 #ifdef __cplusplus
 }

@@ -82,9 +82,8 @@ public struct DRMDevice: ~Copyable {
 
     /// Waits up to `timeout` for events (page flips) and returns those pending; [] on timeout.
     public func readEvents(timeout: Duration) throws(KernelError) -> [DRMEvent] {
-        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        return try descriptor.perform { kernel, fd throws(KernelError) in
-            guard try kernel.poll(fd, events: .readable, timeoutMilliseconds: milliseconds).contains(.readable) else { return [] }
+        try descriptor.perform { kernel, fd throws(KernelError) in
+            guard try kernel.poll(fd, events: .readable, timeoutMilliseconds: timeout.pollMilliseconds).contains(.readable) else { return [] }
             return try kernel.drmReadEvents(fd)
         }
     }

@@ -155,8 +155,4 @@ extension LinuxKernel {
         _ = try call("VIDIOC_G_EXT_CTRLS") { cdmabuf_v4l2_g_ctrl(fd.rawValue, id, &value) }
         return Int32(truncatingIfNeeded: value)
     }
-
-    public func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, numerator: UInt32, denominator: UInt32) throws(KernelError) {
-        _ = try call("VIDIOC_S_PARM") { cdmabuf_v4l2_s_parm(fd.rawValue, type.rawValue, numerator, denominator) }
-    }
 }

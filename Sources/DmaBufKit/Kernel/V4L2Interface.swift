@@ -118,5 +118,4 @@ public protocol V4L2Interface {
     func v4l2Stream(_ fd: FileDescriptorNumber, type: V4L2BufferType, on: Bool) throws(KernelError)
     func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError)
     func v4l2GetControl(_ fd: FileDescriptorNumber, id: UInt32) throws(KernelError) -> Int32
-    func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, numerator: UInt32, denominator: UInt32) throws(KernelError)
 }

@@ -312,11 +312,6 @@ extension SimulatedKernel {
         }
     }
 
-    public func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, numerator: UInt32, denominator: UInt32) throws(KernelError) {
-        let device = try video(fd, "VIDIOC_S_PARM").1
-        try checkType(type, device, "VIDIOC_S_PARM")
-    }
-
     /// The last reference to a video file is gone: a queue it owned is stopped and freed.
     func releaseVideoFile(_ file: SimulatedVideoFile) {
         let device = file.device

@@ -39,10 +39,8 @@ public struct SyncFile: ~Copyable {
 
     /// Waits until every fence signalled (true) or the timeout passed (false).
     public func wait(timeout: Duration) throws(KernelError) -> Bool {
-        let (seconds, attoseconds) = timeout.components
-        let milliseconds = max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
         let ready = try descriptor.perform { kernel, fd throws(KernelError) in
-            try kernel.poll(fd, events: .readable, timeoutMilliseconds: Int32(clamping: milliseconds))
+            try kernel.poll(fd, events: .readable, timeoutMilliseconds: timeout.pollMilliseconds)
         }
         return ready.contains(.readable)
     }

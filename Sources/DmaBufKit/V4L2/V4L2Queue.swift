@@ -81,11 +81,9 @@ public struct V4L2Queue: ~Copyable {
 
     /// Waits (poll) up to `timeout` for a buffer and dequeues it; nil on timeout.
     public func dequeue(waiting timeout: Duration) throws(KernelError) -> V4L2BufferInfo? {
-        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let events: PollEvents = type.isOutput ? .writable : .readable
-        guard try run({ () throws(KernelError) in try kernel.poll(fd, events: events, timeoutMilliseconds: milliseconds) }).isDisjoint(with: events) == false
-        else { return nil }
-        return try dequeue()
+        let ready = try run { () throws(KernelError) in try kernel.poll(fd, events: events, timeoutMilliseconds: timeout.pollMilliseconds) }
+        return ready.isDisjoint(with: events) ? nil : try dequeue()
     }
 
     public func start() throws(KernelError) { try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: true) } }

@@ -10,8 +10,8 @@ public enum VividControl {
     public static let dequeueError = base + 66  // button: the next DQBUF returns a buffer with V4L2_BUF_FLAG_ERROR
     public static let startStreamingError = base + 69  // button: the next STREAMON fails with EINVAL (any value arms it)
 
-    static let osdNone: Int32 = 2
-    static let noMovement: Int32 = 3
+    public static let osdNone: Int32 = 2
+    public static let noMovement: Int32 = 3
 }
 
 extension V4L2Device {
