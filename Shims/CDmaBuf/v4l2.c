@@ -14,6 +14,10 @@ _Static_assert(sizeof(struct v4l2_buffer) == 88, "v4l2_buffer");
 _Static_assert(sizeof(struct v4l2_plane) == 64, "v4l2_plane");
 _Static_assert(sizeof(struct v4l2_exportbuffer) == 64, "v4l2_exportbuffer");
 _Static_assert(sizeof(struct v4l2_ext_control) == 20, "v4l2_ext_control");
+_Static_assert(sizeof(struct v4l2_create_buffers) == 256, "v4l2_create_buffers");
+_Static_assert(sizeof(struct v4l2_frmsizeenum) == 44, "v4l2_frmsizeenum");
+_Static_assert(sizeof(struct v4l2_frmivalenum) == 52, "v4l2_frmivalenum");
+_Static_assert(sizeof(struct v4l2_streamparm) == 204, "v4l2_streamparm");
 _Static_assert(VIDEO_MAX_PLANES == CDMABUF_V4L2_MAX_PLANES, "plane count");
 
 static int call(int fd, unsigned long request, void *arg) {
@@ -123,6 +127,97 @@ int cdmabuf_v4l2_reqbufs(int fd, uint32_t type, uint32_t memory, uint32_t *count
         *capabilities = req.capabilities;
     }
     return ret;
+}
+
+int cdmabuf_v4l2_create_bufs(int fd, uint32_t memory, const struct cdmabuf_v4l2_format *format,
+                             uint32_t *index, uint32_t *count, uint32_t *capabilities) {
+    struct v4l2_create_buffers create;
+    memset(&create, 0, sizeof create);
+    create.memory = memory;
+    create.count = *count;
+    to_kernel_format(format, &create.format);
+    int ret = call(fd, VIDIOC_CREATE_BUFS, &create);
+    if (!ret) {
+        *index = create.index;
+        *count = create.count;
+        *capabilities = create.capabilities;
+    }
+    return ret;
+}
+
+int cdmabuf_v4l2_enum_framesizes(int fd, uint32_t pixelformat, uint32_t index, struct cdmabuf_v4l2_frame_size *out) {
+    struct v4l2_frmsizeenum size;
+    memset(&size, 0, sizeof size);
+    size.index = index;
+    size.pixel_format = pixelformat;
+    int ret = call(fd, VIDIOC_ENUM_FRAMESIZES, &size);
+    if (ret) return ret;
+    memset(out, 0, sizeof *out);
+    out->type = size.type;
+    if (size.type == V4L2_FRMSIZE_TYPE_DISCRETE) {
+        out->width = size.discrete.width;
+        out->height = size.discrete.height;
+    } else {
+        out->min_width = size.stepwise.min_width;
+        out->max_width = size.stepwise.max_width;
+        out->step_width = size.stepwise.step_width;
+        out->min_height = size.stepwise.min_height;
+        out->max_height = size.stepwise.max_height;
+        out->step_height = size.stepwise.step_height;
+    }
+    return 0;
+}
+
+int cdmabuf_v4l2_enum_frameintervals(int fd, uint32_t pixelformat, uint32_t width, uint32_t height, uint32_t index,
+                                     struct cdmabuf_v4l2_frame_interval *out) {
+    struct v4l2_frmivalenum interval;
+    memset(&interval, 0, sizeof interval);
+    interval.index = index;
+    interval.pixel_format = pixelformat;
+    interval.width = width;
+    interval.height = height;
+    int ret = call(fd, VIDIOC_ENUM_FRAMEINTERVALS, &interval);
+    if (ret) return ret;
+    memset(out, 0, sizeof *out);
+    out->type = interval.type;
+    if (interval.type == V4L2_FRMIVAL_TYPE_DISCRETE) {
+        out->numerator = interval.discrete.numerator;
+        out->denominator = interval.discrete.denominator;
+    } else {
+        out->numerator = interval.stepwise.min.numerator;
+        out->denominator = interval.stepwise.min.denominator;
+        out->max_numerator = interval.stepwise.max.numerator;
+        out->max_denominator = interval.stepwise.max.denominator;
+        out->step_numerator = interval.stepwise.step.numerator;
+        out->step_denominator = interval.stepwise.step.denominator;
+    }
+    return 0;
+}
+
+static int is_output(uint32_t type) {
+    return type == V4L2_BUF_TYPE_VIDEO_OUTPUT || type == V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
+}
+
+static int parm_call(int fd, unsigned long request, uint32_t type, uint32_t *numerator, uint32_t *denominator) {
+    struct v4l2_streamparm parm;
+    memset(&parm, 0, sizeof parm);
+    parm.type = type;
+    struct v4l2_fract *frame = is_output(type) ? &parm.parm.output.timeperframe : &parm.parm.capture.timeperframe;
+    frame->numerator = *numerator;
+    frame->denominator = *denominator;
+    int ret = call(fd, request, &parm);
+    if (!ret) {
+        *numerator = frame->numerator;
+        *denominator = frame->denominator;
+    }
+    return ret;
+}
+
+int cdmabuf_v4l2_g_parm(int fd, uint32_t type, uint32_t *numerator, uint32_t *denominator) {
+    return parm_call(fd, VIDIOC_G_PARM, type, numerator, denominator);
+}
+int cdmabuf_v4l2_s_parm(int fd, uint32_t type, uint32_t *numerator, uint32_t *denominator) {
+    return parm_call(fd, VIDIOC_S_PARM, type, numerator, denominator);
 }
 
 // Fills a kernel v4l2_buffer (and its plane array) from the flat struct.

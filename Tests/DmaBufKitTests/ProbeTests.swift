@@ -42,7 +42,7 @@ struct ProbeTests {
         let report = try ProbeCases.everyPathPresentWorks(SimulatedKernel())
         #expect(report.kernel.kind == "simulated")
         #expect(report.udmabuf.facts == ["size_limit_mb": "64", "list_limit": "1024"])
-        #expect(Set(report.v4l2.items.map(\.name)) == ["vivid-000-vid-cap", "vivid-000-vid-out"])
+        #expect(Set(report.v4l2.items.map(\.name)) == ["vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m"])
     }
 
     @Test func aKernelWithoutDevicesSaysWhatIsMissing() {

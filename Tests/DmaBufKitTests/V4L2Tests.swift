@@ -213,7 +213,7 @@ extension V4L2Cases {
             let source = try device.setFormat(V4L2Format(type: .videoOutput, width: width, height: height, pixelFormat: rgb24))
             let result = try device.setFormat(V4L2Format(type: .videoCapture, width: width, height: height, pixelFormat: rgb24))
             #expect(source.planes[0].bytesPerLine == width * 3 && result.planes[0].sizeImage == width * height * 3)
-            try device.setControl(0x0098_0915, 1)  // V4L2_CID_VFLIP
+            try device.setControl(V4L2Control.verticalFlip, 1)
             let pitch = Int(width) * 3, size = Int(source.planes[0].sizeImage)
 
             let heap = try DmaHeap("system", kernel: kernel)

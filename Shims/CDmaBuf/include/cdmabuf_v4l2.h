@@ -60,12 +60,38 @@ struct cdmabuf_v4l2_buffer {
     struct cdmabuf_v4l2_plane planes[CDMABUF_V4L2_MAX_PLANES];
 };
 
+// v4l2_frmsizeenum: type 1 discrete (width, height), 2 continuous / 3 stepwise (the ranges).
+struct cdmabuf_v4l2_frame_size {
+    uint32_t type;
+    uint32_t width, height;
+    uint32_t min_width, max_width, step_width;
+    uint32_t min_height, max_height, step_height;
+};
+
+// v4l2_frmivalenum: type 1 discrete (numerator/denominator), else min, max and step.
+struct cdmabuf_v4l2_frame_interval {
+    uint32_t type;
+    uint32_t numerator, denominator;  // discrete, or the stepwise minimum
+    uint32_t max_numerator, max_denominator;
+    uint32_t step_numerator, step_denominator;
+};
+
 int cdmabuf_v4l2_querycap(int fd, struct cdmabuf_v4l2_capability *out);
 int cdmabuf_v4l2_enum_fmt(int fd, uint32_t type, uint32_t index, uint32_t *pixelformat);
 int cdmabuf_v4l2_g_fmt(int fd, struct cdmabuf_v4l2_format *format);   // in: type
 int cdmabuf_v4l2_s_fmt(int fd, struct cdmabuf_v4l2_format *format);
 int cdmabuf_v4l2_try_fmt(int fd, struct cdmabuf_v4l2_format *format);
 int cdmabuf_v4l2_reqbufs(int fd, uint32_t type, uint32_t memory, uint32_t *count, uint32_t *capabilities);
+// VIDIOC_CREATE_BUFS: in: *count buffers sized for format; out: the first new index, the count
+// made and the queue's V4L2_BUF_CAP_*.
+int cdmabuf_v4l2_create_bufs(int fd, uint32_t memory, const struct cdmabuf_v4l2_format *format,
+                             uint32_t *index, uint32_t *count, uint32_t *capabilities);
+int cdmabuf_v4l2_enum_framesizes(int fd, uint32_t pixelformat, uint32_t index, struct cdmabuf_v4l2_frame_size *out);
+int cdmabuf_v4l2_enum_frameintervals(int fd, uint32_t pixelformat, uint32_t width, uint32_t height, uint32_t index,
+                                     struct cdmabuf_v4l2_frame_interval *out);
+// VIDIOC_G_PARM / VIDIOC_S_PARM: the time per frame of a capture or output type.
+int cdmabuf_v4l2_g_parm(int fd, uint32_t type, uint32_t *numerator, uint32_t *denominator);
+int cdmabuf_v4l2_s_parm(int fd, uint32_t type, uint32_t *numerator, uint32_t *denominator);
 int cdmabuf_v4l2_querybuf(int fd, struct cdmabuf_v4l2_buffer *buffer); // in: index, type, memory, num_planes
 int cdmabuf_v4l2_qbuf(int fd, struct cdmabuf_v4l2_buffer *buffer);
 int cdmabuf_v4l2_dqbuf(int fd, struct cdmabuf_v4l2_buffer *buffer);    // in: type, memory, num_planes

@@ -73,6 +73,50 @@ extension LinuxKernel {
         return (granted, capabilities)
     }
 
+    public func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
+        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: UInt32)
+    {
+        var flat = Self.flat(format)
+        var index: UInt32 = 0, made = count, capabilities: UInt32 = 0
+        _ = try call("VIDIOC_CREATE_BUFS") { cdmabuf_v4l2_create_bufs(fd.rawValue, memory.rawValue, &flat, &index, &made, &capabilities) }
+        return (index, made, capabilities)
+    }
+
+    public func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: UInt32, index: UInt32) throws(KernelError) -> V4L2FrameSize {
+        var size = cdmabuf_v4l2_frame_size()
+        _ = try call("VIDIOC_ENUM_FRAMESIZES") { cdmabuf_v4l2_enum_framesizes(fd.rawValue, pixelFormat, index, &size) }
+        if size.type == 1 { return .discrete(width: size.width, height: size.height) }
+        return .stepwise(
+            width: size.min_width...max(size.min_width, size.max_width), widthStep: size.step_width,
+            height: size.min_height...max(size.min_height, size.max_height), heightStep: size.step_height)
+    }
+
+    public func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: UInt32, width: UInt32, height: UInt32, index: UInt32)
+        throws(KernelError) -> V4L2FrameInterval
+    {
+        var interval = cdmabuf_v4l2_frame_interval()
+        _ = try call("VIDIOC_ENUM_FRAMEINTERVALS") {
+            cdmabuf_v4l2_enum_frameintervals(fd.rawValue, pixelFormat, width, height, index, &interval)
+        }
+        let first = V4L2Fraction(interval.numerator, interval.denominator)
+        if interval.type == 1 { return .discrete(first) }
+        return .stepwise(
+            min: first, max: V4L2Fraction(interval.max_numerator, interval.max_denominator),
+            step: V4L2Fraction(interval.step_numerator, interval.step_denominator))
+    }
+
+    public func v4l2GetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Fraction {
+        var numerator: UInt32 = 0, denominator: UInt32 = 0
+        _ = try call("VIDIOC_G_PARM") { cdmabuf_v4l2_g_parm(fd.rawValue, type.rawValue, &numerator, &denominator) }
+        return V4L2Fraction(numerator, denominator)
+    }
+
+    public func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction) throws(KernelError) -> V4L2Fraction {
+        var numerator = interval.numerator, denominator = interval.denominator
+        _ = try call("VIDIOC_S_PARM") { cdmabuf_v4l2_s_parm(fd.rawValue, type.rawValue, &numerator, &denominator) }
+        return V4L2Fraction(numerator, denominator)
+    }
+
     private static func flat(_ buffer: V4L2BufferInfo) -> cdmabuf_v4l2_buffer {
         var out = cdmabuf_v4l2_buffer()
         out.index = buffer.index

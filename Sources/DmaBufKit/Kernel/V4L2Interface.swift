@@ -97,6 +97,28 @@ public struct V4L2BufferInfo: Hashable, Sendable {
     public static let flagError: UInt32 = 0x40
 }
 
+/// A time per frame (`v4l2_fract`): 1/30 is 30 frames per second.
+public struct V4L2Fraction: Hashable, Sendable, CustomStringConvertible {
+    public var numerator: UInt32
+    public var denominator: UInt32
+    public init(_ numerator: UInt32, _ denominator: UInt32) { (self.numerator, self.denominator) = (numerator, denominator) }
+    public var description: String { "\(numerator)/\(denominator)" }
+    /// Frames per second at this time per frame.
+    public var framesPerSecond: Double { numerator == 0 ? 0 : Double(denominator) / Double(numerator) }
+}
+
+/// `VIDIOC_ENUM_FRAMESIZES`: one size, or a range (continuous is a range with step 1).
+public enum V4L2FrameSize: Hashable, Sendable {
+    case discrete(width: UInt32, height: UInt32)
+    case stepwise(width: ClosedRange<UInt32>, widthStep: UInt32, height: ClosedRange<UInt32>, heightStep: UInt32)
+}
+
+/// `VIDIOC_ENUM_FRAMEINTERVALS`: one time per frame, or a range of them.
+public enum V4L2FrameInterval: Hashable, Sendable {
+    case discrete(V4L2Fraction)
+    case stepwise(min: V4L2Fraction, max: V4L2Fraction, step: V4L2Fraction)
+}
+
 public protocol V4L2Interface {
     func v4l2QueryCapability(_ fd: FileDescriptorNumber) throws(KernelError) -> V4L2Capability
     /// `VIDIOC_ENUM_FMT` at `index`; EINVAL past the last one.
@@ -107,6 +129,19 @@ public protocol V4L2Interface {
     /// `VIDIOC_REQBUFS`: the count granted and the queue's `V4L2_BUF_CAP_*`.
     func v4l2RequestBuffers(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32)
         throws(KernelError) -> (count: UInt32, capabilities: UInt32)
+    /// `VIDIOC_CREATE_BUFS`: up to `count` more buffers sized for `format` (its type is the
+    /// queue's); the first new index, how many were made and the queue's `V4L2_BUF_CAP_*`.
+    func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
+        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: UInt32)
+    /// `VIDIOC_ENUM_FRAMESIZES` at `index`; EINVAL past the last one.
+    func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: UInt32, index: UInt32) throws(KernelError) -> V4L2FrameSize
+    /// `VIDIOC_ENUM_FRAMEINTERVALS` at `index` for a format and size; EINVAL past the last one.
+    func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: UInt32, width: UInt32, height: UInt32, index: UInt32)
+        throws(KernelError) -> V4L2FrameInterval
+    /// `VIDIOC_G_PARM`: the time per frame.
+    func v4l2GetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Fraction
+    /// `VIDIOC_S_PARM`: asks for a time per frame; returns the one the driver chose.
+    func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction) throws(KernelError) -> V4L2Fraction
     func v4l2QueryBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int)
         throws(KernelError) -> V4L2BufferInfo
     func v4l2QueueBuffer(_ fd: FileDescriptorNumber, _ buffer: V4L2BufferInfo) throws(KernelError) -> V4L2BufferInfo

@@ -1,56 +1,76 @@
-/// V4L2 ioctls on the simulated vivid nodes, with vb2's checks and errnos on Linux 6.1.
+import Foundation
+
+/// V4L2 ioctls on the simulated vivid and vim2m nodes, with vb2's checks and errnos on Linux 6.1.
 extension SimulatedKernel {
     func videoDevice(at path: String) -> SimulatedVideoDevice? {
         guard path.hasPrefix("/dev/video"), let index = Int(path.dropFirst("/dev/video".count)), videoDevices.indices.contains(index) else { return nil }
         return videoDevices[index]
     }
 
-    /// The video node behind `fd`: EBADF when closed, ENOTTY when not a video node.
-    private func video(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) -> (SimulatedVideoFile, SimulatedVideoDevice) {
-        record(operation)
-        guard let file = try file(fd, operation).video else { throw KernelError(operation, .ENOTTY) }
-        return (file, file.device)
+    /// A new open of a video node (v4l2_open: ENODEV while vivid is disconnected).
+    func openVideo(_ device: SimulatedVideoDevice, nonBlocking: Bool) throws(KernelError) -> SimulatedVideoFile {
+        try locked { () throws(KernelError) in
+            if device.disconnected { throw KernelError("open", .ENODEV) }
+            device.users += 1
+            return SimulatedVideoFile(device: device, context: device.newContext(), nonBlocking: nonBlocking)
+        }
     }
 
-    private func checkType(_ type: V4L2BufferType, _ device: SimulatedVideoDevice, _ operation: String) throws(KernelError) {
-        if type != device.type { throw KernelError(operation, .EINVAL) }
+    /// The video node behind `fd`: EBADF when closed, ENOTTY when not a video node, ENODEV
+    /// once disconnected (v4l2_ioctl on an unregistered video_device).
+    private func video(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) -> SimulatedVideoFile {
+        record(operation)
+        guard let file = try file(fd, operation).video else { throw KernelError(operation, .ENOTTY) }
+        if locked({ file.device.disconnected }) { throw KernelError(operation, .ENODEV) }
+        return file
+    }
+
+    /// The queue of `type` on this open: EINVAL when the node has none.
+    private func queue(_ fd: FileDescriptorNumber, _ type: V4L2BufferType, _ operation: String) throws(KernelError)
+        -> (SimulatedVideoFile, SimulatedVideoQueue)
+    {
+        let file = try video(fd, operation)
+        guard let queue = file.context.queue(type) else { throw KernelError(operation, .EINVAL) }
+        return (file, queue)
     }
 
     public func v4l2QueryCapability(_ fd: FileDescriptorNumber) throws(KernelError) -> V4L2Capability {
-        try video(fd, "VIDIOC_QUERYCAP").1.capability
+        try video(fd, "VIDIOC_QUERYCAP").device.capability
     }
 
     public func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> UInt32 {
-        let device = try video(fd, "VIDIOC_ENUM_FMT").1
-        try checkType(type, device, "VIDIOC_ENUM_FMT")
-        guard index == 0 else { throw KernelError("VIDIOC_ENUM_FMT", .EINVAL) }
-        return SimulatedVideoDevice.rgb24
+        let (file, _) = try queue(fd, type, "VIDIOC_ENUM_FMT")
+        guard Int(index) < file.device.formats.count else { throw KernelError("VIDIOC_ENUM_FMT", .EINVAL) }
+        return file.device.formats[Int(index)].fourcc
     }
 
     public func v4l2GetFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Format {
-        let device = try video(fd, "VIDIOC_G_FMT").1
-        try checkType(type, device, "VIDIOC_G_FMT")
-        return locked { device.format }
+        let (_, queue) = try queue(fd, type, "VIDIOC_G_FMT")
+        return locked { queue.format }
     }
 
     public func v4l2SetFormat(_ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool) throws(KernelError) -> V4L2Format {
         let operation = tryOnly ? "VIDIOC_TRY_FMT" : "VIDIOC_S_FMT"
-        let device = try video(fd, operation).1
-        try checkType(format.type, device, operation)
+        let (file, queue) = try queue(fd, format.type, operation)
+        let device = file.device
+        // An unknown format falls back to the driver's first; the size to the nearest it has.
+        let pixelFormat = device.formats.first { $0.fourcc == format.pixelFormat } ?? device.formats[0]
+        let (width, height) = device.nearestSize(width: format.width, height: format.height)
         return try locked { () throws(KernelError) in
-            // The nearest supported size, in RGB24 (vivid falls back to its first format).
-            let size = SimulatedVideoDevice.sizes.min {
-                abs(Int($0.0) - Int(format.width)) + abs(Int($0.1) - Int(format.height))
-                    < abs(Int($1.0) - Int(format.width)) + abs(Int($1.1) - Int(format.height))
-            }!
-            var result = device.format
-            (result.width, result.height) = size
-            result.planes = [V4L2Format.Plane(bytesPerLine: size.0 * 3, sizeImage: size.0 * 3 * size.1)]
-            if tryOnly { return result }
-            // vb2_is_busy: no format change while buffers exist.
-            if !device.buffers.isEmpty { throw KernelError(operation, .EBUSY) }
-            (device.width, device.height) = size
-            return device.format
+            if tryOnly {
+                return V4L2Format(type: format.type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: 1, colorspace: 8,
+                                  planes: pixelFormat.planeFormats(width: width, height: height))
+            }
+            if !queue.buffers.isEmpty { throw KernelError(operation, .EBUSY) }  // vb2_is_busy
+            (queue.pixelFormat, queue.width, queue.height) = (pixelFormat, width, height)
+            if device.role == .capture, let size = SimulatedVideoDevice.webcamSizes.firstIndex(where: { $0 == (width, height) }) {
+                // vivid_s_fmt_vid_cap: keep the time per frame within what the new size offers.
+                let offered = 2 * (SimulatedVideoDevice.webcamSizes.count - size)
+                if let index = SimulatedVideoDevice.webcamIntervals.firstIndex(of: device.timePerFrame), index >= offered {
+                    device.timePerFrame = SimulatedVideoDevice.webcamIntervals[offered - 1]
+                }
+            }
+            return queue.format
         }
     }
 
@@ -58,88 +78,143 @@ extension SimulatedKernel {
         throws(KernelError) -> (count: UInt32, capabilities: UInt32)
     {
         let operation = "VIDIOC_REQBUFS"
-        let (file, device) = try video(fd, operation)
-        try checkType(type, device, operation)
-        if memory == .userPointer { throw KernelError(operation, .EINVAL) }  // not modelled
+        let (file, queue) = try queue(fd, type, operation)
+        if memory == .userPointer { throw KernelError(operation, .EINVAL, reason: "USERPTR is not modelled") }
         let released: [SimulatedVideoBuffer] = try locked { () throws(KernelError) in
             // vb2_queue_is_busy / vb2_core_reqbufs.
-            if let owner = device.owner, owner != ObjectIdentifier(file) { throw KernelError(operation, .EBUSY) }
-            if device.streaming { throw KernelError(operation, .EBUSY) }
-            let old = device.buffers
-            device.buffers = []
-            device.memory = nil
-            device.owner = nil
+            if let owner = queue.owner, owner != ObjectIdentifier(file) { throw KernelError(operation, .EBUSY) }
+            if queue.streaming { throw KernelError(operation, .EBUSY) }
+            let old = queue.buffers
+            queue.buffers = []
+            queue.memory = nil
+            queue.owner = nil
             return old
         }
         // Freeing: exported or mapped MMAP buffers live on through their own references (orphaned).
-        for buffer in released {
-            if let memory = buffer.memory { try? host.close(memory) }
-            for segment in buffer.imported { try? host.close(segment.memfd) }
-        }
+        free(released)
         guard count > 0 else { return (0, SimulatedVideoDevice.queueCapabilities) }
-        let granted = max(Int(count), SimulatedVideoDevice.minimumBuffers)
-        var buffers: [SimulatedVideoBuffer] = []
-        let size = UInt64(locked { device.sizeImage })
-        let page = UInt64(pageSize)
-        for _ in 0..<granted {
-            let buffer = SimulatedVideoBuffer()
-            if memory == .mmap {
-                do {
-                    let memfd = try host.memfdCreate(name: "sim:vb2-vmalloc", flags: MemfdFlags.closeOnExec)
-                    buffer.memory = memfd
-                    try host.truncate(memfd, length: (size + page - 1) / page * page)
-                } catch {
-                    for made in buffers + [buffer] { if let memory = made.memory { try? host.close(memory) } }
-                    throw KernelError(operation, error.errno)
-                }
-            }
-            buffers.append(buffer)
-        }
-        locked {
-            device.buffers = buffers
-            device.memory = memory
-            device.owner = ObjectIdentifier(file)
-        }
-        return (UInt32(granted), SimulatedVideoDevice.queueCapabilities)
+        let sizes = locked { queue.planeFormats.map(\.sizeImage) }
+        let made = try allocateBuffers(queue, file: file, memory: memory, count: max(Int(count), queue.minimumBuffers), sizes: sizes, operation)
+        return (UInt32(made), SimulatedVideoDevice.queueCapabilities)
     }
 
-    private func bufferInfo(_ device: SimulatedVideoDevice, _ index: Int) -> V4L2BufferInfo {
-        let buffer = device.buffers[index]
-        let length = device.sizeImage
+    public func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
+        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: UInt32)
+    {
+        let operation = "VIDIOC_CREATE_BUFS"
+        let (file, queue) = try queue(fd, format.type, operation)
+        if memory == .userPointer { throw KernelError(operation, .EINVAL, reason: "USERPTR is not modelled") }
+        let first = try locked { () throws(KernelError) -> Int in
+            // vb2_ioctl_create_bufs: the owner's queue; vb2_core_create_bufs: the queue's memory.
+            if let owner = queue.owner, owner != ObjectIdentifier(file) { throw KernelError(operation, .EBUSY) }
+            if let current = queue.memory, current != memory, !queue.buffers.isEmpty { throw KernelError(operation, .EINVAL) }
+            // queue_setup: one size per plane of the current format, none smaller than it needs.
+            let needed = queue.planeFormats.map(\.sizeImage)
+            let asked = format.planes.map(\.sizeImage)
+            if asked.count != needed.count || asked.contains(0) || zip(asked, needed).contains(where: { $0 < $1 }) {
+                throw KernelError(operation, .EINVAL)
+            }
+            return queue.buffers.count
+        }
+        guard count > 0 else { return (UInt32(first), 0, SimulatedVideoDevice.queueCapabilities) }
+        let made = try allocateBuffers(queue, file: file, memory: memory, count: Int(count), sizes: format.planes.map(\.sizeImage), operation)
+        return (UInt32(first), UInt32(made), SimulatedVideoDevice.queueCapabilities)
+    }
+
+    /// Appends `count` buffers with planes of `sizes` (MMAP: each plane's memory, at the next
+    /// page-aligned offset, as vb2 __setup_offsets).
+    private func allocateBuffers(
+        _ queue: SimulatedVideoQueue, file: SimulatedVideoFile, memory: V4L2Memory, count: Int, sizes: [UInt32], _ operation: String
+    ) throws(KernelError) -> Int {
         let page = UInt32(pageSize)
-        let stride = (length + page - 1) / page * page
+        // vim2m's capture offsets start at DST_QUEUE_OFF_BASE so one mmap() serves both queues.
+        let base: UInt32 = file.device.role == .mem2mem && !queue.type.isOutput ? 1 << 30 : 0
+        var offset = locked { queue.buffers.last?.planes.last.map { $0.memoryOffset + ($0.length + page - 1) / page * page } ?? base }
+        var buffers: [SimulatedVideoBuffer] = []
+        for _ in 0..<count {
+            let buffer = SimulatedVideoBuffer(planes: sizes.map { SimulatedVideoPlane(length: $0) })
+            buffers.append(buffer)
+            guard memory == .mmap else { continue }
+            for plane in buffer.planes {
+                do {
+                    let memfd = try host.memfdCreate(name: "sim:vb2-vmalloc", flags: MemfdFlags.closeOnExec)
+                    plane.memory = memfd
+                    try host.truncate(memfd, length: UInt64((plane.length + page - 1) / page * page))
+                } catch {
+                    free(buffers)
+                    throw KernelError(operation, error.errno)
+                }
+                plane.memoryOffset = offset
+                offset += (plane.length + page - 1) / page * page
+            }
+        }
+        locked {
+            queue.buffers += buffers
+            queue.memory = memory
+            queue.owner = ObjectIdentifier(file)
+        }
+        return count
+    }
+
+    /// Drops the queue's references to buffers' memory (mappings and exports keep their own).
+    private func free(_ buffers: [SimulatedVideoBuffer]) {
+        for plane in buffers.flatMap(\.planes) {
+            if let memory = plane.memory { try? host.close(memory) }
+            for segment in plane.imported { try? host.close(segment.memfd) }
+            plane.memory = nil
+            plane.imported = []
+        }
+    }
+
+    /// Caller holds the lock.
+    private func bufferInfo(_ queue: SimulatedVideoQueue, _ index: Int) -> V4L2BufferInfo {
+        let buffer = queue.buffers[index]
+        let memory = queue.memory ?? .mmap
+        var flags: UInt32 = 0
+        switch buffer.state {
+        case .queued: flags |= V4L2BufferInfo.flagQueued
+        case .done: flags |= V4L2BufferInfo.flagDone
+        case .dequeued: break
+        }
+        if buffer.error { flags |= V4L2BufferInfo.flagError }
+        let planes = buffer.planes.map { plane in
+            V4L2Plane(bytesUsed: plane.bytesUsed, length: plane.length, dataOffset: queue.type.isMultiplanar ? plane.dataOffset : 0,
+                      memoryOffset: memory == .mmap ? plane.memoryOffset : 0, fd: memory == .dmabuf ? plane.dmaBufFD : -1)
+        }
         return V4L2BufferInfo(
-            index: UInt32(index), type: device.type, memory: device.memory ?? .mmap,
-            flags: buffer.state == .queued ? V4L2BufferInfo.flagQueued : 0, field: 1,
-            planes: [V4L2Plane(
-                bytesUsed: buffer.bytesUsed, length: length, memoryOffset: device.memory == .mmap ? UInt32(index) * stride : 0,
-                fd: device.memory == .dmabuf ? buffer.dmaBufFD : -1)])
+            index: UInt32(index), type: queue.type, memory: memory, flags: flags, field: 1, sequence: buffer.sequence,
+            timestamp: buffer.timestamp, planes: queue.type.isMultiplanar ? planes : Array(planes.prefix(1)))
+    }
+
+    /// __verify_planes_array: a multi-planar request names at least every plane of the buffer.
+    private func checkPlanes(_ queue: SimulatedVideoQueue, _ index: Int, given: Int, _ operation: String) throws(KernelError) {
+        guard index < queue.buffers.count else { throw KernelError(operation, .EINVAL) }
+        if queue.type.isMultiplanar && (given < queue.buffers[index].planes.count || given > 8) { throw KernelError(operation, .EINVAL) }
     }
 
     public func v4l2QueryBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int)
         throws(KernelError) -> V4L2BufferInfo
     {
-        let device = try video(fd, "VIDIOC_QUERYBUF").1
-        try checkType(type, device, "VIDIOC_QUERYBUF")
+        let (_, queue) = try queue(fd, type, "VIDIOC_QUERYBUF")
         return try locked { () throws(KernelError) in
-            guard Int(index) < device.buffers.count else { throw KernelError("VIDIOC_QUERYBUF", .EINVAL) }
-            return bufferInfo(device, Int(index))
+            try checkPlanes(queue, Int(index), given: planes, "VIDIOC_QUERYBUF")
+            return bufferInfo(queue, Int(index))
         }
     }
 
-    /// mmap of a video node maps an MMAP buffer by its offset (vb2_mmap).
-    func mapVideoBuffer(_ device: SimulatedVideoDevice, file: SimulatedFile, length: Int, protection: MemoryProtection, offset: UInt64)
+    /// mmap of a video node maps one plane of an MMAP buffer by its offset (vb2_mmap).
+    func mapVideoBuffer(_ video: SimulatedVideoFile, file: SimulatedFile, length: Int, protection: MemoryProtection, offset: UInt64)
         throws(KernelError) -> UnsafeMutableRawPointer
     {
         let page = UInt64(pageSize)
         let (memory, size) = try locked { () throws(KernelError) -> (FileDescriptorNumber, UInt64) in
-            guard device.memory == .mmap else { throw KernelError("mmap", .EINVAL) }  // "not set up for mmap"
-            let stride = (UInt64(device.sizeImage) + page - 1) / page * page
-            let index = Int(offset / stride)
-            guard offset % stride == 0, index < device.buffers.count, let memory = device.buffers[index].memory else {
+            if video.device.disconnected { throw KernelError("mmap", .ENODEV) }
+            let planes = video.context.queues.filter { $0.memory == .mmap }.flatMap { $0.buffers.flatMap(\.planes) }
+            // "not set up for mmap" / no buffer at that offset.
+            guard let plane = planes.first(where: { UInt64($0.memoryOffset) == offset }), let memory = plane.memory else {
                 throw KernelError("mmap", .EINVAL)
             }
-            return (memory, stride)
+            return (memory, (UInt64(plane.length) + page - 1) / page * page)
         }
         if UInt64(length) > size { throw KernelError("mmap", .EINVAL) }
         let base = try mapSegments([SimulatedSegment(memfd: memory, offset: 0, size: size)], length: Int(size), protection: protection, shared: true, offset: 0)
@@ -154,182 +229,392 @@ extension SimulatedKernel {
         throws(KernelError) -> FileDescriptorNumber
     {
         let operation = "VIDIOC_EXPBUF"
-        let device = try video(fd, operation).1
-        try checkType(type, device, operation)
-        let (memory, size) = try locked { () throws(KernelError) -> (FileDescriptorNumber, UInt64) in
+        let (_, queue) = try queue(fd, type, operation)
+        let (memory, size) = try locked { () throws(KernelError) -> (FileDescriptorNumber, UInt32) in
             // vb2_core_expbuf: MMAP queues only, a valid index and plane, CLOEXEC|ACCMODE flags.
-            guard device.memory == .mmap, Int(index) < device.buffers.count, plane == 0, let memory = device.buffers[Int(index)].memory,
-                flags & ~UInt32(0o2000003) == 0
+            guard queue.memory == .mmap, Int(index) < queue.buffers.count, Int(plane) < queue.buffers[Int(index)].planes.count,
+                let memory = queue.buffers[Int(index)].planes[Int(plane)].memory, flags & ~UInt32(0o2000003) == 0
             else { throw KernelError(operation, .EINVAL) }
-            return (memory, UInt64(device.sizeImage))
+            return (memory, queue.buffers[Int(index)].planes[Int(plane)].length)
         }
         let page = UInt64(pageSize)
+        let rounded = (UInt64(size) + page - 1) / page * page
         let piece: FileDescriptorNumber
         do { piece = try host.duplicate(memory) } catch { throw KernelError(operation, error.errno) }
         let buffer = SimulatedDmaBuf(
-            exporter: "videobuf2_vmalloc", size: (size + page - 1) / page * page, writable: flags & 0o3 != 0, mmapRule: .sharedOnly,
-            segments: [SimulatedSegment(memfd: piece, offset: 0, size: (size + page - 1) / page * page)])
+            exporter: "videobuf2_vmalloc", size: rounded, writable: flags & 0o3 != 0, mmapRule: .sharedOnly,
+            segments: [SimulatedSegment(memfd: piece, offset: 0, size: rounded)])
         return try install(.dmaBuf(buffer), label: "EXPBUF", closeOnExec: flags & 0o2000000 != 0)
     }
 
     public func v4l2QueueBuffer(_ fd: FileDescriptorNumber, _ request: V4L2BufferInfo) throws(KernelError) -> V4L2BufferInfo {
         let operation = "VIDIOC_QBUF"
-        let device = try video(fd, operation).1
-        try checkType(request.type, device, operation)
-        let (memory, size, queued) = locked { (device.memory, device.sizeImage, device.buffers.indices.contains(Int(request.index)) ? device.buffers[Int(request.index)].state == .queued : false) }
-        // vb2_queue_or_prepare_buf: buffers must exist, index and memory must match.
-        guard let memory, memory == request.memory, locked({ Int(request.index) < device.buffers.count }), !queued else {
-            throw KernelError(operation, .EINVAL)
+        let (file, queue) = try queue(fd, request.type, operation)
+        let index = Int(request.index)
+        // vb2_queue_or_prepare_buf: buffers exist, the index and memory match, every plane named;
+        // vb2_core_qbuf: the buffer is the application's.
+        let lengths = try locked { () throws(KernelError) -> [UInt32] in
+            guard let memory = queue.memory, memory == request.memory else { throw KernelError(operation, .EINVAL) }
+            try checkPlanes(queue, index, given: request.planes.count, operation)
+            guard queue.buffers[index].state == .dequeued else { throw KernelError(operation, .EINVAL) }
+            return queue.buffers[index].planes.map(\.length)
         }
-        let plane = request.planes.first ?? V4L2Plane()
-        if device.isOutput && plane.bytesUsed > size { throw KernelError(operation, .EINVAL) }  // __verify_length
-        var imported: [SimulatedSegment] = []
-        if memory == .dmabuf {
-            // __prepare_dmabuf: a dma-buf fd, long enough, that vb2-vmalloc can vmap.
-            let dmaBufFD = FileDescriptorNumber(rawValue: plane.fd)
-            guard let buffer = locked({ files[dmaBufFD.rawValue]?.dmaBuf }) else { throw KernelError(operation, .EINVAL) }
-            if buffer.size < UInt64(size) { throw KernelError(operation, .EINVAL) }
-            if buffer.exporter == "udmabuf" { throw KernelError(operation, .EFAULT) }  // vb2_vmalloc_map_dmabuf: no vmap
-            let pieces = buffer.segments.isEmpty ? [SimulatedSegment(memfd: dmaBufFD, offset: 0, size: buffer.size)] : buffer.segments
-            for piece in pieces {
-                do { imported.append(SimulatedSegment(memfd: try host.duplicate(piece.memfd), offset: piece.offset, size: piece.size)) } catch {
-                    for made in imported { try? host.close(made.memfd) }
-                    throw KernelError(operation, error.errno)
-                }
+        let given = queue.type.isMultiplanar ? Array(request.planes.prefix(lengths.count)) : [request.planes.first ?? V4L2Plane()]
+        if queue.type.isOutput {
+            // __verify_length: a payload within the plane; a data offset inside the payload.
+            for (plane, length) in zip(given, lengths) {
+                let limit = request.memory == .dmabuf && queue.type.isMultiplanar ? plane.length : length
+                if plane.bytesUsed > limit { throw KernelError(operation, .EINVAL) }
+                let used = plane.bytesUsed == 0 ? limit : plane.bytesUsed
+                if plane.dataOffset > 0 && plane.dataOffset >= used { throw KernelError(operation, .EINVAL) }
             }
         }
-        return locked {
-            let buffer = device.buffers[Int(request.index)]
-            for segment in buffer.imported { try? host.close(segment.memfd) }
-            buffer.imported = imported
-            buffer.dmaBufFD = memory == .dmabuf ? plane.fd : -1
-            buffer.state = .queued
-            buffer.bytesUsed = device.isOutput ? (plane.bytesUsed == 0 ? size : plane.bytesUsed) : 0
-            device.queueCounter += 1
-            buffer.queuedAt = device.queueCounter
-            state.broadcast()
-            return bufferInfo(device, Int(request.index))
+        var imported: [[SimulatedSegment]] = []
+        if request.memory == .dmabuf {
+            do {
+                for (plane, length) in zip(given, lengths) { imported.append(try importPlane(plane, minimum: length, operation)) }
+            } catch {
+                for segment in imported.flatMap({ $0 }) { try? host.close(segment.memfd) }
+                throw error
+            }
         }
+        let failure: KernelError? = locked {
+            let buffer = queue.buffers[index]
+            // vivid's buf_prepare (output): each plane's payload covers the picture plus its data offset.
+            if file.device.role == .output {
+                for (number, (plane, format)) in zip(given, queue.planeFormats).enumerated() {
+                    let used = plane.bytesUsed == 0 ? buffer.planes[number].length : plane.bytesUsed
+                    if used < format.sizeImage + (queue.type.isMultiplanar ? plane.dataOffset : 0) { return KernelError(operation, .EINVAL) }
+                }
+            }
+            for (number, plane) in buffer.planes.enumerated() {
+                for segment in plane.imported { try? host.close(segment.memfd) }
+                plane.imported = number < imported.count ? imported[number] : []
+                plane.dmaBufFD = request.memory == .dmabuf ? given[number].fd : -1
+                plane.bytesUsed = queue.type.isOutput ? (given[number].bytesUsed == 0 ? plane.length : given[number].bytesUsed) : 0
+                plane.dataOffset = queue.type.isOutput && queue.type.isMultiplanar ? given[number].dataOffset : 0
+            }
+            buffer.state = .queued
+            buffer.error = false
+            queue.queueCounter += 1
+            buffer.queuedAt = queue.queueCounter
+            queue.startIfReady()
+            state.broadcast()
+            return nil
+        }
+        if let failure {
+            for segment in imported.flatMap({ $0 }) { try? host.close(segment.memfd) }
+            throw failure
+        }
+        return locked { bufferInfo(queue, index) }
+    }
+
+    /// __prepare_dmabuf for one plane: a dma-buf fd, at least the plane's size, that
+    /// vb2-vmalloc can vmap. Returns the queue's own references to its memory.
+    private func importPlane(_ plane: V4L2Plane, minimum: UInt32, _ operation: String) throws(KernelError) -> [SimulatedSegment] {
+        let fd = FileDescriptorNumber(rawValue: plane.fd)
+        guard let buffer = locked({ files[fd.rawValue]?.dmaBuf }) else { throw KernelError(operation, .EINVAL) }  // "invalid dmabuf fd"
+        let length = plane.length == 0 ? buffer.size : UInt64(plane.length)
+        if length < UInt64(minimum) || buffer.size < UInt64(minimum) { throw KernelError(operation, .EINVAL) }  // "invalid dmabuf length"
+        if buffer.exporter == "udmabuf" { throw KernelError(operation, .EFAULT) }  // vb2_vmalloc_map_dmabuf: no vmap
+        var pieces: [SimulatedSegment] = []
+        for piece in buffer.segments.isEmpty ? [SimulatedSegment(memfd: fd, offset: 0, size: buffer.size)] : buffer.segments {
+            do { pieces.append(SimulatedSegment(memfd: try host.duplicate(piece.memfd), offset: piece.offset, size: piece.size)) } catch {
+                for made in pieces { try? host.close(made.memfd) }
+                throw KernelError(operation, error.errno)
+            }
+        }
+        return pieces
     }
 
     public func v4l2DequeueBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int)
         throws(KernelError) -> V4L2BufferInfo?
     {
         let operation = "VIDIOC_DQBUF"
-        let (file, device) = try video(fd, operation)
-        try checkType(type, device, operation)
-        let next = try locked { () throws(KernelError) -> (Int, SimulatedVideoBuffer)? in
-            guard device.memory == memory else { throw KernelError(operation, .EINVAL) }
-            guard device.streaming else { throw KernelError(operation, .EINVAL) }  // "streaming off, will not wait"
-            let queued = device.buffers.indices.filter { device.buffers[$0].state == .queued }
-            guard let index = queued.min(by: { device.buffers[$0].queuedAt < device.buffers[$1].queuedAt }) else { return nil }
-            return (index, device.buffers[index])
+        let (file, queue) = try queue(fd, type, operation)
+        let device = file.device
+        try locked { () throws(KernelError) in
+            guard queue.memory == memory, queue.streaming else { throw KernelError(operation, .EINVAL) }  // "streaming off, will not wait"
+            if let first = queue.buffers.first, queue.type.isMultiplanar, planes < first.planes.count { throw KernelError(operation, .EINVAL) }
         }
-        guard let (index, buffer) = next else {
+        if device.role == .mem2mem { try runMem2MemJob(file.context) }
+        // vivid produces (capture) or consumes (output) the oldest queued buffer once running.
+        let next: SimulatedVideoBuffer? = locked {
+            if let done = queue.oldest(.done) { return done }
+            guard device.role != .mem2mem, queue.running, let buffer = queue.oldest(.queued) else { return nil }
+            return buffer
+        }
+        guard let buffer = next else {
             if file.nonBlocking { return nil }
             throw KernelError(operation, .EAGAIN, reason: "the simulation does not block: open the node non-blocking")
         }
-        if !device.isOutput { try drawFrame(device, into: buffer) }
+        if buffer.state == .queued {
+            if !queue.type.isOutput { try draw(queue, into: buffer) }
+            locked { finish(queue, buffer) }
+        }
         return locked {
             buffer.state = .dequeued
-            var info = bufferInfo(device, index)
-            info.sequence = device.sequence
-            device.sequence += 1
-            info.planes[0].bytesUsed = device.isOutput ? buffer.bytesUsed : device.sizeImage
-            if device.dequeueError {
+            if device.role == .capture && device.dequeueError {
                 device.dequeueError = false
-                info.flags |= V4L2BufferInfo.flagError
+                buffer.error = true
             }
-            if device.memory == .dmabuf {
-                for segment in buffer.imported { try? host.close(segment.memfd) }
-                buffer.imported = []
+            let info = bufferInfo(queue, queue.buffers.firstIndex { $0 === buffer }!)
+            if memory == .dmabuf {
+                for plane in buffer.planes {
+                    for segment in plane.imported { try? host.close(segment.memfd) }
+                    plane.imported = []
+                }
             }
             return info
         }
     }
 
-    private func drawFrame(_ device: SimulatedVideoDevice, into buffer: SimulatedVideoBuffer) throws(KernelError) {
-        let page = pageSize
-        let segments = buffer.memory.map { [SimulatedSegment(memfd: $0, offset: 0, size: UInt64(device.sizeImage + UInt32(page) - 1) / UInt64(page) * UInt64(page))] }
-            ?? buffer.imported
+    /// The driver is done with `buffer`: its sequence number, timestamp and payload. Caller
+    /// holds the lock.
+    private func finish(_ queue: SimulatedVideoQueue, _ buffer: SimulatedVideoBuffer) {
+        buffer.state = .done
+        buffer.sequence = queue.sequence
+        queue.sequence += 1
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        buffer.timestamp = .seconds(now.tv_sec) + .microseconds(now.tv_nsec / 1000)
+        if !queue.type.isOutput {
+            for (plane, format) in zip(buffer.planes, queue.planeFormats) { plane.bytesUsed = format.sizeImage }
+        }
+    }
+
+    /// vivid's picture into every plane of a capture buffer.
+    private func draw(_ queue: SimulatedVideoQueue, into buffer: SimulatedVideoBuffer) throws(KernelError) {
+        let (format, width, height, planeFormats) = locked { (queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats) }
+        for (number, plane) in buffer.planes.enumerated() {
+            let row = SimulatedVideoDevice.barRow(format, plane: number, width: width)
+            let pitch = Int(planeFormats[number].bytesPerLine)
+            let rows = height / Int(format.planes[number].verticalDivisor)
+            try withMapped(plane) { view in
+                for y in 0..<rows where (y + 1) * pitch <= view.count {
+                    row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
+                }
+            }
+        }
+    }
+
+    private func withMapped(_ plane: SimulatedVideoPlane, _ body: (UnsafeMutableRawBufferPointer) -> Void) throws(KernelError) {
+        let segments = locked { plane.segments(pageSize: pageSize) }
         let length = Int(segments.reduce(0) { $0 + $1.size })
+        guard length > 0 else { return }
         let base = try mapSegments(segments, length: length, protection: [.read, .write], shared: true, offset: 0)
         defer { try? host.munmap(base, length: length) }
-        device.drawPicture(into: UnsafeMutableRawBufferPointer(start: base, count: length))
+        body(UnsafeMutableRawBufferPointer(start: base, count: length))
+    }
+
+    /// vim2m's device_run: with both queues streaming and a buffer queued on each, the source
+    /// is copied into the destination (scaled to its size, flipped as HFLIP/VFLIP say).
+    private func runMem2MemJob(_ context: SimulatedVideoContext) throws(KernelError) {
+        guard let source = context.queue(.videoOutput), let destination = context.queue(.videoCapture) else { return }
+        let job = locked { () -> (SimulatedVideoBuffer, SimulatedVideoBuffer, Bool, Bool)? in
+            guard source.streaming, destination.streaming, let input = source.oldest(.queued), let output = destination.oldest(.queued) else { return nil }
+            return (input, output, context.controls[V4L2Control.horizontalFlip] == 1, context.controls[V4L2Control.verticalFlip] == 1)
+        }
+        guard let (input, output, hflip, vflip) = job else { return }
+        let (sw, sh, dw, dh) = locked { (Int(source.width), Int(source.height), Int(destination.width), Int(destination.height)) }
+        var pixels = [UInt8](repeating: 0, count: sw * sh * 3)
+        try withMapped(input.planes[0]) { view in
+            let offset = Int(input.planes[0].dataOffset)
+            pixels.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: view[offset..<min(view.count, offset + $0.count)])) }
+        }
+        try withMapped(output.planes[0]) { view in
+            for y in 0..<dh where (y + 1) * dw * 3 <= view.count {
+                let sy = (vflip ? dh - 1 - y : y) * sh / dh
+                for x in 0..<dw {
+                    let sx = (hflip ? dw - 1 - x : x) * sw / dw
+                    for c in 0..<3 { view[(y * dw + x) * 3 + c] = pixels[(sy * sw + sx) * 3 + c] }
+                }
+            }
+        }
+        locked {
+            finish(source, input)
+            finish(destination, output)
+            output.timestamp = input.timestamp  // v4l2_m2m_buf_copy_metadata
+            state.broadcast()
+        }
+    }
+
+    /// What poll reports for a video file (vb2_poll / v4l2_m2m_poll), with the lock held.
+    func videoReadiness(_ video: SimulatedVideoFile) -> PollEvents {
+        let device = video.device
+        if device.disconnected { return [.error, .hangUp] }  // v4l2_poll on an unregistered node
+        let queues = video.context.queues
+        // Nothing to wait for on a queue that is not streaming.
+        if !queues.contains(where: \.streaming) { return [.error] }
+        var events: PollEvents = []
+        for queue in queues where queue.streaming {
+            let ready: Bool = if device.role == .mem2mem {
+                queue.oldest(.done) != nil || queues.allSatisfy { $0.streaming && $0.oldest(.queued) != nil }
+            } else {
+                queue.oldest(.done) != nil || (queue.running && queue.oldest(.queued) != nil)
+            }
+            if ready { events.insert(queue.type.isOutput ? .writable : .readable) }
+        }
+        return events
     }
 
     public func v4l2Stream(_ fd: FileDescriptorNumber, type: V4L2BufferType, on: Bool) throws(KernelError) {
         let operation = on ? "VIDIOC_STREAMON" : "VIDIOC_STREAMOFF"
-        let device = try video(fd, operation).1
-        try checkType(type, device, operation)
+        let (file, queue) = try queue(fd, type, operation)
+        let device = file.device
         let dropped: [SimulatedSegment] = try locked { () throws(KernelError) in
+            if let owner = queue.owner, owner != ObjectIdentifier(file) { throw KernelError(operation, .EBUSY) }
             if on {
                 // vb2_core_streamon: buffers must exist (streamoff needs none).
-                guard device.memory != nil else { throw KernelError(operation, .EINVAL) }
-                if device.streaming { return [] }
-                if device.startStreamingError {
-                    // vid_cap_start_streaming fails; vb2 takes the buffers back as queued.
+                guard queue.memory != nil else { throw KernelError(operation, .EINVAL) }
+                if queue.streaming { return [] }
+                if device.startStreamingError && device.role != .mem2mem && queue.buffers.count { $0.state == .queued } >= queue.minimumBuffers {
+                    // start_streaming fails; vb2 takes the buffers back as queued.
                     device.startStreamingError = false
                     throw KernelError(operation, .EINVAL)
                 }
-                device.streaming = true
-                device.sequence = 0
+                queue.streaming = true
+                queue.sequence = 0
+                queue.startIfReady()
                 state.broadcast()
                 return []
             }
             // __vb2_queue_cancel: every buffer back to userspace.
-            device.streaming = false
+            queue.streaming = false
+            queue.started = false
             var segments: [SimulatedSegment] = []
-            for buffer in device.buffers {
-                buffer.state = .dequeued
-                segments += buffer.imported
-                buffer.imported = []
+            for plane in queue.buffers.flatMap(\.planes) {
+                segments += plane.imported
+                plane.imported = []
             }
+            for buffer in queue.buffers { buffer.state = .dequeued }
             return segments
         }
         for segment in dropped { try? host.close(segment.memfd) }
     }
 
+    public func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: UInt32, index: UInt32) throws(KernelError) -> V4L2FrameSize {
+        let operation = "VIDIOC_ENUM_FRAMESIZES"
+        let device = try video(fd, operation).device
+        guard device.formats.contains(where: { $0.fourcc == pixelFormat }) else { throw KernelError(operation, .EINVAL) }
+        switch device.role {
+        case .mem2mem:  // vim2m: one range, widths in steps of 2
+            guard index == 0 else { throw KernelError(operation, .EINVAL) }
+            return .stepwise(width: 32...640, widthStep: 2, height: 32...480, heightStep: 1)
+        case .capture:
+            guard Int(index) < SimulatedVideoDevice.webcamSizes.count else { throw KernelError(operation, .EINVAL) }
+            let size = SimulatedVideoDevice.webcamSizes[Int(index)]
+            return .discrete(width: size.0, height: size.1)
+        case .output:  // the output has a scaler: continuous within vivid's limits
+            guard index == 0 else { throw KernelError(operation, .EINVAL) }
+            return .stepwise(width: 16...(4096 * 4), widthStep: 2, height: 16...(2160 * 4), heightStep: 2)
+        }
+    }
+
+    public func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: UInt32, width: UInt32, height: UInt32, index: UInt32)
+        throws(KernelError) -> V4L2FrameInterval
+    {
+        let operation = "VIDIOC_ENUM_FRAMEINTERVALS"
+        let device = try video(fd, operation).device
+        guard device.role == .capture else { throw KernelError(operation, device.role == .mem2mem ? .ENOTTY : .EINVAL) }
+        // vidioc_enum_frameintervals (webcam): the first 2 × (6 − size index) intervals.
+        guard device.formats.contains(where: { $0.fourcc == pixelFormat }),
+            let size = SimulatedVideoDevice.webcamSizes.firstIndex(where: { $0 == (width, height) }),
+            Int(index) < 2 * (SimulatedVideoDevice.webcamSizes.count - size)
+        else { throw KernelError(operation, .EINVAL) }
+        return .discrete(SimulatedVideoDevice.webcamIntervals[Int(index)])
+    }
+
+    public func v4l2GetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Fraction {
+        let device = try video(fd, "VIDIOC_G_PARM").device
+        switch device.role {
+        case .mem2mem: throw KernelError("VIDIOC_G_PARM", .ENOTTY)
+        case .capture, .output:
+            guard file(of: device, hasType: type) else { throw KernelError("VIDIOC_G_PARM", .EINVAL) }
+            // vivid's output starts on S-Video, NTSC.
+            return device.role == .output ? V4L2Fraction(1001, 30000) : locked { device.timePerFrame }
+        }
+    }
+
+    public func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction) throws(KernelError) -> V4L2Fraction {
+        let device = try video(fd, "VIDIOC_S_PARM").device
+        guard device.role == .capture else { throw KernelError("VIDIOC_S_PARM", .ENOTTY) }
+        guard file(of: device, hasType: type) else { throw KernelError("VIDIOC_S_PARM", .EINVAL) }
+        return locked {
+            // vivid_vid_cap_s_parm: the first offered interval not longer than the one asked for.
+            let size = device.shared?.queues.first.flatMap { queue in SimulatedVideoDevice.webcamSizes.firstIndex { $0 == (queue.width, queue.height) } } ?? 1
+            let offered = Array(SimulatedVideoDevice.webcamIntervals.prefix(2 * (SimulatedVideoDevice.webcamSizes.count - size)))
+            let asked = interval.denominator == 0 ? offered.last! : interval
+            let chosen = offered.first { UInt64(asked.numerator) * UInt64($0.denominator) >= UInt64($0.numerator) * UInt64(asked.denominator) } ?? offered.last!
+            device.timePerFrame = chosen
+            return chosen
+        }
+    }
+
+    private func file(of device: SimulatedVideoDevice, hasType type: V4L2BufferType) -> Bool {
+        device.shared?.queue(type) != nil
+    }
+
     public func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError) {
-        let device = try video(fd, "VIDIOC_S_EXT_CTRLS").1
+        let file = try video(fd, "VIDIOC_S_EXT_CTRLS")
+        let device = file.device
         try locked { () throws(KernelError) in
-            switch id {
-            case VividControl.startStreamingError: device.startStreamingError = true  // a button
-            case VividControl.dequeueError: device.dequeueError = true  // a button
-            case VividControl.testPattern, VividControl.osdTextMode, VividControl.horizontalMovement, VividControl.verticalMovement,
-                0x0098_0914, 0x0098_0915:  // HFLIP, VFLIP
-                device.controls[id] = value
+            switch (device.role, id) {
+            case (.mem2mem, V4L2Control.horizontalFlip), (.mem2mem, V4L2Control.verticalFlip): file.context.controls[id] = value
+            case (.mem2mem, _): throw KernelError("VIDIOC_S_EXT_CTRLS", .EINVAL)
+            case (_, VividControl.startStreamingError): device.startStreamingError = true  // a button
+            case (_, VividControl.dequeueError): device.dequeueError = true  // a button
+            case (_, VividControl.disconnect):  // a button: every node of the instance goes away
+                for node in videoDevices where node.name.prefix(9) == device.name.prefix(9) { node.disconnected = true }
+                state.broadcast()
+            case (_, VividControl.testPattern), (_, VividControl.osdTextMode), (_, VividControl.horizontalMovement),
+                (_, VividControl.verticalMovement), (_, V4L2Control.horizontalFlip), (_, V4L2Control.verticalFlip):
+                file.context.controls[id] = value
             default: throw KernelError("VIDIOC_S_EXT_CTRLS", .EINVAL)
             }
         }
     }
 
     public func v4l2GetControl(_ fd: FileDescriptorNumber, id: UInt32) throws(KernelError) -> Int32 {
-        let device = try video(fd, "VIDIOC_G_EXT_CTRLS").1
+        let file = try video(fd, "VIDIOC_G_EXT_CTRLS")
+        // Defaults as the drivers register them (vivid: no movement; everything else 0).
+        let defaults: [UInt32: Int32] = file.device.role == .mem2mem
+            ? [V4L2Control.horizontalFlip: 0, V4L2Control.verticalFlip: 0]
+            : [VividControl.testPattern: 0, VividControl.osdTextMode: 0, VividControl.horizontalMovement: VividControl.noMovement,
+               VividControl.verticalMovement: VividControl.noMovement, V4L2Control.horizontalFlip: 0, V4L2Control.verticalFlip: 0]
         return try locked { () throws(KernelError) in
-            guard let value = device.controls[id] else { throw KernelError("VIDIOC_G_EXT_CTRLS", .EINVAL) }
+            guard let value = file.context.controls[id] ?? defaults[id] else { throw KernelError("VIDIOC_G_EXT_CTRLS", .EINVAL) }
             return value
         }
     }
 
-    /// The last reference to a video file is gone: a queue it owned is stopped and freed.
+    /// The last reference to a video file is gone (lock held): queues it owned are stopped and
+    /// freed; a disconnected vivid instance comes back once its last user has gone
+    /// (vivid_fop_release → vivid_reconnect).
     func releaseVideoFile(_ file: SimulatedVideoFile) {
         let device = file.device
-        guard device.owner == ObjectIdentifier(file) else { return }
-        device.streaming = false
-        for buffer in device.buffers {
-            if let memory = buffer.memory { try? host.close(memory) }
-            for segment in buffer.imported { try? host.close(segment.memfd) }
+        for queue in file.context.queues where queue.owner == ObjectIdentifier(file) || device.role == .mem2mem {
+            queue.streaming = false
+            queue.started = false
+            free(queue.buffers)
+            queue.buffers = []
+            queue.memory = nil
+            queue.owner = nil
         }
-        device.buffers = []
-        device.memory = nil
-        device.owner = nil
+        device.users -= 1
+        let instance = videoDevices.filter { $0.name.prefix(9) == device.name.prefix(9) }
+        if device.disconnected && instance.allSatisfy({ $0.users == 0 }) {
+            for node in instance { node.disconnected = false }
+        }
     }
 }
 
 /// One open of a video node.
 final class SimulatedVideoFile {
     let device: SimulatedVideoDevice
+    let context: SimulatedVideoContext
     let nonBlocking: Bool
-    init(device: SimulatedVideoDevice, nonBlocking: Bool) { (self.device, self.nonBlocking) = (device, nonBlocking) }
+    init(device: SimulatedVideoDevice, context: SimulatedVideoContext, nonBlocking: Bool) {
+        (self.device, self.context, self.nonBlocking) = (device, context, nonBlocking)
+    }
 }

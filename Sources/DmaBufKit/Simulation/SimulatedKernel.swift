@@ -19,7 +19,8 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         public var swSync = true
         /// DRM devices: a vgem-like card0 and a vkms-like card1 (with its writeback connector).
         public var drm = true
-        /// Video nodes: a vivid-like capture (video0) and output (video1).
+        /// Video nodes: vivid-like instances 000 (single-planar) and 001 (multi-planar), each a
+        /// capture and an output node, and a vim2m-like mem2mem node.
         public var v4l2 = true
         /// Paths whose open fails with EACCES, to model a node without permission.
         public var deniedPaths: Set<String> = []
@@ -47,7 +48,10 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         self.configuration = configuration
         drmDevices = configuration.drm ? ["card0": SimulatedDRMDevice(driver: "vgem"), "card1": SimulatedDRMDevice(driver: "vkms")] : [:]
         videoDevices = configuration.v4l2
-            ? [SimulatedVideoDevice(name: "vivid-000-vid-cap", isOutput: false), SimulatedVideoDevice(name: "vivid-000-vid-out", isOutput: true)] : []
+            ? [SimulatedVideoDevice(name: "vivid-000-vid-cap", role: .capture), SimulatedVideoDevice(name: "vivid-000-vid-out", role: .output),
+               SimulatedVideoDevice(name: "vivid-001-vid-cap", role: .capture, multiplanar: true),
+               SimulatedVideoDevice(name: "vivid-001-vid-out", role: .output, multiplanar: true),
+               SimulatedVideoDevice(name: "vim2m", role: .mem2mem)] : []
     }
 
     public var kind: String { "simulated" }
@@ -88,7 +92,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         } else if let device = drmDevice(at: path) {
             kind = .drm(SimulatedDRMFile(device: device))
         } else if let device = videoDevice(at: path) {
-            kind = .video(SimulatedVideoFile(device: device, nonBlocking: flags.contains(.nonBlocking)))
+            kind = .video(try openVideo(device, nonBlocking: flags.contains(.nonBlocking)))
         } else if path == KernelPaths.udmabuf && configuration.udmabuf {
             kind = .udmabufDevice
         } else if path == KernelPaths.swSync && configuration.swSync {
@@ -205,7 +209,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
             return try host.mmap(fd, length: length, protection: protection, shared: shared, offset: offset)
         }
         if let drm = file.drm { return try mapGEM(of: drm, file: file, length: length, protection: protection, offset: offset) }
-        if let video = file.video { return try mapVideoBuffer(video.device, file: file, length: length, protection: protection, offset: offset) }
+        if let video = file.video { return try mapVideoBuffer(video, file: file, length: length, protection: protection, offset: offset) }
         guard let buffer = file.dmaBuf else {
             throw KernelError("mmap", .ENODEV)  // heap, udmabuf and sync_file files have no mmap
         }
@@ -287,10 +291,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
             switch file.kind {
             case .syncFile(let sync): return sync.isSignalled ? [.readable] : []
             case .drm(let drm): return drm.events.isEmpty ? [] : [.readable]  // drm_poll: pending events
-            case .video(let video):  // vb2_poll: a queued buffer of a streaming queue is (about to be) done
-                let device = video.device
-                let ready = device.streaming && device.buffers.contains { $0.state == .queued }
-                return ready ? (device.isOutput ? [.writable] : [.readable]) : []
+            case .video(let video): return self.videoReadiness(video)
             case .dmaBuf(let buffer):
                 var result: PollEvents = []
                 if buffer.pendingFences(forWrite: false).isEmpty { result.insert(.readable) }
@@ -302,9 +303,11 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         let deadline = timeoutMilliseconds < 0 ? Date.distantFuture : Date(timeIntervalSinceNow: Double(timeoutMilliseconds) / 1000)
         state.lock()
         defer { state.unlock() }
+        // Errors and hang-ups are reported whether asked for or not.
+        let reported = events.union([.error, .hangUp])
         while true {
-            let now = ready().intersection(events)
-            if !now.isEmpty || !state.wait(until: deadline) { return ready().intersection(events) }
+            let now = ready().intersection(reported)
+            if !now.isEmpty || !state.wait(until: deadline) { return ready().intersection(reported) }
         }
     }
 

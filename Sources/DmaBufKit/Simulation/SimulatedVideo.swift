@@ -1,71 +1,204 @@
-/// The simulated video nodes: a vivid-like single-planar capture (`vivid-000-vid-cap`) and
-/// output (`vivid-000-vid-out`) with vb2's queue state machine. The capture draws vivid's 75%
-/// colour bars in RGB24; frames are produced when a queued buffer is dequeued while streaming.
+import Foundation
 
-final class SimulatedVideoBuffer {
-    enum State { case dequeued, queued }
-    var state = State.dequeued
-    /// MMAP: the buffer's own memory (a host memfd).
-    var memory: FileDescriptorNumber?
-    /// DMABUF: the queued dma-buf's pieces (dups held while queued).
-    var imported: [SimulatedSegment] = []
-    /// DMABUF: the fd it was last queued with (vb2 reports it back at DQBUF and QUERYBUF).
-    var dmaBufFD: Int32 = -1
-    var bytesUsed: UInt32 = 0
-    var queuedAt = 0
+/// The simulated video nodes: vivid-like capture and output nodes (single- and multi-planar
+/// instances) and a vim2m-like mem2mem node, each queue with vb2's state machine. Capture
+/// frames are vivid's 75% colour bars, drawn when a queued buffer is dequeued while streaming;
+/// vim2m copies its source into its destination, flipped as its controls say.
+
+/// A pixel format the simulation draws: per memory plane, bytes per pixel and vertical
+/// subsampling.
+struct SimulatedPixelFormat: Equatable {
+    let fourcc: UInt32
+    let planes: [(bytesPerPixel: UInt32, verticalDivisor: UInt32)]
+
+    static let rgb24 = SimulatedPixelFormat(fourcc: 0x3342_4752, planes: [(3, 1)])  // 'RGB3'
+    static let yuyv = SimulatedPixelFormat(fourcc: 0x5659_5559, planes: [(2, 1)])  // 'YUYV'
+    static let nv12m = SimulatedPixelFormat(fourcc: 0x3231_4d4e, planes: [(1, 1), (1, 2)])  // 'NM12': Y, then CbCr
+
+    static func == (a: Self, b: Self) -> Bool { a.fourcc == b.fourcc }
+
+    func planeFormats(width: UInt32, height: UInt32) -> [V4L2Format.Plane] {
+        planes.map { V4L2Format.Plane(bytesPerLine: width * $0.bytesPerPixel, sizeImage: width * $0.bytesPerPixel * height / $0.verticalDivisor) }
+    }
 }
 
-final class SimulatedVideoDevice {
-    let name: String
-    let isOutput: Bool
-    var type: V4L2BufferType { isOutput ? .videoOutput : .videoCapture }
-    var width: UInt32 = 640
-    var height: UInt32 = 360
-    var bytesPerLine: UInt32 { width * 3 }
-    var sizeImage: UInt32 { bytesPerLine * height }
+final class SimulatedVideoPlane {
+    /// The size vb2 allocated (MMAP) or needs at least (DMABUF).
+    let length: UInt32
+    /// MMAP: where userspace maps it (vb2 __setup_offsets) and its memory (a host memfd).
+    var memoryOffset: UInt32 = 0
+    var memory: FileDescriptorNumber?
+    /// DMABUF: the queued dma-buf's pieces (dups held while queued) and its fd, which vb2
+    /// reports back at DQBUF and QUERYBUF.
+    var imported: [SimulatedSegment] = []
+    var dmaBufFD: Int32 = -1
+    var bytesUsed: UInt32 = 0
+    var dataOffset: UInt32 = 0
+    init(length: UInt32) { self.length = length }
+
+    /// The memory the driver reads or writes.
+    func segments(pageSize: Int) -> [SimulatedSegment] {
+        guard let memory else { return imported }
+        let page = UInt64(pageSize)
+        return [SimulatedSegment(memfd: memory, offset: 0, size: (UInt64(length) + page - 1) / page * page)]
+    }
+}
+
+final class SimulatedVideoBuffer {
+    enum State { case dequeued, queued, done }
+    var state = State.dequeued
+    var planes: [SimulatedVideoPlane]
+    var queuedAt = 0
+    var sequence: UInt32 = 0
+    var timestamp = Duration.zero
+    var error = false
+    init(planes: [SimulatedVideoPlane]) { self.planes = planes }
+}
+
+/// One vb2 queue: its format, buffers and streaming state.
+final class SimulatedVideoQueue {
+    let type: V4L2BufferType
+    var pixelFormat: SimulatedPixelFormat
+    var width: UInt32
+    var height: UInt32
     var memory: V4L2Memory?
     var buffers: [SimulatedVideoBuffer] = []
     var owner: ObjectIdentifier?
     var streaming = false
+    /// vb2's start_streaming_called: latched once enough buffers are queued while streaming.
+    var started = false
     var sequence: UInt32 = 0
     var queueCounter = 0
+    /// vb2's min_buffers_needed: STREAMON waits for this many queued buffers.
+    let minimumBuffers: Int
+
+    init(type: V4L2BufferType, pixelFormat: SimulatedPixelFormat, width: UInt32, height: UInt32, minimumBuffers: Int) {
+        (self.type, self.pixelFormat, self.width, self.height, self.minimumBuffers) = (type, pixelFormat, width, height, minimumBuffers)
+    }
+
+    var planeFormats: [V4L2Format.Plane] { pixelFormat.planeFormats(width: width, height: height) }
+    var format: V4L2Format {
+        V4L2Format(type: type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: 1, colorspace: 8, planes: planeFormats)
+    }
+    /// The driver has started: STREAMON, then at least `minimumBuffers` queued.
+    var running: Bool { streaming && started }
+
+    /// vb2_start_streaming runs once streaming with enough buffers queued.
+    func startIfReady() {
+        if streaming && !started && buffers.count(where: { $0.state == .queued }) >= minimumBuffers { started = true }
+    }
+
+    /// The oldest buffer in `state`.
+    func oldest(_ state: SimulatedVideoBuffer.State) -> SimulatedVideoBuffer? {
+        buffers.filter { $0.state == state }.min { $0.queuedAt < $1.queuedAt }
+    }
+}
+
+/// The queues of one open of a mem2mem node, or the shared queue of a vivid node, with the
+/// controls that belong to them.
+final class SimulatedVideoContext {
+    let queues: [SimulatedVideoQueue]
+    var controls: [UInt32: Int32] = [:]
+    init(queues: [SimulatedVideoQueue]) { self.queues = queues }
+    func queue(_ type: V4L2BufferType) -> SimulatedVideoQueue? { queues.first { $0.type == type } }
+}
+
+final class SimulatedVideoDevice {
+    enum Role { case capture, output, mem2mem }
+    let name: String
+    let role: Role
+    let multiplanar: Bool
+    let formats: [SimulatedPixelFormat]
+    /// vivid: every open shares one context. vim2m: each open gets its own.
+    let shared: SimulatedVideoContext?
+    /// vivid starts at 640x360, 1/5 s per frame (webcam_ival_idx 3).
+    var timePerFrame = V4L2Fraction(1, 5)
     var startStreamingError = false
     var dequeueError = false
-    var controls: [UInt32: Int32] = [:]
+    /// vivid's disconnect control: ioctls fail with ENODEV until the last user closes.
+    var disconnected = false
+    var users = 0
 
-    static let rgb24: UInt32 = 0x3342_4752
-    /// vivid's webcam input sizes.
-    static let sizes: [(UInt32, UInt32)] = [(320, 180), (640, 360), (640, 480), (1280, 720), (1920, 1080)]
-    /// vb2 queue flags vivid sets: min_buffers_needed 2.
-    static let minimumBuffers = 2
+    /// vivid's webcam input sizes and the times per frame it offers (the first 2 × (6 − size
+    /// index) of them for each size).
+    static let webcamSizes: [(UInt32, UInt32)] = [(320, 180), (640, 360), (640, 480), (1280, 720), (1920, 1080), (3840, 2160)]
+    static let webcamIntervals: [V4L2Fraction] = [(1, 1), (1, 2), (1, 4), (1, 5), (1, 10), (2, 25), (1, 15), (1, 25), (1, 30), (1, 40), (1, 50), (1, 60)]
+        .map { V4L2Fraction($0.0, $0.1) }
     /// V4L2_BUF_CAP_SUPPORTS_MMAP | USERPTR | DMABUF | ORPHANED_BUFS.
     static let queueCapabilities: UInt32 = 0x1 | 0x2 | 0x4 | 0x10
 
-    init(name: String, isOutput: Bool) { (self.name, self.isOutput) = (name, isOutput) }
-
-    var capability: V4L2Capability {
-        let caps = (isOutput ? V4L2Capability.videoOutput : V4L2Capability.videoCapture) | V4L2Capability.streaming
-        return V4L2Capability(driver: "vivid", card: "vivid", busInfo: "platform:vivid-000", capabilities: caps | 0x8000_0000, deviceCaps: caps)
+    init(name: String, role: Role, multiplanar: Bool = false) {
+        (self.name, self.role, self.multiplanar) = (name, role, multiplanar)
+        formats = role == .mem2mem ? [.rgb24] : (multiplanar ? [.yuyv, .rgb24, .nv12m] : [.yuyv, .rgb24])
+        shared = role == .mem2mem ? nil : SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar))
     }
 
-    var format: V4L2Format {
-        V4L2Format(type: type, width: width, height: height, pixelFormat: Self.rgb24, field: 1, colorspace: 8,
-                   planes: [V4L2Format.Plane(bytesPerLine: bytesPerLine, sizeImage: sizeImage)])
+    var driver: String { role == .mem2mem ? "vim2m" : "vivid" }
+
+    static func makeQueues(role: Role, multiplanar: Bool) -> [SimulatedVideoQueue] {
+        let types: [V4L2BufferType] = switch role {
+        case .capture: [multiplanar ? .videoCaptureMultiplanar : .videoCapture]
+        case .output: [multiplanar ? .videoOutputMultiplanar : .videoOutput]
+        case .mem2mem: [.videoOutput, .videoCapture]
+        }
+        return types.map { type in
+            role == .mem2mem
+                ? SimulatedVideoQueue(type: type, pixelFormat: .rgb24, width: 640, height: 480, minimumBuffers: 0)
+                : SimulatedVideoQueue(type: type, pixelFormat: .yuyv, width: 640, height: 360, minimumBuffers: 2)
+        }
+    }
+
+    func newContext() -> SimulatedVideoContext { shared ?? SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar)) }
+
+    var capability: V4L2Capability {
+        let caps: UInt32 = switch (role, multiplanar) {
+        case (.capture, false): V4L2Capability.videoCapture
+        case (.capture, true): V4L2Capability.videoCaptureMultiplanar
+        case (.output, false): V4L2Capability.videoOutput
+        case (.output, true): V4L2Capability.videoOutputMultiplanar
+        case (.mem2mem, _): V4L2Capability.videoMem2Mem
+        }
+        let bus = role == .mem2mem ? "platform:vim2m" : "platform:\(name.prefix(9))"
+        return V4L2Capability(driver: driver, card: driver, busInfo: bus, capabilities: caps | V4L2Capability.streaming | 0x8000_0000,
+                              deviceCaps: caps | V4L2Capability.streaming)
+    }
+
+    /// The size the driver settles on for a request: vivid's nearest webcam size, vim2m's
+    /// clamped and aligned one.
+    func nearestSize(width: UInt32, height: UInt32) -> (UInt32, UInt32) {
+        if role == .mem2mem { return (min(max(width, 32), 640) & ~1, min(max(height, 32), 480)) }
+        return Self.webcamSizes.min {
+            abs(Int($0.0) - Int(width)) + abs(Int($0.1) - Int(height)) < abs(Int($1.0) - Int(width)) + abs(Int($1.1) - Int(height))
+        }!
     }
 
     /// vivid's 75% colour bars (tpg "75% Colorbar"): white, yellow, cyan, green, magenta, red,
-    /// blue, black, in RGB24.
-    func drawPicture(into view: UnsafeMutableRawBufferPointer) {
-        let bars: [(UInt8, UInt8, UInt8)] = [
-            (0xbf, 0xbf, 0xbf), (0xbf, 0xbf, 0x00), (0x00, 0xbf, 0xbf), (0x00, 0xbf, 0x00),
-            (0xbf, 0x00, 0xbf), (0xbf, 0x00, 0x00), (0x00, 0x00, 0xbf), (0x00, 0x00, 0x00),
-        ]
-        let row = (0..<Int(width)).flatMap { x -> [UInt8] in
-            let bar = bars[x * bars.count / Int(width)]
-            return [bar.0, bar.1, bar.2]
-        }
-        for y in 0..<Int(height) where (y + 1) * Int(bytesPerLine) <= view.count {
-            row.withUnsafeBytes { view.baseAddress!.advanced(by: y * Int(bytesPerLine)).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
+    /// blue, black. RGB24 as is; YUYV and NV12M as BT.601 limited-range YCbCr.
+    static let bars: [(UInt8, UInt8, UInt8)] = [
+        (0xbf, 0xbf, 0xbf), (0xbf, 0xbf, 0x00), (0x00, 0xbf, 0xbf), (0x00, 0xbf, 0x00),
+        (0xbf, 0x00, 0xbf), (0xbf, 0x00, 0x00), (0x00, 0x00, 0xbf), (0x00, 0x00, 0x00),
+    ]
+
+    static func ycbcr(_ rgb: (UInt8, UInt8, UInt8)) -> (UInt8, UInt8, UInt8) {
+        let (r, g, b) = (Double(rgb.0), Double(rgb.1), Double(rgb.2))
+        let y = 16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256
+        let cb = 128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256
+        let cr = 128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256
+        return (UInt8(y.rounded()), UInt8(cb.rounded()), UInt8(cr.rounded()))
+    }
+
+    /// One row of plane `plane` of the picture.
+    static func barRow(_ format: SimulatedPixelFormat, plane: Int, width: Int) -> [UInt8] {
+        let bar = { (x: Int) in bars[x * bars.count / width] }
+        switch (format.fourcc, plane) {
+        case (SimulatedPixelFormat.rgb24.fourcc, _): return (0..<width).flatMap { x in [bar(x).0, bar(x).1, bar(x).2] }
+        case (SimulatedPixelFormat.yuyv.fourcc, _):
+            return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in
+                let (y0, cb, cr) = ycbcr(bar(x)), y1 = ycbcr(bar(x + 1)).0
+                return [y0, cb, y1, cr]
+            }
+        case (_, 0): return (0..<width).map { ycbcr(bar($0)).0 }
+        default: return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in [ycbcr(bar(x)).1, ycbcr(bar(x)).2] }
         }
     }
 }

@@ -79,11 +79,12 @@ public struct V4L2Queue: ~Copyable {
         try run { () throws(KernelError) in try kernel.v4l2DequeueBuffer(fd, type: type, memory: memory, planes: planeCount) }
     }
 
-    /// Waits (poll) up to `timeout` for a buffer and dequeues it; nil on timeout.
+    /// Waits (poll) up to `timeout` for a buffer and dequeues it; nil on timeout. When poll
+    /// reports an error (not streaming, device gone), DQBUF says which.
     public func dequeue(waiting timeout: Duration) throws(KernelError) -> V4L2BufferInfo? {
         let events: PollEvents = type.isOutput ? .writable : .readable
         let ready = try run { () throws(KernelError) in try kernel.poll(fd, events: events, timeoutMilliseconds: timeout.pollMilliseconds) }
-        return ready.isDisjoint(with: events) ? nil : try dequeue()
+        return ready.isDisjoint(with: events.union([.error, .hangUp])) ? nil : try dequeue()
     }
 
     public func start() throws(KernelError) { try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: true) } }

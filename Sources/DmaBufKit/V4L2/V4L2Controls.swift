@@ -1,3 +1,9 @@
+/// Standard V4L2 controls DmaBufKit sets (`V4L2_CID_*`).
+public enum V4L2Control {
+    public static let horizontalFlip: UInt32 = 0x0098_0914
+    public static let verticalFlip: UInt32 = 0x0098_0915
+}
+
 /// vivid's own controls (drivers/media/test-drivers/vivid/vivid-ctrls.c), for pictures a
 /// test can predict and for error injection.
 public enum VividControl {
