@@ -2,7 +2,7 @@ import DmaBufKit
 import Testing
 
 /// V4L2 behaviour on vivid and vim2m: each case runs on the real kernel in the VM and, where
-/// the simulation has the node (vivid's single-planar capture and output), on it too.
+/// the simulation has the node (all of them: vivid's two instances and vim2m), on it too.
 enum V4L2Cases {
     /// vivid capture with MMAP buffers, each exported with EXPBUF: the dma-buf's CPU view
     /// (under DMA_BUF_IOCTL_SYNC) equals the MMAP view of the same buffer, frame after frame.
@@ -325,6 +325,18 @@ struct SimulatedV4L2Tests {
     @Test func orphanedBuffers() throws { try V4L2Cases.exportedBuffersOutliveTheirQueue(SimulatedKernel()) }
     @Test func deterministicFrames() throws { try V4L2Cases.deterministicVividFramesRepeat(SimulatedKernel()) }
     @Test func injectedErrors() throws { try V4L2Cases.injectedErrorsTearDownCleanly(SimulatedKernel()) }
+    @Test func multiplanarCapture() throws { try V4L2Cases.captureIntoHeapBuffers(SimulatedKernel(), "vivid-001-vid-cap", .videoCaptureMultiplanar) }
+    @Test func tooFewPlanes() throws { try V4L2Cases.tooFewPlanes(SimulatedKernel()) }
+    @Test func mem2mem() throws { try V4L2Cases.mem2memRoundTripThroughHeapBuffers(SimulatedKernel()) }
+    @Test func nv12mPlanes() throws { try V4L2FormatCases.nv12mPlanesExportAndImport(SimulatedKernel()) }
+    @Test func dataOffsets() throws { try V4L2FormatCases.outputPlanesWithDataOffsets(SimulatedKernel()) }
+    @Test func createBuffers() throws { try V4L2FormatCases.createBuffersAddsLargerBuffers(SimulatedKernel()) }
+    @Test func frameSizesAndIntervals() throws { try V4L2FormatCases.frameSizesAndIntervals(SimulatedKernel()) }
+    @Test(arguments: V4L2FormatCases.conversions)
+    func conversion(_ node: String, _ type: V4L2BufferType, _ pixelFormat: UInt32) throws {
+        try V4L2FormatCases.convertedFramesShowTheBars(SimulatedKernel(), node, type, pixelFormat)
+    }
+    @Test func disconnect() throws { try V4L2FormatCases.disconnectMidStream(SimulatedKernel()) }
 }
 
 extension DeviceTests {
@@ -341,5 +353,14 @@ struct V4L2OnDevices {
     @Test func mem2mem() throws { try V4L2Cases.mem2memRoundTripThroughHeapBuffers(LinuxKernel()) }
     @Test func deterministicFrames() throws { try V4L2Cases.deterministicVividFramesRepeat(LinuxKernel()) }
     @Test func injectedErrors() throws { try V4L2Cases.injectedErrorsTearDownCleanly(LinuxKernel()) }
+    @Test func nv12mPlanes() throws { try V4L2FormatCases.nv12mPlanesExportAndImport(LinuxKernel()) }
+    @Test func dataOffsets() throws { try V4L2FormatCases.outputPlanesWithDataOffsets(LinuxKernel()) }
+    @Test func createBuffers() throws { try V4L2FormatCases.createBuffersAddsLargerBuffers(LinuxKernel()) }
+    @Test func frameSizesAndIntervals() throws { try V4L2FormatCases.frameSizesAndIntervals(LinuxKernel()) }
+    @Test(arguments: V4L2FormatCases.conversions)
+    func conversion(_ node: String, _ type: V4L2BufferType, _ pixelFormat: UInt32) throws {
+        try V4L2FormatCases.convertedFramesShowTheBars(LinuxKernel(), node, type, pixelFormat)
+    }
+    @Test func disconnect() throws { try V4L2FormatCases.disconnectMidStream(LinuxKernel()) }
 }
 }

@@ -62,6 +62,19 @@ public struct V4L2Format: Hashable, Sendable {
     }
 }
 
+/// Pixel formats by fourcc (`V4L2_PIX_FMT_*`).
+public enum V4L2PixelFormat {
+    public static let rgb24: UInt32 = 0x3342_4752  // 'RGB3'
+    public static let yuyv: UInt32 = 0x5659_5559  // 'YUYV'
+    public static let nv12: UInt32 = 0x3231_564e  // 'NV12': Y plane, then interleaved CbCr, in one buffer
+    public static let nv12m: UInt32 = 0x3231_4d4e  // 'NM12': the same in two buffers
+
+    /// "RGB3" for 0x33424752.
+    public static func name(_ code: UInt32) -> String {
+        String(decoding: (0..<4).map { UInt8(truncatingIfNeeded: code >> ($0 * 8)) }, as: UTF8.self)
+    }
+}
+
 /// One plane of a `v4l2_buffer`.
 public struct V4L2Plane: Hashable, Sendable {
     public var bytesUsed: UInt32

@@ -43,7 +43,7 @@ extension Probe {
         var facts = ["type": "\(type)"]
         var checks: [ProbeCheck] = []
         do {
-            facts["formats"] = try device.formats(type).map(fourcc).joined(separator: ",")
+            facts["formats"] = try device.formats(type).map(V4L2PixelFormat.name).joined(separator: ",")
             let format = try device.format(type)
             facts["width"] = "\(format.width)"
             facts["height"] = "\(format.height)"
@@ -99,9 +99,4 @@ extension Probe {
             return ProbeCheck(name: "import-udmabuf", status: .failed, detail: "\(error)")
         }
     }
-}
-
-/// "RGB3" for 0x33424752.
-func fourcc(_ code: UInt32) -> String {
-    String(decoding: (0..<4).map { UInt8(truncatingIfNeeded: code >> ($0 * 8)) }, as: UTF8.self)
 }

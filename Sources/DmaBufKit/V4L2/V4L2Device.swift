@@ -48,15 +48,8 @@ public struct V4L2Device: ~Copyable {
 
     /// The pixel formats of a buffer type (`VIDIOC_ENUM_FMT` until EINVAL).
     public func formats(_ type: V4L2BufferType) throws(KernelError) -> [UInt32] {
-        var formats: [UInt32] = []
-        while true {
-            do {
-                formats.append(try descriptor.perform { kernel, fd throws(KernelError) in
-                    try kernel.v4l2EnumFormat(fd, type: type, index: UInt32(formats.count))
-                })
-            } catch where error.errno == .EINVAL {
-                return formats
-            }
+        try enumerate { index throws(KernelError) in
+            try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2EnumFormat(fd, type: type, index: index) }
         }
     }
 
@@ -68,6 +61,41 @@ public struct V4L2Device: ~Copyable {
     @discardableResult
     public func setFormat(_ format: V4L2Format, tryOnly: Bool = false) throws(KernelError) -> V4L2Format {
         try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2SetFormat(fd, format, tryOnly: tryOnly) }
+    }
+
+    /// The frame sizes the node offers for a pixel format (`VIDIOC_ENUM_FRAMESIZES` until EINVAL).
+    public func frameSizes(_ pixelFormat: UInt32) throws(KernelError) -> [V4L2FrameSize] {
+        try enumerate { index throws(KernelError) in
+            try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2EnumFrameSize(fd, pixelFormat: pixelFormat, index: index) }
+        }
+    }
+
+    /// The times per frame offered for a format and size (`VIDIOC_ENUM_FRAMEINTERVALS`).
+    public func frameIntervals(_ pixelFormat: UInt32, width: UInt32, height: UInt32) throws(KernelError) -> [V4L2FrameInterval] {
+        try enumerate { index throws(KernelError) in
+            try descriptor.perform { kernel, fd throws(KernelError) in
+                try kernel.v4l2EnumFrameInterval(fd, pixelFormat: pixelFormat, width: width, height: height, index: index)
+            }
+        }
+    }
+
+    /// Calls `item` with 0, 1, … until it fails with EINVAL (the end of a V4L2 enumeration).
+    private func enumerate<T>(_ item: (UInt32) throws(KernelError) -> T) throws(KernelError) -> [T] {
+        var items: [T] = []
+        while true {
+            do { items.append(try item(UInt32(items.count))) } catch where error.errno == .EINVAL { return items }
+        }
+    }
+
+    /// `VIDIOC_G_PARM`: the current time per frame.
+    public func frameInterval(_ type: V4L2BufferType) throws(KernelError) -> V4L2Fraction {
+        try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2GetFrameInterval(fd, type: type) }
+    }
+
+    /// `VIDIOC_S_PARM`: the time per frame the driver chose for the one asked.
+    @discardableResult
+    public func setFrameInterval(_ type: V4L2BufferType, _ interval: V4L2Fraction) throws(KernelError) -> V4L2Fraction {
+        try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2SetFrameInterval(fd, type: type, interval) }
     }
 
     public func setControl(_ id: UInt32, _ value: Int32) throws(KernelError) {

@@ -14,8 +14,8 @@ public struct V4L2Queue: ~Copyable {
     public let path: String
     public let type: V4L2BufferType
     public let memory: V4L2Memory
-    /// Buffers the driver granted.
-    public let count: Int
+    /// Buffers the queue has (REQBUFS, then CREATE_BUFS).
+    public private(set) var count: Int
     /// Planes per buffer (1 for single-planar types).
     public let planeCount: Int
     /// `V4L2_BUF_CAP_*` of the queue.
@@ -33,6 +33,16 @@ public struct V4L2Queue: ~Copyable {
         (kernel, fd, path) = (device.kernel, device.fd, device.path)
         (self.type, self.memory, self.count, self.capabilities) = (type, memory, Int(granted.count), granted.capabilities)
         planeCount = type.isMultiplanar ? format.planes.count : 1
+    }
+
+    /// CREATE_BUFS: up to `count` more buffers, each plane as large as `format` says (at least
+    /// what the current format needs); the indices of the new buffers.
+    public mutating func createBuffers(_ count: Int, format: V4L2Format) throws(KernelError) -> [BufferIndex] {
+        var asked = format
+        asked.type = type
+        let made = try run { () throws(KernelError) in try kernel.v4l2CreateBuffers(fd, memory: memory, format: asked, count: UInt32(count)) }
+        self.count = Int(made.index + made.count)
+        return (made.index..<(made.index + made.count)).map { BufferIndex(rawValue: $0) }
     }
 
     private func run<T>(_ body: () throws(KernelError) -> T) throws(KernelError) -> T {
@@ -55,14 +65,19 @@ public struct V4L2Queue: ~Copyable {
     }
 
     /// QBUF. For DMABUF queues, `dmaBufs` gives each plane's dma-buf; `bytesUsed` each plane's
-    /// payload (output queues). A multi-planar DMABUF output plane also says how long it is
-    /// (vb2's __verify_length refuses a payload longer than the given length, 0 when unset):
-    /// the payload's size is sent as that length.
+    /// payload (output queues) and `dataOffsets` where in it the picture starts (multi-planar
+    /// output queues; the payload counts the offset). A multi-planar DMABUF output plane also
+    /// says how long it is (vb2's __verify_length refuses a payload longer than the given
+    /// length, 0 when unset): the payload's size is sent as that length.
     @discardableResult
-    public func enqueue(_ index: BufferIndex, dmaBufs: [FileDescriptorNumber] = [], bytesUsed: [UInt32] = []) throws(KernelError) -> V4L2BufferInfo {
+    public func enqueue(_ index: BufferIndex, dmaBufs: [FileDescriptorNumber] = [], bytesUsed: [UInt32] = [], dataOffsets: [UInt32] = [])
+        throws(KernelError) -> V4L2BufferInfo
+    {
         let planes = (0..<planeCount).map { plane in
             let used = plane < bytesUsed.count ? bytesUsed[plane] : 0
-            return V4L2Plane(bytesUsed: used, length: memory == .dmabuf ? used : 0, fd: plane < dmaBufs.count ? dmaBufs[plane].rawValue : -1)
+            return V4L2Plane(
+                bytesUsed: used, length: memory == .dmabuf ? used : 0, dataOffset: plane < dataOffsets.count ? dataOffsets[plane] : 0,
+                fd: plane < dmaBufs.count ? dmaBufs[plane].rawValue : -1)
         }
         do {
             return try kernel.v4l2QueueBuffer(fd, V4L2BufferInfo(index: index.rawValue, type: type, memory: memory, planes: planes))
@@ -91,15 +106,20 @@ public struct V4L2Queue: ~Copyable {
     public func stop() throws(KernelError) { try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: false) } }
 
     /// STREAMOFF (returns every buffer) and REQBUFS(0). EBUSY while exported dma-bufs or
-    /// mappings of the buffers are alive, unless the queue supports orphaned buffers.
+    /// mappings of the buffers are alive, unless the queue supports orphaned buffers. ENODEV
+    /// when the device went away: closing the node then frees the buffers.
     public consuming func release() throws(KernelError) {
         released = true
-        try stop()
         do {
+            try kernel.v4l2Stream(fd, type: type, on: false)
             _ = try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: 0)
         } catch {
-            throw error.at(path).explained(
-                error.errno == .EBUSY ? "buffers are still mapped or exported; close those first (this queue cannot orphan them)" : nil)
+            let reason: String? = switch error.errno {
+            case .EBUSY: "buffers are still mapped or exported; close those first (this queue cannot orphan them)"
+            case .ENODEV: "the device is gone (disconnected); closing the node frees its buffers"
+            default: nil
+            }
+            throw error.at(path).explained(reason)
         }
     }
 

@@ -1,0 +1,50 @@
+import CLibV4L2
+
+/// Converts captured frames between pixel formats with libv4lconvert (for comparing pixels
+/// or writing pictures), without a device: conversion is all it is used for.
+public struct FrameConverter: ~Copyable {
+    private let data: OpaquePointer
+
+    public init() throws(KernelError) {
+        guard let data = dmabufkit_v4lconvert_create() else {
+            throw KernelError("v4lconvert_create", .ENOMEM, reason: "libv4lconvert could not set up a converter")
+        }
+        self.data = data
+    }
+
+    deinit { v4lconvert_destroy(data) }
+
+    /// Whether libv4lconvert can produce `pixelFormat` (it converts into RGB24, BGR24, YUV420
+    /// and YVU420).
+    public static func canProduce(_ pixelFormat: UInt32) -> Bool { v4lconvert_supported_dst_format(pixelFormat) != 0 }
+
+    /// The frame in `planes` (one per buffer plane of `format`) as tightly packed RGB24 rows.
+    /// Two-buffer NV12M with unpadded rows is handed over as the one-buffer NV12 it equals.
+    public func rgb24(_ planes: [[UInt8]], format: V4L2Format) throws(KernelError) -> [UInt8] {
+        var source = [UInt8]()
+        var sourceFormat = format.pixelFormat
+        if format.pixelFormat == V4L2PixelFormat.nv12m, planes.count == 2, format.planes.allSatisfy({ $0.bytesPerLine == format.width }) {
+            sourceFormat = V4L2PixelFormat.nv12
+            source = Array(planes[0].prefix(Int(format.planes[0].sizeImage))) + Array(planes[1].prefix(Int(format.planes[1].sizeImage)))
+        } else if planes.count == 1 {
+            source = Array(planes[0].prefix(Int(format.planes[0].sizeImage)))
+        } else {
+            throw KernelError("v4lconvert_convert", .EINVAL, reason: "libv4lconvert converts single-buffer formats; \(V4L2PixelFormat.name(format.pixelFormat)) has \(planes.count) planes")
+        }
+        let pitch = format.width * 3
+        var rgb = [UInt8](repeating: 0, count: Int(pitch * format.height))
+        let written = source.withUnsafeBytes { from in
+            rgb.withUnsafeMutableBytes { to in
+                dmabufkit_v4lconvert_convert(
+                    data, format.width, format.height, sourceFormat, format.planes[0].bytesPerLine, from.baseAddress, UInt32(from.count),
+                    V4L2PixelFormat.rgb24, pitch, to.baseAddress, UInt32(to.count))
+            }
+        }
+        guard written >= 0 else {
+            let message = String(cString: v4lconvert_get_error_message(data))
+            throw KernelError("v4lconvert_convert", Errno(rawValue: -written),
+                              reason: "\(V4L2PixelFormat.name(sourceFormat)) \(format.width)x\(format.height) to RGB3\(message.isEmpty ? "" : ": \(message)")")
+        }
+        return rgb
+    }
+}
