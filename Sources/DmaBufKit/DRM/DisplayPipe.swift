@@ -12,9 +12,10 @@ public struct DisplayPipe: Sendable {
     /// Property ids by object and name.
     let properties: [DRMObjectID: [String: PropertyID]]
 
-    /// Finds the first CRTC with a primary plane and a connected connector. Enables the client
-    /// caps this needs (universal planes, atomic, writeback connectors).
-    public init(device: borrowing DRMDevice) throws(KernelError) {
+    /// Finds the first CRTC with a primary plane and a connected connector, in its preferred
+    /// mode or the first mode of `size`. Enables the client caps this needs (universal planes,
+    /// atomic, writeback connectors).
+    public init(device: borrowing DRMDevice, size: (width: Int, height: Int)? = nil) throws(KernelError) {
         let kernel = device.kernel
         let fd = device.fd
         let path = device.path
@@ -38,17 +39,21 @@ public struct DisplayPipe: Sendable {
 
         var output: (ConnectorID, DRMModeInfo)?
         var writeback: ConnectorID?
+        var offered: [String] = []
         for id in resources.connectors {
             let info = try run { () throws(KernelError) in try kernel.drmConnector(fd, id) }
             _ = try names(id.object, .connector)
             if info.type == DRMConnectorInfo.typeWriteback {
                 if writeback == nil { writeback = id }
-            } else if output == nil, info.connection == 1, let mode = info.modes.first(where: \.isPreferred) ?? info.modes.first {
-                output = (id, mode)
+            } else if output == nil, info.connection == 1 {
+                let fitting = size.map { size in info.modes.filter { Int($0.hdisplay) == size.width && Int($0.vdisplay) == size.height } } ?? info.modes
+                if let mode = fitting.first(where: \.isPreferred) ?? fitting.first { output = (id, mode) }
+                offered += info.modes.map { "\($0.hdisplay)x\($0.vdisplay)" }
             }
         }
         guard let (connector, mode) = output else {
-            throw KernelError("DRM_IOCTL_MODE_GETCONNECTOR", .ENODEV, path: path, reason: "no connected connector with a mode")
+            let wanted = size.map { "a \($0.width)x\($0.height) mode (offered: \(Set(offered).sorted().joined(separator: ", ")))" } ?? "a mode"
+            throw KernelError("DRM_IOCTL_MODE_GETCONNECTOR", .ENODEV, path: path, reason: "no connected connector with \(wanted)")
         }
         guard let crtc = resources.crtcs.first else {
             throw KernelError("DRM_IOCTL_MODE_GETRESOURCES", .ENODEV, path: path, reason: "no CRTC")
@@ -90,6 +95,22 @@ public struct DisplayPipe: Sendable {
         pageFlipEvent userData: UInt64? = nil
     ) throws(KernelError) -> ShownFrame {
         try commit(framebuffer.id, on: device, writebackInto: writebackInto, event: userData, modeset: true)
+    }
+
+    /// `show` by framebuffer id (for framebuffers kept in containers).
+    @discardableResult
+    public func show(
+        _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil, pageFlipEvent userData: UInt64? = nil
+    ) throws(KernelError) -> ShownFrame {
+        try commit(framebuffer, on: device, writebackInto: writebackInto, event: userData, modeset: true)
+    }
+
+    /// `flip` by framebuffer id.
+    @discardableResult
+    public func flip(
+        to framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil, pageFlipEvent userData: UInt64? = nil
+    ) throws(KernelError) -> ShownFrame {
+        try commit(framebuffer, on: device, writebackInto: writebackInto, event: userData, modeset: false)
     }
 
     /// Flips the plane to another framebuffer of the same size on the running CRTC: no
@@ -182,6 +203,14 @@ public struct DisplayPipe: Sendable {
 public struct ShownFrame: ~Copyable {
     public let onScreen: SyncFile
     public let writeback: SyncFile?
+
+    /// Waits for the writeback job's fence: false without a writeback job or on timeout.
+    public func writebackDone(within timeout: Duration) throws(KernelError) -> Bool {
+        switch writeback {
+        case .some(let fence): try fence.wait(timeout: timeout)
+        case .none: false
+        }
+    }
 
     public consuming func close() throws(KernelError) {
         try onScreen.close()

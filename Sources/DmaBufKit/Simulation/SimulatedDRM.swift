@@ -98,6 +98,7 @@ final class SimulatedDRMDevice {
     static let modes: [DRMModeInfo] = [
         DRMModeInfo(clock: 65000, hdisplay: 1024, hsyncStart: 1048, hsyncEnd: 1184, htotal: 1344, vdisplay: 768, vsyncStart: 771, vsyncEnd: 777, vtotal: 806, vrefresh: 60, flags: 0xa, type: 0x48, name: "1024x768"),
         DRMModeInfo(clock: 148500, hdisplay: 1920, hsyncStart: 2008, hsyncEnd: 2052, htotal: 2200, vdisplay: 1080, vsyncStart: 1084, vsyncEnd: 1089, vtotal: 1125, vrefresh: 60, flags: 0x5, type: 0x40, name: "1920x1080"),
+        DRMModeInfo(clock: 74250, hdisplay: 1280, hsyncStart: 1390, hsyncEnd: 1430, htotal: 1650, vdisplay: 720, vsyncStart: 725, vsyncEnd: 730, vtotal: 750, vrefresh: 60, flags: 0x5, type: 0x40, name: "1280x720"),
         DRMModeInfo(clock: 25175, hdisplay: 640, hsyncStart: 656, hsyncEnd: 752, htotal: 800, vdisplay: 480, vsyncStart: 490, vsyncEnd: 492, vtotal: 525, vrefresh: 60, flags: 0xa, type: 0x40, name: "640x480"),
     ]
 

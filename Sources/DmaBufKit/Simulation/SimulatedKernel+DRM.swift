@@ -477,9 +477,11 @@ extension SimulatedKernel {
             device.kms = next
             device.frame += 1
             if flags & DRMAtomicFlags.pageFlipEvent != 0 {
-                let now = Date().timeIntervalSince1970
+                // DRM event times are CLOCK_MONOTONIC (drm_crtc_vblank_count_and_time).
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
                 file.events.append(DRMEvent(
-                    type: DRMEvent.flipComplete, userData: userData, seconds: UInt32(now), microseconds: UInt32(now.truncatingRemainder(dividingBy: 1) * 1e6),
+                    type: DRMEvent.flipComplete, userData: userData, seconds: UInt32(now.tv_sec), microseconds: UInt32(now.tv_nsec / 1000),
                     sequence: device.frame, crtc: CRTCID(rawValue: SimulatedDRMDevice.crtc)))
                 state.broadcast()
             }

@@ -349,7 +349,7 @@ extension SimulatedKernel {
             throw KernelError(operation, .EAGAIN, reason: "the simulation does not block: open the node non-blocking")
         }
         if buffer.state == .queued {
-            if !queue.type.isOutput { try draw(queue, into: buffer) }
+            if !queue.type.isOutput { try draw(queue, file.context, into: buffer) }
             locked { finish(queue, buffer) }
         }
         return locked {
@@ -383,11 +383,13 @@ extension SimulatedKernel {
         }
     }
 
-    /// vivid's picture into every plane of a capture buffer.
-    private func draw(_ queue: SimulatedVideoQueue, into buffer: SimulatedVideoBuffer) throws(KernelError) {
-        let (format, width, height, planeFormats) = locked { (queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats) }
+    /// vivid's picture (its test pattern control: the bars or black) into every plane of a capture buffer.
+    private func draw(_ queue: SimulatedVideoQueue, _ context: SimulatedVideoContext, into buffer: SimulatedVideoBuffer) throws(KernelError) {
+        let (format, width, height, planeFormats, pattern) = locked {
+            (queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats, context.controls[VividControl.testPattern] ?? 0)
+        }
         for (number, plane) in buffer.planes.enumerated() {
-            let row = SimulatedVideoDevice.barRow(format, plane: number, width: width)
+            let row = SimulatedVideoDevice.barRow(format, plane: number, width: width, pattern: pattern)
             let pitch = Int(planeFormats[number].bytesPerLine)
             let rows = height / Int(format.planes[number].verticalDivisor)
             try withMapped(plane) { view in

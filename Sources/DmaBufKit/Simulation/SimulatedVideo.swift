@@ -14,6 +14,7 @@ struct SimulatedPixelFormat: Equatable {
     static let rgb24 = SimulatedPixelFormat(fourcc: 0x3342_4752, planes: [(3, 1)])  // 'RGB3'
     static let yuyv = SimulatedPixelFormat(fourcc: 0x5659_5559, planes: [(2, 1)])  // 'YUYV'
     static let nv12m = SimulatedPixelFormat(fourcc: 0x3231_4d4e, planes: [(1, 1), (1, 2)])  // 'NM12': Y, then CbCr
+    static let xbgr32 = SimulatedPixelFormat(fourcc: 0x3432_5258, planes: [(4, 1)])  // 'XR24': B, G, R, 0 (DRM's XRGB8888)
 
     static func == (a: Self, b: Self) -> Bool { a.fourcc == b.fourcc }
 
@@ -129,7 +130,7 @@ final class SimulatedVideoDevice {
 
     init(name: String, role: Role, multiplanar: Bool = false) {
         (self.name, self.role, self.multiplanar) = (name, role, multiplanar)
-        formats = role == .mem2mem ? [.rgb24] : (multiplanar ? [.yuyv, .rgb24, .nv12m] : [.yuyv, .rgb24])
+        formats = role == .mem2mem ? [.rgb24] : (multiplanar ? [.yuyv, .rgb24, .xbgr32, .nv12m] : [.yuyv, .rgb24, .xbgr32])
         shared = role == .mem2mem ? nil : SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar))
     }
 
@@ -187,11 +188,16 @@ final class SimulatedVideoDevice {
         return (UInt8(y.rounded()), UInt8(cb.rounded()), UInt8(cr.rounded()))
     }
 
-    /// One row of plane `plane` of the picture.
-    static func barRow(_ format: SimulatedPixelFormat, plane: Int, width: Int) -> [UInt8] {
-        let bar = { (x: Int) in bars[x * bars.count / width] }
+    /// vivid's test pattern menu entry "100% Black".
+    static let blackPattern: Int32 = 5
+
+    /// One row of plane `plane` of the picture: the bars, or black for that test pattern.
+    static func barRow(_ format: SimulatedPixelFormat, plane: Int, width: Int, pattern: Int32 = 0) -> [UInt8] {
+        let colours = pattern == blackPattern ? [(UInt8(0), UInt8(0), UInt8(0))] : bars
+        let bar = { (x: Int) in colours[x * colours.count / width] }
         switch (format.fourcc, plane) {
         case (SimulatedPixelFormat.rgb24.fourcc, _): return (0..<width).flatMap { x in [bar(x).0, bar(x).1, bar(x).2] }
+        case (SimulatedPixelFormat.xbgr32.fourcc, _): return (0..<width).flatMap { x in [bar(x).2, bar(x).1, bar(x).0, 0] }
         case (SimulatedPixelFormat.yuyv.fourcc, _):
             return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in
                 let (y0, cb, cr) = ycbcr(bar(x)), y1 = ycbcr(bar(x + 1)).0

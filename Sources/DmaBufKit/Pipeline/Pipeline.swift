@@ -1,0 +1,364 @@
+import Foundation
+import Logging
+
+/// Capture → display without a copy (or with one, to compare): frames from a V4L2 capture
+/// node are shown on a KMS plane, each captured buffer going back to the capture queue only
+/// once the display has flipped away from it, and sampled frames are compared pixel by pixel
+/// with what the display wrote back through its writeback connector.
+public struct Pipeline {
+    public let configuration: PipelineConfiguration
+    public let kernel: any Kernel
+    public let logger: Logger
+
+    /// The pixel format both sides use: V4L2 'XR24' (B, G, R, X in memory) is DRM's XRGB8888.
+    public static let pixelFormat: UInt32 = 0x3432_5258
+
+    public struct Progress: Sendable {
+        public var frame: Int
+        public var total: Int
+        public var framesPerSecond: Double
+        public var drops: Int
+    }
+
+    public init(_ configuration: PipelineConfiguration, kernel: any Kernel, logger: Logger = Logger(label: "dmabufkit.pipeline")) {
+        (self.configuration, self.kernel, self.logger) = (configuration, kernel, logger)
+    }
+
+    /// Runs the pipeline. A run that goes through but misses its expectations returns a report
+    /// with failures; one that cannot go on (a device missing or busy, a format the other
+    /// side cannot take, a stage failing) throws, after releasing everything it set up.
+    public func run(progress: (Progress) -> Void = { _ in }) throws(KernelError) -> PipelineReport {
+        let settings = configuration
+        guard settings.frames > 0, settings.buffers >= 2, settings.width > 0, settings.height > 0, settings.verifyEvery >= 0 else {
+            throw KernelError("pipeline", .EINVAL, reason: "frames and size must be positive, buffers at least 2, verify-every at least 0")
+        }
+        var report = PipelineReport(configuration: settings)
+        let display = try openSink(settings.sink)
+        let pipe = try DisplayPipe(device: display, size: (settings.width, settings.height))
+        guard pipe.planeFormats.contains(Self.pixelFormat) else {
+            throw KernelError("pipeline", .EINVAL, path: display.path, reason: "\(display.driver)'s primary plane cannot scan out XRGB8888")
+        }
+        let camera = try openSource(settings.source)
+        let type: V4L2BufferType = camera.capability.deviceCaps & V4L2Capability.videoCaptureMultiplanar != 0 ? .videoCaptureMultiplanar : .videoCapture
+        let format = try configureSource(camera, type: type)
+        (report.sourcePath, report.sinkPath) = ("\(camera.path) (\(camera.capability.card))", "\(display.path) (\(display.driver))")
+        report.format = "XR24 \(settings.width)x\(settings.height)"
+        let pitch = Int(format.planes[0].bytesPerLine), size = Int(format.planes[0].sizeImage)
+
+        var slots: [PipelineSlot] = []
+        var targets: [PipelineSlot] = []  // copy: the display's own buffers
+        let writeback = PipelineSlot()
+        defer {
+            for slot in slots + targets + [writeback] { slot.close(logger) }
+        }
+        let queue = try V4L2Queue(device: camera, type: type, memory: settings.strategy == .import ? .dmabuf : .mmap, count: settings.buffers)
+        for index in queue.indices {
+            let slot = PipelineSlot()
+            slots.append(slot)
+            switch settings.strategy {
+            case .export, .copy:
+                slot.dmaBuf = try queue.export(index)
+            case .import:
+                slot.dmaBuf = try allocate(size: size, pitch: pitch, on: display, into: slot)
+            }
+            if settings.strategy != .copy {
+                if let own = slot.ownGEM.take() {
+                    slot.gem = consume own
+                } else {
+                    slot.gem = try slot.withDmaBuf { buffer throws(KernelError) in try display.importBuffer(buffer) }
+                }
+                try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: pitch) }
+            }
+        }
+        if settings.strategy == .copy {
+            for _ in 0..<2 {
+                let target = PipelineSlot()
+                targets.append(target)
+                let gem = try display.createDumbBuffer(width: settings.width, height: settings.height)
+                target.pitch = gem.pitch ?? settings.width * 4
+                target.gem = consume gem
+                try target.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: target.pitch) }
+            }
+        }
+        if settings.verifyEvery > 0 {
+            let gem = try display.createDumbBuffer(width: settings.width, height: settings.height)
+            writeback.pitch = gem.pitch ?? settings.width * 4
+            writeback.gem = consume gem
+            try writeback.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: writeback.pitch) }
+            guard pipe.writeback != nil else {
+                throw KernelError("pipeline", .EOPNOTSUPP, path: display.path, reason: "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
+            }
+        }
+
+        for (index, slot) in zip(queue.indices, slots) { try enqueue(queue, index, slot) }
+        try queue.start()
+        defer { try? pipe.disable(on: display) }
+
+        var displayed: BufferIndex?
+        var lastSequence: UInt32?
+        var latencies: [Double] = []
+        let started = ContinuousClock.now
+        var firstShown: ContinuousClock.Instant?
+        var shownCount = 0
+        while shownCount < settings.frames {
+            guard let frame = try queue.dequeue(waiting: .seconds(2)) else {
+                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: camera.path, reason: "no frame within 2 s after \(shownCount) shown")
+            }
+            let index = BufferIndex(rawValue: frame.index)
+            let slot = slots[Int(frame.index)]
+            if let last = lastSequence {
+                if frame.sequence > last { report.drops += Int(frame.sequence - last - 1) } else { report.repeats += 1 }
+            }
+            lastSequence = frame.sequence
+            if frame.flags & V4L2BufferInfo.flagError != 0 {
+                report.erroneousFrames += 1
+                try enqueue(queue, index, slot)
+                continue
+            }
+
+            // What goes on screen: the captured buffer itself, or a copy of it.
+            let shown: PipelineSlot
+            if settings.strategy == .copy {
+                shown = targets[shownCount % targets.count]
+                try copy(slot, into: shown, on: display, rows: settings.height, rowBytes: settings.width * 4, sourcePitch: pitch)
+                report.bytesCopied += settings.width * 4 * settings.height
+                try enqueue(queue, index, slot)  // the display never scans it out
+            } else {
+                shown = slot
+            }
+            let verify = settings.verifyEvery > 0 && shownCount % settings.verifyEvery == 0
+            let framebuffer = try shown.framebufferID()
+            let writebackID = settings.verifyEvery > 0 ? try writeback.framebufferID() : nil
+            let fences: ShownFrame
+            if shownCount == 0 {
+                fences = try pipe.show(framebuffer, on: display, writebackInto: writebackID, pageFlipEvent: UInt64(shownCount))
+            } else {
+                fences = try pipe.flip(to: framebuffer, on: display, writebackInto: verify ? writebackID : nil, pageFlipEvent: UInt64(shownCount))
+            }
+            let event = try waitForFlip(display, UInt64(shownCount))
+            firstShown = firstShown ?? .now
+            let flipTime = Double(event.seconds) + Double(event.microseconds) / 1e6
+            let captureTime = Double(frame.timestamp.components.seconds) + Double(frame.timestamp.components.attoseconds) / 1e18
+            latencies.append((flipTime - captureTime) * 1000)
+            // The display has left the previous buffer: it may be filled again.
+            if settings.strategy != .copy {
+                if let previous = displayed { try enqueue(queue, previous, slots[Int(previous.rawValue)]) }
+                displayed = index
+            }
+            if verify {
+                guard try fences.writebackDone(within: .seconds(2)) else {
+                    throw KernelError("pipeline", .ETIMEDOUT, path: display.path, reason: "the writeback of frame \(shownCount) did not complete within 2 s")
+                }
+                let (differing, blank) = try compare(shown, writeback, on: display, pitch: settings.strategy == .copy ? shown.pitch : pitch)
+                report.framesVerified += 1
+                if differing > 0 {
+                    report.framesMismatched += 1
+                    logger.warning("frame \(shownCount) (sequence \(frame.sequence)): \(differing) pixels differ from the writeback")
+                }
+                if blank { report.blankFrames += 1 }
+            }
+            try fences.close()
+            shownCount += 1
+            let elapsed = firstShown.map { ContinuousClock.now - $0 } ?? .zero
+            let rate = shownCount > 1 ? Double(shownCount - 1) / max(elapsed.seconds, 1e-9) : 0
+            progress(Progress(frame: shownCount, total: settings.frames, framesPerSecond: rate, drops: report.drops))
+        }
+        let elapsed = firstShown.map { ContinuousClock.now - $0 } ?? .zero
+        report.framesShown = shownCount
+        report.framesPerSecond = shownCount > 1 ? Double(shownCount - 1) / max(elapsed.seconds, 1e-9) : 0
+        report.latencyMilliseconds = PipelineReport.Summary(latencies)
+        report.seconds = (ContinuousClock.now - started).seconds
+        try pipe.disable(on: display)
+        try queue.release()
+        report.judge()
+        logger.info("\(report.summary)")
+        return report
+    }
+
+    // MARK: Set-up
+
+    private func openSink(_ name: String) throws(KernelError) -> DRMDevice {
+        do {
+            return name.hasPrefix("/") ? try DRMDevice(path: name, kernel: kernel) : try DRMDevice(driver: name, kernel: kernel)
+        } catch { throw error.explained("the display (sink) \(name) is not available") }
+    }
+
+    private func openSource(_ name: String) throws(KernelError) -> V4L2Device {
+        if name.hasPrefix("/") { return try V4L2Device(path: name, kernel: kernel) }
+        let nodes = try V4L2Device.nodes(kernel: kernel)
+        let node = nodes.first { $0.name == name } ?? nodes.first { $0.name.hasPrefix("\(name)-") && $0.name.hasSuffix("-vid-cap") }
+        guard let node else {
+            throw KernelError("open", .ENOENT, path: V4L2Device.sysfsDirectory, reason: "no capture node named \(name) (found: \(nodes.map(\.name).joined(separator: ", ")))")
+        }
+        return try V4L2Device(path: node.path, kernel: kernel)
+    }
+
+    /// XR24 at the configured size and rate; vivid's test pattern when asked.
+    private func configureSource(_ camera: borrowing V4L2Device, type: V4L2BufferType) throws(KernelError) -> V4L2Format {
+        let settings = configuration
+        if camera.capability.driver == "vivid" {
+            try camera.makeVividDeterministic()
+            if let pattern = settings.testPattern { try camera.setControl(VividControl.testPattern, Int32(pattern)) }
+        }
+        let format = try camera.setFormat(V4L2Format(type: type, width: UInt32(settings.width), height: UInt32(settings.height), pixelFormat: Self.pixelFormat))
+        guard format.pixelFormat == Self.pixelFormat, Int(format.width) == settings.width, Int(format.height) == settings.height else {
+            throw KernelError("VIDIOC_S_FMT", .EINVAL, path: camera.path, reason:
+                "the source gives \(V4L2PixelFormat.name(format.pixelFormat)) \(format.width)x\(format.height) for XR24 \(settings.width)x\(settings.height), which the display cannot take as is")
+        }
+        if let fps = settings.framesPerSecond {
+            let chosen = try camera.setFrameInterval(type, V4L2Fraction(1, UInt32(fps)))
+            if chosen != V4L2Fraction(1, UInt32(fps)) { logger.notice("\(camera.path) runs at \(chosen) s per frame, not 1/\(fps)") }
+        }
+        return format
+    }
+
+    private func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int) throws(KernelError) -> Framebuffer {
+        try display.addFramebuffer(DRMFramebufferRequest(
+            width: UInt32(configuration.width), height: UInt32(configuration.height), format: Self.pixelFormat,
+            handles: [gem.handle.rawValue], pitches: [UInt32(pitch)]))
+    }
+
+    /// A buffer of `size` bytes from the configured allocator (dumb buffers leave their GEM
+    /// buffer in the slot).
+    private func allocate(size: Int, pitch: Int, on display: borrowing DRMDevice, into slot: PipelineSlot) throws(KernelError) -> DmaBuf {
+        switch configuration.allocator {
+        case .systemHeap, .reservedHeap:
+            let heap = try DmaHeap(configuration.allocator == .systemHeap ? "system" : "reserved", kernel: kernel)
+            return try heap.allocate(length: size, name: "dmabuf-pipe")
+        case .udmabuf:
+            let page = kernel.pageSize
+            let memfd = try Memfd(kernel: kernel, name: "dmabuf-pipe", length: (size + page - 1) / page * page)
+            return try UdmabufDevice(kernel: kernel).create(from: memfd)
+        case .dumb:
+            let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
+            if let dumbPitch = gem.pitch, dumbPitch != pitch {
+                throw KernelError("DRM_IOCTL_MODE_CREATE_DUMB", .EINVAL, path: display.path, reason: "dumb buffer rows are \(dumbPitch) bytes, the source's \(pitch)")
+            }
+            let dmaBuf = try display.export(gem)
+            slot.ownGEM = consume gem
+            return dmaBuf
+        }
+    }
+
+    private func enqueue(_ queue: borrowing V4L2Queue, _ index: BufferIndex, _ slot: PipelineSlot) throws(KernelError) {
+        if queue.memory == .dmabuf { try queue.enqueue(index, dmaBufs: [try slot.withDmaBuf { $0.fd }]) } else { try queue.enqueue(index) }
+    }
+
+    private func waitForFlip(_ display: borrowing DRMDevice, _ userData: UInt64) throws(KernelError) -> DRMEvent {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline {
+            if let event = try display.readEvents(timeout: deadline - .now).first(where: { $0.type == DRMEvent.flipComplete && $0.userData == userData }) {
+                return event
+            }
+        }
+        throw KernelError("DRM_IOCTL_MODE_ATOMIC", .ETIMEDOUT, path: display.path, reason: "no flip-complete event within 2 s")
+    }
+
+    // MARK: Pixels
+
+    private func copy(_ source: PipelineSlot, into target: PipelineSlot, on display: borrowing DRMDevice, rows: Int, rowBytes: Int, sourcePitch: Int) throws(KernelError) {
+        let targetPitch = target.pitch
+        try source.withDmaBuf { buffer throws(KernelError) in
+            try target.withGEM { gem throws(KernelError) in
+                try rethrowingKernelErrors("copy") {
+                    try buffer.read { from in
+                        try display.withMapping(gem) { to in
+                            for row in 0..<rows {
+                                to.baseAddress!.advanced(by: row * targetPitch).copyMemory(from: from.baseAddress!.advanced(by: row * sourcePitch), byteCount: rowBytes)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pixels (RGB, the X byte ignored) that differ between the shown buffer and the
+    /// writeback, and whether the shown picture is one flat colour.
+    private func compare(_ shown: PipelineSlot, _ writeback: PipelineSlot, on display: borrowing DRMDevice, pitch: Int) throws(KernelError) -> (Int, Bool) {
+        let (width, height) = (configuration.width, configuration.height)
+        let writebackPitch = writeback.pitch
+        func count(_ shownView: UnsafeRawBufferPointer, _ written: UnsafeRawBufferPointer) -> (Int, Bool) {
+            let first = shownView.load(as: UInt32.self) & 0x00ff_ffff
+            var differing = 0, flat = true
+            for y in 0..<height {
+                for x in 0..<width {
+                    let pixel = shownView.load(fromByteOffset: y * pitch + x * 4, as: UInt32.self) & 0x00ff_ffff
+                    if pixel != written.load(fromByteOffset: y * writebackPitch + x * 4, as: UInt32.self) & 0x00ff_ffff { differing += 1 }
+                    if pixel != first { flat = false }
+                }
+            }
+            return (differing, flat)
+        }
+        return try writeback.withGEM { written throws(KernelError) in
+            try rethrowingKernelErrors("compare") {
+                try display.withMapping(written) { writtenView in
+                    if shown.hasDmaBuf {
+                        return try shown.withDmaBuf { buffer throws(KernelError) in
+                            try rethrowingKernelErrors("compare") { try buffer.read { count($0, UnsafeRawBufferPointer(writtenView)) } }
+                        }
+                    }
+                    return try shown.withGEM { gem throws(KernelError) in
+                        try rethrowingKernelErrors("compare") { try display.withMapping(gem) { count(UnsafeRawBufferPointer($0), UnsafeRawBufferPointer(writtenView)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `body`, which throws untyped (CPU-access closures), keeping KernelErrors as they are.
+private func rethrowingKernelErrors<R>(_ operation: String, _ body: () throws -> R) throws(KernelError) -> R {
+    do { return try body() } catch let error as KernelError { throw error } catch { throw KernelError(operation, .EIO, reason: "\(error)") }
+}
+
+/// One buffer of a run and what each side holds of it; released in order (framebuffer, GEM
+/// handle, dma-buf) when the run ends, however it ends.
+final class PipelineSlot {
+    var dmaBuf: DmaBuf?
+    var gem: GEMBuffer?
+    /// A dumb buffer made for this slot, before the display's framebuffer takes it.
+    var ownGEM: GEMBuffer?
+    var framebuffer: Framebuffer?
+    var pitch = 0
+
+    var hasDmaBuf: Bool { switch dmaBuf { case .some: true; case .none: false } }
+
+    func withDmaBuf<R: ~Copyable>(_ body: (borrowing DmaBuf) throws(KernelError) -> R) throws(KernelError) -> R {
+        switch dmaBuf {
+        case .some(let buffer): return try body(buffer)
+        case .none: throw KernelError("pipeline", .EBADF, reason: "this buffer has no dma-buf")
+        }
+    }
+
+    func withGEM<R: ~Copyable>(_ body: (borrowing GEMBuffer) throws(KernelError) -> R) throws(KernelError) -> R {
+        switch gem {
+        case .some(let buffer): return try body(buffer)
+        case .none: throw KernelError("pipeline", .EBADF, reason: "this buffer has no GEM handle")
+        }
+    }
+
+    func addFramebuffer(_ make: (borrowing GEMBuffer) throws(KernelError) -> Framebuffer) throws(KernelError) {
+        framebuffer = try withGEM(make)
+    }
+
+    func framebufferID() throws(KernelError) -> FramebufferID {
+        switch framebuffer {
+        case .some(let framebuffer): return framebuffer.id
+        case .none: throw KernelError("pipeline", .EBADF, reason: "this buffer has no framebuffer")
+        }
+    }
+
+    func close(_ logger: Logger) {
+        do {
+            if let framebuffer = framebuffer.take() { try framebuffer.remove() }
+            if let gem = gem.take() { try gem.close() }
+            if let gem = ownGEM.take() { try gem.close() }
+            if let dmaBuf = dmaBuf.take() { try dmaBuf.close() }
+        } catch { logger.warning("releasing a pipeline buffer: \(error)") }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

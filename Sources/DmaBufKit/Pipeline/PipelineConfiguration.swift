@@ -1,0 +1,98 @@
+/// What a pipeline run does (`dmabuf-pipe run` flags or a scenario file) and what it must
+/// achieve to pass.
+public struct PipelineConfiguration: Codable, Sendable, Equatable {
+    /// How buffers travel from the source to the display.
+    public enum Strategy: String, Codable, Sendable, CaseIterable {
+        /// The capture device's own buffers, exported (EXPBUF) and imported by the display.
+        case export
+        /// Buffers from `allocator`, imported by both the capture queue and the display.
+        case `import`
+        /// The capture device's buffers copied by the CPU into the display's dumb buffers:
+        /// the comparison path, always reported as copying.
+        case copy
+    }
+
+    /// Where the `import` strategy's buffers come from.
+    public enum Allocator: String, Codable, Sendable, CaseIterable {
+        case systemHeap = "system-heap"
+        case reservedHeap = "reserved-heap"
+        case udmabuf
+        /// Dumb buffers of the display device, exported with PRIME.
+        case dumb
+    }
+
+    /// A V4L2 capture node by name (`vivid-000-vid-cap`), a driver (`vivid`: its first capture
+    /// node) or a path.
+    public var source: String
+    /// A DRM device by driver name (`vkms`) or path.
+    public var sink: String
+    public var strategy: Strategy
+    public var allocator: Allocator
+    public var width: Int
+    public var height: Int
+    public var frames: Int
+    /// Capture rate asked of the source (S_PARM); nil keeps the device's.
+    public var framesPerSecond: Int?
+    public var buffers: Int
+    /// Every n-th frame is compared with what the display wrote back; 0 turns it off.
+    public var verifyEvery: Int
+    /// vivid's test pattern menu index (0: 75% colour bars, 5: black); nil leaves it.
+    public var testPattern: Int?
+    public var expectations: Expectations
+
+    public struct Expectations: Codable, Sendable, Equatable {
+        public var minimumFramesPerSecond: Double?
+        public var maximumDrops: Int?
+        /// Every verified frame must match and show a picture (not one flat colour).
+        public var verified: Bool
+        public init(minimumFramesPerSecond: Double? = nil, maximumDrops: Int? = nil, verified: Bool = true) {
+            (self.minimumFramesPerSecond, self.maximumDrops, self.verified) = (minimumFramesPerSecond, maximumDrops, verified)
+        }
+    }
+
+    public init(
+        source: String = "vivid", sink: String = "vkms", strategy: Strategy = .export, allocator: Allocator = .systemHeap,
+        width: Int = 640, height: Int = 480, frames: Int = 300, framesPerSecond: Int? = 30, buffers: Int = 4, verifyEvery: Int = 1,
+        testPattern: Int? = 0, expectations: Expectations = Expectations()
+    ) {
+        (self.source, self.sink, self.strategy, self.allocator) = (source, sink, strategy, allocator)
+        (self.width, self.height, self.frames, self.framesPerSecond, self.buffers) = (width, height, frames, framesPerSecond, buffers)
+        (self.verifyEvery, self.testPattern, self.expectations) = (verifyEvery, testPattern, expectations)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case source, sink, strategy, allocator, width, height, frames, buffers
+        case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", expectations = "expect"
+    }
+
+    /// Scenario files may leave out anything that has a default.
+    public init(from decoder: any Decoder) throws {
+        let defaults = PipelineConfiguration()
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        source = try values.decodeIfPresent(String.self, forKey: .source) ?? defaults.source
+        sink = try values.decodeIfPresent(String.self, forKey: .sink) ?? defaults.sink
+        strategy = try values.decodeIfPresent(Strategy.self, forKey: .strategy) ?? defaults.strategy
+        allocator = try values.decodeIfPresent(Allocator.self, forKey: .allocator) ?? defaults.allocator
+        width = try values.decodeIfPresent(Int.self, forKey: .width) ?? defaults.width
+        height = try values.decodeIfPresent(Int.self, forKey: .height) ?? defaults.height
+        frames = try values.decodeIfPresent(Int.self, forKey: .frames) ?? defaults.frames
+        framesPerSecond = values.contains(.framesPerSecond) ? try values.decodeIfPresent(Int.self, forKey: .framesPerSecond) : defaults.framesPerSecond
+        buffers = try values.decodeIfPresent(Int.self, forKey: .buffers) ?? defaults.buffers
+        verifyEvery = try values.decodeIfPresent(Int.self, forKey: .verifyEvery) ?? defaults.verifyEvery
+        testPattern = values.contains(.testPattern) ? try values.decodeIfPresent(Int.self, forKey: .testPattern) : defaults.testPattern
+        expectations = try values.decodeIfPresent(Expectations.self, forKey: .expectations) ?? defaults.expectations
+    }
+}
+
+extension PipelineConfiguration.Expectations {
+    enum CodingKeys: String, CodingKey {
+        case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", verified
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        minimumFramesPerSecond = try values.decodeIfPresent(Double.self, forKey: .minimumFramesPerSecond)
+        maximumDrops = try values.decodeIfPresent(Int.self, forKey: .maximumDrops)
+        verified = try values.decodeIfPresent(Bool.self, forKey: .verified) ?? true
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// What a pipeline run did, measured: frames, drops, verification, rate, latency, and whether
+/// it met its expectations (and if not, why).
+public struct PipelineReport: Codable, Sendable {
+    public var configuration: PipelineConfiguration
+    /// The nodes actually used.
+    public var sourcePath: String
+    public var sinkPath: String
+    public var format: String
+    /// True when the CPU copied every frame (the copy strategy).
+    public var copying: Bool
+    public var bytesCopied: Int
+    public var framesShown: Int
+    /// Capture sequence numbers skipped between consecutive frames (the source had no free buffer).
+    public var drops: Int
+    /// Frames the display showed that were not newer than the one before.
+    public var repeats: Int
+    /// Frames the driver flagged as erroneous (V4L2_BUF_FLAG_ERROR); skipped, not shown.
+    public var erroneousFrames: Int
+    public var framesVerified: Int
+    public var framesMismatched: Int
+    public var blankFrames: Int
+    public var framesPerSecond: Double
+    /// From the capture timestamp to the flip-complete event, in milliseconds.
+    public var latencyMilliseconds: Summary?
+    public var seconds: Double
+    /// Why the run did not pass; empty when it did.
+    public var failures: [String]
+    public var passed: Bool { failures.isEmpty }
+
+    public struct Summary: Codable, Sendable {
+        public var minimum: Double, median: Double, maximum: Double
+        init?(_ values: [Double]) {
+            guard !values.isEmpty else { return nil }
+            let sorted = values.sorted()
+            (minimum, median, maximum) = (sorted[0], sorted[sorted.count / 2], sorted[sorted.count - 1])
+        }
+    }
+
+    init(configuration: PipelineConfiguration) {
+        self.configuration = configuration
+        (sourcePath, sinkPath, format, copying, bytesCopied) = ("", "", "", configuration.strategy == .copy, 0)
+        (framesShown, drops, repeats, erroneousFrames, framesVerified, framesMismatched, blankFrames) = (0, 0, 0, 0, 0, 0, 0)
+        (framesPerSecond, latencyMilliseconds, seconds, failures) = (0, nil, 0, [])
+    }
+
+    /// Compares the run with its expectations.
+    mutating func judge() {
+        let expect = configuration.expectations
+        if framesShown < configuration.frames { failures.append("showed \(framesShown) of \(configuration.frames) frames") }
+        if let minimum = expect.minimumFramesPerSecond, framesPerSecond < minimum {
+            failures.append(String(format: "%.1f fps, below the %.1f expected", framesPerSecond, minimum))
+        }
+        if let maximum = expect.maximumDrops, drops > maximum { failures.append("\(drops) frames dropped, more than \(maximum)") }
+        if expect.verified {
+            if configuration.verifyEvery == 0 { failures.append("verification was expected but is off (verify-every 0)") }
+            if framesMismatched > 0 { failures.append("\(framesMismatched) of \(framesVerified) verified frames differ from what the display wrote back") }
+            if blankFrames > 0 { failures.append("\(blankFrames) of \(framesVerified) verified frames are blank (one flat colour): the source shows no picture") }
+        }
+    }
+
+    /// One line for a terminal.
+    public var summary: String {
+        var text = "\(passed ? "PASS" : "FAIL") \(configuration.strategy.rawValue)"
+        if configuration.strategy == .import { text += " (\(configuration.allocator.rawValue))" }
+        text += " \(sourcePath) → \(sinkPath) \(format): \(framesShown) frames, \(String(format: "%.1f", framesPerSecond)) fps, "
+        text += "\(drops) dropped, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank)"
+        if let latency = latencyMilliseconds { text += String(format: ", latency %.1f/%.1f/%.1f ms", latency.minimum, latency.median, latency.maximum) }
+        if copying { text += ", copying \(bytesCopied / 1024) KiB" }
+        for failure in failures { text += "\n  - \(failure)" }
+        return text
+    }
+}
