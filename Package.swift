@@ -6,10 +6,12 @@ let package = Package(
     products: [
         .library(name: "DmaBufKit", targets: ["DmaBufKit"]),
         .executable(name: "dmabuf-probe", targets: ["dmabuf-probe"]),
+        .executable(name: "dmabuf-pipe", targets: ["dmabuf-pipe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C shim: one function per kernel operation, returning -errno.
@@ -26,6 +28,7 @@ let package = Package(
             dependencies: [
                 "CDmaBuf", "CLibDRM", "CLibV4L2",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/DmaBufKit"),
         .executableTarget(
@@ -36,9 +39,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/dmabuf-probe"),
+        .executableTarget(
+            name: "dmabuf-pipe",
+            dependencies: [
+                "DmaBufKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/dmabuf-pipe"),
         .testTarget(
             name: "DmaBufKitTests",
-            dependencies: ["DmaBufKit", "CDmaBuf"],
+            dependencies: ["DmaBufKit", "CDmaBuf", .product(name: "Logging", package: "swift-log")],
             path: "Tests/DmaBufKitTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -44,5 +44,12 @@ DMABUFKIT_REQUIRE_DEVICES=1 "$bin/DmaBufKitPackageTests.xctest" --testing-librar
     --filter DeviceTests --xunit-output "$out/device-tests.xml"
 tests=$?
 
+# The scenario suite, as a user runs it: vivid → vkms pipelines verified through writeback.
+scenarios=$(cd "$(dirname "$0")/../Scenarios" && pwd)
+"$bin/dmabuf-pipe" run "$scenarios"/*.yaml --junit "$out/scenarios.xml" | tee "$out/scenarios.txt"
+pipe=${PIPESTATUS[0]}
+echo "guest: dmabuf-pipe exit $pipe (report in .build/vm/scenarios.txt)"
+
 [ "$tests" != 0 ] && exit "$tests"
+[ "$pipe" != 0 ] && exit "$pipe"
 exit "$probe"

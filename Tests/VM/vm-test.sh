@@ -3,7 +3,8 @@
 #   VM_KERNEL=path/to/bzImage   the kernel (default: build or reuse the cached one, vm-kernel.sh)
 #   VM_ACCEL=kvm|tcg            skip the KVM detection
 #   SWIFT=swift                 the toolchain that builds the test binaries on the host
-# Artifacts in .build/vm/: device-tests.xml (JUnit), probe.json, probe.txt, guest.log.
+# Artifacts in .build/vm/: device-tests.xml and scenarios.xml (JUnit), probe.json, probe.txt,
+# scenarios.txt, guest.log.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +32,7 @@ log "building the test binaries on the host"
 cd "$root"
 ${SWIFT:-swift} build --build-tests >&2
 ${SWIFT:-swift} build --product dmabuf-probe >&2
+${SWIFT:-swift} build --product dmabuf-pipe >&2
 bin=$(${SWIFT:-swift} build --show-bin-path)
 out="$root/.build/vm"
 rm -rf "$out" && mkdir -p "$out"
@@ -76,6 +78,17 @@ try:
         print("vm-test: the VM run must have tests, no failures and no skips", file=sys.stderr)
 except (OSError, ET.ParseError) as error:
     print(f"vm-test: no test report from the guest ({error}); see {out}/guest.log", file=sys.stderr)
+    ok = False
+try:
+    suite = ET.parse(f"{out}/scenarios.xml").getroot().find("testsuite")
+    tests, failures = int(suite.get("tests", 0)), int(suite.get("failures", 0))
+    failed = [case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None]
+    print(f"vm-test: {tests} pipeline scenarios ran inside the VM: {tests - failures} passed"
+          + (f", failed: {', '.join(failed)}" if failed else "") + f" (see {out}/scenarios.txt)")
+    if tests == 0 or failures:
+        ok = False
+except (OSError, ET.ParseError, AttributeError) as error:
+    print(f"vm-test: no scenario report from the guest ({error}); see {out}/guest.log", file=sys.stderr)
     ok = False
 try:
     probe = json.load(open(f"{out}/probe.json"))
