@@ -13,7 +13,10 @@ struct DmaBufProbeCommand: ParsableCommand {
             memory is zero-filled, write and read it back under DMA_BUF_IOCTL_SYNC, name it and \
             find the name in /proc/self/fdinfo), /dev/udmabuf (create from a sealed memfd, \
             create-list, coherency between the memfd and the dma-buf), and sync_file export / \
-            import on a dma-buf (with sw_sync fences when debugfs has them).
+            import on a dma-buf (with sw_sync fences when debugfs has them), each DRM device \
+            (PRIME both ways, AddFB2, scanout with writeback) and each V4L2 video node (EXPBUF, \
+            DMABUF import from a heap and from udmabuf). With --matrix, every exporter is tried \
+            with every importer; a cell that fails on a known kernel limit says which.
 
             Exit status: 0 every present path works; 1 a path failed; 2 neither heaps nor \
             udmabuf exist; 3 a device node is not accessible to this user; 64 bad arguments.
@@ -21,11 +24,15 @@ struct DmaBufProbeCommand: ParsableCommand {
             Examples:
               dmabuf-probe                    probe this machine's kernel
               dmabuf-probe --json > p.json    the same, as JSON for CI (schema in README.md)
+              dmabuf-probe --matrix           also the exporter × importer sharing matrix
               dmabuf-probe --simulated        probe DmaBufKit's simulated Linux 6.1 kernel
             """)
 
     @Flag(help: "Print the report as JSON (stable schema, see README.md).")
     var json = false
+
+    @Flag(help: "Also try every exporter (heaps, udmabuf, dumb buffers, EXPBUF) with every importer (PRIME import + AddFB2, V4L2 DMABUF QBUF).")
+    var matrix = false
 
     @Flag(help: "Probe the simulated kernel instead of this machine's.")
     var simulated = false
@@ -40,7 +47,7 @@ struct DmaBufProbeCommand: ParsableCommand {
             return handler
         }
         let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
-        let report = Probe(kernel: kernel, logger: Logger(label: "dmabuf-probe")).run()
+        let report = Probe(kernel: kernel, logger: Logger(label: "dmabuf-probe")).run(matrix: matrix)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

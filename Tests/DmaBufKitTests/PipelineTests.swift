@@ -116,3 +116,38 @@ struct SimulatedScenarioTests {
         }
     }
 }
+
+extension PipelineCases {
+    /// dmabuf-probe's sharing matrix agrees with what pipelines find: the cells a strategy
+    /// relies on are ok exactly when its run starts, and udmabuf → vivid is the known limit.
+    static func matrixAgreesWithPipelines(_ kernel: any Kernel) throws {
+        let matrix = Probe(kernel: kernel).sharingMatrix()
+        let vkms = "prime+addfb2:vkms", vivid = "qbuf:vivid-000-vid-cap"
+        let expectations: [(PipelineConfiguration.Strategy, PipelineConfiguration.Allocator, [(String, String)])] = [
+            (.export, .systemHeap, [("expbuf:vivid-000-vid-cap", vkms)]),
+            (.import, .systemHeap, [("system-heap", vivid), ("system-heap", vkms)]),
+            (.import, .reservedHeap, [("reserved-heap", vivid), ("reserved-heap", vkms)]),
+            (.import, .dumb, [("dumb:vkms", vivid), ("dumb:vkms", vkms)]),
+            (.import, .udmabuf, [("udmabuf", vivid), ("udmabuf", vkms)]),
+        ]
+        for (strategy, allocator, cells) in expectations {
+            let statuses = cells.map { matrix.cell($0.0, $0.1)?.status }
+            var started = true
+            do { _ = try Pipeline(configuration(strategy, allocator, frames: 3, verifyEvery: 0), kernel: kernel).run() } catch { started = false }
+            #expect(statuses.allSatisfy { $0 == .ok } == started, "\(strategy) \(allocator): cells \(statuses), pipeline started: \(started)")
+        }
+        if try kernel.kernelRelease().hasPrefix("6.1.") {
+            #expect(matrix.cell("udmabuf", vivid)?.status == .unsupported)
+            #expect(matrix.cell("udmabuf", vkms)?.reason?.contains("vmap") == true)
+        }
+    }
+}
+
+@Suite("Sharing matrix")
+struct SharingMatrixTests {
+    @Test func simulatedMatrixAgreesWithPipelines() throws { try PipelineCases.matrixAgreesWithPipelines(SimulatedKernel()) }
+}
+
+extension DeviceTests.PipelineOnDevices {
+    @Test func matrixAgreesWithPipelines() throws { try PipelineCases.matrixAgreesWithPipelines(LinuxKernel()) }
+}

@@ -39,6 +39,17 @@ public struct V4L2Capability: Hashable, Sendable {
     public static let videoMem2Mem: UInt32 = 0x8000
     public static let videoMem2MemMultiplanar: UInt32 = 0x4000
     public static let streaming: UInt32 = 0x0400_0000
+
+    /// The video buffer type this node streams (a mem2mem node: its capture side); nil for
+    /// nodes without video (metadata, VBI, touch, …).
+    public var streamingType: V4L2BufferType? {
+        let caps = deviceCaps
+        if caps & (Self.videoCaptureMultiplanar | Self.videoMem2MemMultiplanar) != 0 { return .videoCaptureMultiplanar }
+        if caps & (Self.videoCapture | Self.videoMem2Mem) != 0 { return .videoCapture }
+        if caps & Self.videoOutputMultiplanar != 0 { return .videoOutputMultiplanar }
+        if caps & Self.videoOutput != 0 { return .videoOutput }
+        return nil
+    }
 }
 
 /// `v4l2_pix_format(_mplane)`.

@@ -22,7 +22,9 @@ public struct PipelineReport: Codable, Sendable {
     public var framesMismatched: Int
     public var blankFrames: Int
     public var framesPerSecond: Double
-    /// From the capture timestamp to the flip-complete event, in milliseconds.
+    /// From the capture timestamp to the flip-complete event in our hands, in milliseconds.
+    /// vivid stamps a frame's end (start + 0.9 frame periods) when it delivers it, so on
+    /// vivid this is the real latency minus about a frame period, and may be negative.
     public var latencyMilliseconds: Summary?
     public var seconds: Double
     /// Why the run did not pass; empty when it did.

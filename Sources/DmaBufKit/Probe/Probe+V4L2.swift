@@ -27,19 +27,7 @@ extension Probe {
     }
 
     func probeOpenedVideoNode(_ device: borrowing V4L2Device, name: String) -> ProbeReport.V4L2Report? {
-        let caps = device.capability.deviceCaps
-        let type: V4L2BufferType
-        if caps & (V4L2Capability.videoCaptureMultiplanar | V4L2Capability.videoMem2MemMultiplanar) != 0 {
-            type = .videoCaptureMultiplanar
-        } else if caps & (V4L2Capability.videoCapture | V4L2Capability.videoMem2Mem) != 0 {
-            type = .videoCapture
-        } else if caps & V4L2Capability.videoOutputMultiplanar != 0 {
-            type = .videoOutputMultiplanar
-        } else if caps & V4L2Capability.videoOutput != 0 {
-            type = .videoOutput
-        } else {
-            return nil
-        }
+        guard let type = device.capability.streamingType else { return nil }
         var facts = ["type": "\(type)"]
         var checks: [ProbeCheck] = []
         do {

@@ -13,7 +13,8 @@ public struct Probe {
         self.logger = logger
     }
 
-    public func run() -> ProbeReport {
+    /// Runs every check; with `matrix`, also every exporter × importer pair.
+    public func run(matrix: Bool = false) -> ProbeReport {
         let heaps = probeHeaps()
         let udmabuf = probeUdmabuf()
         let working = heaps.items.filter { $0.status == .ok }.map(\.name)
@@ -29,7 +30,8 @@ public struct Probe {
             : ProbeReport.exitOK
         return ProbeReport(
             kernel: .init(kind: kernel.kind, release: (try? kernel.kernelRelease()) ?? "unknown", pageSize: kernel.pageSize),
-            heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, v4l2: v4l2, exitCode: exitCode)
+            heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, v4l2: v4l2, matrix: matrix ? sharingMatrix() : nil,
+            exitCode: exitCode)
     }
 
     // MARK: Heaps

@@ -12,6 +12,8 @@ public struct ProbeReport: Codable, Sendable, Equatable {
     public var drm: Section<DRMReport>
     /// One item per V4L2 video node (capture, output or mem2mem).
     public var v4l2: Section<V4L2Report>
+    /// Every exporter × importer, tried (absent when not asked for).
+    public var matrix: SharingMatrix?
     public var exitCode: Int32
     /// Exit code, the same as the process's.
     public static let exitOK: Int32 = 0

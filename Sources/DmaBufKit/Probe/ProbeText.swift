@@ -40,6 +40,10 @@ extension ProbeReport {
         }
 
         lines.append("")
+        if let matrix {
+            lines.append("")
+            lines.append(matrix.text)
+        }
         switch exitCode {
         case Self.exitOK: lines.append("Result: every dma-buf path present works.")
         case Self.exitFailure: lines.append("Result: some paths FAILED (exit 1); details above.")

@@ -1,0 +1,187 @@
+/// Every exporter × every importer, each cell tried for real: a buffer from the exporter,
+/// sized for the importer, imported (PRIME, plus AddFB2 on KMS devices) or queued (V4L2
+/// DMABUF QBUF). A failure the kernel is known to have says which limit it is.
+public struct SharingMatrix: Codable, Sendable, Equatable {
+    public var exporters: [String]
+    public var importers: [String]
+    public var cells: [Cell]
+
+    public struct Cell: Codable, Sendable, Equatable {
+        public var exporter: String
+        public var importer: String
+        public var status: ProbeStatus
+        public var operation: String?
+        public var errno: String?
+        /// The error, and the kernel limit behind it where one is known.
+        public var reason: String?
+    }
+
+    public func cell(_ exporter: String, _ importer: String) -> Cell? {
+        cells.first { $0.exporter == exporter && $0.importer == importer }
+    }
+
+    /// Exporters as rows, importers as columns; then the reason of every cell that is not ok.
+    public var text: String {
+        guard !exporters.isEmpty, !importers.isEmpty else { return "sharing matrix: no exporter or no importer found\n" }
+        let rowWidth = max(10, exporters.map(\.count).max() ?? 0)
+        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(1, width - text.count)) }
+        var lines = ["sharing matrix (rows export, columns import):"]
+        for (index, importer) in importers.enumerated() { lines.append("  [\(index + 1)] \(importer)") }
+        lines.append(pad("", rowWidth + 3) + importers.indices.map { pad("[\($0 + 1)]", 7) }.joined())
+        for exporter in exporters {
+            let marks = importers.map { importer -> String in
+                switch cell(exporter, importer)?.status {
+                case .ok: "ok"
+                case .unsupported: "limit"
+                case .skipped: "-"
+                case .failed: cell(exporter, importer)?.errno ?? "FAIL"
+                default: "?"
+                }
+            }
+            lines.append("  " + pad(exporter, rowWidth + 1) + marks.map { pad($0, 7) }.joined())
+        }
+        let notes = cells.filter { ($0.status != .ok && $0.status != .skipped) || $0.reason != nil && $0.status == .ok }
+        if !notes.isEmpty { lines.append("notes:") }
+        for cell in notes { lines.append("  \(cell.exporter) → \(cell.importer): \(cell.status.rawValue): \(cell.reason ?? "")") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension Probe {
+    /// A way to get a dma-buf of at least some size.
+    struct MatrixExporter {
+        let name: String
+        let make: (Int) throws -> DmaBuf?
+    }
+
+    /// A way to use a dma-buf, with the size it needs.
+    struct MatrixImporter {
+        let name: String
+        let size: Int
+        let use: (borrowing DmaBuf) throws -> Void
+    }
+
+    public func sharingMatrix() -> SharingMatrix {
+        let exporters = matrixExporters(), importers = matrixImporters()
+        var cells: [SharingMatrix.Cell] = []
+        for exporter in exporters {
+            for importer in importers {
+                cells.append(tryCell(exporter, importer))
+            }
+        }
+        return SharingMatrix(exporters: exporters.map(\.name), importers: importers.map(\.name), cells: cells)
+    }
+
+    private func tryCell(_ exporter: MatrixExporter, _ importer: MatrixImporter) -> SharingMatrix.Cell {
+        var cell = SharingMatrix.Cell(exporter: exporter.name, importer: importer.name, status: .ok)
+        do {
+            guard let buffer = try exporter.make(importer.size) else {
+                cell.status = .skipped
+                cell.reason = "the exporter's buffers are smaller than the \(importer.size) bytes the importer needs"
+                return cell
+            }
+            do { try importer.use(buffer) } catch {
+                try? buffer.close()
+                throw error
+            }
+            try buffer.close()
+            if exporter.name == "udmabuf", importer.name.hasSuffix(":vkms"), (try? kernel.kernelRelease())?.hasPrefix("6.1.") == true {
+                cell.reason = "import and AddFB2 work, but scanning it out fails on 6.1: vkms reads planes through vmap, which udmabuf gains in 6.2"
+            }
+        } catch let error as KernelError {
+            cell.operation = error.operation
+            cell.errno = error.errno.name
+            cell.reason = error.description
+            cell.status = error.errno == .EFAULT && error.operation == "VIDIOC_QBUF" ? .unsupported : .failed
+        } catch {
+            cell.status = .failed
+            cell.reason = "\(error)"
+        }
+        return cell
+    }
+
+    private func matrixExporters() -> [MatrixExporter] {
+        var exporters: [MatrixExporter] = []
+        for heap in (try? DmaHeap.names(kernel: kernel)) ?? [] {
+            exporters.append(MatrixExporter(name: "\(heap)-heap") { size in
+                try DmaHeap(heap, kernel: kernel).allocate(length: size, name: Self.debugName)
+            })
+        }
+        if (try? UdmabufDevice(kernel: kernel)) != nil {
+            exporters.append(MatrixExporter(name: "udmabuf") { size in
+                let page = kernel.pageSize
+                let memfd = try Memfd(kernel: kernel, name: Self.debugName, length: (size + page - 1) / page * page)
+                return try UdmabufDevice(kernel: kernel).create(from: memfd)
+            })
+        }
+        for (path, driver) in (try? DRMDevice.drivers(kernel: kernel)) ?? [] {
+            exporters.append(MatrixExporter(name: "dumb:\(driver)") { size in
+                let device = try DRMDevice(path: path, kernel: kernel)
+                let gem = try device.createDumbBuffer(width: 1024, height: max(1, (size + 4095) / 4096))
+                let exported = try device.export(gem)
+                try gem.close()
+                try device.close()
+                return exported
+            })
+        }
+        for node in (try? V4L2Device.nodes(kernel: kernel)) ?? [] {
+            guard let (type, _) = videoNode(node.path) else { continue }
+            exporters.append(MatrixExporter(name: "expbuf:\(node.name)") { size in
+                let device = try V4L2Device(path: node.path, kernel: kernel)
+                let queue = try V4L2Queue(device: device, type: type, memory: .mmap, count: 1)
+                let exported = try queue.export(BufferIndex(rawValue: 0))
+                try queue.release()  // vb2 orphans the exported buffer
+                try device.close()
+                if exported.length < size {
+                    try exported.close()
+                    return nil
+                }
+                return exported
+            })
+        }
+        return exporters
+    }
+
+    private func matrixImporters() -> [MatrixImporter] {
+        var importers: [MatrixImporter] = []
+        for (path, driver) in (try? DRMDevice.drivers(kernel: kernel)) ?? [] {
+            var kms = false
+            if let device = try? DRMDevice(path: path, kernel: kernel) {
+                kms = ((try? kernel.drmResources(device.fd).crtcs.count) ?? 0) > 0
+                try? device.close()
+            }
+            // A 256x256 XRGB8888 framebuffer: 256 KiB.
+            importers.append(MatrixImporter(name: kms ? "prime+addfb2:\(driver)" : "prime:\(driver)", size: 256 * 1024) { [kms] buffer in
+                let device = try DRMDevice(path: path, kernel: kernel)
+                let gem = try device.importBuffer(buffer)
+                if kms {
+                    let framebuffer = try device.addFramebuffer(DRMFramebufferRequest(
+                        width: 256, height: 256, format: DRMFormat.xrgb8888, handles: [gem.handle.rawValue], pitches: [1024]))
+                    try framebuffer.remove()
+                }
+                try gem.close()
+                try device.close()
+            })
+        }
+        for node in (try? V4L2Device.nodes(kernel: kernel)) ?? [] {
+            guard let (type, sizes) = videoNode(node.path), sizes.count == 1 else { continue }
+            importers.append(MatrixImporter(name: "qbuf:\(node.name)", size: sizes[0]) { buffer in
+                let device = try V4L2Device(path: node.path, kernel: kernel)
+                try queueOnce(device, type: type, dmaBufs: [buffer.fd], sizes: sizes)
+                try device.close()
+            })
+        }
+        return importers
+    }
+
+    /// The buffer type a video node streams and its current plane sizes; nil for nodes
+    /// without video (metadata, VBI, …).
+    private func videoNode(_ path: String) -> (V4L2BufferType, [Int])? {
+        guard let device = try? V4L2Device(path: path, kernel: kernel) else { return nil }
+        let type = device.capability.streamingType
+        let format = type.flatMap { try? device.format($0) }
+        try? device.close()
+        guard let type, let format else { return nil }
+        return (type, format.planes.map { Int($0.sizeImage) })
+    }
+}
