@@ -35,9 +35,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 3
 fi
 
-"$bin/dmabuf-probe" --json >"$out/probe.json"
+"$bin/dmabuf-probe" --json --matrix >"$out/probe.json"
 probe=$?
-"$bin/dmabuf-probe" >"$out/probe.txt"
+"$bin/dmabuf-probe" --matrix >"$out/probe.txt"
 echo "guest: dmabuf-probe exit $probe (report in .build/vm/probe.json)"
 
 DMABUFKIT_REQUIRE_DEVICES=1 "$bin/DmaBufKitPackageTests.xctest" --testing-library swift-testing \

@@ -99,6 +99,14 @@ try:
     print(f"vm-test: dmabuf-probe in the VM: heaps {heaps}, udmabuf {probe['udmabuf']['status']}, "
           f"sync_file {probe['syncFile']['status']}, DRM {drm}, V4L2 {len(video)} nodes "
           f"({', '.join(f'{n} {video.get(n)}' for n in wanted_video)}) (saved as {out}/probe.json)")
+    cells = probe.get("matrix", {}).get("cells", [])
+    counts = {status: sum(1 for c in cells if c["status"] == status) for status in ("ok", "unsupported", "skipped", "failed")}
+    print(f"vm-test: sharing matrix in the VM: {len(probe.get('matrix', {}).get('exporters', []))} exporters × "
+          f"{len(probe.get('matrix', {}).get('importers', []))} importers: {counts['ok']} ok, {counts['unsupported']} at a known "
+          f"kernel limit, {counts['skipped']} not applicable, {counts['failed']} failed (table in {out}/probe.txt)")
+    if not cells:
+        ok = False
+        print("vm-test: the probe must include the sharing matrix", file=sys.stderr)
     if set(heaps) != {"system", "reserved"} or set(heaps.values()) != {"ok"} \
             or probe["udmabuf"]["status"] != "ok" or probe["syncFile"]["status"] != "ok" \
             or drm != {"vkms": "ok", "vgem": "ok"} or any(video.get(n) != "ok" for n in wanted_video):
