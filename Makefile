@@ -1,7 +1,7 @@
 # DmaBufKit — set up, probe and test on Debian 12 with the Swift toolchain on PATH.
 SWIFT ?= swift
 # Debian packages the build needs: the system-library modules link libdrm and libv4l2.
-DEB_PACKAGES := pkg-config libdrm-dev libv4l-dev
+DEB_PACKAGES := pkg-config libdrm-dev libv4l-dev libpng-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROBE_ARGS ?=
 # The VM rig: a ready bzImage to use instead of building one; KVM or TCG (detected when empty).

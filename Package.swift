@@ -23,10 +23,13 @@ let package = Package(
         .systemLibrary(
             name: "CLibV4L2", path: "Shims/CLibV4L2", pkgConfig: "libv4l2",
             providers: [.apt(["libv4l-dev"])]),
+        .systemLibrary(
+            name: "CLibPNG", path: "Shims/CLibPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
         .target(
             name: "DmaBufKit",
             dependencies: [
-                "CDmaBuf", "CLibDRM", "CLibV4L2",
+                "CDmaBuf", "CLibDRM", "CLibV4L2", "CLibPNG",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -49,7 +52,7 @@ let package = Package(
             path: "Sources/dmabuf-pipe"),
         .testTarget(
             name: "DmaBufKitTests",
-            dependencies: ["DmaBufKit", "CDmaBuf", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DmaBufKit", "CDmaBuf", "CLibPNG", .product(name: "Logging", package: "swift-log")],
             path: "Tests/DmaBufKitTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -37,7 +37,8 @@ struct Run: ParsableCommand {
               dmabuf-pipe run --from vivid --to vkms --frames 300 --strategy export
               dmabuf-pipe run --strategy import --allocator dumb --size 1280x720 --fps 30
               dmabuf-pipe run Tests/Scenarios/*.yaml --junit pipe.xml
-              dmabuf-pipe run --simulated Tests/Scenarios/export-heap.yaml
+              dmabuf-pipe run --frames 30 --verify-every 10 --dump-frames frames/
+              dmabuf-pipe run --simulated Tests/Scenarios/export.yaml
             """)
 
     @Argument(help: "Scenario files to run instead of the flags' pipeline.")
@@ -72,6 +73,9 @@ struct Run: ParsableCommand {
 
     @Option(help: "vivid's test pattern menu index (0: 75% colour bars, 5: black).")
     var testPattern = 0
+
+    @Option(help: ArgumentHelp("Write every verified frame as PNG into this directory: the buffer shown and what the display wrote back.", valueName: "directory"))
+    var dumpFrames: String?
 
     @Option(help: "Fail below this rate.")
     var minFps: Double?
@@ -114,16 +118,26 @@ struct Run: ParsableCommand {
             runs = [PipelineScenario(name: "\(strategy.rawValue) \(source) → \(sink)", pipeline: PipelineConfiguration(
                 source: source, sink: sink, strategy: strategy, allocator: allocator, width: dimensions[0], height: dimensions[1],
                 frames: frames, framesPerSecond: fps, buffers: buffers, verifyEvery: verifyEvery, testPattern: testPattern,
-                expectations: expectations))]
+                dumpDirectory: dumpFrames, expectations: expectations))]
         } else {
             for path in scenarios {
-                do { runs.append(try PipelineScenario.load(path)) } catch {
+                do {
+                    var scenario = try PipelineScenario.load(path)
+                    if let dumpFrames { scenario.pipeline.dumpDirectory = "\(dumpFrames)/\(scenario.name)" }
+                    runs.append(scenario)
+                } catch {
                     FileHandle.standardError.write(Data("dmabuf-pipe: \(error)\n".utf8))
                     throw ExitCode(64)
                 }
             }
         }
 
+        for directory in Set(runs.compactMap(\.pipeline.dumpDirectory)) {
+            do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+                FileHandle.standardError.write(Data("dmabuf-pipe: cannot create \(directory): \(error)\n".utf8))
+                throw ExitCode(64)
+            }
+        }
         let live = isatty(STDERR_FILENO) == 1
         var results: [ScenarioResult] = []
         for scenario in runs {

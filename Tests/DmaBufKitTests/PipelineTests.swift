@@ -1,3 +1,4 @@
+import CLibPNG
 import DmaBufKit
 import Foundation
 import Logging
@@ -143,11 +144,48 @@ extension PipelineCases {
     }
 }
 
-@Suite("Sharing matrix")
-struct SharingMatrixTests {
+@Suite("Sharing matrix and frame dumps on the simulated kernel")
+struct SimulatedMatrixAndDumpTests {
     @Test func simulatedMatrixAgreesWithPipelines() throws { try PipelineCases.matrixAgreesWithPipelines(SimulatedKernel()) }
 }
 
 extension DeviceTests.PipelineOnDevices {
     @Test func matrixAgreesWithPipelines() throws { try PipelineCases.matrixAgreesWithPipelines(LinuxKernel()) }
+}
+
+extension PipelineCases {
+    /// --dump-frames writes real PNGs (read back here with libpng) of the shown buffer and the
+    /// writeback: the same picture, vivid's 75% bars.
+    static func dumpedFramesShowTheBars(_ kernel: any Kernel) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dmabufkit-dump-\(getpid())-\(kernel.kind)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var settings = configuration(.export, frames: 3, verifyEvery: 2)
+        settings.dumpDirectory = directory
+        let report = try Pipeline(settings, kernel: kernel).run()
+        #expect(report.passed, "\(report.summary)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+            == ["frame-0000-shown.png", "frame-0000-writeback.png", "frame-0002-shown.png", "frame-0002-writeback.png"])
+        func picture(_ name: String) throws -> [UInt8] {
+            var width: UInt32 = 0, height: UInt32 = 0
+            try #require(dmabufkit_png_read_rgb("\(directory)/\(name)", &width, &height, nil, 0) == 0, "\(name) is a PNG")
+            #expect(width == 640 && height == 480)
+            var rgb = [UInt8](repeating: 0, count: Int(width * height * 3))
+            try #require(dmabufkit_png_read_rgb("\(directory)/\(name)", &width, &height, &rgb, rgb.count) == 0)
+            return rgb
+        }
+        let shown = try picture("frame-0000-shown.png"), written = try picture("frame-0000-writeback.png")
+        #expect(shown == written, "the written-back picture is the one shown")
+        let row = 240 * 640 * 3
+        #expect(Array(shown[(row + 40 * 3)..<(row + 40 * 3 + 3)]) == [0xbf, 0xbf, 0xbf], "75% white on the left")
+        #expect(Array(shown[(row + 520 * 3)..<(row + 520 * 3 + 3)]) == [0x00, 0x00, 0xbf], "75% blue in the seventh bar")
+    }
+}
+
+extension SimulatedMatrixAndDumpTests {
+    @Test func simulatedDumpedFrames() throws { try PipelineCases.dumpedFramesShowTheBars(SimulatedKernel()) }
+}
+
+extension DeviceTests.PipelineOnDevices {
+    @Test func dumpedFrames() throws { try PipelineCases.dumpedFramesShowTheBars(LinuxKernel()) }
 }

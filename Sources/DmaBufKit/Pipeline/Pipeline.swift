@@ -156,6 +156,11 @@ public struct Pipeline {
                     logger.warning("frame \(shownCount) (sequence \(frame.sequence)): \(differing) pixels differ from the writeback")
                 }
                 if blank { report.blankFrames += 1 }
+                if let directory = settings.dumpDirectory {
+                    let shownPitch = settings.strategy == .copy ? shown.pitch : pitch
+                    try dump(shown, pitch: shownPitch, on: display, to: "\(directory)/frame-\(String(format: "%04d", shownCount))-shown.png")
+                    try dump(writeback, pitch: writeback.pitch, on: display, to: "\(directory)/frame-\(String(format: "%04d", shownCount))-writeback.png")
+                }
             }
             try fences.close()
             shownCount += 1
@@ -277,6 +282,17 @@ public struct Pipeline {
                 }
             }
         }
+    }
+
+    /// Writes a buffer (XR24 rows of `pitch` bytes) as PNG, converted to RGB by libv4lconvert.
+    private func dump(_ slot: PipelineSlot, pitch: Int, on display: borrowing DRMDevice, to path: String) throws(KernelError) {
+        let (width, height) = (configuration.width, configuration.height)
+        let bytes: [UInt8] = try slot.hasDmaBuf
+            ? slot.withDmaBuf { buffer throws(KernelError) in try rethrowingKernelErrors("read") { try buffer.read { Array($0.prefix(pitch * height)) } } }
+            : slot.withGEM { gem throws(KernelError) in try rethrowingKernelErrors("read") { try display.withMapping(gem) { Array($0.prefix(pitch * height)) } } }
+        let format = V4L2Format(type: .videoCapture, width: UInt32(width), height: UInt32(height), pixelFormat: Self.pixelFormat,
+                                planes: [V4L2Format.Plane(bytesPerLine: UInt32(pitch), sizeImage: UInt32(pitch * height))])
+        try PNGFile.write(rgb: try FrameConverter().rgb24([bytes], format: format), width: width, height: height, to: path)
     }
 
     /// Pixels (RGB, the X byte ignored) that differ between the shown buffer and the

@@ -38,6 +38,8 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     public var verifyEvery: Int
     /// vivid's test pattern menu index (0: 75% colour bars, 5: black); nil leaves it.
     public var testPattern: Int?
+    /// Where verified frames are written as PNG: the buffer shown and what the display wrote back.
+    public var dumpDirectory: String?
     public var expectations: Expectations
 
     public struct Expectations: Codable, Sendable, Equatable {
@@ -53,16 +55,17 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     public init(
         source: String = "vivid", sink: String = "vkms", strategy: Strategy = .export, allocator: Allocator = .systemHeap,
         width: Int = 640, height: Int = 480, frames: Int = 300, framesPerSecond: Int? = 30, buffers: Int = 4, verifyEvery: Int = 1,
-        testPattern: Int? = 0, expectations: Expectations = Expectations()
+        testPattern: Int? = 0, dumpDirectory: String? = nil, expectations: Expectations = Expectations()
     ) {
         (self.source, self.sink, self.strategy, self.allocator) = (source, sink, strategy, allocator)
         (self.width, self.height, self.frames, self.framesPerSecond, self.buffers) = (width, height, frames, framesPerSecond, buffers)
-        (self.verifyEvery, self.testPattern, self.expectations) = (verifyEvery, testPattern, expectations)
+        (self.verifyEvery, self.testPattern, self.dumpDirectory, self.expectations) = (verifyEvery, testPattern, dumpDirectory, expectations)
     }
 
     enum CodingKeys: String, CodingKey {
         case source, sink, strategy, allocator, width, height, frames, buffers
-        case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", expectations = "expect"
+        case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", dumpDirectory = "dump-frames"
+        case expectations = "expect"
     }
 
     /// Scenario files may leave out anything that has a default.
@@ -80,6 +83,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         buffers = try values.decodeIfPresent(Int.self, forKey: .buffers) ?? defaults.buffers
         verifyEvery = try values.decodeIfPresent(Int.self, forKey: .verifyEvery) ?? defaults.verifyEvery
         testPattern = values.contains(.testPattern) ? try values.decodeIfPresent(Int.self, forKey: .testPattern) : defaults.testPattern
+        dumpDirectory = try values.decodeIfPresent(String.self, forKey: .dumpDirectory)
         expectations = try values.decodeIfPresent(Expectations.self, forKey: .expectations) ?? defaults.expectations
     }
 }
