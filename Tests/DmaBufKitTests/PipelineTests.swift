@@ -189,3 +189,38 @@ extension SimulatedMatrixAndDumpTests {
 extension DeviceTests.PipelineOnDevices {
     @Test func dumpedFrames() throws { try PipelineCases.dumpedFramesShowTheBars(LinuxKernel()) }
 }
+
+extension PipelineCases {
+    /// A source another open already streams from: the run stops at set-up with EBUSY and why.
+    /// A source that goes away mid-run (vivid's disconnect at frame 3): the run ends with
+    /// ENODEV, and in both cases nothing is left behind (the node works again afterwards).
+    static func busyAndVanishingSourcesEndCleanly(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let holder = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+            let held = try V4L2Queue(device: holder, type: .videoCapture, memory: .mmap, count: 2)
+            let busy = expectKernelError(.EBUSY) { _ = try Pipeline(configuration(.export, frames: 5), kernel: kernel).run() }
+            #expect(busy?.reason?.contains("busy") == true, "\(String(describing: busy))")
+            try held.release()
+            try holder.close()
+
+            let remote = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+            let gone = expectKernelError(.ENODEV) {
+                _ = try Pipeline(configuration(.export, frames: 30, verifyEvery: 0), kernel: kernel).run { progress in
+                    if progress.frame == 3 { try? remote.setControl(VividControl.disconnect, 1) }
+                }
+            }
+            #expect(gone?.operation == "VIDIOC_DQBUF", "\(String(describing: gone))")
+            try remote.close()  // the last user: vivid reconnects
+            let report = try Pipeline(configuration(.export, frames: 3, verifyEvery: 1), kernel: kernel).run()
+            #expect(report.passed, "\(report.summary)")
+        }
+    }
+}
+
+extension SimulatedMatrixAndDumpTests {
+    @Test func simulatedBusyAndVanishingSources() throws { try PipelineCases.busyAndVanishingSourcesEndCleanly(SimulatedKernel()) }
+}
+
+extension DeviceTests.PipelineOnDevices {
+    @Test func busyAndVanishingSources() throws { try PipelineCases.busyAndVanishingSourcesEndCleanly(LinuxKernel()) }
+}

@@ -60,7 +60,12 @@ public struct V4L2Device: ~Copyable {
     /// `VIDIOC_S_FMT` (or `VIDIOC_TRY_FMT`): the format the driver settled on, which may differ.
     @discardableResult
     public func setFormat(_ format: V4L2Format, tryOnly: Bool = false) throws(KernelError) -> V4L2Format {
-        try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2SetFormat(fd, format, tryOnly: tryOnly) }
+        do {
+            return try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2SetFormat(fd, format, tryOnly: tryOnly) }
+        } catch {
+            throw error.explained(error.errno == .EBUSY
+                ? "the queue is busy: buffers exist (in this or another open of the node), so its format cannot change until they are released" : nil)
+        }
     }
 
     /// The frame sizes the node offers for a pixel format (`VIDIOC_ENUM_FRAMESIZES` until EINVAL).

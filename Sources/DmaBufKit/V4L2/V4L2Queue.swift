@@ -27,8 +27,13 @@ public struct V4L2Queue: ~Copyable {
 
     public init(device: borrowing V4L2Device, type: V4L2BufferType, memory: V4L2Memory, count: Int) throws(KernelError) {
         let format = try device.format(type)
-        let granted = try device.descriptor.perform { kernel, fd throws(KernelError) in
-            try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: UInt32(count))
+        let granted: (count: UInt32, capabilities: UInt32)
+        do {
+            granted = try device.descriptor.perform { kernel, fd throws(KernelError) in
+                try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: UInt32(count))
+            }
+        } catch {
+            throw error.explained(error.errno == .EBUSY ? "the node is busy: another open of it owns its buffers or is streaming" : nil)
         }
         (kernel, fd, path) = (device.kernel, device.fd, device.path)
         (self.type, self.memory, self.count, self.capabilities) = (type, memory, Int(granted.count), granted.capabilities)
