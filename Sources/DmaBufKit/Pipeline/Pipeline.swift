@@ -38,8 +38,13 @@ public struct Pipeline {
         guard pipe.planeFormats.contains(Self.pixelFormat) else {
             throw KernelError("pipeline", .EINVAL, path: display.path, reason: "\(display.driver)'s primary plane cannot scan out XRGB8888")
         }
+        if settings.verifyEvery > 0 && pipe.writeback == nil {
+            throw KernelError("pipeline", .EOPNOTSUPP, path: display.path, reason: "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
+        }
         let camera = try openSource(settings.source)
-        let type: V4L2BufferType = camera.capability.deviceCaps & V4L2Capability.videoCaptureMultiplanar != 0 ? .videoCaptureMultiplanar : .videoCapture
+        guard let type = camera.capability.streamingType, !type.isOutput else {
+            throw KernelError("pipeline", .EINVAL, path: camera.path, reason: "\(camera.capability.card) is not a video capture node")
+        }
         let format = try configureSource(camera, type: type)
         (report.sourcePath, report.sinkPath) = ("\(camera.path) (\(camera.capability.card))", "\(display.path) (\(display.driver))")
         report.format = "XR24 \(settings.width)x\(settings.height)"
@@ -85,9 +90,6 @@ public struct Pipeline {
             writeback.pitch = gem.pitch ?? settings.width * 4
             writeback.gem = consume gem
             try writeback.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: writeback.pitch) }
-            guard pipe.writeback != nil else {
-                throw KernelError("pipeline", .EOPNOTSUPP, path: display.path, reason: "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
-            }
         }
 
         for (index, slot) in zip(queue.indices, slots) { try enqueue(queue, index, slot) }
