@@ -128,43 +128,18 @@ public struct Pipeline {
             } else {
                 shown = slot
             }
-            let verify = settings.verifyEvery > 0 && shownCount % settings.verifyEvery == 0
-            let framebuffer = try shown.framebufferID()
-            let writebackID = settings.verifyEvery > 0 ? try writeback.framebufferID() : nil
-            let fences: ShownFrame
-            if shownCount == 0 {
-                fences = try pipe.show(framebuffer, on: display, writebackInto: writebackID, pageFlipEvent: UInt64(shownCount))
-            } else {
-                fences = try pipe.flip(to: framebuffer, on: display, writebackInto: verify ? writebackID : nil, pageFlipEvent: UInt64(shownCount))
+            let flipped = try present(shown, number: shownCount, pitch: settings.strategy == .copy ? shown.pitch : pitch, display: display, pipe: pipe,
+                                      writeback: writeback, report: &report) { () throws(KernelError) in
+                // The display has left the previous buffer: it may be filled again.
+                if settings.strategy != .copy {
+                    if let previous = displayed { try enqueue(queue, previous, slots[Int(previous.rawValue)]) }
+                    displayed = index
+                }
             }
-            try waitForFlip(display, UInt64(shownCount))
             firstShown = firstShown ?? .now
-            // From the capture timestamp (vivid stamps a frame's start, CLOCK_MONOTONIC) to the
-            // flip-complete event in our hands (vkms dates the event itself a period back).
-            latencies.append((Self.monotonicNow() - frame.timestamp).seconds * 1000)
-            // The display has left the previous buffer: it may be filled again.
-            if settings.strategy != .copy {
-                if let previous = displayed { try enqueue(queue, previous, slots[Int(previous.rawValue)]) }
-                displayed = index
-            }
-            if verify {
-                guard try fences.writebackDone(within: .seconds(2)) else {
-                    throw KernelError("pipeline", .ETIMEDOUT, path: display.path, reason: "the writeback of frame \(shownCount) did not complete within 2 s")
-                }
-                let (differing, blank) = try compare(shown, writeback, on: display, pitch: settings.strategy == .copy ? shown.pitch : pitch)
-                report.framesVerified += 1
-                if differing > 0 {
-                    report.framesMismatched += 1
-                    logger.warning("frame \(shownCount) (sequence \(frame.sequence)): \(differing) pixels differ from the writeback")
-                }
-                if blank { report.blankFrames += 1 }
-                if let directory = settings.dumpDirectory {
-                    let shownPitch = settings.strategy == .copy ? shown.pitch : pitch
-                    try dump(shown, pitch: shownPitch, on: display, to: "\(directory)/frame-\(String(format: "%04d", shownCount))-shown.png")
-                    try dump(writeback, pitch: writeback.pitch, on: display, to: "\(directory)/frame-\(String(format: "%04d", shownCount))-writeback.png")
-                }
-            }
-            try fences.close()
+            // From the capture timestamp (vivid stamps a frame's end, CLOCK_MONOTONIC) to the
+            // flip-complete event in our hands.
+            latencies.append((flipped - frame.timestamp).seconds * 1000)
             shownCount += 1
             let elapsed = firstShown.map { ContinuousClock.now - $0 } ?? .zero
             let rate = shownCount > 1 ? Double(shownCount - 1) / max(elapsed.seconds, 1e-9) : 0
@@ -186,6 +161,46 @@ public struct Pipeline {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return .seconds(now.tv_sec) + .nanoseconds(now.tv_nsec)
+    }
+
+    /// Shows `shown` as frame `number` (the first with a modeset), waits for the flip, runs
+    /// `afterFlip` (the previous buffer is free), then verifies the frame through writeback
+    /// when it is due. Returns when the flip event arrived (CLOCK_MONOTONIC).
+    private func present(
+        _ shown: PipelineSlot, number: Int, pitch: Int, display: borrowing DRMDevice, pipe: DisplayPipe, writeback: PipelineSlot,
+        report: inout PipelineReport, afterFlip: () throws(KernelError) -> Void
+    ) throws(KernelError) -> Duration {
+        let settings = configuration
+        let verify = settings.verifyEvery > 0 && number % settings.verifyEvery == 0
+        let framebuffer = try shown.framebufferID()
+        let writebackID = settings.verifyEvery > 0 ? try writeback.framebufferID() : nil
+        let fences: ShownFrame
+        if number == 0 {
+            fences = try pipe.show(framebuffer, on: display, writebackInto: writebackID, pageFlipEvent: UInt64(number))
+        } else {
+            fences = try pipe.flip(to: framebuffer, on: display, writebackInto: verify ? writebackID : nil, pageFlipEvent: UInt64(number))
+        }
+        try waitForFlip(display, UInt64(number))
+        let flipped = Self.monotonicNow()
+        try afterFlip()
+        if verify {
+            guard try fences.writebackDone(within: .seconds(2)) else {
+                throw KernelError("pipeline", .ETIMEDOUT, path: display.path, reason: "the writeback of frame \(number) did not complete within 2 s")
+            }
+            let (differing, blank) = try compare(shown, writeback, on: display, pitch: pitch)
+            report.framesVerified += 1
+            if differing > 0 {
+                report.framesMismatched += 1
+                logger.warning("frame \(number): \(differing) pixels differ from the writeback")
+            }
+            if blank { report.blankFrames += 1 }
+            if let directory = settings.dumpDirectory {
+                try dump(shown, pitch: pitch, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-shown.png")
+                try dump(writeback, pitch: writeback.pitch, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-writeback.png")
+            }
+        }
+        try fences.close()
+        return flipped
     }
 
     // MARK: Set-up
