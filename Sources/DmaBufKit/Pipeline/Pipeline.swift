@@ -41,13 +41,17 @@ public struct Pipeline {
         if settings.verifyEvery > 0 && pipe.writeback == nil {
             throw KernelError("pipeline", .EOPNOTSUPP, path: display.path, reason: "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
         }
+        report.sinkPath = "\(display.path) (\(display.driver))"
+        report.format = "XR24 \(settings.width)x\(settings.height)"
+        if settings.source == PipelineConfiguration.patternSource {
+            return try runPattern(display: display, pipe: pipe, report: report, progress: progress)
+        }
         let camera = try openSource(settings.source)
         guard let type = camera.capability.streamingType, !type.isOutput else {
             throw KernelError("pipeline", .EINVAL, path: camera.path, reason: "\(camera.capability.card) is not a video capture node")
         }
         let format = try configureSource(camera, type: type)
-        (report.sourcePath, report.sinkPath) = ("\(camera.path) (\(camera.capability.card))", "\(display.path) (\(display.driver))")
-        report.format = "XR24 \(settings.width)x\(settings.height)"
+        report.sourcePath = "\(camera.path) (\(camera.capability.card))"
         let pitch = Int(format.planes[0].bytesPerLine), size = Int(format.planes[0].sizeImage)
 
         var slots: [PipelineSlot] = []
@@ -66,31 +70,16 @@ public struct Pipeline {
             case .import:
                 slot.dmaBuf = try allocate(size: size, pitch: pitch, on: display, into: slot)
             }
-            if settings.strategy != .copy {
-                if let own = slot.ownGEM.take() {
-                    slot.gem = consume own
-                } else {
-                    slot.gem = try slot.withDmaBuf { buffer throws(KernelError) in try display.importBuffer(buffer) }
-                }
-                try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: pitch) }
-            }
+            if settings.strategy != .copy { try attach(slot, to: display, pitch: pitch) }
         }
         if settings.strategy == .copy {
             for _ in 0..<2 {
                 let target = PipelineSlot()
                 targets.append(target)
-                let gem = try display.createDumbBuffer(width: settings.width, height: settings.height)
-                target.pitch = gem.pitch ?? settings.width * 4
-                target.gem = consume gem
-                try target.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: target.pitch) }
+                try makeDumb(target, on: display)
             }
         }
-        if settings.verifyEvery > 0 {
-            let gem = try display.createDumbBuffer(width: settings.width, height: settings.height)
-            writeback.pitch = gem.pitch ?? settings.width * 4
-            writeback.gem = consume gem
-            try writeback.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: writeback.pitch) }
-        }
+        if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
 
         for (index, slot) in zip(queue.indices, slots) { try enqueue(queue, index, slot) }
         try queue.start()
@@ -145,16 +134,83 @@ public struct Pipeline {
             let rate = shownCount > 1 ? Double(shownCount - 1) / max(elapsed.seconds, 1e-9) : 0
             progress(Progress(frame: shownCount, total: settings.frames, framesPerSecond: rate, drops: report.drops))
         }
-        let elapsed = firstShown.map { ContinuousClock.now - $0 } ?? .zero
-        report.framesShown = shownCount
-        report.framesPerSecond = shownCount > 1 ? Double(shownCount - 1) / max(elapsed.seconds, 1e-9) : 0
-        report.latencyMilliseconds = PipelineReport.Summary(latencies)
-        report.seconds = (ContinuousClock.now - started).seconds
         try pipe.disable(on: display)
         try queue.release()
+        return finish(report, shown: shownCount, started: started, firstShown: firstShown, latencies: latencies)
+    }
+
+    private func finish(
+        _ report: PipelineReport, shown: Int, started: ContinuousClock.Instant, firstShown: ContinuousClock.Instant?, latencies: [Double]
+    ) -> PipelineReport {
+        var report = report
+        let elapsed = firstShown.map { ContinuousClock.now - $0 } ?? .zero
+        report.framesShown = shown
+        report.framesPerSecond = shown > 1 ? Double(shown - 1) / max(elapsed.seconds, 1e-9) : 0
+        report.latencyMilliseconds = PipelineReport.Summary(latencies)
+        report.seconds = (ContinuousClock.now - started).seconds
         report.judge()
         logger.info("\(report.summary)")
         return report
+    }
+
+    /// The pattern source: vivid's 75% bars (or black, test pattern 5) with the frame number
+    /// in binary along the top-left corner, written by the CPU (under SYNC) into buffers from
+    /// the allocator, each shown once the display has left it. Runs at the display's rate.
+    private func runPattern(
+        display: borrowing DRMDevice, pipe: DisplayPipe, report: PipelineReport, progress: (Progress) -> Void
+    ) throws(KernelError) -> PipelineReport {
+        var report = report
+        let settings = configuration
+        guard settings.strategy == .import else {
+            throw KernelError("pipeline", .EINVAL, reason: "the pattern source writes into buffers from the allocator: use the import strategy")
+        }
+        report.sourcePath = "pattern in \(settings.allocator.rawValue) buffers"
+        let pitch = settings.width * 4
+        var slots: [PipelineSlot] = []
+        let writeback = PipelineSlot()
+        defer { for slot in slots + [writeback] { slot.close(logger) } }
+        for _ in 0..<settings.buffers {
+            let slot = PipelineSlot()
+            slots.append(slot)
+            slot.dmaBuf = try allocate(size: pitch * settings.height, pitch: pitch, on: display, into: slot)
+            try attach(slot, to: display, pitch: pitch)
+        }
+        if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
+        defer { try? pipe.disable(on: display) }
+
+        let bars = (0..<settings.width).flatMap { x -> [UInt8] in
+            let bar = settings.testPattern == 5 ? (red: 0, green: 0, blue: 0) : ColourBars.seventyFivePercent[x * 8 / settings.width]
+            return [bar.blue, bar.green, bar.red, 0]
+        }
+        var latencies: [Double] = []
+        let started = ContinuousClock.now
+        var firstShown: ContinuousClock.Instant?
+        for number in 0..<settings.frames {
+            // With two or more buffers the one written next is never the one on screen.
+            let slot = slots[number % slots.count]
+            let written = Self.monotonicNow()
+            try slot.withDmaBuf { buffer throws(KernelError) in
+                try rethrowingKernelErrors("write") {
+                    try buffer.write { view in
+                        for y in 0..<settings.height {
+                            bars.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: pitch) }
+                        }
+                        // The frame number, one 8x8 block per bit: a stale buffer cannot pass.
+                        for bit in 0..<16 where settings.testPattern != 5 {
+                            let value: UInt8 = number >> bit & 1 == 1 ? 0xff : 0x00
+                            for y in 0..<8 { (view.baseAddress! + y * pitch + bit * 32).initializeMemory(as: UInt8.self, repeating: value, count: 32) }
+                        }
+                    }
+                }
+            }
+            let flipped = try present(slot, number: number, pitch: pitch, display: display, pipe: pipe, writeback: writeback, report: &report) {}
+            firstShown = firstShown ?? .now
+            latencies.append((flipped - written).seconds * 1000)
+            let elapsed = ContinuousClock.now - firstShown!
+            progress(Progress(frame: number + 1, total: settings.frames, framesPerSecond: number > 0 ? Double(number) / max(elapsed.seconds, 1e-9) : 0, drops: 0))
+        }
+        try pipe.disable(on: display)
+        return finish(report, shown: settings.frames, started: started, firstShown: firstShown, latencies: latencies)
     }
 
     static func monotonicNow() -> Duration {
@@ -238,6 +294,25 @@ public struct Pipeline {
             if chosen != V4L2Fraction(1, UInt32(fps)) { logger.notice("\(camera.path) runs at \(chosen) s per frame, not 1/\(fps)") }
         }
         return format
+    }
+
+    /// The display's view of a slot's buffer: its own dumb buffer, or the dma-buf imported;
+    /// then a framebuffer over it.
+    private func attach(_ slot: PipelineSlot, to display: borrowing DRMDevice, pitch: Int) throws(KernelError) {
+        if let own = slot.ownGEM.take() {
+            slot.gem = consume own
+        } else {
+            slot.gem = try slot.withDmaBuf { buffer throws(KernelError) in try display.importBuffer(buffer) }
+        }
+        try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: pitch) }
+    }
+
+    /// A dumb buffer of the display with a framebuffer: a copy target, or the writeback target.
+    private func makeDumb(_ slot: PipelineSlot, on display: borrowing DRMDevice) throws(KernelError) {
+        let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
+        slot.pitch = gem.pitch ?? configuration.width * 4
+        slot.gem = consume gem
+        try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: slot.pitch) }
     }
 
     private func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int) throws(KernelError) -> Framebuffer {

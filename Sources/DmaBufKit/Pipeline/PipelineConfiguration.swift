@@ -22,8 +22,9 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     }
 
     /// A V4L2 capture node by name (`vivid-000-vid-cap`), a driver (`vivid`: its first capture
-    /// node) or a path.
+    /// node) or a path; or `pattern`: the CPU draws the bars into buffers from `allocator`.
     public var source: String
+    public static let patternSource = "pattern"
     /// A DRM device by driver name (`vkms`) or path.
     public var sink: String
     public var strategy: Strategy

@@ -173,12 +173,7 @@ final class SimulatedVideoDevice {
         }!
     }
 
-    /// vivid's 75% colour bars (tpg "75% Colorbar"): white, yellow, cyan, green, magenta, red,
-    /// blue, black. RGB24 as is; YUYV and NV12M as BT.601 limited-range YCbCr.
-    static let bars: [(UInt8, UInt8, UInt8)] = [
-        (0xbf, 0xbf, 0xbf), (0xbf, 0xbf, 0x00), (0x00, 0xbf, 0xbf), (0x00, 0xbf, 0x00),
-        (0xbf, 0x00, 0xbf), (0xbf, 0x00, 0x00), (0x00, 0x00, 0xbf), (0x00, 0x00, 0x00),
-    ]
+    static let bars: [(UInt8, UInt8, UInt8)] = ColourBars.seventyFivePercent.map { ($0.red, $0.green, $0.blue) }
 
     static func ycbcr(_ rgb: (UInt8, UInt8, UInt8)) -> (UInt8, UInt8, UInt8) {
         let (r, g, b) = (Double(rgb.0), Double(rgb.1), Double(rgb.2))

@@ -20,6 +20,15 @@ public enum VividControl {
     public static let noMovement: Int32 = 3
 }
 
+/// vivid's "75% Colorbar" test pattern (v4l2-tpg): white, yellow, cyan, green, magenta, red,
+/// blue, black, as 8-bit RGB; each bar an eighth of the width.
+public enum ColourBars {
+    public static let seventyFivePercent: [(red: UInt8, green: UInt8, blue: UInt8)] = [
+        (0xbf, 0xbf, 0xbf), (0xbf, 0xbf, 0x00), (0x00, 0xbf, 0xbf), (0x00, 0xbf, 0x00),
+        (0xbf, 0x00, 0xbf), (0xbf, 0x00, 0x00), (0x00, 0x00, 0xbf), (0x00, 0x00, 0x00),
+    ]
+}
+
 extension V4L2Device {
     /// Makes vivid's picture depend on nothing but the format: 75% colour bars, no OSD text,
     /// nothing moving. Frames then repeat exactly.
