@@ -12,6 +12,13 @@ public struct Pipeline {
 
     /// The pixel format both sides use: V4L2 'XR24' (B, G, R, X in memory) is DRM's XRGB8888.
     public static let pixelFormat: UInt32 = 0x3432_5258
+    /// With a mem2mem stage (vim2m has no XR24) the display gets RGB565: V4L2 'RGBP' is DRM's 'RG16'.
+    static let rgb565 = (v4l2: UInt32(0x5042_4752), drm: UInt32(0x3631_4752))
+
+    /// What the display scans out: (V4L2 fourcc, DRM fourcc, bytes per pixel).
+    var displayFormat: (v4l2: UInt32, drm: UInt32, bytesPerPixel: Int) {
+        configuration.mem2mem == nil ? (Self.pixelFormat, Self.pixelFormat, 4) : (Self.rgb565.v4l2, Self.rgb565.drm, 2)
+    }
 
     public struct Progress: Sendable {
         public var frame: Int
@@ -35,14 +42,14 @@ public struct Pipeline {
         var report = PipelineReport(configuration: settings)
         let display = try openSink(settings.sink)
         let pipe = try DisplayPipe(device: display, size: (settings.width, settings.height))
-        guard pipe.planeFormats.contains(Self.pixelFormat) else {
-            throw KernelError("pipeline", .EINVAL, path: display.path, reason: "\(display.driver)'s primary plane cannot scan out XRGB8888")
+        guard pipe.planeFormats.contains(displayFormat.drm) else {
+            throw KernelError("pipeline", .EINVAL, path: display.path, reason: "\(display.driver)'s primary plane cannot scan out \(V4L2PixelFormat.name(displayFormat.drm))")
         }
         if settings.verifyEvery > 0 && pipe.writeback == nil {
             throw KernelError("pipeline", .EOPNOTSUPP, path: display.path, reason: "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
         }
         report.sinkPath = "\(display.path) (\(display.driver))"
-        report.format = "XR24 \(settings.width)x\(settings.height)"
+        report.format = "\(V4L2PixelFormat.name(displayFormat.drm)) \(settings.width)x\(settings.height)"
         if settings.source == PipelineConfiguration.patternSource {
             return try runPattern(display: display, pipe: pipe, report: report, progress: progress)
         }
@@ -50,8 +57,11 @@ public struct Pipeline {
         guard let type = camera.capability.streamingType, !type.isOutput else {
             throw KernelError("pipeline", .EINVAL, path: camera.path, reason: "\(camera.capability.card) is not a video capture node")
         }
-        let format = try configureSource(camera, type: type)
+        let format = try configureSource(camera, type: type, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat : V4L2PixelFormat.rgb24)
         report.sourcePath = "\(camera.path) (\(camera.capability.card))"
+        if let stage = settings.mem2mem {
+            return try runMem2Mem(stage, camera: camera, type: type, display: display, pipe: pipe, report: report, progress: progress)
+        }
         let pitch = Int(format.planes[0].bytesPerLine), size = Int(format.planes[0].sizeImage)
 
         var slots: [PipelineSlot] = []
@@ -213,6 +223,15 @@ public struct Pipeline {
         return finish(report, shown: settings.frames, started: started, firstShown: firstShown, latencies: latencies)
     }
 
+    /// Every RGB channel of two XRGB8888 pixels within `tolerance`.
+    static func within(_ tolerance: Int, _ a: UInt32, _ b: UInt32) -> Bool {
+        for shift: UInt32 in [0, 8, 16] {
+            let difference = Int((a >> shift) & 0xff) - Int((b >> shift) & 0xff)
+            if difference > tolerance || difference < -tolerance { return false }
+        }
+        return true
+    }
+
     static func monotonicNow() -> Duration {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
@@ -251,8 +270,8 @@ public struct Pipeline {
             }
             if blank { report.blankFrames += 1 }
             if let directory = settings.dumpDirectory {
-                try dump(shown, pitch: pitch, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-shown.png")
-                try dump(writeback, pitch: writeback.pitch, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-writeback.png")
+                try dump(shown, pitch: pitch, pixelFormat: displayFormat.v4l2, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-shown.png")
+                try dump(writeback, pitch: writeback.pitch, pixelFormat: Self.pixelFormat, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-writeback.png")
             }
         }
         try fences.close()
@@ -278,17 +297,13 @@ public struct Pipeline {
     }
 
     /// XR24 at the configured size and rate; vivid's test pattern when asked.
-    private func configureSource(_ camera: borrowing V4L2Device, type: V4L2BufferType) throws(KernelError) -> V4L2Format {
+    private func configureSource(_ camera: borrowing V4L2Device, type: V4L2BufferType, pixelFormat: UInt32) throws(KernelError) -> V4L2Format {
         let settings = configuration
         if camera.capability.driver == "vivid" {
             try camera.makeVividDeterministic()
             if let pattern = settings.testPattern { try camera.setControl(VividControl.testPattern, Int32(pattern)) }
         }
-        let format = try camera.setFormat(V4L2Format(type: type, width: UInt32(settings.width), height: UInt32(settings.height), pixelFormat: Self.pixelFormat))
-        guard format.pixelFormat == Self.pixelFormat, Int(format.width) == settings.width, Int(format.height) == settings.height else {
-            throw KernelError("VIDIOC_S_FMT", .EINVAL, path: camera.path, reason:
-                "the source gives \(V4L2PixelFormat.name(format.pixelFormat)) \(format.width)x\(format.height) for XR24 \(settings.width)x\(settings.height), which the display cannot take as is")
-        }
+        let format = try setFormat(camera, type: type, pixelFormat)
         if let fps = settings.framesPerSecond {
             let chosen = try camera.setFrameInterval(type, V4L2Fraction(1, UInt32(fps)))
             if chosen != V4L2Fraction(1, UInt32(fps)) { logger.notice("\(camera.path) runs at \(chosen) s per frame, not 1/\(fps)") }
@@ -315,9 +330,108 @@ public struct Pipeline {
         try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: slot.pitch) }
     }
 
+    /// S_FMT of `pixelFormat` at the configured size; an error when the node settles on anything else.
+    @discardableResult
+    private func setFormat(_ device: borrowing V4L2Device, type: V4L2BufferType, _ pixelFormat: UInt32) throws(KernelError) -> V4L2Format {
+        let (width, height) = (configuration.width, configuration.height)
+        let format = try device.setFormat(V4L2Format(type: type, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat))
+        guard format.pixelFormat == pixelFormat, Int(format.width) == width, Int(format.height) == height else {
+            throw KernelError("VIDIOC_S_FMT", .EINVAL, path: device.path, reason:
+                "\(device.capability.card) gives \(V4L2PixelFormat.name(format.pixelFormat)) \(format.width)x\(format.height) for \(V4L2PixelFormat.name(pixelFormat)) \(width)x\(height), which the next stage cannot take as is")
+        }
+        return format
+    }
+
+    /// With a mem2mem stage: the capture node's buffers (RGB24, exported) are queued into the
+    /// stage's output queue; the stage's capture buffers (RGB565, exported) are what the
+    /// display shows. A capture buffer goes back once the stage returns it; a stage buffer
+    /// once the display has flipped away from it.
+    private func runMem2Mem(
+        _ name: String, camera: borrowing V4L2Device, type: V4L2BufferType, display: borrowing DRMDevice, pipe: DisplayPipe,
+        report: PipelineReport, progress: (Progress) -> Void
+    ) throws(KernelError) -> PipelineReport {
+        var report = report
+        let settings = configuration
+        guard settings.strategy == .export else {
+            throw KernelError("pipeline", .EINVAL, reason: "a mem2mem stage passes buffers along by export: use the export strategy")
+        }
+        let stage = try V4L2Device(name: name, kernel: kernel)
+        guard stage.capability.deviceCaps & V4L2Capability.videoMem2Mem != 0 else {
+            throw KernelError("pipeline", .EINVAL, path: stage.path, reason: "\(name) is not a single-planar mem2mem node")
+        }
+        report.sourcePath += " → \(stage.path) (\(stage.capability.card))"
+        let input = try setFormat(stage, type: .videoOutput, V4L2PixelFormat.rgb24)
+        let output = try setFormat(stage, type: .videoCapture, Self.rgb565.v4l2)
+        let (pitch, inputSize) = (Int(output.planes[0].bytesPerLine), input.planes[0].sizeImage)
+
+        var captured: [PipelineSlot] = [], shown: [PipelineSlot] = []
+        let writeback = PipelineSlot()
+        defer { for slot in captured + shown + [writeback] { slot.close(logger) } }
+        let source = try V4L2Queue(device: camera, type: type, memory: .mmap, count: settings.buffers)
+        let stageIn = try V4L2Queue(device: stage, type: .videoOutput, memory: .dmabuf, count: source.count)
+        let stageOut = try V4L2Queue(device: stage, type: .videoCapture, memory: .mmap, count: settings.buffers)
+        for index in source.indices {
+            let slot = PipelineSlot()
+            captured.append(slot)
+            slot.dmaBuf = try source.export(index)
+            try source.enqueue(index)
+        }
+        for index in stageOut.indices {
+            let slot = PipelineSlot()
+            shown.append(slot)
+            slot.dmaBuf = try stageOut.export(index)
+            try attach(slot, to: display, pitch: pitch)
+            try stageOut.enqueue(index)
+        }
+        if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
+        try source.start()
+        try stageIn.start()
+        try stageOut.start()
+        defer { try? pipe.disable(on: display) }
+
+        var displayed: BufferIndex?
+        var lastSequence: UInt32?
+        var latencies: [Double] = []
+        let started = ContinuousClock.now
+        var firstShown: ContinuousClock.Instant?
+        var count = 0
+        func waitFor(_ queue: borrowing V4L2Queue, _ what: String) throws(KernelError) -> V4L2BufferInfo {
+            guard let buffer = try queue.dequeue(waiting: .seconds(2)) else {
+                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no \(what) within 2 s after \(count) shown")
+            }
+            return buffer
+        }
+        while count < settings.frames {
+            let frame = try waitFor(source, "captured frame")
+            if let last = lastSequence { if frame.sequence > last { report.drops += Int(frame.sequence - last - 1) } else { report.repeats += 1 } }
+            lastSequence = frame.sequence
+            try stageIn.enqueue(BufferIndex(rawValue: frame.index), dmaBufs: [try captured[Int(frame.index)].withDmaBuf { $0.fd }], bytesUsed: [inputSize])
+            let converted = try waitFor(stageOut, "converted frame")
+            let consumed = try waitFor(stageIn, "returned source buffer")
+            try source.enqueue(BufferIndex(rawValue: consumed.index))
+            let index = BufferIndex(rawValue: converted.index)
+            let flipped = try present(shown[Int(converted.index)], number: count, pitch: pitch, display: display, pipe: pipe, writeback: writeback,
+                                      report: &report) { () throws(KernelError) in
+                if let previous = displayed { try stageOut.enqueue(previous) }
+                displayed = index
+            }
+            firstShown = firstShown ?? .now
+            latencies.append((flipped - frame.timestamp).seconds * 1000)
+            count += 1
+            let elapsed = ContinuousClock.now - firstShown!
+            progress(Progress(frame: count, total: settings.frames, framesPerSecond: count > 1 ? Double(count - 1) / max(elapsed.seconds, 1e-9) : 0, drops: report.drops))
+        }
+        try pipe.disable(on: display)
+        try stageOut.release()
+        try stageIn.release()
+        try source.release()
+        try stage.close()
+        return finish(report, shown: count, started: started, firstShown: firstShown, latencies: latencies)
+    }
+
     private func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int) throws(KernelError) -> Framebuffer {
         try display.addFramebuffer(DRMFramebufferRequest(
-            width: UInt32(configuration.width), height: UInt32(configuration.height), format: Self.pixelFormat,
+            width: UInt32(configuration.width), height: UInt32(configuration.height), format: displayFormat.drm,
             handles: [gem.handle.rawValue], pitches: [UInt32(pitch)]))
     }
 
@@ -376,13 +490,13 @@ public struct Pipeline {
         }
     }
 
-    /// Writes a buffer (XR24 rows of `pitch` bytes) as PNG, converted to RGB by libv4lconvert.
-    private func dump(_ slot: PipelineSlot, pitch: Int, on display: borrowing DRMDevice, to path: String) throws(KernelError) {
+    /// Writes a buffer (rows of `pitch` bytes) as PNG, converted to RGB by libv4lconvert.
+    private func dump(_ slot: PipelineSlot, pitch: Int, pixelFormat: UInt32, on display: borrowing DRMDevice, to path: String) throws(KernelError) {
         let (width, height) = (configuration.width, configuration.height)
         let bytes: [UInt8] = try slot.hasDmaBuf
             ? slot.withDmaBuf { buffer throws(KernelError) in try rethrowingKernelErrors("read") { try buffer.read { Array($0.prefix(pitch * height)) } } }
             : slot.withGEM { gem throws(KernelError) in try rethrowingKernelErrors("read") { try display.withMapping(gem) { Array($0.prefix(pitch * height)) } } }
-        let format = V4L2Format(type: .videoCapture, width: UInt32(width), height: UInt32(height), pixelFormat: Self.pixelFormat,
+        let format = V4L2Format(type: .videoCapture, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat,
                                 planes: [V4L2Format.Plane(bytesPerLine: UInt32(pitch), sizeImage: UInt32(pitch * height))])
         try PNGFile.write(rgb: try FrameConverter().rgb24([bytes], format: format), width: width, height: height, to: path)
     }
@@ -392,11 +506,28 @@ public struct Pipeline {
     private func compare(_ shown: PipelineSlot, _ writeback: PipelineSlot, on display: borrowing DRMDevice, pitch: Int) throws(KernelError) -> (Int, Bool) {
         let (width, height) = (configuration.width, configuration.height)
         let writebackPitch = writeback.pitch
+        let rgb565 = displayFormat.bytesPerPixel == 2
         func count(_ shownView: UnsafeRawBufferPointer, _ written: UnsafeRawBufferPointer) -> (Int, Bool) {
-            let a = shownView.bindMemory(to: UInt32.self), b = written.bindMemory(to: UInt32.self)
-            let (rowA, rowB) = (pitch / 4, writebackPitch / 4)
-            let first = a[0] & 0x00ff_ffff
+            let b = written.bindMemory(to: UInt32.self)
+            let rowB = writebackPitch / 4
             var differing = 0, flat = true
+            if rgb565 {
+                // vkms widens RGB565 to 16 bits a channel and narrows it for writeback: allow ±1.
+                let a = shownView.bindMemory(to: UInt16.self)
+                let first = a[0]
+                for y in 0..<height {
+                    for x in 0..<width {
+                        let raw = UInt16(littleEndian: a[y * pitch / 2 + x])
+                        let expected = DRMFormat.xrgb8888(fromRGB565: raw), got = b[y * rowB + x]
+                        if !Self.within(1, expected, got) { differing += 1 }
+                        if flat && raw != first { flat = false }
+                    }
+                }
+                return (differing, flat)
+            }
+            let a = shownView.bindMemory(to: UInt32.self)
+            let rowA = pitch / 4
+            let first = a[0] & 0x00ff_ffff
             for y in 0..<height {
                 let (startA, startB) = (y * rowA, y * rowB)
                 for x in 0..<width {

@@ -39,6 +39,8 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     public var verifyEvery: Int
     /// vivid's test pattern menu index (0: 75% colour bars, 5: black); nil leaves it.
     public var testPattern: Int?
+    /// A mem2mem node (`vim2m`) between source and display: RGB24 in, RGB565 out to the display.
+    public var mem2mem: String?
     /// Where verified frames are written as PNG: the buffer shown and what the display wrote back.
     public var dumpDirectory: String?
     public var expectations: Expectations
@@ -64,7 +66,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case source, sink, strategy, allocator, width, height, frames, buffers
+        case source, sink, strategy, allocator, width, height, frames, buffers, mem2mem
         case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", dumpDirectory = "dump-frames"
         case expectations = "expect"
     }
@@ -85,6 +87,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         verifyEvery = try values.decodeIfPresent(Int.self, forKey: .verifyEvery) ?? defaults.verifyEvery
         testPattern = values.contains(.testPattern) ? try values.decodeIfPresent(Int.self, forKey: .testPattern) : defaults.testPattern
         dumpDirectory = try values.decodeIfPresent(String.self, forKey: .dumpDirectory)
+        mem2mem = try values.decodeIfPresent(String.self, forKey: .mem2mem)
         expectations = try values.decodeIfPresent(Expectations.self, forKey: .expectations) ?? defaults.expectations
     }
 }

@@ -521,11 +521,17 @@ extension SimulatedKernel {
             input = (base, Int(source.request.pitches[0]), 2 * Int(source.request.offsets[0]), Int(source.objects[0].size))
         }
         defer { if let input, let source { try? host.munmap(input.0, length: Int(source.objects[0].size)) } }
+        let rgb565 = source?.request.format == 0x3631_4752
+        let cpp = rgb565 ? 2 : 4
         for y in 0..<height {
             for x in 0..<width {
                 var pixel: UInt32 = 0
-                if let (base, pitch, offset, size) = input, offset + y * pitch + x * 4 + 4 <= size {
-                    pixel = base.loadUnaligned(fromByteOffset: offset + y * pitch + x * 4, as: UInt32.self)
+                if let (base, pitch, offset, size) = input, offset + y * pitch + x * cpp + cpp <= size {
+                    if rgb565 {
+                        pixel = DRMFormat.xrgb8888(fromRGB565: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset + y * pitch + x * 2, as: UInt16.self)))
+                    } else {
+                        pixel = base.loadUnaligned(fromByteOffset: offset + y * pitch + x * 4, as: UInt32.self)
+                    }
                 }
                 out.storeBytes(of: (pixel & 0x00ff_ffff) | 0xff00_0000, toByteOffset: outOffset + y * outPitch + x * 4, as: UInt32.self)
             }

@@ -15,6 +15,7 @@ struct SimulatedPixelFormat: Equatable {
     static let yuyv = SimulatedPixelFormat(fourcc: 0x5659_5559, planes: [(2, 1)])  // 'YUYV'
     static let nv12m = SimulatedPixelFormat(fourcc: 0x3231_4d4e, planes: [(1, 1), (1, 2)])  // 'NM12': Y, then CbCr
     static let xbgr32 = SimulatedPixelFormat(fourcc: 0x3432_5258, planes: [(4, 1)])  // 'XR24': B, G, R, 0 (DRM's XRGB8888)
+    static let rgb565 = SimulatedPixelFormat(fourcc: 0x5042_4752, planes: [(2, 1)])  // 'RGBP': rrrrrggg gggbbbbb, little-endian (DRM's RGB565)
 
     static func == (a: Self, b: Self) -> Bool { a.fourcc == b.fourcc }
 
@@ -130,7 +131,7 @@ final class SimulatedVideoDevice {
 
     init(name: String, role: Role, multiplanar: Bool = false) {
         (self.name, self.role, self.multiplanar) = (name, role, multiplanar)
-        formats = role == .mem2mem ? [.rgb24] : (multiplanar ? [.yuyv, .rgb24, .xbgr32, .nv12m] : [.yuyv, .rgb24, .xbgr32])
+        formats = role == .mem2mem ? [.rgb24, .rgb565] : (multiplanar ? [.yuyv, .rgb24, .xbgr32, .nv12m] : [.yuyv, .rgb24, .xbgr32])
         shared = role == .mem2mem ? nil : SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar))
     }
 
