@@ -38,17 +38,22 @@ struct Run: ParsableCommand {
               dmabuf-pipe run --strategy import --allocator dumb --size 1280x720 --fps 30
               dmabuf-pipe run Tests/Scenarios/*.yaml --junit pipe.xml
               dmabuf-pipe run --frames 30 --verify-every 10 --dump-frames frames/
+              dmabuf-pipe run --mem2mem vim2m --fps 5 --frames 30
+              dmabuf-pipe run --from pattern --strategy import --allocator dumb
               dmabuf-pipe run --simulated Tests/Scenarios/export.yaml
             """)
 
     @Argument(help: "Scenario files to run instead of the flags' pipeline.")
     var scenarios: [String] = []
 
-    @Option(name: .customLong("from"), help: "Capture node: a name (vivid-000-vid-cap), a driver (vivid) or a path.")
+    @Option(name: .customLong("from"), help: "Capture node: a name (vivid-000-vid-cap), a driver (vivid) or a path; or pattern (drawn by the CPU).")
     var source = "vivid"
 
     @Option(name: .customLong("to"), help: "Display: a DRM driver name (vkms) or a path (/dev/dri/card1).")
     var sink = "vkms"
+
+    @Option(help: ArgumentHelp("A mem2mem node between source and display (vim2m): RGB24 in, RGB565 out; needs --strategy export.", valueName: "node"))
+    var mem2mem: String?
 
     @Option(help: "export, import or copy.")
     var strategy: PipelineConfiguration.Strategy = .export
@@ -118,7 +123,7 @@ struct Run: ParsableCommand {
             runs = [PipelineScenario(name: "\(strategy.rawValue) \(source) → \(sink)", pipeline: PipelineConfiguration(
                 source: source, sink: sink, strategy: strategy, allocator: allocator, width: dimensions[0], height: dimensions[1],
                 frames: frames, framesPerSecond: fps, buffers: buffers, verifyEvery: verifyEvery, testPattern: testPattern,
-                dumpDirectory: dumpFrames, expectations: expectations))]
+                mem2mem: mem2mem, dumpDirectory: dumpFrames, expectations: expectations))]
         } else {
             for path in scenarios {
                 do {

@@ -105,6 +105,9 @@ struct SimulatedScenarioTests {
         #expect(strategies == Set(PipelineConfiguration.Strategy.allCases))
         #expect(Set(scenarios.filter { $0.pipeline.strategy == .import }.map(\.pipeline.allocator)) == Set(PipelineConfiguration.Allocator.allCases))
         #expect(scenarios.contains { $0.expectFailure != nil && $0.pipeline.testPattern == 5 }, "a scenario that must fail on blank frames")
+        #expect(scenarios.contains { $0.pipeline.mem2mem != nil && $0.expectFailure == nil }, "a mem2mem stage")
+        #expect(scenarios.contains { $0.pipeline.source == "vivid-001-vid-cap" }, "a multi-planar source")
+        #expect(scenarios.contains { $0.pipeline.source == PipelineConfiguration.patternSource && $0.expectFailure == nil }, "the pattern source")
     }
 
     @Test(arguments: files)

@@ -322,12 +322,13 @@ public struct Pipeline {
         try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: pitch) }
     }
 
-    /// A dumb buffer of the display with a framebuffer: a copy target, or the writeback target.
+    /// A dumb XRGB8888 buffer of the display with a framebuffer: a copy target, or the
+    /// writeback target (always XRGB8888, whatever the plane shows).
     private func makeDumb(_ slot: PipelineSlot, on display: borrowing DRMDevice) throws(KernelError) {
         let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
         slot.pitch = gem.pitch ?? configuration.width * 4
         slot.gem = consume gem
-        try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: slot.pitch) }
+        try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: slot.pitch, format: Self.pixelFormat) }
     }
 
     /// S_FMT of `pixelFormat` at the configured size; an error when the node settles on anything else.
@@ -429,9 +430,9 @@ public struct Pipeline {
         return finish(report, shown: count, started: started, firstShown: firstShown, latencies: latencies)
     }
 
-    private func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int) throws(KernelError) -> Framebuffer {
+    private func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int, format: UInt32? = nil) throws(KernelError) -> Framebuffer {
         try display.addFramebuffer(DRMFramebufferRequest(
-            width: UInt32(configuration.width), height: UInt32(configuration.height), format: displayFormat.drm,
+            width: UInt32(configuration.width), height: UInt32(configuration.height), format: format ?? displayFormat.drm,
             handles: [gem.handle.rawValue], pitches: [UInt32(pitch)]))
     }
 

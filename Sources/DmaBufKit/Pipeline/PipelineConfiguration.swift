@@ -58,8 +58,9 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     public init(
         source: String = "vivid", sink: String = "vkms", strategy: Strategy = .export, allocator: Allocator = .systemHeap,
         width: Int = 640, height: Int = 480, frames: Int = 300, framesPerSecond: Int? = 30, buffers: Int = 4, verifyEvery: Int = 1,
-        testPattern: Int? = 0, dumpDirectory: String? = nil, expectations: Expectations = Expectations()
+        testPattern: Int? = 0, mem2mem: String? = nil, dumpDirectory: String? = nil, expectations: Expectations = Expectations()
     ) {
+        self.mem2mem = mem2mem
         (self.source, self.sink, self.strategy, self.allocator) = (source, sink, strategy, allocator)
         (self.width, self.height, self.frames, self.framesPerSecond, self.buffers) = (width, height, frames, framesPerSecond, buffers)
         (self.verifyEvery, self.testPattern, self.dumpDirectory, self.expectations) = (verifyEvery, testPattern, dumpDirectory, expectations)
