@@ -49,7 +49,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("from"), help: "Capture node: a name (vivid-000-vid-cap), a driver (vivid) or a path; or pattern (drawn by the CPU).")
     var source = "vivid"
 
-    @Option(name: .customLong("to"), help: "Display: a DRM driver name (vkms) or a path (/dev/dri/card1).")
+    @Option(name: .customLong("to"), help: "Display: a DRM driver name (vkms) or a path (/dev/dri/card1); or file:PATH to append the raw frames to a file.")
     var sink = "vkms"
 
     @Option(help: ArgumentHelp("A mem2mem node between source and display (vim2m): RGB24 in, RGB565 out; needs --strategy export.", valueName: "node"))

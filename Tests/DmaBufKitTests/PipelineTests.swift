@@ -63,6 +63,11 @@ enum PipelineCases {
             settings.source = "no-such-camera"
             let noSource = expectKernelError(.ENOENT) { _ = try Pipeline(settings, kernel: kernel).run() }
             #expect(noSource?.reason?.contains("no-such-camera") == true)
+            // vim2m's capture side has no XR24: the format the display needs is refused by name.
+            settings = configuration(.export, frames: 5)
+            settings.source = "vim2m"
+            let wrongFormat = expectKernelError(.EINVAL) { _ = try Pipeline(settings, kernel: kernel).run() }
+            #expect(wrongFormat?.reason?.contains("cannot take") == true, "\(String(describing: wrongFormat))")
         }
     }
 }
@@ -226,4 +231,31 @@ extension SimulatedMatrixAndDumpTests {
 
 extension DeviceTests.PipelineOnDevices {
     @Test func busyAndVanishingSources() throws { try PipelineCases.busyAndVanishingSourcesEndCleanly(LinuxKernel()) }
+}
+
+extension PipelineCases {
+    /// The file sink: every frame appended raw (a CPU copy, reported), vivid's bars in it.
+    static func fileSinkWritesTheFrames(_ kernel: any Kernel) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dmabufkit-file-sink-\(getpid())-\(kernel.kind).raw").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try expectNoLeaks(kernel) {
+            var settings = configuration(.export, frames: 4, verifyEvery: 2)
+            settings.sink = PipelineConfiguration.fileSinkPrefix + path
+            let report = try Pipeline(settings, kernel: kernel).run()
+            #expect(report.passed && report.copying && report.framesVerified == 2, "\(report.summary)")
+            let frame = 640 * 480 * 4
+            let bytes = try #require(FileManager.default.contents(atPath: path))
+            #expect(bytes.count == 4 * frame && report.bytesCopied == 4 * frame)
+            let pixel = (240 * 640 + 40) * 4
+            #expect(Array(bytes[(3 * frame + pixel)..<(3 * frame + pixel + 3)]) == [0xbf, 0xbf, 0xbf], "75% white in the last frame")
+        }
+    }
+}
+
+extension SimulatedMatrixAndDumpTests {
+    @Test func simulatedFileSink() throws { try PipelineCases.fileSinkWritesTheFrames(SimulatedKernel()) }
+}
+
+extension DeviceTests.PipelineOnDevices {
+    @Test func fileSink() throws { try PipelineCases.fileSinkWritesTheFrames(LinuxKernel()) }
 }

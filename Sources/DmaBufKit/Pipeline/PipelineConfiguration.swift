@@ -25,8 +25,9 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     /// node) or a path; or `pattern`: the CPU draws the bars into buffers from `allocator`.
     public var source: String
     public static let patternSource = "pattern"
-    /// A DRM device by driver name (`vkms`) or path.
+    /// A DRM device by driver name (`vkms`) or path; or `file:PATH`: the frames appended to a file.
     public var sink: String
+    public static let fileSinkPrefix = "file:"
     public var strategy: Strategy
     public var allocator: Allocator
     public var width: Int
