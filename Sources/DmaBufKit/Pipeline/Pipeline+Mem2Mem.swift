@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+
+extension Pipeline {
+    /// With a mem2mem stage: the capture node's buffers (RGB24, exported) are queued into the
+    /// stage's output queue; the stage's capture buffers (RGB565, exported) are what the
+    /// display shows. A capture buffer goes back once the stage returns it; a stage buffer
+    /// once the display has flipped away from it.
+    func runMem2Mem(
+        _ name: String, camera: borrowing V4L2Device, type: V4L2BufferType, display: borrowing DRMDevice, pipe: DisplayPipe,
+        report: PipelineReport, progress: (Progress) -> Void
+    ) throws(KernelError) -> PipelineReport {
+        var report = report
+        let settings = configuration
+        guard settings.strategy == .export else {
+            throw KernelError("pipeline", .EINVAL, reason: "a mem2mem stage passes buffers along by export: use the export strategy")
+        }
+        let stage = try V4L2Device(name: name, kernel: kernel)
+        guard stage.capability.deviceCaps & V4L2Capability.videoMem2Mem != 0 else {
+            throw KernelError("pipeline", .EINVAL, path: stage.path, reason: "\(name) is not a single-planar mem2mem node")
+        }
+        report.sourcePath += " → \(stage.path) (\(stage.capability.card))"
+        let input = try setFormat(stage, type: .videoOutput, V4L2PixelFormat.rgb24)
+        let output = try setFormat(stage, type: .videoCapture, Self.rgb565.v4l2)
+        let (pitch, inputSize) = (Int(output.planes[0].bytesPerLine), input.planes[0].sizeImage)
+
+        var captured: [PipelineSlot] = [], shown: [PipelineSlot] = []
+        let writeback = PipelineSlot()
+        defer { for slot in captured + shown + [writeback] { slot.close(logger) } }
+        let source = try V4L2Queue(device: camera, type: type, memory: .mmap, count: settings.buffers)
+        let stageIn = try V4L2Queue(device: stage, type: .videoOutput, memory: .dmabuf, count: source.count)
+        let stageOut = try V4L2Queue(device: stage, type: .videoCapture, memory: .mmap, count: settings.buffers)
+        for index in source.indices {
+            let slot = PipelineSlot()
+            captured.append(slot)
+            slot.dmaBuf = try source.export(index)
+            try source.enqueue(index)
+        }
+        for index in stageOut.indices {
+            let slot = PipelineSlot()
+            shown.append(slot)
+            slot.dmaBuf = try stageOut.export(index)
+            try attach(slot, to: display, pitch: pitch)
+            try stageOut.enqueue(index)
+        }
+        if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
+        try source.start()
+        try stageIn.start()
+        try stageOut.start()
+        defer { try? pipe.disable(on: display) }
+
+        var displayed: BufferIndex?
+        var lastSequence: UInt32?
+        var latencies: [Double] = []
+        let started = ContinuousClock.now
+        var firstShown: ContinuousClock.Instant?
+        var count = 0
+        func waitFor(_ queue: borrowing V4L2Queue, _ what: String) throws(KernelError) -> V4L2BufferInfo {
+            guard let buffer = try queue.dequeue(waiting: .seconds(2)) else {
+                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no \(what) within 2 s after \(count) shown")
+            }
+            return buffer
+        }
+        while count < settings.frames {
+            let frame = try waitFor(source, "captured frame")
+            if let last = lastSequence { if frame.sequence > last { report.drops += Int(frame.sequence - last - 1) } else { report.repeats += 1 } }
+            lastSequence = frame.sequence
+            try stageIn.enqueue(BufferIndex(rawValue: frame.index), dmaBufs: [try captured[Int(frame.index)].withDmaBuf { $0.fd }], bytesUsed: [inputSize])
+            let converted = try waitFor(stageOut, "converted frame")
+            let consumed = try waitFor(stageIn, "returned source buffer")
+            try source.enqueue(BufferIndex(rawValue: consumed.index))
+            let index = BufferIndex(rawValue: converted.index)
+            let flipped = try present(shown[Int(converted.index)], number: count, pitch: pitch, display: display, pipe: pipe, writeback: writeback,
+                                      report: &report) { () throws(KernelError) in
+                if let previous = displayed { try stageOut.enqueue(previous) }
+                displayed = index
+            }
+            firstShown = firstShown ?? .now
+            latencies.append((flipped - frame.timestamp).seconds * 1000)
+            count += 1
+            let elapsed = ContinuousClock.now - firstShown!
+            progress(Progress(frame: count, total: settings.frames, framesPerSecond: count > 1 ? Double(count - 1) / max(elapsed.seconds, 1e-9) : 0, drops: report.drops))
+        }
+        try pipe.disable(on: display)
+        try stageOut.release()
+        try stageIn.release()
+        try source.release()
+        try stage.close()
+        return finish(report, shown: count, started: started, firstShown: firstShown, latencies: latencies)
+    }
+}

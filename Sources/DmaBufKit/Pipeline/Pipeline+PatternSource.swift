@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+
+extension Pipeline {
+    /// The pattern source: vivid's 75% bars (or black, test pattern 5) with the frame number
+    /// in binary along the top-left corner, written by the CPU (under SYNC) into buffers from
+    /// the allocator, each shown once the display has left it. Runs at the display's rate.
+    func runPattern(
+        display: borrowing DRMDevice, pipe: DisplayPipe, report: PipelineReport, progress: (Progress) -> Void
+    ) throws(KernelError) -> PipelineReport {
+        var report = report
+        let settings = configuration
+        guard settings.strategy == .import else {
+            throw KernelError("pipeline", .EINVAL, reason: "the pattern source writes into buffers from the allocator: use the import strategy")
+        }
+        report.sourcePath = "pattern in \(settings.allocator.rawValue) buffers"
+        let pitch = settings.width * 4
+        var slots: [PipelineSlot] = []
+        let writeback = PipelineSlot()
+        defer { for slot in slots + [writeback] { slot.close(logger) } }
+        for _ in 0..<settings.buffers {
+            let slot = PipelineSlot()
+            slots.append(slot)
+            slot.dmaBuf = try allocate(size: pitch * settings.height, pitch: pitch, on: display, into: slot)
+            try attach(slot, to: display, pitch: pitch)
+        }
+        if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
+        defer { try? pipe.disable(on: display) }
+
+        let bars = (0..<settings.width).flatMap { x -> [UInt8] in
+            let bar = settings.testPattern == 5 ? (red: 0, green: 0, blue: 0) : ColourBars.seventyFivePercent[x * 8 / settings.width]
+            return [bar.blue, bar.green, bar.red, 0]
+        }
+        var latencies: [Double] = []
+        let started = ContinuousClock.now
+        var firstShown: ContinuousClock.Instant?
+        for number in 0..<settings.frames {
+            // With two or more buffers the one written next is never the one on screen.
+            let slot = slots[number % slots.count]
+            let written = Self.monotonicNow()
+            try slot.withDmaBuf { buffer throws(KernelError) in
+                try rethrowingKernelErrors("write") {
+                    try buffer.write { view in
+                        for y in 0..<settings.height {
+                            bars.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: pitch) }
+                        }
+                        // The frame number, one 8x8 block per bit: a stale buffer cannot pass.
+                        for bit in 0..<16 where settings.testPattern != 5 {
+                            let value: UInt8 = number >> bit & 1 == 1 ? 0xff : 0x00
+                            for y in 0..<8 { (view.baseAddress! + y * pitch + bit * 32).initializeMemory(as: UInt8.self, repeating: value, count: 32) }
+                        }
+                    }
+                }
+            }
+            let flipped = try present(slot, number: number, pitch: pitch, display: display, pipe: pipe, writeback: writeback, report: &report) {}
+            firstShown = firstShown ?? .now
+            latencies.append((flipped - written).seconds * 1000)
+            let elapsed = ContinuousClock.now - firstShown!
+            progress(Progress(frame: number + 1, total: settings.frames, framesPerSecond: number > 0 ? Double(number) / max(elapsed.seconds, 1e-9) : 0, drops: 0))
+        }
+        try pipe.disable(on: display)
+        return finish(report, shown: settings.frames, started: started, firstShown: firstShown, latencies: latencies)
+    }
+}
