@@ -33,24 +33,18 @@ extension Pipeline {
             try queue.enqueue(index)
         }
         try queue.start()
-        var lastSequence: UInt32?
-        var latencies: [Double] = []
-        let started = ContinuousClock.now
-        var firstShown: ContinuousClock.Instant?
+        var tally = RunTally()
         for number in 0..<settings.frames {
             guard let frame = try queue.dequeue(waiting: .seconds(2)) else {
                 throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: camera.path, reason: "no frame within 2 s after \(number) written")
             }
-            if let last = lastSequence { if frame.sequence > last { report.drops += Int(frame.sequence - last - 1) } else { report.repeats += 1 } }
-            lastSequence = frame.sequence
+            tally.captured(frame.sequence, &report)
             let bytes = try slots[Int(frame.index)].withDmaBuf { buffer throws(KernelError) in
                 try rethrowingKernelErrors("read") { try buffer.read { Array($0.prefix(size)) } }
             }
             do { try file.write(contentsOf: bytes) } catch { throw KernelError("write", .EIO, path: path, reason: "\(error)") }
             report.bytesCopied += size
             try queue.enqueue(BufferIndex(rawValue: frame.index))
-            firstShown = firstShown ?? .now
-            latencies.append((Self.monotonicNow() - frame.timestamp).seconds * 1000)
             if settings.verifyEvery > 0 && number % settings.verifyEvery == 0 {
                 report.framesVerified += 1
                 let first = bytes.prefix(3)
@@ -59,10 +53,9 @@ extension Pipeline {
                 }
                 if flat { report.blankFrames += 1 }
             }
-            let elapsed = ContinuousClock.now - firstShown!
-            progress(Progress(frame: number + 1, total: settings.frames, framesPerSecond: number > 0 ? Double(number) / max(elapsed.seconds, 1e-9) : 0, drops: report.drops))
+            progress(tally.shown(after: Self.monotonicNow() - frame.timestamp, of: settings.frames, drops: report.drops))
         }
         try queue.release()
-        return finish(report, shown: settings.frames, started: started, firstShown: firstShown, latencies: latencies)
+        return finish(report, tally)
     }
 }

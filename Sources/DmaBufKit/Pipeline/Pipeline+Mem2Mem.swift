@@ -50,42 +50,33 @@ extension Pipeline {
         defer { try? pipe.disable(on: display) }
 
         var displayed: BufferIndex?
-        var lastSequence: UInt32?
-        var latencies: [Double] = []
-        let started = ContinuousClock.now
-        var firstShown: ContinuousClock.Instant?
-        var count = 0
+        var tally = RunTally()
         func waitFor(_ queue: borrowing V4L2Queue, _ what: String) throws(KernelError) -> V4L2BufferInfo {
             guard let buffer = try queue.dequeue(waiting: .seconds(2)) else {
-                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no \(what) within 2 s after \(count) shown")
+                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no \(what) within 2 s after \(tally.shown) shown")
             }
             return buffer
         }
-        while count < settings.frames {
+        while tally.shown < settings.frames {
             let frame = try waitFor(source, "captured frame")
-            if let last = lastSequence { if frame.sequence > last { report.drops += Int(frame.sequence - last - 1) } else { report.repeats += 1 } }
-            lastSequence = frame.sequence
+            tally.captured(frame.sequence, &report)
             try stageIn.enqueue(BufferIndex(rawValue: frame.index), dmaBufs: [try captured[Int(frame.index)].withDmaBuf { $0.fd }], bytesUsed: [inputSize])
             let converted = try waitFor(stageOut, "converted frame")
             let consumed = try waitFor(stageIn, "returned source buffer")
             try source.enqueue(BufferIndex(rawValue: consumed.index))
             let index = BufferIndex(rawValue: converted.index)
-            let flipped = try present(shown[Int(converted.index)], number: count, pitch: pitch, display: display, pipe: pipe, writeback: writeback,
+            let flipped = try present(shown[Int(converted.index)], number: tally.shown, pitch: pitch, display: display, pipe: pipe, writeback: writeback,
                                       report: &report) { () throws(KernelError) in
                 if let previous = displayed { try stageOut.enqueue(previous) }
                 displayed = index
             }
-            firstShown = firstShown ?? .now
-            latencies.append((flipped - frame.timestamp).seconds * 1000)
-            count += 1
-            let elapsed = ContinuousClock.now - firstShown!
-            progress(Progress(frame: count, total: settings.frames, framesPerSecond: count > 1 ? Double(count - 1) / max(elapsed.seconds, 1e-9) : 0, drops: report.drops))
+            progress(tally.shown(after: flipped - frame.timestamp, of: settings.frames, drops: report.drops))
         }
         try pipe.disable(on: display)
         try stageOut.release()
         try stageIn.release()
         try source.release()
         try stage.close()
-        return finish(report, shown: count, started: started, firstShown: firstShown, latencies: latencies)
+        return finish(report, tally)
     }
 }

@@ -31,9 +31,7 @@ extension Pipeline {
             let bar = settings.testPattern == 5 ? (red: 0, green: 0, blue: 0) : ColourBars.seventyFivePercent[x * 8 / settings.width]
             return [bar.blue, bar.green, bar.red, 0]
         }
-        var latencies: [Double] = []
-        let started = ContinuousClock.now
-        var firstShown: ContinuousClock.Instant?
+        var tally = RunTally()
         for number in 0..<settings.frames {
             // With two or more buffers the one written next is never the one on screen.
             let slot = slots[number % slots.count]
@@ -53,12 +51,9 @@ extension Pipeline {
                 }
             }
             let flipped = try present(slot, number: number, pitch: pitch, display: display, pipe: pipe, writeback: writeback, report: &report) {}
-            firstShown = firstShown ?? .now
-            latencies.append((flipped - written).seconds * 1000)
-            let elapsed = ContinuousClock.now - firstShown!
-            progress(Progress(frame: number + 1, total: settings.frames, framesPerSecond: number > 0 ? Double(number) / max(elapsed.seconds, 1e-9) : 0, drops: 0))
+            progress(tally.shown(after: flipped - written, of: settings.frames, drops: 0))
         }
         try pipe.disable(on: display)
-        return finish(report, shown: settings.frames, started: started, firstShown: firstShown, latencies: latencies)
+        return finish(report, tally)
     }
 }

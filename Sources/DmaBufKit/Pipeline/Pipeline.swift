@@ -99,21 +99,15 @@ public struct Pipeline {
         defer { try? pipe.disable(on: display) }
 
         var displayed: BufferIndex?
-        var lastSequence: UInt32?
-        var latencies: [Double] = []
-        let started = ContinuousClock.now
-        var firstShown: ContinuousClock.Instant?
-        var shownCount = 0
-        while shownCount < settings.frames {
+        var tally = RunTally()
+        while tally.shown < settings.frames {
+            let shownCount = tally.shown
             guard let frame = try queue.dequeue(waiting: .seconds(2)) else {
                 throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: camera.path, reason: "no frame within 2 s after \(shownCount) shown")
             }
             let index = BufferIndex(rawValue: frame.index)
             let slot = slots[Int(frame.index)]
-            if let last = lastSequence {
-                if frame.sequence > last { report.drops += Int(frame.sequence - last - 1) } else { report.repeats += 1 }
-            }
-            lastSequence = frame.sequence
+            tally.captured(frame.sequence, &report)
             if frame.flags & V4L2BufferInfo.flagError != 0 {
                 report.erroneousFrames += 1
                 try enqueue(queue, index, slot)
@@ -138,29 +132,22 @@ public struct Pipeline {
                     displayed = index
                 }
             }
-            firstShown = firstShown ?? .now
             // From the capture timestamp (vivid stamps a frame's end, CLOCK_MONOTONIC) to the
             // flip-complete event in our hands.
-            latencies.append((flipped - frame.timestamp).seconds * 1000)
-            shownCount += 1
-            let elapsed = firstShown.map { ContinuousClock.now - $0 } ?? .zero
-            let rate = shownCount > 1 ? Double(shownCount - 1) / max(elapsed.seconds, 1e-9) : 0
-            progress(Progress(frame: shownCount, total: settings.frames, framesPerSecond: rate, drops: report.drops))
+            progress(tally.shown(after: flipped - frame.timestamp, of: settings.frames, drops: report.drops))
         }
         try pipe.disable(on: display)
         try queue.release()
-        return finish(report, shown: shownCount, started: started, firstShown: firstShown, latencies: latencies)
+        return finish(report, tally)
     }
 
-    func finish(
-        _ report: PipelineReport, shown: Int, started: ContinuousClock.Instant, firstShown: ContinuousClock.Instant?, latencies: [Double]
-    ) -> PipelineReport {
+    /// The run's figures into its report, judged against the expectations.
+    func finish(_ report: PipelineReport, _ tally: RunTally) -> PipelineReport {
         var report = report
-        let elapsed = firstShown.map { ContinuousClock.now - $0 } ?? .zero
-        report.framesShown = shown
-        report.framesPerSecond = shown > 1 ? Double(shown - 1) / max(elapsed.seconds, 1e-9) : 0
-        report.latencyMilliseconds = PipelineReport.Summary(latencies)
-        report.seconds = (ContinuousClock.now - started).seconds
+        report.framesShown = tally.shown
+        report.framesPerSecond = tally.framesPerSecond
+        report.latencyMilliseconds = PipelineReport.Summary(tally.latencies)
+        report.seconds = (ContinuousClock.now - tally.started).seconds
         report.judge()
         logger.info("\(report.summary)")
         return report

@@ -53,6 +53,37 @@ final class PipelineSlot {
     }
 }
 
+/// A run's running figures: capture sequence gaps, frames shown, latency, rate.
+struct RunTally {
+    let started = ContinuousClock.now
+    private(set) var firstShown: ContinuousClock.Instant?
+    private(set) var lastSequence: UInt32?
+    private(set) var latencies: [Double] = []
+    private(set) var shown = 0
+
+    /// A captured frame's sequence number: a gap is frames dropped, no progress a repeat.
+    mutating func captured(_ sequence: UInt32, _ report: inout PipelineReport) {
+        if let last = lastSequence {
+            if sequence > last { report.drops += Int(sequence - last - 1) } else { report.repeats += 1 }
+        }
+        lastSequence = sequence
+    }
+
+    /// A frame reached the sink `latency` after it was captured (or drawn).
+    mutating func shown(after latency: Duration, of total: Int, drops: Int) -> Pipeline.Progress {
+        firstShown = firstShown ?? .now
+        latencies.append(latency.seconds * 1000)
+        shown += 1
+        return Pipeline.Progress(frame: shown, total: total, framesPerSecond: framesPerSecond, drops: drops)
+    }
+
+    /// Frames after the first over the time since it was shown.
+    var framesPerSecond: Double {
+        guard shown > 1, let firstShown else { return 0 }
+        return Double(shown - 1) / max((ContinuousClock.now - firstShown).seconds, 1e-9)
+    }
+}
+
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -480,7 +480,7 @@ extension SimulatedKernel {
                 // vb2_core_streamon: buffers must exist (streamoff needs none).
                 guard queue.memory != nil else { throw KernelError(operation, .EINVAL) }
                 if queue.streaming { return [] }
-                if device.startStreamingError && device.role != .mem2mem && queue.buffers.count { $0.state == .queued } >= queue.minimumBuffers {
+                if device.startStreamingError && device.role != .mem2mem && queue.buffers.count(where: { $0.state == .queued }) >= queue.minimumBuffers {
                     // start_streaming fails; vb2 takes the buffers back as queued.
                     device.startStreamingError = false
                     throw KernelError(operation, .EINVAL)
