@@ -40,6 +40,7 @@ struct Run: ParsableCommand {
               dmabuf-pipe run --frames 30 --verify-every 10 --dump-frames frames/
               dmabuf-pipe run --mem2mem vim2m --fps 5 --frames 30
               dmabuf-pipe run --from pattern --strategy import --allocator dumb
+              dmabuf-pipe run --from pattern --to vivid-000-vid-out --strategy import --size 720x576 --verify-every 0
               dmabuf-pipe run --simulated Tests/Scenarios/export.yaml
             """)
 
@@ -49,7 +50,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("from"), help: "Capture node: a name (vivid-000-vid-cap), a driver (vivid) or a path; or pattern (drawn by the CPU).")
     var source = "vivid"
 
-    @Option(name: .customLong("to"), help: "Display: a DRM driver name (vkms) or a path (/dev/dri/card1); or file:PATH to append the raw frames to a file.")
+    @Option(name: .customLong("to"), help: "Display: a DRM driver name (vkms) or a path (/dev/dri/card1); a V4L2 output node (vivid-000-vid-out, with --from pattern); or file:PATH to append the raw frames to a file.")
     var sink = "vkms"
 
     @Option(help: ArgumentHelp("A mem2mem node between source and display (vim2m): RGB24 in, RGB565 out; needs --strategy export.", valueName: "node"))

@@ -259,3 +259,33 @@ extension SimulatedMatrixAndDumpTests {
 extension DeviceTests.PipelineOnDevices {
     @Test func fileSink() throws { try PipelineCases.fileSinkWritesTheFrames(LinuxKernel()) }
 }
+
+extension PipelineCases {
+    /// The V4L2 output sink: vivid's output takes the pattern from heap buffers at its own size
+    /// (S-Video PAL, 720x576), refuses any other size by name, and udmabuf at QBUF (6.1).
+    static func videoOutputSinkTakesThePattern(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            var settings = PipelineConfiguration(source: PipelineConfiguration.patternSource, sink: "vivid-000-vid-out", strategy: .import,
+                                                 width: 720, height: 576, frames: 10, verifyEvery: 0,
+                                                 expectations: .init(verified: false))
+            let report = try Pipeline(settings, kernel: kernel).run()
+            #expect(report.passed && report.framesShown == 10 && report.erroneousFrames == 0, "\(report.summary)")
+            settings.width = 640
+            settings.height = 480
+            let wrongSize = expectKernelError(.EINVAL) { _ = try Pipeline(settings, kernel: kernel).run() }
+            #expect(wrongSize?.reason?.contains("720x576") == true, "\(String(describing: wrongSize))")
+            if try kernel.kernelRelease().hasPrefix("6.1.") {
+                (settings.width, settings.height, settings.allocator) = (720, 576, .udmabuf)
+                expectKernelError(.EFAULT) { _ = try Pipeline(settings, kernel: kernel).run() }
+            }
+        }
+    }
+}
+
+extension SimulatedMatrixAndDumpTests {
+    @Test func simulatedVideoOutputSink() throws { try PipelineCases.videoOutputSinkTakesThePattern(SimulatedKernel()) }
+}
+
+extension DeviceTests.PipelineOnDevices {
+    @Test func videoOutputSink() throws { try PipelineCases.videoOutputSinkTakesThePattern(LinuxKernel()) }
+}

@@ -80,9 +80,11 @@ public enum V4L2PixelFormat {
     public static let nv12: UInt32 = 0x3231_564e  // 'NV12': Y plane, then interleaved CbCr, in one buffer
     public static let nv12m: UInt32 = 0x3231_4d4e  // 'NM12': the same in two buffers
 
-    /// "RGB3" for 0x33424752.
+    /// "RGB3" for 0x33424752; big-endian variants (bit 31) get "-BE".
     public static func name(_ code: UInt32) -> String {
-        String(decoding: (0..<4).map { UInt8(truncatingIfNeeded: code >> ($0 * 8)) }, as: UTF8.self)
+        let bigEndian = code & 0x8000_0000 != 0
+        let text = String(decoding: (0..<4).map { UInt8(truncatingIfNeeded: (code & 0x7fff_ffff) >> ($0 * 8)) }, as: UTF8.self)
+        return bigEndian ? text + "-BE" : text
     }
 }
 

@@ -27,33 +27,87 @@ extension Pipeline {
         if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
         defer { try? pipe.disable(on: display) }
 
-        let bars = (0..<settings.width).flatMap { x -> [UInt8] in
-            let bar = settings.testPattern == 5 ? (red: 0, green: 0, blue: 0) : ColourBars.seventyFivePercent[x * 8 / settings.width]
-            return [bar.blue, bar.green, bar.red, 0]
-        }
         var tally = RunTally()
         for number in 0..<settings.frames {
             // With two or more buffers the one written next is never the one on screen.
             let slot = slots[number % slots.count]
             let written = Self.monotonicNow()
-            try slot.withDmaBuf { buffer throws(KernelError) in
-                try rethrowingKernelErrors("write") {
-                    try buffer.write { view in
-                        for y in 0..<settings.height {
-                            bars.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: pitch) }
-                        }
-                        // The frame number, one 8x8 block per bit: a stale buffer cannot pass.
-                        for bit in 0..<16 where settings.testPattern != 5 {
-                            let value: UInt8 = number >> bit & 1 == 1 ? 0xff : 0x00
-                            for y in 0..<8 { (view.baseAddress! + y * pitch + bit * 32).initializeMemory(as: UInt8.self, repeating: value, count: 32) }
-                        }
-                    }
-                }
-            }
+            try drawPattern(into: slot, frame: number, pitch: pitch)
             let flipped = try present(slot, number: number, pitch: pitch, display: display, pipe: pipe, writeback: writeback, report: &report) {}
             progress(tally.shown(after: flipped - written, of: settings.frames, drops: 0))
         }
         try pipe.disable(on: display)
+        return finish(report, tally)
+    }
+
+    /// vivid's 75% bars in XR24 (black for test pattern 5) and, along the top-left corner, the
+    /// frame number, one 8x8 block per bit: a stale buffer cannot pass for a new one.
+    func drawPattern(into slot: PipelineSlot, frame number: Int, pitch: Int) throws(KernelError) {
+        let settings = configuration
+        let black = settings.testPattern == 5
+        let row = (0..<settings.width).flatMap { x -> [UInt8] in
+            let bar = black ? (red: 0, green: 0, blue: 0) : ColourBars.seventyFivePercent[x * 8 / settings.width]
+            return [bar.blue, bar.green, bar.red, 0]
+        }
+        try slot.withDmaBuf { buffer throws(KernelError) in
+            try rethrowingKernelErrors("write") {
+                try buffer.write { view in
+                    for y in 0..<settings.height {
+                        row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
+                    }
+                    for bit in 0..<16 where !black {
+                        let value: UInt8 = number >> bit & 1 == 1 ? 0xff : 0x00
+                        for y in 0..<8 { (view.baseAddress! + y * pitch + bit * 32).initializeMemory(as: UInt8.self, repeating: value, count: 32) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The V4L2 output sink: the pattern, drawn into buffers from the allocator, queued into
+    /// an output node (DMABUF) and written again once the node gives each back. What the node
+    /// does with a frame cannot be seen from here, so nothing is verified.
+    func runToVideoOutput(_ node: String, report: PipelineReport, progress: (Progress) -> Void) throws(KernelError) -> PipelineReport {
+        var report = report
+        let settings = configuration
+        guard settings.source == PipelineConfiguration.patternSource, settings.strategy == .import, settings.allocator != .dumb else {
+            throw KernelError("pipeline", .EINVAL, reason: "a V4L2 output sink runs with the pattern source, the import strategy and a heap or udmabuf allocator")
+        }
+        let output = try V4L2Device(name: node, kernel: kernel)
+        guard let type = output.capability.streamingType, type.isOutput else {
+            throw KernelError("pipeline", .EINVAL, path: output.path, reason: "\(node) is not a video output node")
+        }
+        let format = try setFormat(output, type: type, Self.pixelFormat)
+        (report.sourcePath, report.sinkPath) = ("pattern in \(settings.allocator.rawValue) buffers", "\(output.path) (\(output.capability.card))")
+        report.format = "XR24 \(settings.width)x\(settings.height)"
+        let (pitch, size) = (Int(format.planes[0].bytesPerLine), format.planes[0].sizeImage)
+        var slots: [PipelineSlot] = []
+        defer { for slot in slots { slot.close(logger) } }
+        let queue = try V4L2Queue(device: output, type: type, memory: .dmabuf, count: settings.buffers)
+        for _ in queue.indices {
+            let slot = PipelineSlot()
+            slots.append(slot)
+            slot.dmaBuf = try allocateDetached(size: Int(size))
+        }
+        try queue.start()
+        var tally = RunTally()
+        var written: [Duration] = Array(repeating: .zero, count: slots.count)
+        for number in 0..<(settings.frames + slots.count) {
+            if number >= slots.count {
+                // The oldest buffer back: the node is done with it.
+                guard let done = try queue.dequeue(waiting: .seconds(2)) else {
+                    throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: output.path, reason: "no buffer back within 2 s after \(tally.shown) frames")
+                }
+                if done.flags & V4L2BufferInfo.flagError != 0 { report.erroneousFrames += 1 }
+                progress(tally.shown(after: Self.monotonicNow() - written[Int(done.index)], of: settings.frames, drops: 0))
+            }
+            guard number < settings.frames else { continue }
+            let index = number % slots.count
+            try drawPattern(into: slots[index], frame: number, pitch: pitch)
+            written[index] = Self.monotonicNow()
+            try queue.enqueue(BufferIndex(rawValue: UInt32(index)), dmaBufs: [try slots[index].withDmaBuf { $0.fd }], bytesUsed: [size])
+        }
+        try queue.release()
         return finish(report, tally)
     }
 }

@@ -43,6 +43,9 @@ public struct Pipeline {
         if settings.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) {
             return try runToFile(String(settings.sink.dropFirst(PipelineConfiguration.fileSinkPrefix.count)), report: report, progress: progress)
         }
+        if try V4L2Device.nodes(kernel: kernel).contains(where: { $0.name == settings.sink }) {
+            return try runToVideoOutput(settings.sink, report: report, progress: progress)
+        }
         let display = try openSink(settings.sink)
         let pipe = try DisplayPipe(device: display, size: (settings.width, settings.height))
         guard pipe.planeFormats.contains(displayFormat.drm) else {
@@ -274,13 +277,8 @@ public struct Pipeline {
     /// buffer in the slot).
     func allocate(size: Int, pitch: Int, on display: borrowing DRMDevice, into slot: PipelineSlot) throws(KernelError) -> DmaBuf {
         switch configuration.allocator {
-        case .systemHeap, .reservedHeap:
-            let heap = try DmaHeap(configuration.allocator == .systemHeap ? "system" : "reserved", kernel: kernel)
-            return try heap.allocate(length: size, name: "dmabuf-pipe")
-        case .udmabuf:
-            let page = kernel.pageSize
-            let memfd = try Memfd(kernel: kernel, name: "dmabuf-pipe", length: (size + page - 1) / page * page)
-            return try UdmabufDevice(kernel: kernel).create(from: memfd)
+        case .systemHeap, .reservedHeap, .udmabuf:
+            return try allocateDetached(size: size)
         case .dumb:
             let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
             if let dumbPitch = gem.pitch, dumbPitch != pitch {
@@ -289,6 +287,21 @@ public struct Pipeline {
             let dmaBuf = try display.export(gem)
             slot.ownGEM = consume gem
             return dmaBuf
+        }
+    }
+
+    /// A buffer from a heap or udmabuf: the allocators that need no device of the pipeline.
+    func allocateDetached(size: Int) throws(KernelError) -> DmaBuf {
+        switch configuration.allocator {
+        case .systemHeap, .reservedHeap:
+            let heap = try DmaHeap(configuration.allocator == .systemHeap ? "system" : "reserved", kernel: kernel)
+            return try heap.allocate(length: size, name: "dmabuf-pipe")
+        case .udmabuf:
+            let page = kernel.pageSize
+            let memfd = try Memfd(kernel: kernel, name: "dmabuf-pipe", length: (size + page - 1) / page * page)
+            return try UdmabufDevice(kernel: kernel).create(from: memfd)
+        case .dumb:
+            throw KernelError("pipeline", .EINVAL, reason: "dumb buffers come from a display; this pipeline has none")
         }
     }
 

@@ -25,7 +25,8 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     /// node) or a path; or `pattern`: the CPU draws the bars into buffers from `allocator`.
     public var source: String
     public static let patternSource = "pattern"
-    /// A DRM device by driver name (`vkms`) or path; or `file:PATH`: the frames appended to a file.
+    /// A DRM device by driver name (`vkms`) or path; a V4L2 output node by name
+    /// (`vivid-000-vid-out`); or `file:PATH`: the frames appended to a file.
     public var sink: String
     public static let fileSinkPrefix = "file:"
     public var strategy: Strategy

@@ -57,6 +57,9 @@ public struct PipelineReport: Codable, Sendable {
         if let maximum = expect.maximumDrops, drops > maximum { failures.append("\(drops) frames dropped, more than \(maximum)") }
         if expect.verified {
             if configuration.verifyEvery == 0 { failures.append("verification was expected but is off (verify-every 0)") }
+            if framesVerified == 0 && configuration.verifyEvery > 0 {
+                failures.append("no frame could be verified (this sink shows nothing that can be read back); expect verified: false")
+            }
             if framesMismatched > 0 { failures.append("\(framesMismatched) of \(framesVerified) verified frames differ from what the display wrote back") }
             if blankFrames > 0 { failures.append("\(blankFrames) of \(framesVerified) verified frames are blank (one flat colour): the source shows no picture") }
         }

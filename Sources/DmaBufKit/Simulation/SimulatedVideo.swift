@@ -144,7 +144,8 @@ final class SimulatedVideoDevice {
         case .mem2mem: [.videoOutput, .videoCapture]
         }
         return types.map { type in
-            role == .mem2mem
+            role == .output ? SimulatedVideoQueue(type: type, pixelFormat: .yuyv, width: outputSize.0, height: outputSize.1, minimumBuffers: 2)
+            : role == .mem2mem
                 ? SimulatedVideoQueue(type: type, pixelFormat: .rgb24, width: 640, height: 480, minimumBuffers: 0)
                 : SimulatedVideoQueue(type: type, pixelFormat: .yuyv, width: 640, height: 360, minimumBuffers: 2)
         }
@@ -165,10 +166,15 @@ final class SimulatedVideoDevice {
                               deviceCaps: caps | V4L2Capability.streaming)
     }
 
-    /// The size the driver settles on for a request: vivid's nearest webcam size, vim2m's
-    /// clamped and aligned one.
+    /// vivid's output starts on S-Video with a PAL standard: its frames are 720x576, whatever
+    /// is asked.
+    static let outputSize: (UInt32, UInt32) = (720, 576)
+
+    /// The size the driver settles on for a request: vivid's nearest webcam size (capture) or
+    /// its standard's (output), vim2m's clamped and aligned one.
     func nearestSize(width: UInt32, height: UInt32) -> (UInt32, UInt32) {
         if role == .mem2mem { return (min(max(width, 32), 640) & ~1, min(max(height, 32), 480)) }
+        if role == .output { return Self.outputSize }
         return Self.webcamSizes.min {
             abs(Int($0.0) - Int(width)) + abs(Int($0.1) - Int(height)) < abs(Int($1.0) - Int(width)) + abs(Int($1.1) - Int(height))
         }!
