@@ -40,7 +40,7 @@ struct Run: ParsableCommand {
               dmabuf-pipe run --frames 30 --verify-every 10 --dump-frames frames/
               dmabuf-pipe run --mem2mem vim2m --fps 5 --frames 30
               dmabuf-pipe run --from pattern --strategy import --allocator dumb
-              dmabuf-pipe run --from pattern --to vivid-000-vid-out --strategy import --size 720x576 --verify-every 0
+              dmabuf-pipe run --from pattern --to vivid-000-vid-out --strategy import --verify-every 0
               dmabuf-pipe run --simulated Tests/Scenarios/export.yaml
             """)
 

@@ -261,8 +261,8 @@ extension DeviceTests.PipelineOnDevices {
 }
 
 extension PipelineCases {
-    /// The V4L2 output sink: vivid's output takes the pattern from heap buffers at its own size
-    /// (S-Video PAL, 720x576), refuses any other size by name, and udmabuf at QBUF (6.1).
+    /// The V4L2 output sink: vivid's output takes the pattern from heap buffers (at 720x576, its
+    /// S-Video PAL size); a camera source is refused with the reason; udmabuf at QBUF (6.1).
     static func videoOutputSinkTakesThePattern(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             var settings = PipelineConfiguration(source: PipelineConfiguration.patternSource, sink: "vivid-000-vid-out", strategy: .import,
@@ -270,10 +270,10 @@ extension PipelineCases {
                                                  expectations: .init(verified: false))
             let report = try Pipeline(settings, kernel: kernel).run()
             #expect(report.passed && report.framesShown == 10 && report.erroneousFrames == 0, "\(report.summary)")
-            settings.width = 640
-            settings.height = 480
-            let wrongSize = expectKernelError(.EINVAL) { _ = try Pipeline(settings, kernel: kernel).run() }
-            #expect(wrongSize?.reason?.contains("720x576") == true, "\(String(describing: wrongSize))")
+            var camera = settings
+            camera.source = "vivid-000-vid-cap"
+            let refused = expectKernelError(.EINVAL) { _ = try Pipeline(camera, kernel: kernel).run() }
+            #expect(refused?.reason?.contains("pattern source") == true, "\(String(describing: refused))")
             if try kernel.kernelRelease().hasPrefix("6.1.") {
                 (settings.width, settings.height, settings.allocator) = (720, 576, .udmabuf)
                 expectKernelError(.EFAULT) { _ = try Pipeline(settings, kernel: kernel).run() }

@@ -55,7 +55,7 @@ extension Pipeline {
                     for y in 0..<settings.height {
                         row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
                     }
-                    for bit in 0..<16 where !black {
+                    for bit in 0..<min(16, settings.width / 8) where !black {
                         let value: UInt8 = number >> bit & 1 == 1 ? 0xff : 0x00
                         for y in 0..<8 { (view.baseAddress! + y * pitch + bit * 32).initializeMemory(as: UInt8.self, repeating: value, count: 32) }
                     }
@@ -92,22 +92,29 @@ extension Pipeline {
         try queue.start()
         var tally = RunTally()
         var written: [Duration] = Array(repeating: .zero, count: slots.count)
-        for number in 0..<(settings.frames + slots.count) {
-            if number >= slots.count {
-                // The oldest buffer back: the node is done with it.
-                guard let done = try queue.dequeue(waiting: .seconds(2)) else {
-                    throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: output.path, reason: "no buffer back within 2 s after \(tally.shown) frames")
-                }
-                if done.flags & V4L2BufferInfo.flagError != 0 { report.erroneousFrames += 1 }
-                progress(tally.shown(after: Self.monotonicNow() - written[Int(done.index)], of: settings.frames, drops: 0))
+        var inFlight = 0
+        func takeBack(_ queue: borrowing V4L2Queue) throws(KernelError) {
+            guard let done = try queue.dequeue(waiting: .seconds(2)) else {
+                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: output.path, reason: "no buffer back within 2 s after \(tally.shown) frames")
             }
-            guard number < settings.frames else { continue }
+            inFlight -= 1
+            if done.flags & V4L2BufferInfo.flagError != 0 { report.erroneousFrames += 1 }
+            progress(tally.shown(after: Self.monotonicNow() - written[Int(done.index)], of: settings.frames, drops: 0))
+        }
+        for number in 0..<settings.frames {
+            if number >= slots.count { try takeBack(queue) }  // the oldest: the node is done with it
             let index = number % slots.count
             try drawPattern(into: slots[index], frame: number, pitch: pitch)
             written[index] = Self.monotonicNow()
             try queue.enqueue(BufferIndex(rawValue: UInt32(index)), dmaBufs: [try slots[index].withDmaBuf { $0.fd }], bytesUsed: [size])
+            inFlight += 1
         }
+        // Like a display, vivid's output keeps its last frame until another comes (a buffer
+        // leaves only while one more is pending): STREAMOFF returns that one.
+        while inFlight > 1 { try takeBack(queue) }
+        let last = (settings.frames - 1) % slots.count
         try queue.release()
+        progress(tally.shown(after: Self.monotonicNow() - written[last], of: settings.frames, drops: 0))
         return finish(report, tally)
     }
 }

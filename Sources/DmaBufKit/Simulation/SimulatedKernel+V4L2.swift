@@ -338,10 +338,12 @@ extension SimulatedKernel {
             if let first = queue.buffers.first, queue.type.isMultiplanar, planes < first.planes.count { throw KernelError(operation, .EINVAL) }
         }
         if device.role == .mem2mem { try runMem2MemJob(file.context) }
-        // vivid produces (capture) or consumes (output) the oldest queued buffer once running.
+        // vivid produces (capture) or consumes (output) the oldest queued buffer once running;
+        // its output gives one back only while another is pending (vivid_thread_vid_out_tick).
         let next: SimulatedVideoBuffer? = locked {
             if let done = queue.oldest(.done) { return done }
             guard device.role != .mem2mem, queue.running, let buffer = queue.oldest(.queued) else { return nil }
+            if device.role == .output && queue.buffers.count(where: { $0.state == .queued }) < 2 { return nil }
             return buffer
         }
         guard let buffer = next else {
@@ -462,6 +464,8 @@ extension SimulatedKernel {
         for queue in queues where queue.streaming {
             let ready: Bool = if device.role == .mem2mem {
                 queue.oldest(.done) != nil || queues.allSatisfy { $0.streaming && $0.oldest(.queued) != nil }
+            } else if device.role == .output {
+                queue.oldest(.done) != nil || (queue.running && queue.buffers.count(where: { $0.state == .queued }) >= 2)
             } else {
                 queue.oldest(.done) != nil || (queue.running && queue.oldest(.queued) != nil)
             }

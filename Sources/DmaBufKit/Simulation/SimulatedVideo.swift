@@ -166,15 +166,16 @@ final class SimulatedVideoDevice {
                               deviceCaps: caps | V4L2Capability.streaming)
     }
 
-    /// vivid's output starts on S-Video with a PAL standard: its frames are 720x576, whatever
-    /// is asked.
+    /// vivid's output starts on S-Video with a PAL standard (720x576); with its crop, compose
+    /// and scaler it takes any size within vivid_min_rect and vivid_max_rect (16x16 to
+    /// 16384x9216; vivid_try_fmt_vid_out).
     static let outputSize: (UInt32, UInt32) = (720, 576)
 
     /// The size the driver settles on for a request: vivid's nearest webcam size (capture) or
     /// its standard's (output), vim2m's clamped and aligned one.
     func nearestSize(width: UInt32, height: UInt32) -> (UInt32, UInt32) {
         if role == .mem2mem { return (min(max(width, 32), 640) & ~1, min(max(height, 32), 480)) }
-        if role == .output { return Self.outputSize }
+        if role == .output { return (min(max(width, 16), 16384) & ~1, min(max(height, 16), 9216)) }
         return Self.webcamSizes.min {
             abs(Int($0.0) - Int(width)) + abs(Int($0.1) - Int(height)) < abs(Int($1.0) - Int(width)) + abs(Int($1.1) - Int(height))
         }!
