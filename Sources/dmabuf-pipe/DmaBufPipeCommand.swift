@@ -22,6 +22,11 @@ struct Run: ParsableCommand {
             display's writeback connector and compared with the buffer shown, pixel by pixel; a \
             frame that is one flat colour counts as blank and fails the run.
 
+            Other ends: --from pattern draws vivid's bars and a frame counter with the CPU \
+            instead of capturing; --to file:PATH appends the raw frames to a file; --to \
+            vivid-000-vid-out queues the pattern into a V4L2 output node; --mem2mem vim2m puts a \
+            mem2mem stage (RGB24 in, RGB565 out) between capture and display.
+
             Strategies:
               export   the capture node's buffers, exported (EXPBUF) and imported by the display
               import   buffers from --allocator, imported by both sides (DMABUF queue, PRIME)
