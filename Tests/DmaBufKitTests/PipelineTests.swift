@@ -10,7 +10,9 @@ enum PipelineCases {
     static func configuration(
         _ strategy: PipelineConfiguration.Strategy, _ allocator: PipelineConfiguration.Allocator = .systemHeap, frames: Int, verifyEvery: Int = 1
     ) -> PipelineConfiguration {
-        PipelineConfiguration(strategy: strategy, allocator: allocator, frames: frames, framesPerSecond: 15, verifyEvery: verifyEvery)
+        // 8 buffers absorb the stall of a verified frame (a debug build under TCG compares
+        // 640x480 in about a frame period, sometimes two).
+        PipelineConfiguration(strategy: strategy, allocator: allocator, frames: frames, framesPerSecond: 15, buffers: 8, verifyEvery: verifyEvery)
     }
 
     /// Every frame shown, every `verifyEvery`-th one verified pixel-exact, none dropped at
