@@ -58,7 +58,7 @@ extension ProbeReport {
     }
 
     static func row(_ name: String, _ status: ProbeStatus, _ detail: String) -> String {
-        let label = name.padding(toLength: 16)
+        let label = name.padding(toLength: max(16, name.count + 1))  // long node names keep a space
         let mark = (status == .ok ? "ok" : status.rawValue.uppercased()).padding(toLength: 9)
         return "\(label)\(mark)\(detail)"
     }
