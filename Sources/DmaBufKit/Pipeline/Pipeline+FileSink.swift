@@ -16,10 +16,7 @@ extension Pipeline {
         }
         defer { try? file.close() }
         let camera = try openSource(settings.source)
-        guard let type = camera.capability.streamingType, !type.isOutput else {
-            throw KernelError("pipeline", .EINVAL, path: camera.path, reason: "\(camera.capability.card) is not a video capture node")
-        }
-        let format = try configureSource(camera, type: type, pixelFormat: Self.pixelFormat)
+        let (type, format) = try configureSource(camera, pixelFormat: Self.pixelFormat)
         (report.sourcePath, report.sinkPath, report.copying) = ("\(camera.path) (\(camera.capability.card))", path, true)
         report.format = "XR24 \(settings.width)x\(settings.height)"
         let (pitch, size) = (Int(format.planes[0].bytesPerLine), Int(format.planes[0].sizeImage))

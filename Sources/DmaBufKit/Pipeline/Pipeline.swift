@@ -60,10 +60,7 @@ public struct Pipeline {
             return try runPattern(display: display, pipe: pipe, report: report, progress: progress)
         }
         let camera = try openSource(settings.source)
-        guard let type = camera.capability.streamingType, !type.isOutput else {
-            throw KernelError("pipeline", .EINVAL, path: camera.path, reason: "\(camera.capability.card) is not a video capture node")
-        }
-        let format = try configureSource(camera, type: type, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat : V4L2PixelFormat.rgb24)
+        let (type, format) = try configureSource(camera, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat : V4L2PixelFormat.rgb24)
         report.sourcePath = "\(camera.path) (\(camera.capability.card))"
         if let stage = settings.mem2mem {
             return try runMem2Mem(stage, camera: camera, type: type, display: display, pipe: pipe, report: report, progress: progress)
@@ -221,8 +218,11 @@ public struct Pipeline {
     }
 
     /// XR24 at the configured size and rate; vivid's test pattern when asked.
-    func configureSource(_ camera: borrowing V4L2Device, type: V4L2BufferType, pixelFormat: UInt32) throws(KernelError) -> V4L2Format {
+    func configureSource(_ camera: borrowing V4L2Device, pixelFormat: UInt32) throws(KernelError) -> (V4L2BufferType, V4L2Format) {
         let settings = configuration
+        guard let type = camera.capability.streamingType, !type.isOutput else {
+            throw KernelError("pipeline", .EINVAL, path: camera.path, reason: "\(camera.capability.card) is not a video capture node")
+        }
         if camera.capability.driver == "vivid" {
             try camera.makeVividDeterministic()
             if let pattern = settings.testPattern { try camera.setControl(VividControl.testPattern, Int32(pattern)) }
@@ -232,7 +232,7 @@ public struct Pipeline {
             let chosen = try camera.setFrameInterval(type, V4L2Fraction(1, UInt32(fps)))
             if chosen != V4L2Fraction(1, UInt32(fps)) { logger.notice("\(camera.path) runs at \(chosen) s per frame, not 1/\(fps)") }
         }
-        return format
+        return (type, format)
     }
 
     /// The display's view of a slot's buffer: its own dumb buffer, or the dma-buf imported;

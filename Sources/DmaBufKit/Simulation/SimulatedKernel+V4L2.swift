@@ -546,7 +546,7 @@ extension SimulatedKernel {
         switch device.role {
         case .mem2mem: throw KernelError("VIDIOC_G_PARM", .ENOTTY)
         case .capture, .output:
-            guard file(of: device, hasType: type) else { throw KernelError("VIDIOC_G_PARM", .EINVAL) }
+            guard device.shared?.queue(type) != nil else { throw KernelError("VIDIOC_G_PARM", .EINVAL) }
             // vivid's output starts on S-Video, NTSC.
             return device.role == .output ? V4L2Fraction(1001, 30000) : locked { device.timePerFrame }
         }
@@ -555,7 +555,7 @@ extension SimulatedKernel {
     public func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction) throws(KernelError) -> V4L2Fraction {
         let device = try video(fd, "VIDIOC_S_PARM").device
         guard device.role == .capture else { throw KernelError("VIDIOC_S_PARM", .ENOTTY) }
-        guard file(of: device, hasType: type) else { throw KernelError("VIDIOC_S_PARM", .EINVAL) }
+        guard device.shared?.queue(type) != nil else { throw KernelError("VIDIOC_S_PARM", .EINVAL) }
         return locked {
             // vivid_vid_cap_s_parm: the first offered interval not longer than the one asked for.
             let size = device.shared?.queues.first.flatMap { queue in SimulatedVideoDevice.webcamSizes.firstIndex { $0 == (queue.width, queue.height) } } ?? 1
@@ -565,10 +565,6 @@ extension SimulatedKernel {
             device.timePerFrame = chosen
             return chosen
         }
-    }
-
-    private func file(of device: SimulatedVideoDevice, hasType type: V4L2BufferType) -> Bool {
-        device.shared?.queue(type) != nil
     }
 
     public func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError) {
