@@ -4,11 +4,12 @@ SWIFT ?= swift
 DEB_PACKAGES := pkg-config libdrm-dev libv4l-dev libpng-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROBE_ARGS ?=
+BENCH_ARGS ?=
 # The VM rig: a ready bzImage to use instead of building one; KVM or TCG (detected when empty).
 VM_KERNEL ?=
 VM_ACCEL ?=
 
-.PHONY: all deps probe test unit-test vm-kernel vm-test clean
+.PHONY: all deps probe test unit-test vm-kernel vm-test bench clean
 
 all: probe
 
@@ -43,6 +44,11 @@ vm-kernel:
 # artifacts in .build/vm/.
 vm-test: deps
 	VM_KERNEL="$(VM_KERNEL)" VM_ACCEL="$(VM_ACCEL)" SWIFT="$(SWIFT)" Tests/VM/vm-test.sh
+
+# Benchmarks in the VM (release build): ioctl loops vs a C reference, pipeline CPU per frame
+# vs GStreamer; then the Swift side alone on the simulated kernel. Results in .build/bench/.
+bench: deps
+	VM_KERNEL="$(VM_KERNEL)" VM_ACCEL="$(VM_ACCEL)" SWIFT="$(SWIFT)" BENCH_ARGS="$(BENCH_ARGS)" Tests/VM/vm-bench.sh
 
 clean:
 	rm -rf .build

@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "DmaBufKit", targets: ["DmaBufKit"]),
         .executable(name: "dmabuf-probe", targets: ["dmabuf-probe"]),
         .executable(name: "dmabuf-pipe", targets: ["dmabuf-pipe"]),
+        .executable(name: "dmabuf-bench", targets: ["dmabuf-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,6 +35,13 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/DmaBufKit"),
+        // The benchmarks' C reference: the same ioctl loops in plain C, and the runner that
+        // sets both sides up and compares them.
+        .target(name: "CBenchReference", dependencies: ["CLibDRM"], path: "Sources/CBenchReference"),
+        .target(
+            name: "DmaBufBench",
+            dependencies: ["DmaBufKit", "CBenchReference", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/DmaBufBench"),
         .executableTarget(
             name: "dmabuf-probe",
             dependencies: [
@@ -50,9 +58,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/dmabuf-pipe"),
+        .executableTarget(
+            name: "dmabuf-bench",
+            dependencies: [
+                "DmaBufBench", "DmaBufKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/dmabuf-bench"),
         .testTarget(
             name: "DmaBufKitTests",
-            dependencies: ["DmaBufKit", "CDmaBuf", "CLibPNG", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DmaBufKit", "DmaBufBench", "CDmaBuf", "CLibPNG", .product(name: "Logging", package: "swift-log")],
             path: "Tests/DmaBufKitTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -112,7 +112,7 @@ enum DRMCases {
                 return
             }
             let shown = try pipe.show(framebuffer, on: vkms, writebackInto: targetFB.id)
-            #expect(try shown.onScreen.wait(timeout: .seconds(5)), "the frame reached the screen")
+            #expect(try shown.onScreen?.wait(timeout: .seconds(5)) == true, "the frame reached the screen")
             #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true, "the writeback completed")
             let result = try vkms.withMapping(target) { mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!) }
             #expect(result.count == 0, "\(result.count) of \(width * height) pixels differ: \(result.first)")
@@ -264,7 +264,6 @@ extension DRMCases {
             #expect(atOffset.count == 0, "offset/pitch framebuffer: \(atOffset.count) pixels differ: \(atOffset.first)")
 
             let flipped = try pipe.flip(to: secondFB, on: vkms, writebackInto: targetFB.id, pageFlipEvent: 7)
-            #expect(try flipped.onScreen.wait(timeout: .seconds(5)))
             #expect(try flipped.writeback?.wait(timeout: .seconds(5)) == true)
             try flipped.close()
             let events = try vkms.readEvents(timeout: .seconds(5))

@@ -14,6 +14,7 @@ ensure_host_deps() {
     case "$1" in
         kernel) packages="linux-source-6.1 make gcc bc flex bison libelf-dev libssl-dev xz-utils" ;;
         vm)     packages="qemu-system-x86 udev" ;;
+        bench)  packages="qemu-system-x86 udev gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad" ;;
     esac
     command -v vng >/dev/null || python3 -c 'import venv, ensurepip' 2>/dev/null || packages="$packages python3-venv"
     missing=$(for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
@@ -29,4 +30,38 @@ ensure_host_deps() {
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q "virtme-ng==$virtme_ng_version" >&2
     fi
+}
+
+# Module parameters: vkms with its writeback connector; two vivid instances, the second
+# multiplanar; a udmabuf size limit above the tests' largest buffer.
+cmdline="vkms.enable_writeback=1 vivid.n_devs=2 vivid.multiplanar=1,2 udmabuf.size_limit_mb=256"
+
+# Sets `kernel`: VM_KERNEL, or the cached (built when missing) test kernel.
+vm_resolve_kernel() {
+    accel=${VM_ACCEL:-}
+    case "$accel" in kvm | tcg | "") ;; *) log "VM_ACCEL must be kvm or tcg, not '$accel'"; exit 64 ;; esac
+    kernel=${VM_KERNEL:-}
+    if [ -z "$kernel" ]; then
+        kernel=$("$here/vm-kernel.sh" | tail -1)
+    fi
+    [ -f "$kernel" ] || { log "no kernel image at '$kernel' (VM_KERNEL)"; exit 1; }
+    kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
+}
+
+# Sets `accel` (unless VM_ACCEL did) and `vng_args`, with `out` as the guest's writable directory.
+# KVM only when it really runs this guest: /dev/kvm can exist on hosts (nested, PVM) where
+# a guest never boots. A working KVM boots and runs `true` in a few seconds.
+vm_choose_accel() {
+    if [ -z "$accel" ]; then
+        accel=tcg
+        if [ -w /dev/kvm ]; then
+            if timeout 20 vng --run "$kernel" --force-9p --memory 512M --exec true >/dev/null 2>&1; then
+                accel=kvm
+            else
+                log "/dev/kvm is present but a guest does not boot with it within 20 s: using TCG"
+            fi
+        fi
+    fi
+    vng_args=(--run "$kernel" --force-9p --memory 2G --cpus 2 --rwdir "$out" --append "$cmdline")
+    [ "$accel" = kvm ] || vng_args+=(--disable-kvm)
 }

@@ -12,20 +12,8 @@ root=$(cd "$here/../.." && pwd)
 . "$here/common.sh"
 log() { echo "vm-test: $*" >&2; }
 
-# Module parameters: vkms with its writeback connector; two vivid instances, the second
-# multiplanar; a udmabuf size limit above the tests' largest buffer.
-cmdline="vkms.enable_writeback=1 vivid.n_devs=2 vivid.multiplanar=1,2 udmabuf.size_limit_mb=256"
 vm_timeout=${VM_TIMEOUT:-900}
-accel=${VM_ACCEL:-}
-case "$accel" in kvm | tcg | "") ;; *) log "VM_ACCEL must be kvm or tcg, not '$accel'"; exit 64 ;; esac
-
-kernel=${VM_KERNEL:-}
-if [ -z "$kernel" ]; then
-    kernel=$("$here/vm-kernel.sh" | tail -1)
-fi
-[ -f "$kernel" ] || { log "no kernel image at '$kernel' (VM_KERNEL)"; exit 1; }
-kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
-
+vm_resolve_kernel
 ensure_host_deps vm
 
 log "building the test binaries on the host"
@@ -37,21 +25,7 @@ bin=$(${SWIFT:-swift} build --show-bin-path)
 out="$root/.build/vm"
 rm -rf "$out" && mkdir -p "$out"
 
-# KVM only when it really runs this guest: /dev/kvm can exist on hosts (nested, PVM) where
-# a guest never boots. A working KVM boots and runs `true` in a few seconds.
-if [ -z "$accel" ]; then
-    accel=tcg
-    if [ -w /dev/kvm ]; then
-        if timeout 20 vng --run "$kernel" --force-9p --memory 512M --exec true >/dev/null 2>&1; then
-            accel=kvm
-        else
-            log "/dev/kvm is present but a guest does not boot with it within 20 s: using TCG"
-        fi
-    fi
-fi
-vng_args=(--run "$kernel" --force-9p --memory 2G --cpus 2 --rwdir "$out" --append "$cmdline")
-[ "$accel" = kvm ] || vng_args+=(--disable-kvm)
-
+vm_choose_accel
 log "booting $kernel ($accel) with: $cmdline"
 start=$(date +%s)
 status=0

@@ -155,7 +155,9 @@ public struct DisplayPipe: Sendable {
                 try set(plane.object, name, value)
             }
         }
-        try set(crtc.object, "OUT_FENCE_PTR", fenceAddress(0))
+        // With a page-flip event the event says when the frame is on screen: no out-fence (a
+        // sync_file and a descriptor per frame) is asked for.
+        if userData == nil { try set(crtc.object, "OUT_FENCE_PTR", fenceAddress(0)) }
         try set(plane.object, "FB_ID", UInt64(framebuffer.rawValue))
         if let target = writebackInto {
             guard let writeback else {
@@ -174,7 +176,7 @@ public struct DisplayPipe: Sendable {
                     : nil)
         }
 
-        let onScreen = SyncFile(OwnedDescriptor(FileDescriptorNumber(rawValue: fences[0]), kernel: kernel, path: "out-fence of CRTC \(crtc)"))
+        let onScreen = userData != nil ? nil : SyncFile(OwnedDescriptor(FileDescriptorNumber(rawValue: fences[0]), kernel: kernel, path: "out-fence of CRTC \(crtc)"))
         guard writebackInto != nil else { return ShownFrame(onScreen: onScreen, writeback: nil) }
         let written = SyncFile(OwnedDescriptor(FileDescriptorNumber(rawValue: fences[1]), kernel: kernel, path: "writeback out-fence of connector \(writeback!)"))
         return ShownFrame(onScreen: onScreen, writeback: written)
@@ -198,10 +200,10 @@ public struct DisplayPipe: Sendable {
     }
 }
 
-/// The out-fences of one atomic commit: when the frame is on screen, and when its writeback
-/// (if one was asked for) is complete.
+/// The out-fences of one atomic commit: when the frame is on screen (unless a page-flip event
+/// was asked for instead), and when its writeback (if one was asked for) is complete.
 public struct ShownFrame: ~Copyable {
-    public let onScreen: SyncFile
+    public let onScreen: SyncFile?
     public let writeback: SyncFile?
 
     /// Waits for the writeback job's fence: false without a writeback job or on timeout.
@@ -213,7 +215,7 @@ public struct ShownFrame: ~Copyable {
     }
 
     public consuming func close() throws(KernelError) {
-        try onScreen.close()
+        try onScreen?.close()
         try writeback?.close()
     }
 }

@@ -8,11 +8,14 @@ import Musl
 
 /// The real kernel, through the C shim. Each shim function has exactly one caller here.
 public final class LinuxKernel: Kernel {
-    public init() {}
+    /// Read once: glibc answers it with a sysinfo(2) call, which would otherwise double the
+    /// syscalls of every allocation (each checks its length against it).
+    public let physicalMemory: UInt64
+
+    public init() { physicalMemory = cdmabuf_physical_memory() }
 
     public var kind: String { "linux" }
     public var pageSize: Int { Int(cdmabuf_page_size()) }
-    public var physicalMemory: UInt64 { cdmabuf_physical_memory() }
 
     /// Runs a shim call, retrying EINTR, and turns `-errno` into a `KernelError`.
     @inline(__always)

@@ -146,7 +146,7 @@ public struct Pipeline {
         var report = report
         report.framesShown = tally.shown
         report.framesPerSecond = tally.framesPerSecond
-        report.latencyMilliseconds = PipelineReport.Summary(tally.latencies)
+        report.latencyMilliseconds = Spread(tally.latencies)
         report.seconds = (ContinuousClock.now - tally.started).seconds
         report.judge()
         logger.info("\(report.summary)")

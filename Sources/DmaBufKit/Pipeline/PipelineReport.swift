@@ -25,20 +25,11 @@ public struct PipelineReport: Codable, Sendable {
     /// From the capture timestamp to the flip-complete event in our hands, in milliseconds.
     /// vivid stamps a frame's end (start + 0.9 frame periods) when it delivers it, so on
     /// vivid this is the real latency minus about a frame period, and may be negative.
-    public var latencyMilliseconds: Summary?
+    public var latencyMilliseconds: Spread?
     public var seconds: Double
     /// Why the run did not pass; empty when it did.
     public var failures: [String]
     public var passed: Bool { failures.isEmpty }
-
-    public struct Summary: Codable, Sendable {
-        public var minimum: Double, median: Double, maximum: Double
-        init?(_ values: [Double]) {
-            guard !values.isEmpty else { return nil }
-            let sorted = values.sorted()
-            (minimum, median, maximum) = (sorted[0], sorted[sorted.count / 2], sorted[sorted.count - 1])
-        }
-    }
 
     init(configuration: PipelineConfiguration) {
         self.configuration = configuration

@@ -1,0 +1,35 @@
+// The C reference for dmabuf-bench: the benchmark loops written the way a C programmer
+// would, straight on ioctl(2) (and libdrm for PRIME, as DmaBufKit uses it). Each loop runs
+// `rounds` times on descriptors the caller set up, and reports the calling thread's CPU time
+// in nanoseconds (CLOCK_THREAD_CPUTIME_ID) through `cpu_ns`. Returns 0, or -errno of the first
+// failing call (the loop stops there; everything it made is closed).
+#ifndef CBENCHREFERENCE_H
+#define CBENCHREFERENCE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// DMA_HEAP_IOCTL_ALLOC of `length` bytes (O_RDWR | O_CLOEXEC), then close(2).
+int cbench_heap_alloc_close(int heap_fd, uint64_t length, int rounds, int64_t *cpu_ns);
+
+// UDMABUF_CREATE over the first `size` bytes of `memfd` (UDMABUF_FLAGS_CLOEXEC), then close(2).
+int cbench_udmabuf_create_close(int udmabuf_fd, int memfd, uint64_t size, int rounds, int64_t *cpu_ns);
+
+// DMA_BUF_IOCTL_SYNC START|RW then END|RW on `dmabuf_fd`: one round is one pair.
+int cbench_sync_pairs(int dmabuf_fd, int rounds, int64_t *cpu_ns);
+
+// On a streaming MMAP queue: poll(2) for a buffer, VIDIOC_DQBUF it, VIDIOC_QBUF it back.
+// `multiplanar` selects the _MPLANE layout with `planes` planes.
+int cbench_v4l2_round_trips(int video_fd, uint32_t type, int multiplanar, uint32_t planes, int rounds, int64_t *cpu_ns);
+
+// PRIME import of `dmabuf_fd` on `drm_fd` (drmPrimeFDToHandle), then drmCloseBufferHandle.
+int cbench_prime_import_close(int drm_fd, int dmabuf_fd, int rounds, int64_t *cpu_ns);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,121 @@
+import DmaBufKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything one `dmabuf-bench` run measured, and how it compares with the targets.
+public struct BenchReport: Codable, Sendable {
+    public var schemaVersion = 1
+    /// `linux` or `simulated`, and `uname -r`.
+    public var kernel: String
+    public var release: String
+    public var loops: [LoopMeasurement]
+    /// Loops not run because their device is missing, with the reason.
+    public var skipped: [String]
+    public var pipelines: [PipelineCost.Measurement]
+    public var targets: [Target]
+
+    public struct Target: Codable, Sendable {
+        public var goal: String
+        public var met: Bool
+        /// The figures behind the verdict (and by how much it was missed).
+        public var detail: String
+    }
+
+    public static let ratioTarget = 1.05
+    /// 1920x1080 within this factor of 640x480.
+    public static let flatnessTarget = 1.2
+    /// "Well below the copy path": at most this fraction of it.
+    public static let belowCopyTarget = 0.5
+
+    public init(kernel: any Kernel, loops: [LoopMeasurement], skipped: [String], pipelines: [PipelineCost.Measurement]) {
+        self.kernel = kernel.kind
+        release = (try? kernel.kernelRelease()) ?? "unknown"
+        (self.loops, self.skipped, self.pipelines) = (loops, skipped, pipelines)
+        targets = Self.judge(loops: loops, pipelines: pipelines)
+    }
+
+    static func judge(loops: [LoopMeasurement], pipelines: [PipelineCost.Measurement]) -> [Target] {
+        var targets: [Target] = []
+        let compared = loops.filter { $0.ratio != nil }
+        if !compared.isEmpty {
+            let misses = compared.filter { $0.ratio!.median > ratioTarget }
+            targets.append(Target(
+                goal: "Swift/C ≤ \(ratioTarget) (median) on every ioctl loop", met: misses.isEmpty,
+                detail: misses.isEmpty
+                    ? "highest \(format(compared.map { $0.ratio!.median }.max()!, 3))"
+                    : "missed: " + misses.map { "\($0.loop) \($0.parameter) \(format($0.ratio!.median, 3)) (+\(format(($0.ratio!.median - 1) * 100, 1))%)" }.joined(separator: "; ")))
+        }
+        func cost(_ contender: PipelineCost.Contender, _ width: Int) -> Double? {
+            pipelines.first { $0.contender == contender && $0.width == width }?.cpuMillisecondsPerFrame.median
+        }
+        for zeroCopy in [PipelineCost.Contender.export, .import] {
+            if let small = cost(zeroCopy, 640), let large = cost(zeroCopy, 1920) {
+                let factor = large / max(small, 1e-9)
+                targets.append(Target(
+                    goal: "\(zeroCopy.rawValue): CPU per frame at 1920x1080 within \(flatnessTarget)× of 640x480", met: factor <= flatnessTarget,
+                    detail: "\(format(large, 2)) ms vs \(format(small, 2)) ms: \(format(factor, 2))×"))
+            }
+            if let mine = cost(zeroCopy, 1920), let copying = cost(.copy, 1920) {
+                targets.append(Target(
+                    goal: "\(zeroCopy.rawValue): CPU per frame at 1920x1080 at most \(belowCopyTarget)× the copy path's", met: mine <= copying * belowCopyTarget,
+                    detail: "\(format(mine, 2)) ms vs \(format(copying, 2)) ms: \(format(mine / max(copying, 1e-9), 3))×"))
+            }
+        }
+        for width in [640, 1280, 1920] {
+            if let mine = cost(.export, width), let theirs = cost(.gstreamer, width) {
+                targets.append(Target(
+                    goal: "export: CPU per frame ≤ GStreamer's at width \(width)", met: mine <= theirs,
+                    detail: "\(format(mine, 2)) ms vs \(format(theirs, 2)) ms: \(format(mine / max(theirs, 1e-9), 2))×"))
+            }
+        }
+        return targets
+    }
+
+    /// Markdown tables, as the README shows them.
+    public var text: String {
+        var lines = ["Kernel: \(kernel) \(release)", ""]
+        if !loops.isEmpty {
+            lines += [
+                "| loop | variant | rounds × runs | C ns/round | Swift ns/round | Swift/C min / median / max | µs per MiB (C / Swift) |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for loop in loops {
+                let ratio = loop.ratio.map { "\(Self.format($0.minimum, 3)) / **\(Self.format($0.median, 3))** / \(Self.format($0.maximum, 3))" } ?? "-"
+                let perMiB = loop.swiftMicrosecondsPerMiB.map { swift in "\(loop.cMicrosecondsPerMiB.map { Self.format($0, 1) } ?? "-") / \(Self.format(swift, 1))" } ?? ""
+                lines.append(
+                    "| \(loop.loop) | \(loop.parameter) | \(loop.rounds) × \(loop.runs) | \(loop.cNanosecondsPerRound.map { Self.format($0.median, 0) } ?? "-") "
+                        + "| \(Self.format(loop.swiftNanosecondsPerRound.median, 0)) | \(ratio) | \(perMiB) |")
+            }
+            lines.append("")
+        }
+        for reason in skipped { lines.append("skipped: \(reason)") }
+        if !pipelines.isEmpty {
+            let first = pipelines[0]
+            lines += [
+                "CPU per frame (user + system, all threads) at \(first.framesPerSecond) fps, over \(Self.format(first.windowSeconds, 0)) s of steady streaming "
+                    + "from \(Self.format(first.settleSeconds, 0)) s after start:",
+                "",
+                "| size | pipeline | ms per frame min / median / max | whole run, CPU s (median) |",
+                "|---|---|---|---|",
+            ]
+            for measurement in pipelines {
+                let cost = measurement.cpuMillisecondsPerFrame
+                var title = measurement.title
+                if let copied = measurement.framesCopied, copied > 0 { title += " (\(copied) frames copied by kmssink)" }
+                lines.append(
+                    "| \(measurement.width)x\(measurement.height) | \(title) | \(Self.format(cost.minimum, 2)) / **\(Self.format(cost.median, 2))** / \(Self.format(cost.maximum, 2)) "
+                        + "| \(Self.format(measurement.totalCPUSeconds.median, 2)) |")
+            }
+            lines.append("")
+        }
+        if !targets.isEmpty {
+            lines += ["| target | met | figures |", "|---|---|---|"]
+            for target in targets { lines.append("| \(target.goal) | \(target.met ? "yes" : "**no**") | \(target.detail) |") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+}

@@ -1,0 +1,90 @@
+import DmaBufKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A program run to completion, with the CPU time it and its threads used (wait4's rusage).
+struct ChildProcess {
+    struct Outcome {
+        /// The exit status, or 128 + the signal that ended it.
+        var status: Int32
+        var cpuSeconds: Double
+        /// Standard output and error, interleaved.
+        var output: String
+        /// The child's CPU time (all threads, user + system) at each of the times asked for;
+        /// fewer when it ended before.
+        var cpuSamples: [Double]
+    }
+
+    /// Runs `arguments` (the program is looked up on PATH) with `environment` added to ours;
+    /// killed after `timeout`. Reads the child's CPU clock (`clock_getcpuclockid`) at each of
+    /// `sampleTimes` after its start.
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], sampleTimes: [Duration] = [], timeout: Duration
+    ) throws(KernelError) -> Outcome {
+        var template = Array("/tmp/dmabuf-bench-XXXXXX".utf8CString)
+        let log = mkstemp(&template)
+        guard log >= 0 else { throw KernelError("mkstemp", Errno(rawValue: errno), path: "/tmp") }
+        unlink(&template)
+        _ = fcntl(log, F_SETFD, FD_CLOEXEC)
+        defer { Glibc.close(log) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, log, 1)
+        posix_spawn_file_actions_adddup2(&actions, log, 2)
+
+        var variables: [String: String] = [:]
+        var index = 0
+        while let entry = environ[index] {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") { variables[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
+            index += 1
+        }
+        variables.merge(environment) { $1 }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = variables.map { strdup("\($0)=\($1)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
+        guard spawned == 0 else { throw KernelError("posix_spawn", Errno(rawValue: spawned), path: arguments[0]) }
+
+        let started = ContinuousClock.now
+        var cpuClock = clockid_t()
+        let clockFound = clock_getcpuclockid(pid, &cpuClock) == 0
+        var samples: [Double] = []
+        var status: Int32 = 0
+        var usage = rusage()
+        var killed = false
+        while true {
+            let done = wait4(pid, &status, WNOHANG, &usage)
+            if done == pid { break }
+            if done < 0 && errno != EINTR { throw KernelError("wait4", Errno(rawValue: errno), path: arguments[0]) }
+            let now = ContinuousClock.now
+            if clockFound && samples.count < sampleTimes.count && now >= started + sampleTimes[samples.count] {
+                var time = timespec()
+                if clock_gettime(cpuClock, &time) == 0 { samples.append(Double(time.tv_sec) + Double(time.tv_nsec) / 1e9) }
+            }
+            if !killed && now > started + timeout {
+                kill(pid, SIGKILL)
+                killed = true
+            }
+            usleep(5_000)
+        }
+        let signal = status & 0x7f
+        let seconds = { (time: timeval) in Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        var output = [UInt8]()
+        lseek(log, 0, SEEK_SET)
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while case let count = read(log, &chunk, chunk.count), count > 0 { output += chunk[0..<count] }
+        var text = String(decoding: output, as: UTF8.self)
+        if killed { text += "\n(killed after \(timeout))" }
+        return Outcome(
+            status: signal == 0 ? (status >> 8) & 0xff : 128 + signal,
+            cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime), output: text, cpuSamples: samples)
+    }
+}

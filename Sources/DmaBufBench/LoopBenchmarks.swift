@@ -1,0 +1,182 @@
+import CBenchReference
+import DmaBufKit
+import Logging
+
+/// The ioctl loops, each run by the C reference and by DmaBufKit's typed API on the same
+/// descriptors. On the simulated kernel only the Swift side runs (there is no C to compare):
+/// what is left is the cost of the typed layers over the model.
+public struct LoopBenchmarks {
+    public struct Settings: Sendable {
+        /// Runs per loop and side; each run gives one Swift/C ratio.
+        public var runs = 7
+        /// Multiplies every loop's rounds (e.g. 0.1 for a quick look).
+        public var roundsScale = 1.0
+        public var heap = "system"
+        /// (bytes, rounds) per heap size.
+        public var heapSizes = [(4 << 10, 5000), (1 << 20, 5000), (8 << 20, 200), (32 << 20, 50)]
+        public var udmabufSizes = [(1 << 20, 2000), (8 << 20, 300), (32 << 20, 100)]
+        public var syncRounds = 20000
+        public var syncBufferBytes = 1 << 20
+        /// A vivid capture node, at its smallest webcam size and fastest rate (the device paces
+        /// round trips; thread CPU time leaves the waiting out).
+        public var videoNode = "vivid-000-vid-cap"
+        public var videoSize: (width: UInt32, height: UInt32) = (320, 180)
+        public var videoFramesPerSecond: UInt32 = 60
+        public var videoRounds = 60
+        public var display = "vkms"
+        public var primeRounds = 2000
+        public init() {}
+    }
+
+    public let kernel: any Kernel
+    public let settings: Settings
+    let logger: Logger
+    /// The C reference runs only against the real kernel.
+    var withReference: Bool { kernel is LinuxKernel }
+
+    public init(kernel: any Kernel, settings: Settings = Settings(), logger: Logger) {
+        (self.kernel, self.settings, self.logger) = (kernel, settings, logger)
+    }
+
+    /// Every loop whose device exists; those whose device does not are listed with the reason.
+    public func run() throws -> (measurements: [LoopMeasurement], skipped: [String]) {
+        var measurements: [LoopMeasurement] = []
+        var skipped: [String] = []
+        let groups: [(String, () throws -> [LoopMeasurement])] = [
+            ("heap alloc+close", heapLoops), ("udmabuf create+close", udmabufLoops), ("DMA_BUF_IOCTL_SYNC pair", syncLoop),
+            ("V4L2 DQBUF+QBUF", videoLoop), ("PRIME import+close", primeLoop),
+        ]
+        for (name, group) in groups {
+            do { measurements += try group() } catch let error as KernelError where error.errno == .ENOENT && error.operation == "open" {
+                skipped.append("\(name): \(error)")
+                logger.warning("skipping \(name): \(error)")
+            }
+        }
+        return (measurements, skipped)
+    }
+
+    func rounds(_ count: Int) -> Int { max(1, Int((Double(count) * settings.roundsScale).rounded())) }
+
+    /// Warms both sides up, then alternates which goes first, run by run.
+    func compare(
+        _ loop: String, _ parameter: String, bytes: Int? = nil, rounds count: Int,
+        c: (Int) throws -> Int64, swift: (Int) throws -> Int64
+    ) throws -> LoopMeasurement {
+        let rounds = rounds(count)
+        let warmUp = max(1, rounds / 10)
+        if withReference { _ = try c(warmUp) }
+        _ = try swift(warmUp)
+        var cTimes: [Int64] = [], swiftTimes: [Int64] = []
+        for run in 0..<settings.runs {
+            if withReference && run % 2 == 0 { cTimes.append(try c(rounds)) }
+            swiftTimes.append(try swift(rounds))
+            if withReference && run % 2 == 1 { cTimes.append(try c(rounds)) }
+        }
+        let measurement = LoopMeasurement(loop: loop, parameter: parameter, bytes: bytes, rounds: rounds, c: cTimes, swift: swiftTimes)
+        logger.info("\(loop) \(parameter): Swift/C \(measurement.ratio.map { String(format: "%.3f", $0.median) } ?? "-")")
+        return measurement
+    }
+
+    func heapLoops() throws -> [LoopMeasurement] {
+        let heap = try DmaHeap(settings.heap, kernel: kernel)
+        let (fd, path) = (heap.descriptor.fd.rawValue, heap.descriptor.path)
+        var results: [LoopMeasurement] = []
+        for (bytes, count) in settings.heapSizes {
+            results.append(try compare("heap alloc+close", "\(settings.heap) \(sizeText(bytes))", bytes: bytes, rounds: count,
+                c: { rounds in try reference("DMA_HEAP_IOCTL_ALLOC", path) { cbench_heap_alloc_close(fd, UInt64(bytes), Int32(rounds), $0) } },
+                swift: { rounds in try timed { for _ in 0..<rounds { try heap.allocate(length: bytes).close() } } }))
+        }
+        try heap.close()
+        return results
+    }
+
+    func udmabufLoops() throws -> [LoopMeasurement] {
+        let device = try UdmabufDevice(kernel: kernel)
+        let memfd = try Memfd(kernel: kernel, name: "dmabuf-bench", length: settings.udmabufSizes.map(\.0).max() ?? 0)
+        let (fd, memfdNumber, path) = (device.descriptor.fd.rawValue, memfd.fd.rawValue, device.descriptor.path)
+        var results: [LoopMeasurement] = []
+        for (bytes, count) in settings.udmabufSizes {
+            results.append(try compare("udmabuf create+close", sizeText(bytes), bytes: bytes, rounds: count,
+                c: { rounds in try reference("UDMABUF_CREATE", path) { cbench_udmabuf_create_close(fd, memfdNumber, UInt64(bytes), Int32(rounds), $0) } },
+                swift: { rounds in try timed { for _ in 0..<rounds { try device.create(from: memfd, size: bytes).close() } } }))
+        }
+        try memfd.close()
+        try device.close()
+        return results
+    }
+
+    func syncLoop() throws -> [LoopMeasurement] {
+        let heap = try DmaHeap(settings.heap, kernel: kernel)
+        let buffer = try heap.allocate(length: settings.syncBufferBytes)
+        let (fd, path) = (buffer.fd.rawValue, buffer.descriptor.path)
+        let result = try compare("DMA_BUF_IOCTL_SYNC pair", "\(settings.heap) heap \(sizeText(settings.syncBufferBytes)), mapped", bytes: nil, rounds: settings.syncRounds,
+            c: { rounds in try reference("DMA_BUF_IOCTL_SYNC", path) { cbench_sync_pairs(fd, Int32(rounds), $0) } },
+            swift: { rounds in
+                try buffer.withMapping { mapping in
+                    try timed { for _ in 0..<rounds { try mapping.readWrite { _ in } } }
+                }
+            })
+        try buffer.close()
+        try heap.close()
+        return [result]
+    }
+
+    func videoLoop() throws -> [LoopMeasurement] {
+        let camera = try V4L2Device(name: settings.videoNode, kernel: kernel)
+        let type = camera.capability.streamingType ?? .videoCapture
+        var format = try camera.format(type)
+        (format.pixelFormat, format.width, format.height) = (V4L2PixelFormat.yuyv, settings.videoSize.width, settings.videoSize.height)
+        format = try camera.setFormat(format)
+        let interval = try camera.setFrameInterval(type, V4L2Fraction(1, settings.videoFramesPerSecond))
+        var queue = try V4L2Queue(device: camera, type: type, memory: .mmap, count: 4)
+        for index in queue.indices { try queue.enqueue(index) }
+        try queue.start()
+        let (fd, planes, path) = (camera.fd.rawValue, UInt32(queue.planeCount), camera.path)
+        let result = try compare(
+            "V4L2 DQBUF+QBUF", "\(settings.videoNode) \(format.width)x\(format.height) at \(String(format: "%.0f", interval.framesPerSecond)) fps, poll-driven",
+            rounds: settings.videoRounds,
+            c: { rounds in
+                try reference("VIDIOC_DQBUF", path) { cbench_v4l2_round_trips(fd, type.rawValue, type.isMultiplanar ? 1 : 0, planes, Int32(rounds), $0) }
+            },
+            swift: { rounds in
+                try timed { () throws(KernelError) in
+                    for _ in 0..<rounds {
+                        guard let buffer = try queue.dequeue(waiting: .seconds(5)) else {
+                            throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: path, reason: "no frame within 5 s")
+                        }
+                        try queue.enqueue(BufferIndex(rawValue: buffer.index))
+                    }
+                }
+            })
+        try queue.release()
+        try camera.close()
+        return [result]
+    }
+
+    func primeLoop() throws -> [LoopMeasurement] {
+        let display = try DRMDevice(driver: settings.display, kernel: kernel)
+        let heap = try DmaHeap(settings.heap, kernel: kernel)
+        let buffer = try heap.allocate(length: settings.syncBufferBytes)
+        let (fd, dmaBuf, path) = (display.fd.rawValue, buffer.fd.rawValue, display.path)
+        let result = try compare(
+            "PRIME import+close", "\(settings.display), \(settings.heap) heap \(sizeText(settings.syncBufferBytes))", rounds: settings.primeRounds,
+            c: { rounds in try reference("DRM_IOCTL_PRIME_FD_TO_HANDLE", path) { cbench_prime_import_close(fd, dmaBuf, Int32(rounds), $0) } },
+            swift: { rounds in try timed { for _ in 0..<rounds { try display.importBuffer(buffer).close() } } })
+        try buffer.close()
+        try heap.close()
+        try display.close()
+        return [result]
+    }
+}
+
+/// Runs one C reference loop: its thread CPU time, or its errno as a `KernelError`.
+func reference(_ operation: String, _ path: String, _ body: (UnsafeMutablePointer<Int64>) -> Int32) throws(KernelError) -> Int64 {
+    var nanoseconds: Int64 = 0
+    let result = body(&nanoseconds)
+    if result < 0 { throw KernelError(operation, Errno(rawValue: -result), path: path, reason: "in the C reference loop") }
+    return nanoseconds
+}
+
+func sizeText(_ bytes: Int) -> String {
+    bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
+}

@@ -1,0 +1,144 @@
+import DmaBufKit
+import Logging
+
+/// CPU time per frame of capture → display pipelines: dmabuf-pipe's strategies and GStreamer
+/// on the same nodes and settings. Each contender runs as its own process; its CPU clock
+/// (user + system, all threads: `clock_getcpuclockid`) is read at two moments of the steady
+/// stream, after start-up, and the difference over the frames the source delivered in between
+/// (it paces them: rate × seconds) is the cost per frame.
+public struct PipelineCost {
+    public enum Contender: String, CaseIterable, Codable, Sendable {
+        case export, `import`, copy, gstreamer
+
+        public var title: String {
+            switch self {
+            case .export: "dmabuf-pipe export (EXPBUF → PRIME)"
+            case .import: "dmabuf-pipe import (system heap → DMABUF QBUF + PRIME)"
+            case .copy: "dmabuf-pipe copy (CPU into dumb buffers)"
+            case .gstreamer: "GStreamer v4l2src io-mode=dmabuf ! kmssink"
+            }
+        }
+    }
+
+    public struct Settings: Sendable {
+        public var sizes: [(width: Int, height: Int)] = [(640, 480), (1280, 720), (1920, 1080)]
+        /// The same rate at every size: vivid offers at most 5 fps at 1920x1080.
+        public var framesPerSecond = 5
+        /// Start-up is over by then (set-up, buffer allocation, the first frames).
+        public var settle: Duration = .seconds(5)
+        /// The measured stretch of steady streaming.
+        public var window: Duration = .seconds(8)
+        public var runs = 3
+        public var contenders = Contender.allCases
+        public var source = "vivid-000-vid-cap"
+        public var display = "vkms"
+        /// The dmabuf-pipe to run.
+        public var pipeProgram = "dmabuf-pipe"
+        public var gstLaunch = "gst-launch-1.0"
+        public var timeout: Duration = .seconds(300)
+        public init() {}
+    }
+
+    public struct Measurement: Codable, Sendable {
+        public var contender: Contender
+        public var title: String
+        public var width: Int
+        public var height: Int
+        public var framesPerSecond: Int
+        /// Seconds after start the window opens, and how long it lasts.
+        public var settleSeconds: Double
+        public var windowSeconds: Double
+        /// The command line (the stream lasts past the window).
+        public var command: String
+        public var cpuMillisecondsPerFrame: Spread
+        /// The whole run's CPU time (start-up, the stream, tear-down).
+        public var totalCPUSeconds: Spread
+        /// GStreamer only: frames kmssink copied because it could not import them (its
+        /// GST_PERFORMANCE "frame copy" log); 0 means every frame went zero-copy.
+        public var framesCopied: Int?
+    }
+
+    public let settings: Settings
+    let logger: Logger
+
+    public init(settings: Settings, logger: Logger) {
+        (self.settings, self.logger) = (settings, logger)
+    }
+
+    /// Every contender at every size; contenders alternate within each run so drift hits all alike.
+    public func run() throws -> [Measurement] {
+        let sourcePath = try V4L2Device.nodes(kernel: LinuxKernel()).first { $0.name == settings.source }?.path
+        guard let sourcePath else {
+            throw KernelError("open", .ENOENT, path: settings.source, reason: "no V4L2 node of that name (see /sys/class/video4linux/*/name)")
+        }
+        var samples: [String: (perFrame: [Double], total: [Double], copied: Int?)] = [:]
+        // A first run of each, unmeasured: GStreamer builds its plugin registry, files get cached.
+        for contender in settings.contenders {
+            _ = try measure(contender, size: settings.sizes[0], frames: 2, sourcePath: sourcePath)
+        }
+        for run in 0..<settings.runs {
+            for size in settings.sizes {
+                for contender in settings.contenders {
+                    let outcome = try measure(contender, size: size, frames: frames, sourcePath: sourcePath)
+                    guard outcome.cpuSamples.count == 2 else {
+                        throw KernelError(
+                            "clock_getcpuclockid", .EIO, path: settings.source,
+                            reason: "\(contender.rawValue) ended before its measurement window closed")
+                    }
+                    let perFrame = (outcome.cpuSamples[1] - outcome.cpuSamples[0]) / (settings.window.seconds * Double(settings.framesPerSecond))
+                    let key = "\(contender.rawValue) \(size.width)x\(size.height)"
+                    samples[key, default: ([], [], nil)].perFrame.append(perFrame * 1000)
+                    samples[key]!.total.append(outcome.cpuSeconds)
+                    if let copied = outcome.framesCopied { samples[key]!.copied = max(samples[key]!.copied ?? 0, copied) }
+                    logger.info("run \(run + 1)/\(settings.runs) \(key): \(String(format: "%.2f", perFrame * 1000)) ms CPU per frame")
+                }
+            }
+        }
+        return settings.sizes.flatMap { size in
+            settings.contenders.map { contender in
+                let sample = samples["\(contender.rawValue) \(size.width)x\(size.height)"]!
+                return Measurement(
+                    contender: contender, title: contender.title, width: size.width, height: size.height,
+                    framesPerSecond: settings.framesPerSecond, settleSeconds: settings.settle.seconds, windowSeconds: settings.window.seconds,
+                    command: arguments(contender, size: size, frames: frames, sourcePath: sourcePath).joined(separator: " "),
+                    cpuMillisecondsPerFrame: Spread(sample.perFrame)!, totalCPUSeconds: Spread(sample.total)!, framesCopied: sample.copied)
+            }
+        }
+    }
+
+    /// Frames to ask for: the stream outlasts the window by two seconds.
+    var frames: Int { Int(((settings.settle + settings.window).seconds + 2) * Double(settings.framesPerSecond)) }
+
+    func arguments(_ contender: Contender, size: (width: Int, height: Int), frames: Int, sourcePath: String) -> [String] {
+        switch contender {
+        case .gstreamer:
+            return [
+                settings.gstLaunch, "-q", "v4l2src", "device=\(sourcePath)", "io-mode=dmabuf", "num-buffers=\(frames)", "!",
+                "video/x-raw,format=BGRx,width=\(size.width),height=\(size.height),framerate=\(settings.framesPerSecond)/1", "!",
+                "kmssink", "driver-name=\(settings.display)", "sync=false", "force-modesetting=true",
+            ]
+        case .export, .import, .copy:
+            return [
+                settings.pipeProgram, "run", "--from", settings.source, "--to", settings.display, "--strategy", contender.rawValue,
+                "--allocator", "system-heap", "--size", "\(size.width)x\(size.height)", "--frames", "\(frames)",
+                "--fps", "\(settings.framesPerSecond)", "--buffers", "4", "--verify-every", "0",
+            ]
+        }
+    }
+
+    func measure(_ contender: Contender, size: (width: Int, height: Int), frames: Int, sourcePath: String)
+        throws -> (cpuSeconds: Double, cpuSamples: [Double], framesCopied: Int?)
+    {
+        let command = arguments(contender, size: size, frames: frames, sourcePath: sourcePath)
+        let environment = contender == .gstreamer ? ["GST_DEBUG": "GST_PERFORMANCE:4", "GST_DEBUG_NO_COLOR": "1"] : [:]
+        let outcome = try ChildProcess.run(
+            command, environment: environment, sampleTimes: [settings.settle, settings.settle + settings.window], timeout: settings.timeout)
+        guard outcome.status == 0 else {
+            throw KernelError(
+                command[0], .EIO, path: settings.source,
+                reason: "`\(command.joined(separator: " "))` exited with \(outcome.status): \(outcome.output.suffix(1500))")
+        }
+        let copied = contender == .gstreamer ? outcome.output.split(separator: "\n").filter { $0.contains("frame copy") }.count : nil
+        return (outcome.cpuSeconds, outcome.cpuSamples, copied)
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import DmaBufBench
+import DmaBufKit
+import Foundation
+import Logging
+
+@main
+struct DmaBufBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dmabuf-bench",
+        abstract: "Measure DmaBufKit's cost against a C reference and GStreamer, side by side in one run.",
+        discussion: """
+            Loops: the same ioctl loops run by a C reference (plain ioctl(2), libdrm for PRIME) \
+            and by DmaBufKit's typed API, on the same descriptors, alternating run by run; each \
+            run gives one Swift/C ratio of thread CPU time:
+              heap alloc+close         DMA_HEAP_IOCTL_ALLOC + close at 4 KiB, 1, 8 and 32 MiB
+              udmabuf create+close     UDMABUF_CREATE + close at 1, 8 and 32 MiB (µs per MiB)
+              DMA_BUF_IOCTL_SYNC pair  SYNC_START + SYNC_END on a mapped 1 MiB heap buffer
+              V4L2 DQBUF+QBUF          poll, DQBUF, QBUF on vivid's capture node (CPU time only:
+                                       vivid paces the frames)
+              PRIME import+close       PRIME_FD_TO_HANDLE + GEM_CLOSE of a heap buffer on vkms
+
+            Pipelines (--pipelines): CPU time per frame (user + system from wait4, all threads) \
+            of vivid → vkms at 640x480, 1280x720 and 1920x1080 at 5 fps for dmabuf-pipe's export, \
+            import and copy strategies and for gst-launch-1.0 v4l2src io-mode=dmabuf ! kmssink; \
+            each is run for a short and a long stream and costed by the difference, so start-up \
+            does not count.
+
+            Timings on shared machines are noisy: read the ratios, not the absolute figures. \
+            `make bench` runs all of it in the test VM and writes .build/bench/.
+
+            Exit status: 0 everything ran (targets may be missed: see the report); 1 a benchmark \
+            could not run; 64 bad arguments.
+
+            Examples:
+              dmabuf-bench                          # the loops on this machine's kernel
+              dmabuf-bench --pipelines --json       # and the pipelines, as JSON
+              dmabuf-bench --simulated --runs 3     # the Swift side alone, on the simulated kernel
+              dmabuf-bench --rounds-scale 0.1       # a quick look
+            """)
+
+    @Option(help: "Runs per loop and side (each gives one Swift/C ratio).")
+    var runs = 7
+
+    @Option(help: "Scale every loop's rounds (0.1 for a quick look).")
+    var roundsScale = 1.0
+
+    @Flag(help: "Also measure the pipelines' CPU per frame (needs vivid, vkms, dmabuf-pipe and gst-launch-1.0).")
+    var pipelines = false
+
+    @Flag(help: "Only the pipelines, not the loops.")
+    var pipelinesOnly = false
+
+    @Option(help: "Runs of each pipeline at each size.")
+    var pipelineRuns = 3
+
+    @Option(help: ArgumentHelp("The dmabuf-pipe to measure (default: the one beside this program).", valueName: "path"))
+    var pipeProgram: String?
+
+    @Flag(help: "Run the loops on DmaBufKit's simulated kernel (Swift side only: there is no C to compare).")
+    var simulated = false
+
+    @Flag(help: "Print the report as JSON (the text report is Markdown tables).")
+    var json = false
+
+    @Option(help: ArgumentHelp("Also write the JSON report to this file.", valueName: "path"))
+    var saveJson: String?
+
+    @Flag(name: .shortAndLong, help: "Log each measurement to standard error.")
+    var verbose = false
+
+    func validate() throws {
+        if runs < 1 || pipelineRuns < 1 { throw ValidationError("--runs and --pipeline-runs must be at least 1") }
+        if !(roundsScale > 0) { throw ValidationError("--rounds-scale must be above 0") }
+        if simulated && (pipelines || pipelinesOnly) { throw ValidationError("--pipelines needs the real kernel: drop --simulated") }
+    }
+
+    func run() throws {
+        let verbose = verbose
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = verbose ? .info : .warning
+            return handler
+        }
+        let logger = Logger(label: "dmabuf-bench")
+        let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
+        do {
+            var loops: [LoopMeasurement] = [], skipped: [String] = []
+            if !pipelinesOnly {
+                var settings = LoopBenchmarks.Settings()
+                (settings.runs, settings.roundsScale) = (runs, roundsScale)
+                (loops, skipped) = try LoopBenchmarks(kernel: kernel, settings: settings, logger: logger).run()
+            }
+            var costs: [PipelineCost.Measurement] = []
+            if pipelines || pipelinesOnly {
+                var settings = PipelineCost.Settings()
+                settings.runs = pipelineRuns
+                settings.pipeProgram = pipeProgram ?? Self.sibling("dmabuf-pipe")
+                costs = try PipelineCost(settings: settings, logger: logger).run()
+            }
+            let report = BenchReport(kernel: kernel, loops: loops, skipped: skipped, pipelines: costs)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let encoded = try encoder.encode(report)
+            if let saveJson { try encoded.write(to: URL(fileURLWithPath: saveJson)) }
+            print(json ? String(decoding: encoded, as: UTF8.self) : report.text)
+        } catch {
+            FileHandle.standardError.write(Data("dmabuf-bench: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// A program installed beside this one.
+    static func sibling(_ name: String) -> String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}

@@ -1,0 +1,79 @@
+@testable import DmaBufBench
+import DmaBufKit
+import Logging
+import Testing
+
+/// The benchmark loops on both kernels: every loop runs (on the real one against the C
+/// reference too), each round does what it says, and nothing is left behind.
+enum BenchCases {
+    static func loopsRunAndLeakNothing(_ kernel: any Kernel) throws {
+        var settings = LoopBenchmarks.Settings()
+        (settings.runs, settings.roundsScale) = (2, 0.002)
+        try expectNoLeaks(kernel) {
+            let (measurements, skipped) = try LoopBenchmarks(kernel: kernel, settings: settings, logger: Logger(label: "test")).run()
+            #expect(skipped.isEmpty, "\(skipped)")
+            #expect(measurements.map(\.loop) == [
+                "heap alloc+close", "heap alloc+close", "heap alloc+close", "heap alloc+close",
+                "udmabuf create+close", "udmabuf create+close", "udmabuf create+close",
+                "DMA_BUF_IOCTL_SYNC pair", "V4L2 DQBUF+QBUF", "PRIME import+close",
+            ])
+            for measurement in measurements {
+                #expect(measurement.runs == 2 && measurement.rounds >= 1)
+                #expect(measurement.swiftNanosecondsPerRound.minimum > 0, "\(measurement.loop)")
+                // The C reference runs only against the real kernel, and then gives every loop a ratio.
+                #expect((measurement.ratio != nil) == (kernel is LinuxKernel), "\(measurement.loop)")
+                #expect((measurement.swiftMicrosecondsPerMiB != nil) == ((measurement.bytes ?? 0) >= 1 << 20))
+            }
+        }
+    }
+}
+
+@Suite("Benchmarks on the simulated kernel")
+struct SimulatedBenchTests {
+    @Test func loops() throws { try BenchCases.loopsRunAndLeakNothing(SimulatedKernel()) }
+
+    /// A loop whose device is absent is listed with the reason, not measured and not fatal.
+    @Test func missingDevicesAreListed() throws {
+        var configuration = SimulatedKernel.Configuration()
+        configuration.heaps = []
+        var settings = LoopBenchmarks.Settings()
+        (settings.runs, settings.roundsScale) = (1, 0.002)
+        let (measurements, skipped) = try LoopBenchmarks(kernel: SimulatedKernel(configuration), settings: settings, logger: Logger(label: "test")).run()
+        #expect(skipped.count == 3 && skipped.allSatisfy { $0.contains("ENOENT") && $0.contains("/dev/dma_heap/system") }, "\(skipped)")
+        #expect(Set(measurements.map(\.loop)) == ["udmabuf create+close", "V4L2 DQBUF+QBUF"])
+    }
+
+    /// The targets are judged from the medians, and a miss says by how much.
+    @Test func targetsSayByHowMuch() throws {
+        let within = LoopMeasurement(loop: "a", parameter: "x", bytes: nil, rounds: 10, c: [1000, 1000, 1000], swift: [1010, 1200, 1040])
+        let over = LoopMeasurement(loop: "b", parameter: "y", bytes: 1 << 21, rounds: 10, c: [1000, 1000, 1000], swift: [1100, 1080, 1300])
+        #expect(within.ratio?.median == 1.04 && over.ratio?.median == 1.1)
+        #expect(over.cMicrosecondsPerMiB == 0.05 && over.swiftMicrosecondsPerMiB == 0.055)
+        let targets = BenchReport.judge(loops: [within, over], pipelines: [])
+        #expect(targets.count == 1 && targets[0].met == false)
+        #expect(targets[0].detail == "missed: b y 1.100 (+10.0%)")
+        #expect(BenchReport.judge(loops: [within], pipelines: [])[0].met)
+
+        func cost(_ contender: PipelineCost.Contender, _ width: Int, _ milliseconds: Double) -> PipelineCost.Measurement {
+            let spread = Spread(minimum: milliseconds, median: milliseconds, maximum: milliseconds)
+            return PipelineCost.Measurement(
+                contender: contender, title: contender.title, width: width, height: width * 9 / 16, framesPerSecond: 5, settleSeconds: 5,
+                windowSeconds: 8, command: "", cpuMillisecondsPerFrame: spread, totalCPUSeconds: spread, framesCopied: nil)
+        }
+        let pipelines = [cost(.export, 640, 1.0), cost(.export, 1920, 1.3), cost(.copy, 1920, 20), cost(.gstreamer, 640, 2), cost(.gstreamer, 1920, 1.2)]
+        let verdicts = Dictionary(uniqueKeysWithValues: BenchReport.judge(loops: [], pipelines: pipelines).map { ($0.goal, $0.met) })
+        #expect(verdicts == [
+            "export: CPU per frame at 1920x1080 within 1.2× of 640x480": false,
+            "export: CPU per frame at 1920x1080 at most 0.5× the copy path's": true,
+            "export: CPU per frame ≤ GStreamer's at width 640": true,
+            "export: CPU per frame ≤ GStreamer's at width 1920": false,
+        ])
+    }
+}
+
+extension DeviceTests {
+    @Suite("Benchmarks on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
+    struct BenchOnDevices {
+        @Test func loops() throws { try BenchCases.loopsRunAndLeakNothing(LinuxKernel()) }
+    }
+}
