@@ -25,6 +25,8 @@ public struct LoopBenchmarks {
         public var videoRounds = 60
         public var display = "vkms"
         public var primeRounds = 2000
+        /// Only the loops whose name contains one of these (all when empty).
+        public var only: [String] = []
         public init() {}
     }
 
@@ -46,7 +48,7 @@ public struct LoopBenchmarks {
             ("heap alloc+close", heapLoops), ("udmabuf create+close", udmabufLoops), ("DMA_BUF_IOCTL_SYNC pair", syncLoop),
             ("V4L2 DQBUF+QBUF", videoLoop), ("PRIME import+close", primeLoop),
         ]
-        for (name, group) in groups {
+        for (name, group) in groups where settings.only.isEmpty || settings.only.contains(where: { name.lowercased().contains($0.lowercased()) }) {
             do { measurements += try group() } catch let error as KernelError where error.errno == .ENOENT && error.operation == "open" {
                 skipped.append("\(name): \(error)")
                 logger.warning("skipping \(name): \(error)")

@@ -45,6 +45,9 @@ struct DmaBufBenchCommand: ParsableCommand {
     @Option(help: "Scale every loop's rounds (0.1 for a quick look).")
     var roundsScale = 1.0
 
+    @Option(help: ArgumentHelp("Only the loops whose name contains this (heap, udmabuf, SYNC, V4L2, PRIME); repeatable.", valueName: "name"))
+    var only: [String] = []
+
     @Flag(help: "Also measure the pipelines' CPU per frame (needs vivid, vkms, dmabuf-pipe and gst-launch-1.0).")
     var pipelines = false
 
@@ -88,7 +91,7 @@ struct DmaBufBenchCommand: ParsableCommand {
             var loops: [LoopMeasurement] = [], skipped: [String] = []
             if !pipelinesOnly {
                 var settings = LoopBenchmarks.Settings()
-                (settings.runs, settings.roundsScale) = (runs, roundsScale)
+                (settings.runs, settings.roundsScale, settings.only) = (runs, roundsScale, only)
                 (loops, skipped) = try LoopBenchmarks(kernel: kernel, settings: settings, logger: logger).run()
             }
             var costs: [PipelineCost.Measurement] = []

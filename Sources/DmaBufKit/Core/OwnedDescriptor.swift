@@ -2,15 +2,28 @@
 /// errors) or, as a fallback, happens when the owner goes away.
 public struct OwnedDescriptor: ~Copyable {
     public let kernel: any Kernel
-    /// The path or description shown in errors: the node it was opened from, or what made it.
-    public let path: String
+    private let origin: String
+    private let madeBy: StaticString
     private var number: FileDescriptorNumber?
 
     public init(_ number: FileDescriptorNumber, kernel: any Kernel, path: String) {
         self.number = number
         self.kernel = kernel
-        self.path = path
+        self.origin = path
+        self.madeBy = ""
     }
+
+    /// For descriptors made by an operation on another node (`what` "dma-buf from" and the heap's
+    /// path): the description is only composed when shown, not on every allocation.
+    public init(_ number: FileDescriptorNumber, kernel: any Kernel, madeBy what: StaticString, of origin: String) {
+        self.number = number
+        self.kernel = kernel
+        self.origin = origin
+        self.madeBy = what
+    }
+
+    /// The path or description shown in errors: the node it was opened from, or what made it.
+    public var path: String { madeBy.utf8CodeUnitCount == 0 ? origin : "\(madeBy) \(origin)" }
 
     /// The descriptor, valid for as long as this owner lives.
     public var fd: FileDescriptorNumber { number! }

@@ -1,4 +1,4 @@
-import Foundation
+import Synchronization
 
 /// An open DRM device (`/dev/dri/cardN` or `renderD*`), found by driver name rather than by
 /// number, which is not stable across boots.
@@ -136,29 +136,31 @@ public enum PrimeFlags {
 /// PRIME import of a dma-buf this file already knows returns the same handle, which must be
 /// closed once, after its last user. Once the file is closed the kernel has freed its handles
 /// and framebuffers, and its fd number may name another file: nothing is released through it.
-final class DRMFileState: @unchecked Sendable {
+final class DRMFileState: Sendable {
     let kernel: any Kernel
     let fd: FileDescriptorNumber
     let path: String
-    private var counts: [UInt32: (count: Int, dumb: Bool)] = [:]
-    private var open = true
-    private let lock = NSLock()
+    private struct Handles {
+        var counts: [UInt32: (count: Int, dumb: Bool)] = [:]
+        var open = true
+    }
+    private let handles = Mutex(Handles())
 
     init(kernel: any Kernel, fd: FileDescriptorNumber, path: String) {
         (self.kernel, self.fd, self.path) = (kernel, fd, path)
     }
 
     func retain(_ handle: GEMHandle, dumb: Bool) -> GEMHandle {
-        lock.withLock { counts[handle.rawValue, default: (0, dumb)].count += 1 }
+        handles.withLock { $0.counts[handle.rawValue, default: (0, dumb)].count += 1 }
         return handle
     }
 
     /// Drops one share; the last one closes the handle. A closed device already freed it.
     func release(_ handle: GEMHandle) throws(KernelError) {
-        let last: (Bool, Bool) = lock.withLock {
-            guard open, var entry = counts[handle.rawValue] else { return (false, false) }
+        let last: (Bool, Bool) = handles.withLock { state in
+            guard state.open, var entry = state.counts[handle.rawValue] else { return (false, false) }
             entry.count -= 1
-            counts[handle.rawValue] = entry.count == 0 ? nil : entry
+            state.counts[handle.rawValue] = entry.count == 0 ? nil : entry
             return (entry.count == 0, entry.dumb)
         }
         guard last.0 else { return }
@@ -167,9 +169,9 @@ final class DRMFileState: @unchecked Sendable {
         } catch { throw error.at(path) }
     }
 
-    func deviceClosed() { lock.withLock { open = false } }
-    var isOpen: Bool { lock.withLock { open } }
+    func deviceClosed() { handles.withLock { $0.open = false } }
+    var isOpen: Bool { handles.withLock { $0.open } }
 
     /// Handles still held, for leak checks.
-    var liveHandles: Int { lock.withLock { counts.count } }
+    var liveHandles: Int { handles.withLock { $0.counts.count } }
 }

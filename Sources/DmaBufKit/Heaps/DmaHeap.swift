@@ -43,7 +43,7 @@ public struct DmaHeap: ~Copyable {
         }
         let pageSize = descriptor.kernel.pageSize
         let buffer = DmaBuf(
-            OwnedDescriptor(fd, kernel: descriptor.kernel, path: "dma-buf from \(path)"),
+            OwnedDescriptor(fd, kernel: descriptor.kernel, madeBy: "dma-buf from", of: path),
             length: (length + pageSize - 1) / pageSize * pageSize)
         if let debugName { try buffer.setName(debugName) }
         return buffer

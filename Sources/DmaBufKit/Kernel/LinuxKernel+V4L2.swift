@@ -124,13 +124,16 @@ extension LinuxKernel {
         out.memory = buffer.memory.rawValue
         out.flags = buffer.flags
         out.field = buffer.field
-        out.num_planes = UInt32(buffer.planes.count)
-        let (seconds, attoseconds) = buffer.timestamp.components
-        out.timestamp_sec = seconds
-        out.timestamp_usec = attoseconds / 1_000_000_000_000
+        out.num_planes = UInt32(buffer.planeCount)
+        if buffer.timestamp != .zero {  // a 128-bit division, skipped for the usual zero
+            let (seconds, attoseconds) = buffer.timestamp.components
+            out.timestamp_sec = seconds
+            out.timestamp_usec = attoseconds / 1_000_000_000_000
+        }
         withUnsafeMutableBytes(of: &out.planes) { raw in
             let planes = raw.bindMemory(to: cdmabuf_v4l2_plane.self)
-            for (index, plane) in buffer.planes.prefix(planes.count).enumerated() {
+            for index in 0..<min(buffer.planeCount, planes.count) {
+                let plane = buffer.plane(index)
                 planes[index] = cdmabuf_v4l2_plane(
                     bytesused: plane.bytesUsed, length: plane.length, data_offset: plane.dataOffset, mem_offset: plane.memoryOffset, fd: plane.fd)
             }
@@ -142,12 +145,17 @@ extension LinuxKernel {
         guard let type = V4L2BufferType(rawValue: buffer.type), let memory = V4L2Memory(rawValue: buffer.memory) else {
             throw KernelError(operation, .EINVAL)
         }
-        let planes = withUnsafeBytes(of: buffer.planes) { raw in
-            Array(raw.bindMemory(to: cdmabuf_v4l2_plane.self).prefix(Int(buffer.num_planes)))
-        }.map { V4L2Plane(bytesUsed: $0.bytesused, length: $0.length, dataOffset: $0.data_offset, memoryOffset: $0.mem_offset, fd: $0.fd) }
-        return V4L2BufferInfo(
-            index: buffer.index, type: type, memory: memory, flags: buffer.flags, field: buffer.field, sequence: buffer.sequence,
-            timestamp: .seconds(buffer.timestamp_sec) + .microseconds(buffer.timestamp_usec), planes: planes)
+        return withUnsafeBytes(of: buffer.planes) { raw in
+            let planes = raw.bindMemory(to: cdmabuf_v4l2_plane.self)
+            return V4L2BufferInfo(
+                index: buffer.index, type: type, memory: memory, flags: buffer.flags, field: buffer.field, sequence: buffer.sequence,
+                timestamp: .seconds(buffer.timestamp_sec) + .microseconds(buffer.timestamp_usec),
+                planeCount: min(Int(buffer.num_planes), planes.count)
+            ) { number in
+                let plane = planes[number]
+                return V4L2Plane(bytesUsed: plane.bytesused, length: plane.length, dataOffset: plane.data_offset, memoryOffset: plane.mem_offset, fd: plane.fd)
+            }
+        }
     }
 
     public func v4l2QueryBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int)
@@ -167,7 +175,8 @@ extension LinuxKernel {
     public func v4l2DequeueBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int)
         throws(KernelError) -> V4L2BufferInfo?
     {
-        var buffer = Self.flat(V4L2BufferInfo(index: 0, type: type, memory: memory, planes: Array(repeating: V4L2Plane(), count: planes)))
+        var buffer = cdmabuf_v4l2_buffer()
+        (buffer.type, buffer.memory, buffer.num_planes) = (type.rawValue, memory.rawValue, UInt32(planes))
         do {
             _ = try call("VIDIOC_DQBUF") { cdmabuf_v4l2_dqbuf(fd.rawValue, &buffer) }
         } catch where error.errno == .EAGAIN {

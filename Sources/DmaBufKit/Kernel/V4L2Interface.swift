@@ -111,10 +111,32 @@ public struct V4L2BufferInfo: Hashable, Sendable {
     public var field: UInt32
     public var sequence: UInt32
     public var timestamp: Duration
-    public var planes: [V4L2Plane]
+    /// Kept as the first plane and the others, so that a single-planar buffer, queued and
+    /// dequeued every frame, needs no allocation.
+    public private(set) var planeCount: Int
+    private var firstPlane: V4L2Plane
+    private var otherPlanes: [V4L2Plane]
+
     public init(index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: UInt32 = 0, field: UInt32 = 0, sequence: UInt32 = 0, timestamp: Duration = .zero, planes: [V4L2Plane]) {
+        self.init(index: index, type: type, memory: memory, flags: flags, field: field, sequence: sequence, timestamp: timestamp,
+                  planeCount: planes.count) { planes[$0] }
+    }
+
+    /// A buffer whose `planeCount` planes are given one by one.
+    public init(index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: UInt32 = 0, field: UInt32 = 0, sequence: UInt32 = 0, timestamp: Duration = .zero,
+                planeCount: Int, plane: (Int) -> V4L2Plane) {
         (self.index, self.type, self.memory, self.flags, self.field) = (index, type, memory, flags, field)
-        (self.sequence, self.timestamp, self.planes) = (sequence, timestamp, planes)
+        (self.sequence, self.timestamp, self.planeCount) = (sequence, timestamp, planeCount)
+        firstPlane = planeCount > 0 ? plane(0) : V4L2Plane()
+        otherPlanes = planeCount > 1 ? (1..<planeCount).map(plane) : []
+    }
+
+    /// Plane `number` (< `planeCount`), without making the `planes` array.
+    public func plane(_ number: Int) -> V4L2Plane { number == 0 ? firstPlane : otherPlanes[number - 1] }
+
+    public var planes: [V4L2Plane] {
+        get { planeCount == 0 ? [] : [firstPlane] + otherPlanes }
+        set { self = V4L2BufferInfo(index: index, type: type, memory: memory, flags: flags, field: field, sequence: sequence, timestamp: timestamp, planes: newValue) }
     }
 
     public static let flagMapped: UInt32 = 0x1

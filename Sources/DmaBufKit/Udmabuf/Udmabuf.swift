@@ -31,7 +31,7 @@ public struct UdmabufDevice: ~Copyable {
                     offset: item.offset, size: item.size)
             } catch { throw error.explained(explain(error, [item])) }
         }
-        return DmaBuf(OwnedDescriptor(fd, kernel: descriptor.kernel, path: "udmabuf over \(memfd.descriptor.path)"), length: Int(item.size))
+        return DmaBuf(OwnedDescriptor(fd, kernel: descriptor.kernel, madeBy: "udmabuf over", of: memfd.descriptor.path), length: Int(item.size))
     }
 
     /// A dma-buf concatenating several memfd ranges, in order (`UDMABUF_CREATE_LIST`).

@@ -62,7 +62,7 @@ public struct V4L2Queue: ~Copyable {
 
     /// EXPBUF: a dma-buf of one plane of an MMAP buffer (close-on-exec, read-write).
     public func export(_ index: BufferIndex, plane: Int = 0) throws(KernelError) -> DmaBuf {
-        let length = Int(try info(index).planes[plane].length)
+        let length = Int(try info(index).plane(plane).length)
         let exported = try run { () throws(KernelError) in
             try kernel.v4l2ExportBuffer(fd, type: type, index: index.rawValue, plane: UInt32(plane), flags: UInt32(OpenFlags.closeOnExec.rawValue | OpenFlags.readWrite.rawValue))
         }
@@ -78,14 +78,15 @@ public struct V4L2Queue: ~Copyable {
     public func enqueue(_ index: BufferIndex, dmaBufs: [FileDescriptorNumber] = [], bytesUsed: [UInt32] = [], dataOffsets: [UInt32] = [])
         throws(KernelError) -> V4L2BufferInfo
     {
-        let planes = (0..<planeCount).map { plane in
+        let memory = memory
+        let request = V4L2BufferInfo(index: index.rawValue, type: type, memory: memory, planeCount: planeCount) { plane in
             let used = plane < bytesUsed.count ? bytesUsed[plane] : 0
             return V4L2Plane(
                 bytesUsed: used, length: memory == .dmabuf ? used : 0, dataOffset: plane < dataOffsets.count ? dataOffsets[plane] : 0,
                 fd: plane < dmaBufs.count ? dmaBufs[plane].rawValue : -1)
         }
         do {
-            return try kernel.v4l2QueueBuffer(fd, V4L2BufferInfo(index: index.rawValue, type: type, memory: memory, planes: planes))
+            return try kernel.v4l2QueueBuffer(fd, request)
         } catch {
             throw error.at(path).explained(
                 error.errno == .EFAULT && memory == .dmabuf
