@@ -13,18 +13,17 @@ struct DmaBufBenchCommand: ParsableCommand {
             Loops: the same ioctl loops run by a C reference (plain ioctl(2), libdrm for PRIME) \
             and by DmaBufKit's typed API, on the same descriptors, alternating run by run; each \
             run gives one Swift/C ratio of thread CPU time:
-              heap alloc+close         DMA_HEAP_IOCTL_ALLOC + close at 4 KiB, 1, 8 and 32 MiB
-              udmabuf create+close     UDMABUF_CREATE + close at 1, 8 and 32 MiB (µs per MiB)
-              DMA_BUF_IOCTL_SYNC pair  SYNC_START + SYNC_END on a mapped 1 MiB heap buffer
-              V4L2 DQBUF+QBUF          poll, DQBUF, QBUF on vivid's capture node (CPU time only:
-                                       vivid paces the frames)
-              PRIME import+close       PRIME_FD_TO_HANDLE + GEM_CLOSE of a heap buffer on vkms
+              heap alloc+close      DMA_HEAP_IOCTL_ALLOC + close, 4 KiB to 32 MiB
+              udmabuf create+close  UDMABUF_CREATE + close, 1 to 32 MiB (µs per MiB)
+              SYNC pair             SYNC_START + SYNC_END, mapped 1 MiB heap buffer
+              V4L2 DQBUF+QBUF       poll, DQBUF, QBUF on vivid (it paces: CPU only)
+              PRIME import+close    FD_TO_HANDLE + GEM_CLOSE of a heap buffer, vkms
 
-            Pipelines (--pipelines): CPU time per frame (user + system from wait4, all threads) \
-            of vivid → vkms at 640x480, 1280x720 and 1920x1080 at 5 fps for dmabuf-pipe's export, \
-            import and copy strategies and for gst-launch-1.0 v4l2src io-mode=dmabuf ! kmssink; \
-            each is run for a short and a long stream and costed by the difference, so start-up \
-            does not count.
+            Pipelines (--pipelines): CPU time per frame (user + system, all threads) of vivid → \
+            vkms at 640x480, 1280x720 and 1920x1080 at 5 fps for dmabuf-pipe's export, import \
+            and copy strategies and for gst-launch-1.0 v4l2src io-mode=dmabuf ! kmssink, each its \
+            own process: its CPU clock is read 5 s after start and 8 s later, and the difference \
+            is divided by the 40 frames vivid delivered in between (start-up does not count).
 
             Timings on shared machines are noisy: read the ratios, not the absolute figures. \
             `make bench` runs all of it in the test VM and writes .build/bench/.
@@ -37,6 +36,7 @@ struct DmaBufBenchCommand: ParsableCommand {
               dmabuf-bench --pipelines --json       # and the pipelines, as JSON
               dmabuf-bench --simulated --runs 3     # the Swift side alone, on the simulated kernel
               dmabuf-bench --rounds-scale 0.1       # a quick look
+              dmabuf-bench --only V4L2 --only PRIME # some loops only
             """)
 
     @Option(help: "Runs per loop and side (each gives one Swift/C ratio).")

@@ -34,7 +34,6 @@ log "the VM part took $(( $(date +%s) - start )) s ($accel)"
 [ "$status" != 0 ] && exit "$status"
 
 log "the loops on the simulated kernel (Swift only), on the host"
-"$bin/dmabuf-bench" --simulated --json >"$out/simulated.json"
-"$bin/dmabuf-bench" --simulated >"$out/simulated.md"
+"$bin/dmabuf-bench" --simulated --save-json "$out/simulated.json" >"$out/simulated.md"
 cat "$out/bench.md"
 log "results: $out/bench.md, bench.json (VM), simulated.md, simulated.json (host)"
