@@ -2,7 +2,7 @@
 public enum DmaBufAccess: String, Sendable, CaseIterable, Codable {
     case read, write, readWrite
 
-    @inlinable var syncFlags: UInt64 {
+    var syncFlags: UInt64 {
         switch self {
         case .read: DmaBufSyncFlags.read
         case .write: DmaBufSyncFlags.write
@@ -115,12 +115,10 @@ let dmaBufNameCapacity = 32
 /// A CPU mapping of a dma-buf, valid inside `DmaBuf.withMapping`. Every access is bracketed
 /// by `DMA_BUF_IOCTL_SYNC` start and end, and the end is issued even when the body throws.
 public struct DmaBufMapping: ~Copyable {
-    // Inlinable accessors: specialized in the caller, a bracketed access costs the two ioctls
-    // and little else.
-    @usableFromInline let kernel: any Kernel
-    @usableFromInline let fd: FileDescriptorNumber
-    @usableFromInline let path: String
-    @usableFromInline let base: UnsafeMutableRawPointer
+    let kernel: any Kernel
+    let fd: FileDescriptorNumber
+    let path: String
+    let base: UnsafeMutableRawPointer
     public let length: Int
 
     init(kernel: any Kernel, fd: FileDescriptorNumber, path: String, base: UnsafeMutableRawPointer, length: Int) {
@@ -131,22 +129,21 @@ public struct DmaBufMapping: ~Copyable {
         self.length = length
     }
 
-    @inlinable @discardableResult
+    @discardableResult
     public func read<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try access(.read) { try body(UnsafeRawBufferPointer($0)) }
     }
 
-    @inlinable @discardableResult
+    @discardableResult
     public func write<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         try access(.write, body)
     }
 
-    @inlinable @discardableResult
+    @discardableResult
     public func readWrite<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         try access(.readWrite, body)
     }
 
-    @inlinable
     func access<R>(_ access: DmaBufAccess, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         do { try kernel.dmaBufSync(fd, flags: DmaBufSyncFlags.start | access.syncFlags) } catch { throw error.at(path) }
         let result: R
