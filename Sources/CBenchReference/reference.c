@@ -21,6 +21,31 @@ static int64_t thread_cpu_ns(void) {
     return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
+static int64_t monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+void cbench_clock_busy_loops(int loops, int64_t busy_ns, int64_t *wall_ns, int64_t *cpu_ns) {
+    for (int i = 0; i < loops; i++) {
+        int64_t wall = monotonic_ns(), cpu = thread_cpu_ns(), now;
+        while ((now = monotonic_ns()) - wall < busy_ns) {}
+        cpu_ns[i] = thread_cpu_ns() - cpu;
+        wall_ns[i] = now - wall;
+    }
+}
+
+int64_t cbench_clock_step(int reads) {
+    int64_t last = thread_cpu_ns(), step = 0;
+    for (int i = 0; i < reads; i++) {
+        int64_t now = thread_cpu_ns();
+        if (now != last && (step == 0 || now - last < step)) step = now - last;
+        last = now;
+    }
+    return step;
+}
+
 // ioctl(2), retrying EINTR as DmaBufKit does; -errno on failure.
 static int xioctl(int fd, unsigned long request, void *arg) {
     int ret;

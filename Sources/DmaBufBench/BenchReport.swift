@@ -6,10 +6,12 @@ import Glibc
 
 /// Everything one `dmabuf-bench` run measured, and how it compares with the targets.
 public struct BenchReport: Codable, Sendable {
-    public var schemaVersion = 1
+    public var schemaVersion = 2
     /// `linux` or `simulated`, and `uname -r`.
     public var kernel: String
     public var release: String
+    /// The clock the figures were timed by, as checked before measuring.
+    public var clock: ClockCheck
     public var loops: [LoopMeasurement]
     /// Loops not run because their device is missing, with the reason.
     public var skipped: [String]
@@ -29,8 +31,8 @@ public struct BenchReport: Codable, Sendable {
     /// "Well below the copy path": at most this fraction of it.
     public static let belowCopyTarget = 0.5
 
-    public init(kernel: any Kernel, loops: [LoopMeasurement], skipped: [String], pipelines: [PipelineCost.Measurement]) {
-        self.kernel = kernel.kind
+    public init(kernel: any Kernel, clock: ClockCheck, loops: [LoopMeasurement], skipped: [String], pipelines: [PipelineCost.Measurement]) {
+        (self.kernel, self.clock) = (kernel.kind, clock)
         release = (try? kernel.kernelRelease()) ?? "unknown"
         (self.loops, self.skipped, self.pipelines) = (loops, skipped, pipelines)
         targets = Self.judge(loops: loops, pipelines: pipelines)
@@ -75,7 +77,7 @@ public struct BenchReport: Codable, Sendable {
 
     /// Markdown tables, as the README shows them.
     public var text: String {
-        var lines = ["Kernel: \(kernel) \(release)", ""]
+        var lines = ["Kernel: \(kernel) \(release)", "", "Clock: \(clock.summary)", ""]
         if !loops.isEmpty {
             lines += [
                 "| loop | variant | rounds × runs | C ns/round | Swift ns/round | Swift/C min / median / max | µs per MiB (C / Swift) |",

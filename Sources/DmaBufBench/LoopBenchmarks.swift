@@ -32,16 +32,21 @@ public struct LoopBenchmarks {
 
     public let kernel: any Kernel
     public let settings: Settings
+    /// The clock every run is timed by; its step sets how long a run must be.
+    public let clock: ClockCheck
     let logger: Logger
     /// The C reference runs only against the real kernel.
     var withReference: Bool { kernel is LinuxKernel }
 
-    public init(kernel: any Kernel, settings: Settings = Settings(), logger: Logger) {
-        (self.kernel, self.settings, self.logger) = (kernel, settings, logger)
+    public init(kernel: any Kernel, settings: Settings = Settings(), clock: ClockCheck = .measure(), logger: Logger) {
+        (self.kernel, self.settings, self.clock, self.logger) = (kernel, settings, clock, logger)
     }
 
     /// Every loop whose device exists; those whose device does not are listed with the reason.
+    /// Throws `BenchmarkError` when the clock cannot time them (checked first) or a run's
+    /// reading is not one the clock can have measured.
     public func run() throws -> (measurements: [LoopMeasurement], skipped: [String]) {
+        if let problem = clock.problem { throw BenchmarkError("no loop measured: \(problem)") }
         var measurements: [LoopMeasurement] = []
         var skipped: [String] = []
         let groups: [(String, () throws -> [LoopMeasurement])] = [
@@ -59,20 +64,35 @@ public struct LoopBenchmarks {
 
     func rounds(_ count: Int) -> Int { max(1, Int((Double(count) * settings.roundsScale).rounded())) }
 
-    /// Warms both sides up, then alternates which goes first, run by run.
+    /// Warms both sides up, times one pass of each to size the runs so that each takes at least
+    /// the clock's minimum, then alternates which goes first, run by run; every run's reading
+    /// is checked against that pass.
     func compare(
         _ loop: String, _ parameter: String, bytes: Int? = nil, rounds count: Int,
         c: (Int) throws -> Int64, swift: (Int) throws -> Int64
     ) throws -> LoopMeasurement {
-        let rounds = rounds(count)
-        let warmUp = max(1, rounds / 10)
+        let asked = rounds(count)
+        let warmUp = max(1, asked / 10)
         if withReference { _ = try c(warmUp) }
         _ = try swift(warmUp)
+        // Per round, once warm (a first import or a first touch of the pages costs far more).
+        let swiftPerRound = max(1, try swift(asked) / Int64(asked))
+        let cPerRound = withReference ? max(1, try c(asked) / Int64(asked)) : swiftPerRound
+        let cheaper = min(cPerRound, swiftPerRound)
+        let rounds = max(asked, Int((clock.minimumRunNanoseconds + cheaper - 1) / cheaper))
+        func checked(_ side: String, _ run: Int, _ perRound: Int64, _ body: (Int) throws -> Int64) throws -> Int64 {
+            let started = monotonicNanoseconds()
+            let cpu = try body(rounds)
+            if let rejection = clock.rejection(cpu: cpu, wall: monotonicNanoseconds() - started, expected: perRound * Int64(rounds)) {
+                throw BenchmarkError("\(loop) \(parameter): \(side) run \(run + 1) of \(rounds) rounds \(rejection): the clock did not advance sensibly, so no ratio is given")
+            }
+            return cpu
+        }
         var cTimes: [Int64] = [], swiftTimes: [Int64] = []
         for run in 0..<settings.runs {
-            if withReference && run % 2 == 0 { cTimes.append(try c(rounds)) }
-            swiftTimes.append(try swift(rounds))
-            if withReference && run % 2 == 1 { cTimes.append(try c(rounds)) }
+            if withReference && run % 2 == 0 { cTimes.append(try checked("the C reference's", run, cPerRound, c)) }
+            swiftTimes.append(try checked("the Swift side's", run, swiftPerRound, swift))
+            if withReference && run % 2 == 1 { cTimes.append(try checked("the C reference's", run, cPerRound, c)) }
         }
         let measurement = LoopMeasurement(loop: loop, parameter: parameter, bytes: bytes, rounds: rounds, c: cTimes, swift: swiftTimes)
         logger.info("\(loop) \(parameter): Swift/C \(measurement.ratio.map { String(format: "%.3f", $0.median) } ?? "-")")

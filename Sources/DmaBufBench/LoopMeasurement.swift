@@ -45,6 +45,12 @@ func threadCPUNanoseconds() -> Int64 {
     return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
 }
 
+func monotonicNanoseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+}
+
 /// Runs `body` and returns the thread CPU time it took.
 @inline(__always)
 func timed(_ body: () throws -> Void) rethrows -> Int64 {

@@ -25,6 +25,12 @@ struct DmaBufBenchCommand: ParsableCommand {
             own process: its CPU clock is read 5 s after start and 8 s later, and the difference \
             is divided by the 40 frames vivid delivered in between (start-up does not count).
 
+            The clock: before measuring, the thread CPU clock is checked (its step, and 200 busy \
+            loops of 200 µs each read against CLOCK_MONOTONIC) and printed with the results; a \
+            clock that stalls, lags or jumps (a TCG guest on hpet) stops the run with exit 1 \
+            rather than give a ratio. Every run is sized to take at least 100 steps of the clock \
+            and 1 ms of CPU, and a run whose reading the clock cannot have measured stops it too.
+
             Timings on shared machines are noisy: read the ratios, not the absolute figures. \
             `make bench` runs all of it in the test VM and writes .build/bench/.
 
@@ -69,6 +75,9 @@ struct DmaBufBenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the JSON report to this file.", valueName: "path"))
     var saveJson: String?
 
+    @Flag(help: "Only check the clock (print its step and how busy loops read) and exit: 0 when it can time a benchmark, 1 when not.")
+    var checkClock = false
+
     @Flag(name: .shortAndLong, help: "Log each measurement to standard error.")
     var verbose = false
 
@@ -87,12 +96,22 @@ struct DmaBufBenchCommand: ParsableCommand {
         }
         let logger = Logger(label: "dmabuf-bench")
         let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
+        let clock = ClockCheck.measure()
+        logger.info("\(clock.summary)")
+        if checkClock {
+            print(clock.summary)
+            if clock.problem != nil { throw ExitCode(1) }
+            return
+        }
         do {
+            if let problem = clock.problem {
+                throw BenchmarkError("this machine's clock cannot time a benchmark: \(problem). In a VM, boot the guest with tsc=reliable (or use KVM)")
+            }
             var loops: [LoopMeasurement] = [], skipped: [String] = []
             if !pipelinesOnly {
                 var settings = LoopBenchmarks.Settings()
                 (settings.runs, settings.roundsScale, settings.only) = (runs, roundsScale, only)
-                (loops, skipped) = try LoopBenchmarks(kernel: kernel, settings: settings, logger: logger).run()
+                (loops, skipped) = try LoopBenchmarks(kernel: kernel, settings: settings, clock: clock, logger: logger).run()
             }
             var costs: [PipelineCost.Measurement] = []
             if pipelines || pipelinesOnly {
@@ -101,7 +120,7 @@ struct DmaBufBenchCommand: ParsableCommand {
                 settings.pipeProgram = pipeProgram ?? Self.sibling("dmabuf-pipe")
                 costs = try PipelineCost(settings: settings, logger: logger).run()
             }
-            let report = BenchReport(kernel: kernel, loops: loops, skipped: skipped, pipelines: costs)
+            let report = BenchReport(kernel: kernel, clock: clock, loops: loops, skipped: skipped, pipelines: costs)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let encoded = try encoder.encode(report)

@@ -10,7 +10,10 @@ enum BenchCases {
         var settings = LoopBenchmarks.Settings()
         (settings.runs, settings.roundsScale) = (2, 0.002)
         try expectNoLeaks(kernel) {
-            let (measurements, skipped) = try LoopBenchmarks(kernel: kernel, settings: settings, logger: Logger(label: "test")).run()
+            let benchmarks = LoopBenchmarks(kernel: kernel, settings: settings, logger: Logger(label: "test"))
+            // The clock ticks finely enough to time a run (in the VM: the guest boots with tsc=reliable).
+            #expect(benchmarks.clock.problem == nil, "\(benchmarks.clock.summary)")
+            let (measurements, skipped) = try benchmarks.run()
             #expect(skipped.isEmpty, "\(skipped)")
             #expect(measurements.map(\.loop) == [
                 "heap alloc+close", "heap alloc+close", "heap alloc+close", "heap alloc+close",
@@ -19,7 +22,10 @@ enum BenchCases {
             ])
             for measurement in measurements {
                 #expect(measurement.runs == 2 && measurement.rounds >= 1)
-                #expect(measurement.swiftNanosecondsPerRound.minimum > 0, "\(measurement.loop)")
+                // Every run was sized to the clock's minimum, whatever --rounds-scale asked.
+                let minimum = Double(benchmarks.clock.minimumRunNanoseconds) / 10
+                #expect(measurement.swiftNanosecondsPerRound.minimum * Double(measurement.rounds) >= minimum, "\(measurement.loop)")
+                #expect((measurement.cNanosecondsPerRound?.minimum ?? minimum) * Double(measurement.rounds) >= minimum, "\(measurement.loop)")
                 // The C reference runs only against the real kernel, and then gives every loop a ratio.
                 #expect((measurement.ratio != nil) == (kernel is LinuxKernel), "\(measurement.loop)")
                 #expect((measurement.swiftMicrosecondsPerMiB != nil) == ((measurement.bytes ?? 0) >= 1 << 20))
@@ -41,6 +47,29 @@ struct SimulatedBenchTests {
         let (measurements, skipped) = try LoopBenchmarks(kernel: SimulatedKernel(configuration), settings: settings, logger: Logger(label: "test")).run()
         #expect(skipped.count == 3 && skipped.allSatisfy { $0.contains("ENOENT") && $0.contains("/dev/dma_heap/system") }, "\(skipped)")
         #expect(Set(measurements.map(\.loop)) == ["udmabuf create+close", "V4L2 DQBUF+QBUF"])
+    }
+
+    /// A clock that stalls, lags or jumps is refused before anything is measured, and a run
+    /// whose reading that clock cannot have made is refused after; a sound one passes both.
+    @Test func unsoundClocksAreRefused() throws {
+        let wall = [Int64](repeating: 200_000, count: 10)
+        let sound = ClockCheck(step: 40, busyMicroseconds: 200, wall: wall, cpu: [Int64](repeating: 199_000, count: 10))
+        #expect(sound.problem == nil && sound.minimumRunNanoseconds == 1_000_000, "\(sound.summary)")
+        let stalling = ClockCheck(step: 40, busyMicroseconds: 200, wall: wall, cpu: [0] + [Int64](repeating: 199_000, count: 9))
+        #expect(stalling.problem?.contains("read 0 for 1 of 10") == true)
+        #expect(ClockCheck(step: 40, busyMicroseconds: 200, wall: wall, cpu: [Int64](repeating: 60_000, count: 10)).problem?.contains("lags") == true)
+        #expect(ClockCheck(step: 40, busyMicroseconds: 200, wall: wall, cpu: [4_000_000] + [Int64](repeating: 199_000, count: 9)).problem?.contains("jumps") == true)
+        #expect(ClockCheck(step: 0, busyMicroseconds: 200, wall: wall, cpu: wall).problem?.contains("never moved") == true)
+        #expect(ClockCheck(step: 4_000_000, busyMicroseconds: 200, wall: wall, cpu: wall).minimumRunNanoseconds == 400_000_000)
+
+        #expect(sound.rejection(cpu: 1_100_000, wall: 1_200_000, expected: 1_000_000) == nil)
+        #expect(sound.rejection(cpu: 0, wall: 1_200_000, expected: 1_000_000) != nil)
+        #expect(sound.rejection(cpu: 50_000, wall: 1_200_000, expected: 1_000_000) != nil)
+        #expect(sound.rejection(cpu: 5_000_000, wall: 1_200_000, expected: 1_000_000) != nil)
+        let refused = #expect(throws: BenchmarkError.self) {
+            _ = try LoopBenchmarks(kernel: SimulatedKernel(), clock: stalling, logger: Logger(label: "test")).run()
+        }
+        #expect(refused?.description.contains("no loop measured") == true)
     }
 
     /// The targets are judged from the medians, and a miss says by how much.

@@ -34,7 +34,10 @@ ensure_host_deps() {
 
 # Module parameters: vkms with its writeback connector; two vivid instances, the second
 # multiplanar; a udmabuf size limit above the tests' largest buffer.
-cmdline="vkms.enable_writeback=1 vivid.n_devs=2 vivid.multiplanar=1,2 udmabuf.size_limit_mb=256"
+# tsc=reliable: under TCG the guest otherwise marks the TSC unstable and falls back to hpet,
+# whose thread CPU clock reads a 200 µs busy loop as 0 now and then (dmabuf-bench refuses it).
+# cma=128M: the kernel's dma-heap selftest allocates 32 × 1 MiB from the CMA heap and more.
+cmdline="vkms.enable_writeback=1 vivid.n_devs=2 vivid.multiplanar=1,2 udmabuf.size_limit_mb=256 tsc=reliable cma=128M"
 
 # Sets `kernel`: VM_KERNEL, or the cached (built when missing) test kernel.
 vm_resolve_kernel() {

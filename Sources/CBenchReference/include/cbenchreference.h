@@ -28,6 +28,15 @@ int cbench_v4l2_round_trips(int video_fd, uint32_t type, int multiplanar, uint32
 // PRIME import of `dmabuf_fd` on `drm_fd` (drmPrimeFDToHandle), then drmCloseBufferHandle.
 int cbench_prime_import_close(int drm_fd, int dmabuf_fd, int rounds, int64_t *cpu_ns);
 
+// The clock both sides are timed by, checked before anything is measured: `loops` busy loops
+// of `busy_ns` each on CLOCK_MONOTONIC, each read on the thread CPU clock too (wall_ns[i],
+// cpu_ns[i]); a clock that stalls reads 0 for some, one that lags reads far below the wall.
+void cbench_clock_busy_loops(int loops, int64_t busy_ns, int64_t *wall_ns, int64_t *cpu_ns);
+
+// The thread CPU clock's step: the smallest non-zero difference between successive readings
+// over `reads` readings (0 when it never moved).
+int64_t cbench_clock_step(int reads);
+
 #ifdef __cplusplus
 }
 #endif
