@@ -19,8 +19,16 @@ struct Run: ParsableCommand {
             are shown full screen on the first CRTC of a KMS device (vkms) in a mode of the same \
             size. A captured buffer goes back to the capture queue only after the display has \
             flipped away from it. Every --verify-every'th frame is written back through the \
-            display's writeback connector and compared with the buffer shown, pixel by pixel; a \
-            frame that is one flat colour counts as blank and fails the run.
+            display's writeback connector and compared with the buffer shown, pixel by pixel, \
+            and the buffer shown is compared with the frame shown before it: vivid's frame counter \
+            (its OSD "Counters Only") or the pattern's binary counter changes every frame, so a \
+            display stuck on an old buffer cannot pass. A frame that is one flat colour (but for \
+            the counter) counts as blank and fails the run.
+
+            Drops: a skipped capture sequence number is the pipeline's drop when the driver had \
+            no empty buffer at the time (the pipeline held them all), and the source's when empty \
+            buffers were queued and its thread ran late. Unless told otherwise a run fails with \
+            more pipeline drops than 5% of --frames or more source drops than half of it.
 
             Other ends: --from pattern draws vivid's bars and a frame counter with the CPU \
             instead of capturing; --to file:PATH appends the raw frames to a file; --to \
@@ -33,7 +41,8 @@ struct Run: ParsableCommand {
               copy     the CPU copies each frame into the display's dumb buffers (reported as copying)
 
             Scenario files (Tests/Scenarios/*.yaml) hold the same settings under `pipeline:` and \
-            the expectations under `pipeline.expect:` (min-fps, max-drops, verified); a scenario \
+            the expectations under `pipeline.expect:` (min-fps, max-drops, max-source-drops, \
+            verified); a scenario \
             with `expect-failure: WORDS` passes when its run fails with a reason containing WORDS.
 
             Exit status: 0 every run passed; 1 a run failed or missed its expectations; 64 bad arguments.
@@ -91,8 +100,11 @@ struct Run: ParsableCommand {
     @Option(help: "Fail below this rate.")
     var minFps: Double?
 
-    @Option(help: "Fail with more dropped frames than this.")
+    @Option(help: "Fail with more frames dropped by the pipeline (the driver had no empty buffer) than this; default 5% of --frames.")
     var maxDrops: Int?
+
+    @Option(help: "Fail with more frames skipped by a late source (empty buffers were queued) than this; default half of --frames.")
+    var maxSourceDrops: Int?
 
     @Flag(help: "Print the results as JSON.")
     var json = false
@@ -125,7 +137,8 @@ struct Run: ParsableCommand {
         var runs: [PipelineScenario] = []
         if scenarios.isEmpty {
             let dimensions = size.split(separator: "x").compactMap { Int($0) }
-            let expectations = PipelineConfiguration.Expectations(minimumFramesPerSecond: minFps, maximumDrops: maxDrops, verified: verifyEvery > 0)
+            let expectations = PipelineConfiguration.Expectations(
+                minimumFramesPerSecond: minFps, maximumDrops: maxDrops, maximumSourceDrops: maxSourceDrops, verified: verifyEvery > 0)
             runs = [PipelineScenario(name: "\(strategy.rawValue) \(source) → \(sink)", pipeline: PipelineConfiguration(
                 source: source, sink: sink, strategy: strategy, allocator: allocator, width: dimensions[0], height: dimensions[1],
                 frames: frames, framesPerSecond: fps, buffers: buffers, verifyEvery: verifyEvery, testPattern: testPattern,

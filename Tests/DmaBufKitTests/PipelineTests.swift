@@ -29,7 +29,7 @@ enum PipelineCases {
             #expect(report.framesShown == frames && report.framesVerified == verified && report.framesMismatched == 0 && report.blankFrames == 0)
             #expect(report.copying == (strategy == .copy))
             #expect(report.bytesCopied == (strategy == .copy ? frames * 640 * 480 * 4 : 0))
-            #expect(report.drops == 0, "\(report.summary)")
+            #expect(report.drops == 0 && report.unchangedFrames == 0, "\(report.summary)")
         }
     }
 
@@ -113,6 +113,7 @@ struct SimulatedScenarioTests {
         #expect(strategies == Set(PipelineConfiguration.Strategy.allCases))
         #expect(Set(scenarios.filter { $0.pipeline.strategy == .import }.map(\.pipeline.allocator)) == Set(PipelineConfiguration.Allocator.allCases))
         #expect(scenarios.contains { $0.expectFailure != nil && $0.pipeline.testPattern == 5 }, "a scenario that must fail on blank frames")
+        #expect(scenarios.contains { $0.expectFailure != nil && $0.pipeline.injectStuckDisplay != nil }, "a scenario that must fail on a stale frame")
         #expect(scenarios.contains { $0.pipeline.mem2mem != nil && $0.expectFailure == nil }, "a mem2mem stage")
         #expect(scenarios.contains { $0.pipeline.source == "vivid-001-vid-cap" }, "a multi-planar source")
         #expect(scenarios.contains { $0.pipeline.source == PipelineConfiguration.patternSource && $0.expectFailure == nil }, "the pattern source")

@@ -23,29 +23,27 @@ extension Pipeline {
         var slots: [PipelineSlot] = []
         defer { for slot in slots { slot.close(logger) } }
         let queue = try V4L2Queue(device: camera, type: type, memory: .mmap, count: settings.buffers)
+        var tally = RunTally()
         for index in queue.indices {
             let slot = PipelineSlot()
             slots.append(slot)
             slot.dmaBuf = try queue.export(index)
-            try queue.enqueue(index)
+            try enqueue(queue, index, nil, &tally)
         }
         try queue.start()
-        var tally = RunTally()
+        tally.captureStarted()
         for number in 0..<settings.frames {
-            guard let frame = try queue.dequeue(waiting: .seconds(2)) else {
-                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: camera.path, reason: "no frame within 2 s after \(number) written")
-            }
-            tally.captured(frame.sequence, &report)
+            let frame = try nextFrame(queue, &tally, &report)
             let bytes = try slots[Int(frame.index)].withDmaBuf { buffer throws(KernelError) in
                 try rethrowingKernelErrors("read") { try buffer.read { Array($0.prefix(size)) } }
             }
             do { try file.write(contentsOf: bytes) } catch { throw KernelError("write", .EIO, path: path, reason: "\(error)") }
             report.bytesCopied += size
-            try queue.enqueue(BufferIndex(rawValue: frame.index))
+            try enqueue(queue, BufferIndex(rawValue: frame.index), nil, &tally)
             if settings.verifyEvery > 0 && number % settings.verifyEvery == 0 {
                 report.framesVerified += 1
-                let first = bytes.prefix(3)
-                let flat = (0..<settings.height).allSatisfy { y in
+                let first = bytes[(min(Self.counterRows, settings.height - 1) * pitch)...].prefix(3)
+                let flat = (min(Self.counterRows, settings.height - 1)..<settings.height).allSatisfy { y in
                     stride(from: y * pitch, to: y * pitch + settings.width * 4, by: 4).allSatisfy { bytes[$0..<($0 + 3)].elementsEqual(first) }
                 }
                 if flat { report.blankFrames += 1 }

@@ -30,11 +30,12 @@ extension Pipeline {
         let source = try V4L2Queue(device: camera, type: type, memory: .mmap, count: settings.buffers)
         let stageIn = try V4L2Queue(device: stage, type: .videoOutput, memory: .dmabuf, count: source.count)
         let stageOut = try V4L2Queue(device: stage, type: .videoCapture, memory: .mmap, count: settings.buffers)
+        var tally = RunTally()
         for index in source.indices {
             let slot = PipelineSlot()
             captured.append(slot)
             slot.dmaBuf = try source.export(index)
-            try source.enqueue(index)
+            try enqueue(source, index, nil, &tally)
         }
         for index in stageOut.indices {
             let slot = PipelineSlot()
@@ -45,12 +46,12 @@ extension Pipeline {
         }
         if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
         try source.start()
+        tally.captureStarted()
         try stageIn.start()
         try stageOut.start()
         defer { try? pipe.disable(on: display) }
 
         var displayed: BufferIndex?
-        var tally = RunTally()
         func waitFor(_ queue: borrowing V4L2Queue, _ what: String) throws(KernelError) -> V4L2BufferInfo {
             guard let buffer = try queue.dequeue(waiting: .seconds(2)) else {
                 throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no \(what) within 2 s after \(tally.shown) shown")
@@ -58,15 +59,14 @@ extension Pipeline {
             return buffer
         }
         while tally.shown < settings.frames {
-            let frame = try waitFor(source, "captured frame")
-            tally.captured(frame.sequence, &report)
+            let frame = try nextFrame(source, &tally, &report)
             try stageIn.enqueue(BufferIndex(rawValue: frame.index), dmaBufs: [try captured[Int(frame.index)].withDmaBuf { $0.fd }], bytesUsed: [inputSize])
             let converted = try waitFor(stageOut, "converted frame")
             let consumed = try waitFor(stageIn, "returned source buffer")
-            try source.enqueue(BufferIndex(rawValue: consumed.index))
+            try enqueue(source, BufferIndex(rawValue: consumed.index), nil, &tally)
             let index = BufferIndex(rawValue: converted.index)
-            let flipped = try present(shown[Int(converted.index)], number: tally.shown, pitch: pitch, display: display, pipe: pipe, writeback: writeback,
-                                      report: &report) { () throws(KernelError) in
+            let flipped = try present(shown[Int(converted.index)], previous: displayed.map { shown[Int($0.rawValue)] }, number: tally.shown, pitch: pitch,
+                                      display: display, pipe: pipe, writeback: writeback, report: &report) { () throws(KernelError) in
                 if let previous = displayed { try stageOut.enqueue(previous) }
                 displayed = index
             }

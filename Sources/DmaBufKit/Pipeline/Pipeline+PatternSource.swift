@@ -33,7 +33,8 @@ extension Pipeline {
             let slot = slots[number % slots.count]
             let written = Self.monotonicNow()
             try drawPattern(into: slot, frame: number, pitch: pitch)
-            let flipped = try present(slot, number: number, pitch: pitch, display: display, pipe: pipe, writeback: writeback, report: &report) {}
+            let previous = number > 0 ? slots[(number - 1) % slots.count] : nil
+            let flipped = try present(slot, previous: previous, number: number, pitch: pitch, display: display, pipe: pipe, writeback: writeback, report: &report) {}
             progress(tally.shown(after: flipped - written, of: settings.frames, drops: 0))
         }
         try pipe.disable(on: display)

@@ -20,66 +20,84 @@ extension Pipeline {
         }
     }
 
+    /// A slot's pixels for the CPU to read: through its dma-buf (bracketed by SYNC) or through
+    /// the display's mapping of its GEM buffer.
+    func withPixels<R>(_ slot: PipelineSlot, on display: borrowing DRMDevice, _ body: (UnsafeRawBufferPointer) throws(KernelError) -> R) throws(KernelError) -> R {
+        if slot.hasDmaBuf {
+            return try slot.withDmaBuf { buffer throws(KernelError) in try rethrowingKernelErrors("read") { try buffer.read { try body($0) } } }
+        }
+        return try slot.withGEM { gem throws(KernelError) in
+            try rethrowingKernelErrors("read") { try display.withMapping(gem) { try body(UnsafeRawBufferPointer($0)) } }
+        }
+    }
+
     /// Writes a buffer (rows of `pitch` bytes) as PNG, converted to RGB by libv4lconvert.
     func dump(_ slot: PipelineSlot, pitch: Int, pixelFormat: UInt32, on display: borrowing DRMDevice, to path: String) throws(KernelError) {
         let (width, height) = (configuration.width, configuration.height)
-        let bytes: [UInt8] = try slot.hasDmaBuf
-            ? slot.withDmaBuf { buffer throws(KernelError) in try rethrowingKernelErrors("read") { try buffer.read { Array($0.prefix(pitch * height)) } } }
-            : slot.withGEM { gem throws(KernelError) in try rethrowingKernelErrors("read") { try display.withMapping(gem) { Array($0.prefix(pitch * height)) } } }
+        let bytes = try withPixels(slot, on: display) { Array($0.prefix(pitch * height)) }
         let format = V4L2Format(type: .videoCapture, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat,
                                 planes: [V4L2Format.Plane(bytesPerLine: UInt32(pitch), sizeImage: UInt32(pitch * height))])
         try PNGFile.write(rgb: try FrameConverter().rgb24([bytes], format: format), width: width, height: height, to: path)
     }
 
-    /// Pixels (RGB, the X byte ignored) that differ between the shown buffer and the
-    /// writeback, and whether the shown picture is one flat colour.
-    func compare(_ shown: PipelineSlot, _ writeback: PipelineSlot, on display: borrowing DRMDevice, pitch: Int) throws(KernelError) -> (Int, Bool) {
+    /// What one verified frame showed.
+    struct FrameCheck {
+        /// Pixels (RGB, the X byte ignored) that differ between the buffer shown and the writeback.
+        var differing = 0
+        /// The picture is one flat colour below the counter rows: the source shows nothing.
+        var blank = true
+        /// The buffer shown holds the same picture as the frame shown before it, so a display
+        /// stuck on the old one would pass unnoticed (nil: no frame before it).
+        var sameAsPrevious: Bool?
+    }
+
+    /// The rows at the top where the frame counters live (vivid's OSD line is 16 rows; the
+    /// pattern's counter 8): left out of the blank test, which asks whether the picture is flat.
+    static let counterRows = 16
+
+    /// Compares the buffer shown with the writeback, pixel by pixel, and with the buffer shown
+    /// before it (same layout).
+    func check(_ shown: PipelineSlot, previous: PipelineSlot?, writeback: PipelineSlot, on display: borrowing DRMDevice, pitch: Int) throws(KernelError) -> FrameCheck {
         let (width, height) = (configuration.width, configuration.height)
         let writebackPitch = writeback.pitch
         let rgb565 = displayFormat.bytesPerPixel == 2
-        func count(_ shownView: UnsafeRawBufferPointer, _ written: UnsafeRawBufferPointer) -> (Int, Bool) {
+        func count(_ shownView: UnsafeRawBufferPointer, _ written: UnsafeRawBufferPointer, _ before: UnsafeRawBufferPointer?) -> FrameCheck {
             let b = written.bindMemory(to: UInt32.self)
             let rowB = writebackPitch / 4
-            var differing = 0, flat = true
+            var result = FrameCheck(sameAsPrevious: before.map { _ in true })
             if rgb565 {
                 // vkms widens RGB565 to 16 bits a channel and narrows it for writeback: allow ±1.
-                let a = shownView.bindMemory(to: UInt16.self)
-                let first = a[0]
+                let a = shownView.bindMemory(to: UInt16.self), p = before?.bindMemory(to: UInt16.self)
+                let first = a[min(Self.counterRows, height - 1) * pitch / 2]
                 for y in 0..<height {
                     for x in 0..<width {
                         let raw = UInt16(littleEndian: a[y * pitch / 2 + x])
                         let expected = DRMFormat.xrgb8888(fromRGB565: raw), got = b[y * rowB + x]
-                        if !Self.within(1, expected, got) { differing += 1 }
-                        if flat && raw != first { flat = false }
+                        if !Self.within(1, expected, got) { result.differing += 1 }
+                        if result.blank && y >= Self.counterRows && raw != first { result.blank = false }
+                        if result.sameAsPrevious == true && raw != p![y * pitch / 2 + x] { result.sameAsPrevious = false }
                     }
                 }
-                return (differing, flat)
+                return result
             }
-            let a = shownView.bindMemory(to: UInt32.self)
+            let a = shownView.bindMemory(to: UInt32.self), p = before?.bindMemory(to: UInt32.self)
             let rowA = pitch / 4
-            let first = a[0] & 0x00ff_ffff
+            let first = a[min(Self.counterRows, height - 1) * rowA] & 0x00ff_ffff
             for y in 0..<height {
                 let (startA, startB) = (y * rowA, y * rowB)
                 for x in 0..<width {
                     let pixel = a[startA + x] & 0x00ff_ffff
-                    if pixel != b[startB + x] & 0x00ff_ffff { differing += 1 }
-                    if flat && pixel != first { flat = false }
+                    if pixel != b[startB + x] & 0x00ff_ffff { result.differing += 1 }
+                    if result.blank && y >= Self.counterRows && pixel != first { result.blank = false }
+                    if result.sameAsPrevious == true && pixel != p![startA + x] & 0x00ff_ffff { result.sameAsPrevious = false }
                 }
             }
-            return (differing, flat)
+            return result
         }
-        return try writeback.withGEM { written throws(KernelError) in
-            try rethrowingKernelErrors("compare") {
-                try display.withMapping(written) { writtenView in
-                    if shown.hasDmaBuf {
-                        return try shown.withDmaBuf { buffer throws(KernelError) in
-                            try rethrowingKernelErrors("compare") { try buffer.read { count($0, UnsafeRawBufferPointer(writtenView)) } }
-                        }
-                    }
-                    return try shown.withGEM { gem throws(KernelError) in
-                        try rethrowingKernelErrors("compare") { try display.withMapping(gem) { count(UnsafeRawBufferPointer($0), UnsafeRawBufferPointer(writtenView)) } }
-                    }
-                }
+        return try withPixels(writeback, on: display) { written throws(KernelError) in
+            try withPixels(shown, on: display) { shownView throws(KernelError) in
+                guard let previous else { return count(shownView, written, nil) }
+                return try withPixels(previous, on: display) { count(shownView, written, $0) }
             }
         }
     }

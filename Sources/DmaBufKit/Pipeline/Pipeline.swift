@@ -94,23 +94,21 @@ public struct Pipeline {
         }
         if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
 
-        for (index, slot) in zip(queue.indices, slots) { try enqueue(queue, index, slot) }
+        var tally = RunTally()
+        for (index, slot) in zip(queue.indices, slots) { try enqueue(queue, index, slot, &tally) }
         try queue.start()
+        tally.captureStarted()
         defer { try? pipe.disable(on: display) }
 
         var displayed: BufferIndex?
-        var tally = RunTally()
         while tally.shown < settings.frames {
             let shownCount = tally.shown
-            guard let frame = try queue.dequeue(waiting: .seconds(2)) else {
-                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: camera.path, reason: "no frame within 2 s after \(shownCount) shown")
-            }
+            let frame = try nextFrame(queue, &tally, &report)
             let index = BufferIndex(rawValue: frame.index)
             let slot = slots[Int(frame.index)]
-            tally.captured(frame.sequence, &report)
             if frame.flags & V4L2BufferInfo.flagError != 0 {
                 report.erroneousFrames += 1
-                try enqueue(queue, index, slot)
+                try enqueue(queue, index, slot, &tally)
                 continue
             }
 
@@ -120,15 +118,17 @@ public struct Pipeline {
                 shown = targets[shownCount % targets.count]
                 try copy(slot, into: shown, on: display, rows: settings.height, rowBytes: settings.width * 4, sourcePitch: pitch)
                 report.bytesCopied += settings.width * 4 * settings.height
-                try enqueue(queue, index, slot)  // the display never scans it out
+                try enqueue(queue, index, slot, &tally)  // the display never scans it out
             } else {
                 shown = slot
             }
-            let flipped = try present(shown, number: shownCount, pitch: settings.strategy == .copy ? shown.pitch : pitch, display: display, pipe: pipe,
-                                      writeback: writeback, report: &report) { () throws(KernelError) in
+            let previous = settings.strategy == .copy
+                ? (shownCount > 0 ? targets[(shownCount - 1) % targets.count] : nil) : displayed.map { slots[Int($0.rawValue)] }
+            let flipped = try present(shown, previous: previous, number: shownCount, pitch: settings.strategy == .copy ? shown.pitch : pitch,
+                                      display: display, pipe: pipe, writeback: writeback, report: &report) { () throws(KernelError) in
                 // The display has left the previous buffer: it may be filled again.
                 if settings.strategy != .copy {
-                    if let previous = displayed { try enqueue(queue, previous, slots[Int(previous.rawValue)]) }
+                    if let previous = displayed { try enqueue(queue, previous, slots[Int(previous.rawValue)], &tally) }
                     displayed = index
                 }
             }
@@ -159,16 +159,22 @@ public struct Pipeline {
         return .seconds(now.tv_sec) + .nanoseconds(now.tv_nsec)
     }
 
-    /// Shows `shown` as frame `number` (the first with a modeset), waits for the flip, runs
-    /// `afterFlip` (the previous buffer is free), then verifies the frame through writeback
-    /// when it is due. Returns when the flip event arrived (CLOCK_MONOTONIC).
+    /// Shows `shown` as frame `number` (the first with a modeset) in place of `previous`, waits
+    /// for the flip, verifies the frame through writeback when it is due (against `previous`
+    /// too, which stays untouched until then), then runs `afterFlip` (the previous buffer is
+    /// free). Returns when the flip event arrived (CLOCK_MONOTONIC).
     func present(
-        _ shown: PipelineSlot, number: Int, pitch: Int, display: borrowing DRMDevice, pipe: DisplayPipe, writeback: PipelineSlot,
-        report: inout PipelineReport, afterFlip: () throws(KernelError) -> Void
+        _ shown: PipelineSlot, previous: PipelineSlot?, number: Int, pitch: Int, display: borrowing DRMDevice, pipe: DisplayPipe,
+        writeback: PipelineSlot, report: inout PipelineReport, afterFlip: () throws(KernelError) -> Void
     ) throws(KernelError) -> Duration {
         let settings = configuration
         let verify = settings.verifyEvery > 0 && number % settings.verifyEvery == 0
-        let framebuffer = try shown.framebufferID()
+        var framebuffer = try shown.framebufferID()
+        if number == settings.injectStuckDisplay, let previous {
+            // The injected fault: the display keeps the old framebuffer, as if the flip were lost.
+            framebuffer = try previous.framebufferID()
+            logger.notice("frame \(number): the flip is replaced by one to the old framebuffer (inject-stuck-display)")
+        }
         let writebackID = settings.verifyEvery > 0 ? try writeback.framebufferID() : nil
         let fences: ShownFrame
         if number == 0 {
@@ -178,23 +184,27 @@ public struct Pipeline {
         }
         try waitForFlip(display, UInt64(number))
         let flipped = Self.monotonicNow()
-        try afterFlip()
         if verify {
             guard try fences.writebackDone(within: .seconds(2)) else {
                 throw KernelError("pipeline", .ETIMEDOUT, path: display.path, reason: "the writeback of frame \(number) did not complete within 2 s")
             }
-            let (differing, blank) = try compare(shown, writeback, on: display, pitch: pitch)
+            let check = try check(shown, previous: previous, writeback: writeback, on: display, pitch: pitch)
             report.framesVerified += 1
-            if differing > 0 {
+            if check.differing > 0 {
                 report.framesMismatched += 1
-                logger.warning("frame \(number): \(differing) pixels differ from the writeback")
+                logger.warning("frame \(number): \(check.differing) pixels differ from the writeback")
             }
-            if blank { report.blankFrames += 1 }
+            if check.blank { report.blankFrames += 1 }
+            if check.sameAsPrevious == true {
+                report.unchangedFrames += 1
+                logger.warning("frame \(number): the same picture as the frame before it")
+            }
             if let directory = settings.dumpDirectory {
                 try dump(shown, pitch: pitch, pixelFormat: displayFormat.v4l2, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-shown.png")
                 try dump(writeback, pitch: writeback.pitch, pixelFormat: Self.pixelFormat, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-writeback.png")
             }
         }
+        try afterFlip()
         try fences.close()
         return flipped
     }
@@ -224,7 +234,10 @@ public struct Pipeline {
             throw KernelError("pipeline", .EINVAL, path: camera.path, reason: "\(camera.capability.card) is not a video capture node")
         }
         if camera.capability.driver == "vivid" {
+            // Fixed bars, and the frame counter line, so that every frame differs from the one
+            // before it and a stale frame on screen cannot pass verification.
             try camera.makeVividDeterministic()
+            try camera.setControl(VividControl.osdTextMode, VividControl.osdCountersOnly)
             if let pattern = settings.testPattern { try camera.setControl(VividControl.testPattern, Int32(pattern)) }
         }
         let format = try setFormat(camera, type: type, pixelFormat)
@@ -305,8 +318,19 @@ public struct Pipeline {
         }
     }
 
-    func enqueue(_ queue: borrowing V4L2Queue, _ index: BufferIndex, _ slot: PipelineSlot) throws(KernelError) {
-        if queue.memory == .dmabuf { try queue.enqueue(index, dmaBufs: [try slot.withDmaBuf { $0.fd }]) } else { try queue.enqueue(index) }
+    /// QBUF of a capture buffer (its dma-buf on a DMABUF queue), booked for the drop ledger.
+    func enqueue(_ queue: borrowing V4L2Queue, _ index: BufferIndex, _ slot: PipelineSlot?, _ tally: inout RunTally) throws(KernelError) {
+        if queue.memory == .dmabuf, let slot { try queue.enqueue(index, dmaBufs: [try slot.withDmaBuf { $0.fd }]) } else { try queue.enqueue(index) }
+        tally.queued(index)
+    }
+
+    /// The next captured frame (waiting up to 2 s), its sequence gap booked by cause.
+    func nextFrame(_ queue: borrowing V4L2Queue, _ tally: inout RunTally, _ report: inout PipelineReport) throws(KernelError) -> V4L2BufferInfo {
+        guard let (frame, wasDone) = try queue.dequeueNotingReadiness(waiting: .seconds(2)) else {
+            throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no frame within 2 s after \(tally.shown) shown")
+        }
+        tally.captured(frame, wasDone: wasDone, &report)
+        return frame
     }
 
     func waitForFlip(_ display: borrowing DRMDevice, _ userData: UInt64) throws(KernelError) {

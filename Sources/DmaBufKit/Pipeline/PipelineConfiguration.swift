@@ -45,16 +45,27 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     public var mem2mem: String?
     /// Where verified frames are written as PNG: the buffer shown and what the display wrote back.
     public var dumpDirectory: String?
+    /// Fault injection: at this frame the display is flipped to the framebuffer already on
+    /// screen instead of the new one (a lost flip); verification of that frame must fail.
+    public var injectStuckDisplay: Int?
     public var expectations: Expectations
 
     public struct Expectations: Codable, Sendable, Equatable {
         public var minimumFramesPerSecond: Double?
+        /// Frames the pipeline may drop (the driver had no empty buffer); nil: 5% of the frames.
         public var maximumDrops: Int?
-        /// Every verified frame must match and show a picture (not one flat colour).
+        /// Frames the source may skip while buffers wait (its thread ran late); nil: half the frames.
+        public var maximumSourceDrops: Int?
+        /// Every verified frame must match, show a picture (not one flat colour) and differ
+        /// from the frame before it.
         public var verified: Bool
-        public init(minimumFramesPerSecond: Double? = nil, maximumDrops: Int? = nil, verified: Bool = true) {
-            (self.minimumFramesPerSecond, self.maximumDrops, self.verified) = (minimumFramesPerSecond, maximumDrops, verified)
+        public init(minimumFramesPerSecond: Double? = nil, maximumDrops: Int? = nil, maximumSourceDrops: Int? = nil, verified: Bool = true) {
+            (self.minimumFramesPerSecond, self.maximumDrops, self.maximumSourceDrops, self.verified) = (minimumFramesPerSecond, maximumDrops, maximumSourceDrops, verified)
         }
+
+        /// The bounds a run has when it states none: an unexplained large loss fails it.
+        public static func defaultMaximumDrops(frames: Int) -> Int { frames / 20 }
+        public static func defaultMaximumSourceDrops(frames: Int) -> Int { frames / 2 }
     }
 
     public init(
@@ -71,6 +82,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case source, sink, strategy, allocator, width, height, frames, buffers, mem2mem
         case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", dumpDirectory = "dump-frames"
+        case injectStuckDisplay = "inject-stuck-display"
         case expectations = "expect"
     }
 
@@ -91,19 +103,21 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         testPattern = values.contains(.testPattern) ? try values.decodeIfPresent(Int.self, forKey: .testPattern) : defaults.testPattern
         dumpDirectory = try values.decodeIfPresent(String.self, forKey: .dumpDirectory)
         mem2mem = try values.decodeIfPresent(String.self, forKey: .mem2mem)
+        injectStuckDisplay = try values.decodeIfPresent(Int.self, forKey: .injectStuckDisplay)
         expectations = try values.decodeIfPresent(Expectations.self, forKey: .expectations) ?? defaults.expectations
     }
 }
 
 extension PipelineConfiguration.Expectations {
     enum CodingKeys: String, CodingKey {
-        case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", verified
+        case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", maximumSourceDrops = "max-source-drops", verified
     }
 
     public init(from decoder: any Decoder) throws {
         let values = try decoder.container(keyedBy: CodingKeys.self)
         minimumFramesPerSecond = try values.decodeIfPresent(Double.self, forKey: .minimumFramesPerSecond)
         maximumDrops = try values.decodeIfPresent(Int.self, forKey: .maximumDrops)
+        maximumSourceDrops = try values.decodeIfPresent(Int.self, forKey: .maximumSourceDrops)
         verified = try values.decodeIfPresent(Bool.self, forKey: .verified) ?? true
     }
 }

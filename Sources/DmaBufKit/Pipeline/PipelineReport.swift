@@ -12,8 +12,12 @@ public struct PipelineReport: Codable, Sendable {
     public var copying: Bool
     public var bytesCopied: Int
     public var framesShown: Int
-    /// Capture sequence numbers skipped between consecutive frames (the source had no free buffer).
+    /// Capture sequence numbers skipped while the driver had no empty buffer: the pipeline held
+    /// them all (the pipeline's drops; `max-drops` applies to these).
     public var drops: Int
+    /// Capture sequence numbers skipped while the driver had empty buffers queued: its own
+    /// thread ran late (the source's drops; `max-source-drops` applies to these).
+    public var sourceDrops: Int
     /// Frames the display showed that were not newer than the one before.
     public var repeats: Int
     /// Frames the driver flagged as erroneous (V4L2_BUF_FLAG_ERROR); skipped, not shown.
@@ -21,6 +25,9 @@ public struct PipelineReport: Codable, Sendable {
     public var framesVerified: Int
     public var framesMismatched: Int
     public var blankFrames: Int
+    /// Verified frames whose picture is the same as the frame's before them: the check could not
+    /// have told a stale frame from a fresh one.
+    public var unchangedFrames: Int
     public var framesPerSecond: Double
     /// From the capture timestamp to the flip-complete event in our hands, in milliseconds.
     /// vivid stamps a frame's end (start + 0.9 frame periods) when it delivers it, so on
@@ -34,18 +41,28 @@ public struct PipelineReport: Codable, Sendable {
     init(configuration: PipelineConfiguration) {
         self.configuration = configuration
         (sourcePath, sinkPath, format, copying, bytesCopied) = ("", "", "", configuration.strategy == .copy, 0)
-        (framesShown, drops, repeats, erroneousFrames, framesVerified, framesMismatched, blankFrames) = (0, 0, 0, 0, 0, 0, 0)
+        (framesShown, drops, sourceDrops, repeats, erroneousFrames, framesVerified, framesMismatched, blankFrames, unchangedFrames) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
         (framesPerSecond, latencyMilliseconds, seconds, failures) = (0, nil, 0, [])
     }
 
     /// Compares the run with its expectations.
     mutating func judge() {
+        typealias Expectations = PipelineConfiguration.Expectations
         let expect = configuration.expectations
         if framesShown < configuration.frames { failures.append("showed \(framesShown) of \(configuration.frames) frames") }
         if let minimum = expect.minimumFramesPerSecond, framesPerSecond < minimum {
             failures.append(String(format: "%.1f fps, below the %.1f expected", framesPerSecond, minimum))
         }
-        if let maximum = expect.maximumDrops, drops > maximum { failures.append("\(drops) frames dropped, more than \(maximum)") }
+        let maximumDrops = expect.maximumDrops ?? Expectations.defaultMaximumDrops(frames: configuration.frames)
+        if drops > maximumDrops {
+            failures.append("\(drops) frames dropped by the pipeline (the driver had no empty buffer), more than \(maximumDrops)"
+                + (expect.maximumDrops == nil ? " (the default: 5% of the frames)" : ""))
+        }
+        let maximumSourceDrops = expect.maximumSourceDrops ?? Expectations.defaultMaximumSourceDrops(frames: configuration.frames)
+        if sourceDrops > maximumSourceDrops {
+            failures.append("\(sourceDrops) frames skipped by the source while buffers were queued (it ran late), more than \(maximumSourceDrops)"
+                + (expect.maximumSourceDrops == nil ? " (the default: half the frames)" : ""))
+        }
         if expect.verified {
             if configuration.verifyEvery == 0 { failures.append("verification was expected but is off (verify-every 0)") }
             if framesVerified == 0 && configuration.verifyEvery > 0 {
@@ -53,6 +70,9 @@ public struct PipelineReport: Codable, Sendable {
             }
             if framesMismatched > 0 { failures.append("\(framesMismatched) of \(framesVerified) verified frames differ from what the display wrote back") }
             if blankFrames > 0 { failures.append("\(blankFrames) of \(framesVerified) verified frames are blank (one flat colour): the source shows no picture") }
+            if unchangedFrames > 0 {
+                failures.append("\(unchangedFrames) of \(framesVerified) verified frames are the same picture as the frame before them: a stale frame could not be told apart")
+            }
         }
     }
 
@@ -61,7 +81,7 @@ public struct PipelineReport: Codable, Sendable {
         var text = "\(passed ? "PASS" : "FAIL") \(configuration.strategy.rawValue)"
         if configuration.strategy == .import { text += " (\(configuration.allocator.rawValue))" }
         text += " \(sourcePath) → \(sinkPath) \(format): \(framesShown) frames, \(String(format: "%.1f", framesPerSecond)) fps, "
-        text += "\(drops) dropped, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank)"
+        text += "\(drops) dropped, \(sourceDrops) skipped by the source, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank, \(unchangedFrames) unchanged)"
         if let latency = latencyMilliseconds { text += String(format: ", latency %.1f/%.1f/%.1f ms", latency.minimum, latency.median, latency.maximum) }
         if copying { text += ", copying \(bytesCopied / 1024) KiB" }
         for failure in failures { text += "\n  - \(failure)" }

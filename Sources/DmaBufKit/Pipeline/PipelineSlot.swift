@@ -53,20 +53,31 @@ final class PipelineSlot {
     }
 }
 
-/// A run's running figures: capture sequence gaps, frames shown, latency, rate.
+/// A run's running figures: capture sequence gaps by cause, frames shown, latency, rate.
 struct RunTally {
     let started = ContinuousClock.now
     private(set) var firstShown: ContinuousClock.Instant?
     private(set) var lastSequence: UInt32?
     private(set) var latencies: [Double] = []
     private(set) var shown = 0
+    private var ledger = CaptureLedger()
 
-    /// A captured frame's sequence number: a gap is frames dropped, no progress a repeat.
-    mutating func captured(_ sequence: UInt32, _ report: inout PipelineReport) {
-        if let last = lastSequence {
-            if sequence > last { report.drops += Int(sequence - last - 1) } else { report.repeats += 1 }
+    /// A capture buffer went to the driver.
+    mutating func queued(_ index: BufferIndex) { ledger.queued(index) }
+    /// The capture queue started streaming.
+    mutating func captureStarted() { ledger.started() }
+
+    /// A captured frame: a sequence gap is frames dropped, the pipeline's or the source's (see
+    /// `CaptureLedger`); no progress is a repeat.
+    mutating func captured(_ frame: V4L2BufferInfo, wasDone: Bool, _ report: inout PipelineReport) {
+        let (skipped, cause) = ledger.dequeued(BufferIndex(rawValue: frame.index), sequence: frame.sequence, wasDone: wasDone)
+        switch cause {
+        case .pipeline: report.drops += skipped
+        case .source: report.sourceDrops += skipped
+        case nil: break
         }
-        lastSequence = sequence
+        if let last = lastSequence, frame.sequence <= last { report.repeats += 1 }
+        lastSequence = frame.sequence
     }
 
     /// A frame reached the sink `latency` after it was captured (or drawn).

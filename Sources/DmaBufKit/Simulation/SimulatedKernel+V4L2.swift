@@ -338,21 +338,22 @@ extension SimulatedKernel {
             if let first = queue.buffers.first, queue.type.isMultiplanar, planes < first.planes.count { throw KernelError(operation, .EINVAL) }
         }
         if device.role == .mem2mem { try runMem2MemJob(file.context) }
-        // vivid produces (capture) or consumes (output) the oldest queued buffer once running;
-        // its output gives one back only while another is pending (vivid_thread_vid_out_tick).
+        // vivid's capture thread fills buffers while the process waits (poll, or the hooks
+        // below), so DQBUF takes only what is done; its output consumes the oldest queued buffer
+        // and gives one back only while another is pending (vivid_thread_vid_out_tick).
         let next: SimulatedVideoBuffer? = locked {
             if let done = queue.oldest(.done) { return done }
-            guard device.role != .mem2mem, queue.running, let buffer = queue.oldest(.queued) else { return nil }
-            if device.role == .output && queue.buffers.count(where: { $0.state == .queued }) < 2 { return nil }
-            return buffer
+            guard device.role == .output, queue.running, let buffer = queue.oldest(.queued) else { return nil }
+            return queue.buffers.count(where: { $0.state == .queued }) < 2 ? nil : buffer
         }
         guard let buffer = next else {
             if file.nonBlocking { return nil }
             throw KernelError(operation, .EAGAIN, reason: "the simulation does not block: open the node non-blocking")
         }
-        if buffer.state == .queued {
-            if !queue.type.isOutput { try draw(queue, file.context, into: buffer) }
-            locked { finish(queue, buffer) }
+        if buffer.state == .queued { locked { finish(queue, buffer) } }
+        if buffer.awaitsPicture {
+            try draw(queue, file.context, sequence: buffer.sequence, into: buffer)
+            buffer.awaitsPicture = false
         }
         return locked {
             buffer.state = .dequeued
@@ -371,6 +372,43 @@ extension SimulatedKernel {
         }
     }
 
+    /// One period of vivid's capture thread (vivid_thread_vid_cap_tick): the frame goes into
+    /// the oldest queued buffer, or is lost when none is queued; the sequence moves on either
+    /// way, past the periods a late thread slept through. The picture is drawn at DQBUF.
+    /// Caller holds the lock.
+    func captureTick(_ queue: SimulatedVideoQueue) {
+        queue.sequence += queue.lateWake
+        queue.lateWake = 0
+        guard let buffer = queue.oldest(.queued) else {
+            queue.sequence += 1
+            return
+        }
+        finish(queue, buffer)
+        buffer.awaitsPicture = true
+        state.broadcast()
+    }
+
+    /// `periods` frame periods of vivid's capture thread pass at once on the capture node
+    /// `name`, as they would while the process is busy elsewhere: each fills the oldest queued
+    /// buffer, or loses its frame when the process has queued none.
+    public func elapseCapturePeriods(_ periods: Int, node name: String) {
+        locked {
+            guard let queue = captureQueue(name), queue.running else { return }
+            for _ in 0..<periods { captureTick(queue) }
+        }
+    }
+
+    /// vivid's capture thread on `name` wakes late: the next frame comes `periods` sequence
+    /// numbers later than due, whatever buffers are queued (it counts the periods it slept).
+    public func delayCaptureThread(skipping periods: Int, node name: String) {
+        locked { captureQueue(name)?.lateWake += UInt32(periods) }
+    }
+
+    private func captureQueue(_ name: String) -> SimulatedVideoQueue? {
+        guard let device = videoDevices.first(where: { $0.name == name }), device.role == .capture else { return nil }
+        return device.shared?.queues.first { !$0.type.isOutput }
+    }
+
     /// The driver is done with `buffer`: its sequence number, timestamp and payload. Caller
     /// holds the lock.
     private func finish(_ queue: SimulatedVideoQueue, _ buffer: SimulatedVideoBuffer) {
@@ -386,17 +424,28 @@ extension SimulatedKernel {
     }
 
     /// vivid's picture (its test pattern control: the bars or black) into every plane of a capture buffer.
-    private func draw(_ queue: SimulatedVideoQueue, _ context: SimulatedVideoContext, into buffer: SimulatedVideoBuffer) throws(KernelError) {
-        let (format, width, height, planeFormats, pattern) = locked {
-            (queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats, context.controls[VividControl.testPattern] ?? 0)
+    /// With its OSD on (text mode "All" or "Counters Only") vivid writes the frame's time and
+    /// sequence number from (16, 0); the model writes the sequence number there, one 8x8 block
+    /// of 0xff bytes per set bit, in the first plane.
+    private func draw(_ queue: SimulatedVideoQueue, _ context: SimulatedVideoContext, sequence: UInt32, into buffer: SimulatedVideoBuffer) throws(KernelError) {
+        let (format, width, height, planeFormats, pattern, osd) = locked {
+            (queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats, context.controls[VividControl.testPattern] ?? 0,
+             (context.controls[VividControl.osdTextMode] ?? 0) != VividControl.osdNone)
         }
         for (number, plane) in buffer.planes.enumerated() {
             let row = SimulatedVideoDevice.barRow(format, plane: number, width: width, pattern: pattern)
             let pitch = Int(planeFormats[number].bytesPerLine)
             let rows = height / Int(format.planes[number].verticalDivisor)
+            let pixelBytes = max(1, row.count / max(width, 1))
             try withMapped(plane) { view in
                 for y in 0..<rows where (y + 1) * pitch <= view.count {
                     row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
+                }
+                guard osd && number == 0 else { return }
+                for bit in 0..<32 where 16 + (bit + 1) * 8 <= width && sequence >> bit & 1 == 1 {
+                    for y in 0..<min(8, rows) where (y + 1) * pitch <= view.count {
+                        (view.baseAddress! + y * pitch + (16 + bit * 8) * pixelBytes).initializeMemory(as: UInt8.self, repeating: 0xff, count: 8 * pixelBytes)
+                    }
                 }
             }
         }
@@ -467,7 +516,8 @@ extension SimulatedKernel {
             } else if device.role == .output {
                 queue.oldest(.done) != nil || (queue.running && queue.buffers.count(where: { $0.state == .queued }) >= 2)
             } else {
-                queue.oldest(.done) != nil || (queue.running && queue.oldest(.queued) != nil)
+                // While the process waits, vivid's thread fills the next queued buffer.
+                queue.oldest(.done) != nil || (queue.running && queue.oldest(.queued) != nil && { captureTick(queue); return true }())
             }
             if ready { events.insert(queue.type.isOutput ? .writable : .readable) }
         }
@@ -490,7 +540,7 @@ extension SimulatedKernel {
                     throw KernelError(operation, .EINVAL)
                 }
                 queue.streaming = true
-                queue.sequence = 0
+                (queue.sequence, queue.lateWake) = (0, 0)
                 queue.startIfReady()
                 state.broadcast()
                 return []

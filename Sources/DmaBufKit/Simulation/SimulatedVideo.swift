@@ -54,6 +54,8 @@ final class SimulatedVideoBuffer {
     var sequence: UInt32 = 0
     var timestamp = Duration.zero
     var error = false
+    /// Filled by the capture thread; its picture is drawn when it is dequeued.
+    var awaitsPicture = false
     init(planes: [SimulatedVideoPlane]) { self.planes = planes }
 }
 
@@ -70,6 +72,8 @@ final class SimulatedVideoQueue {
     /// vb2's start_streaming_called: latched once enough buffers are queued while streaming.
     var started = false
     var sequence: UInt32 = 0
+    /// Periods the capture thread will have slept through at its next tick.
+    var lateWake: UInt32 = 0
     var queueCounter = 0
     /// vb2's min_buffers_needed: STREAMON waits for this many queued buffers.
     let minimumBuffers: Int

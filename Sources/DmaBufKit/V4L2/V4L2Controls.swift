@@ -16,6 +16,7 @@ public enum VividControl {
     public static let dequeueError = base + 66  // button: the next DQBUF returns a buffer with V4L2_BUF_FLAG_ERROR
     public static let startStreamingError = base + 69  // button: the next STREAMON fails with EINVAL (any value arms it)
 
+    public static let osdCountersOnly: Int32 = 1
     public static let osdNone: Int32 = 2
     public static let noMovement: Int32 = 3
 }
