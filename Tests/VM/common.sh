@@ -14,6 +14,7 @@ ensure_host_deps() {
     case "$1" in
         kernel) packages="linux-source-6.1 make gcc bc flex bison libelf-dev libssl-dev xz-utils" ;;
         vm)     packages="qemu-system-x86 udev" ;;
+        selftests) packages="linux-source-6.1 gcc libc6-dev xz-utils" ;;
         bench)  packages="qemu-system-x86 udev gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad" ;;
     esac
     command -v vng >/dev/null || python3 -c 'import venv, ensurepip' 2>/dev/null || packages="$packages python3-venv"

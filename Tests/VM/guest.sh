@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs inside the VM (as root, over a read-only view of the host's files): checks that the
 # rig has the devices it promises, saves dmabuf-probe's report, runs the device tests.
-#   guest.sh BIN_DIR OUT_DIR
+#   guest.sh BIN_DIR OUT_DIR SELFTESTS_DIR
 set -u
-bin=$1 out=$2
-echo "guest: Linux $(uname -r); cmdline: $(cat /proc/cmdline | tr ' ' '\n' | grep -E '^(vkms|vivid|udmabuf)\.' | tr '\n' ' ')"
+bin=$1 out=$2 selftests=$3
+echo "guest: Linux $(uname -r); cmdline: $(cat /proc/cmdline | tr ' ' '\n' | grep -E '^(vkms|vivid|udmabuf)\.|^(tsc|cma)=' | tr '\n' ' ')"
+echo "guest: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
 
 # The rig's inventory: DRM devices by driver name, V4L2 nodes by name (numbers are not stable).
@@ -34,6 +35,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf 'guest: the test kernel lacks: %s\n' "${missing[@]}" >&2
     exit 3
 fi
+
+# The kernel's own selftests for the same interfaces, beside the project's (exit 4 is a skip).
+cp "$selftests/SOURCE" "$out/selftests-source.txt"
+: >"$out/selftests.tsv"
+for test in dmabuf-heap udmabuf sync_test; do
+    started=$(date +%s)
+    "$selftests/$test" >"$out/selftest-$test.log" 2>&1
+    status=$?
+    printf '%s\t%s\t%s\n' "$test" "$status" "$(( $(date +%s) - started ))" >>"$out/selftests.tsv"
+    echo "guest: kernel selftest $test: exit $status ($(tail -1 "$out/selftest-$test.log"))"
+done
 
 # The clock every CPU-time figure rests on (the benchmark device test refuses an unsound one).
 "$bin/dmabuf-bench" --check-clock | sed 's/^/guest: /'

@@ -4,7 +4,7 @@
 #   VM_ACCEL=kvm|tcg            skip the KVM detection
 #   SWIFT=swift                 the toolchain that builds the test binaries on the host
 # Artifacts in .build/vm/: device-tests.xml and scenarios.xml (JUnit), probe.json, probe.txt,
-# scenarios.txt, guest.log.
+# scenarios.txt, selftests.tsv and selftest-*.log (the kernel's own tests), guest.log.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +15,8 @@ log() { echo "vm-test: $*" >&2; }
 vm_timeout=${VM_TIMEOUT:-900}
 vm_resolve_kernel
 ensure_host_deps vm
+
+selftests=$("$here/selftests.sh" | tail -1)
 
 log "building the test binaries on the host"
 cd "$root"
@@ -30,7 +32,7 @@ vm_choose_accel
 log "booting $kernel ($accel) with: $cmdline"
 start=$(date +%s)
 status=0
-timeout "$vm_timeout" vng "${vng_args[@]}" --exec "$here/guest.sh $bin $out" 2>&1 | tee "$out/guest.log" \
+timeout "$vm_timeout" vng "${vng_args[@]}" --exec "$here/guest.sh $bin $out $selftests" 2>&1 | tee "$out/guest.log" \
     || status=${PIPESTATUS[0]}
 seconds=$(( $(date +%s) - start ))
 if [ "$status" = 124 ]; then log "the VM did not finish within $vm_timeout s (VM_TIMEOUT)"; fi
@@ -67,6 +69,19 @@ try:
         ok = False
 except (OSError, ET.ParseError) as error:
     print(f"vm-test: no scenario report from the guest ({error}); see {out}/guest.log", file=sys.stderr)
+    ok = False
+try:
+    rows = [line.split("\t") for line in open(f"{out}/selftests.tsv").read().splitlines()]
+    source = open(f"{out}/selftests-source.txt").read().strip()
+    verdicts = {"0": "pass", "4": "skip"}
+    print(f"vm-test: the kernel's own selftests ({source}) in the VM: "
+          + ", ".join(f"{name} {verdicts.get(code, f'FAIL (exit {code})')}" for name, code, _ in rows)
+          + f" (logs in {out}/selftest-*.log)")
+    if len(rows) != 3 or any(code != "0" for _, code, _ in rows):
+        ok = False
+        print("vm-test: every kernel selftest must pass (a skip fails the rig too)", file=sys.stderr)
+except (OSError, ValueError) as error:
+    print(f"vm-test: no selftest report from the guest ({error})", file=sys.stderr)
     ok = False
 try:
     probe = json.load(open(f"{out}/probe.json"))

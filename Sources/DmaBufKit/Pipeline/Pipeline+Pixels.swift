@@ -51,9 +51,10 @@ extension Pipeline {
         var sameAsPrevious: Bool?
     }
 
-    /// The rows at the top where the frame counters live (vivid's OSD line is 16 rows; the
-    /// pattern's counter 8): left out of the blank test, which asks whether the picture is flat.
-    static let counterRows = 16
+    /// The rows at the top where the frame counters live (vivid's OSD counter line is rows
+    /// 16–31, its line 1; the pattern's counter rows 0–7): left out of the blank test, which
+    /// asks whether the picture is flat.
+    static let counterRows = 32
 
     /// Compares the buffer shown with the writeback, pixel by pixel, and with the buffer shown
     /// before it (same layout).

@@ -425,8 +425,8 @@ extension SimulatedKernel {
 
     /// vivid's picture (its test pattern control: the bars or black) into every plane of a capture buffer.
     /// With its OSD on (text mode "All" or "Counters Only") vivid writes the frame's time and
-    /// sequence number from (16, 0); the model writes the sequence number there, one 8x8 block
-    /// of 0xff bytes per set bit, in the first plane.
+    /// sequence number on its text line 1 (rows 16–31) from x = 16; the model writes the
+    /// sequence number there, one 8x8 block of 0xff bytes per set bit, in the first plane.
     private func draw(_ queue: SimulatedVideoQueue, _ context: SimulatedVideoContext, sequence: UInt32, into buffer: SimulatedVideoBuffer) throws(KernelError) {
         let (format, width, height, planeFormats, pattern, osd) = locked {
             (queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats, context.controls[VividControl.testPattern] ?? 0,
@@ -443,7 +443,7 @@ extension SimulatedKernel {
                 }
                 guard osd && number == 0 else { return }
                 for bit in 0..<32 where 16 + (bit + 1) * 8 <= width && sequence >> bit & 1 == 1 {
-                    for y in 0..<min(8, rows) where (y + 1) * pitch <= view.count {
+                    for y in 16..<min(24, rows) where (y + 1) * pitch <= view.count {
                         (view.baseAddress! + y * pitch + (16 + bit * 8) * pixelBytes).initializeMemory(as: UInt8.self, repeating: 0xff, count: 8 * pixelBytes)
                     }
                 }
