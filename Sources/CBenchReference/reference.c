@@ -29,10 +29,12 @@ static int64_t monotonic_ns(void) {
 
 void cbench_clock_busy_loops(int loops, int64_t busy_ns, int64_t *wall_ns, int64_t *cpu_ns) {
     for (int i = 0; i < loops; i++) {
-        int64_t wall = monotonic_ns(), cpu = thread_cpu_ns(), now;
-        while ((now = monotonic_ns()) - wall < busy_ns) {}
+        // The wall reading brackets the CPU reading, so a sound clock never reads more CPU
+        // time than wall time.
+        int64_t wall = monotonic_ns(), cpu = thread_cpu_ns();
+        while (monotonic_ns() - wall < busy_ns) {}
         cpu_ns[i] = thread_cpu_ns() - cpu;
-        wall_ns[i] = now - wall;
+        wall_ns[i] = monotonic_ns() - wall;
     }
 }
 

@@ -254,6 +254,8 @@ extension DRMCases {
             let target = try vkms.createDumbBuffer(width: width, height: height)
             let targetFB = try xrgbFramebuffer(vkms, target, width: width, height: height, pitch: target.pitch!)
 
+            // No vblank count while the CRTC is off (drm_crtc_vblank_get).
+            expectKernelError(.EINVAL) { _ = try pipe.vblankCount(on: vkms) }
             let shown = try pipe.show(firstFB, on: vkms, writebackInto: targetFB.id)
             #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true)
             try shown.close()
@@ -263,11 +265,14 @@ extension DRMCases {
             }
             #expect(atOffset.count == 0, "offset/pitch framebuffer: \(atOffset.count) pixels differ: \(atOffset.first)")
 
+            let committedAfter = try pipe.vblankCount(on: vkms)
             let flipped = try pipe.flip(to: secondFB, on: vkms, writebackInto: targetFB.id, pageFlipEvent: 7)
             #expect(try flipped.writeback?.wait(timeout: .seconds(5)) == true)
             try flipped.close()
             let events = try vkms.readEvents(timeout: .seconds(5))
             #expect(events.map(\.userData) == [7] && events.first?.type == DRMEvent.flipComplete)
+            // A flip lands on a vblank after the one it was committed in, counted by the same counter.
+            #expect(events.first.map { $0.sequence &- UInt32(truncatingIfNeeded: committedAfter) } ?? 0 >= 1, "\(events), committed after \(committedAfter)")
             let afterFlip = try vkms.withMapping(target) { mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!, inverted: true) }
             #expect(afterFlip.count == 0, "after the flip: \(afterFlip.count) pixels differ: \(afterFlip.first)")
             // Without a pending event, reading waits out its timeout and finds none.

@@ -182,6 +182,16 @@ struct SimulatedTrustTests {
     func stuckDisplay(_ source: String) throws { try TrustCases.stuckDisplayFails(SimulatedKernel(), source: source) }
     @Test func unchangingSource() throws { try TrustCases.unchangingSourceFails(SimulatedKernel()) }
 
+    /// A flip that lands vblanks after the one it was due on is the display's lateness: reported,
+    /// not a pipeline drop.
+    @Test func lateFlipsAreTheDisplays() throws {
+        let kernel = SimulatedKernel()
+        let report = try Pipeline(PipelineCases.configuration(.export, frames: 6, verifyEvery: 1), kernel: kernel).run { progress in
+            if progress.frame == 3 { kernel.delayNextFlip(vblanks: 2) }
+        }
+        #expect(report.passed && report.lateFlips == 1 && report.vblanksMissed == 2 && report.drops == 0, "\(report.summary)")
+    }
+
     /// With no expectations stated, a large loss fails the run.
     @Test func largeLossFailsByDefault() throws {
         let kernel = SimulatedKernel()

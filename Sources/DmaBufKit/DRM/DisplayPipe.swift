@@ -124,6 +124,13 @@ public struct DisplayPipe: Sendable {
         try commit(framebuffer.id, on: device, writebackInto: writebackInto, event: userData, modeset: false)
     }
 
+    /// The CRTC's vblank count now (DRM_IOCTL_CRTC_GET_SEQUENCE): a flip committed now lands on
+    /// the next one unless the display is late. The CRTC must be on.
+    public func vblankCount(on device: borrowing DRMDevice) throws(KernelError) -> UInt64 {
+        let crtc = crtc
+        return try device.descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmCRTCSequence(fd, crtc) }
+    }
+
     private func commit(
         _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID?, event userData: UInt64?, modeset: Bool
     ) throws(KernelError) -> ShownFrame {

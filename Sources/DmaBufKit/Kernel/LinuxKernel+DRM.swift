@@ -194,6 +194,12 @@ extension LinuxKernel {
             "DRM_IOCTL_MODE_ATOMIC", drmModeAtomicCommit(fd.rawValue, request, flags, UnsafeMutableRawPointer(bitPattern: UInt(userData))))
     }
 
+    public func drmCRTCSequence(_ fd: FileDescriptorNumber, _ crtc: CRTCID) throws(KernelError) -> UInt64 {
+        var sequence: UInt64 = 0, nanoseconds: UInt64 = 0
+        try minusOne("DRM_IOCTL_CRTC_GET_SEQUENCE", drmCrtcGetSequence(fd.rawValue, crtc.rawValue, &sequence, &nanoseconds))
+        return sequence
+    }
+
     public func drmReadEvents(_ fd: FileDescriptorNumber) throws(KernelError) -> [DRMEvent] {
         var buffer = [UInt8](repeating: 0, count: 1024)
         let count: Int

@@ -177,12 +177,21 @@ public struct Pipeline {
         }
         let writebackID = settings.verifyEvery > 0 ? try writeback.framebufferID() : nil
         let fences: ShownFrame
+        var committedAfter: UInt64?  // the vblank count when the flip was committed
         if number == 0 {
             fences = try pipe.show(framebuffer, on: display, writebackInto: writebackID, pageFlipEvent: UInt64(number))
         } else {
+            committedAfter = try pipe.vblankCount(on: display)
             fences = try pipe.flip(to: framebuffer, on: display, writebackInto: verify ? writebackID : nil, pageFlipEvent: UInt64(number))
         }
-        try waitForFlip(display, UInt64(number))
+        let landed = try waitForFlip(display, UInt64(number))
+        if let committedAfter {
+            // Committed with the frame in hand: it belongs on the next vblank. (Events carry the
+            // counter's low 32 bits.)
+            let late = Int(Int32(bitPattern: landed &- UInt32(truncatingIfNeeded: committedAfter) &- 1))
+            if late > 0 { report.lateFlips += 1 }
+            report.vblanksMissed += max(0, late)
+        }
         let flipped = Self.monotonicNow()
         if verify {
             guard try fences.writebackDone(within: .seconds(2)) else {
@@ -333,11 +342,12 @@ public struct Pipeline {
         return frame
     }
 
-    func waitForFlip(_ display: borrowing DRMDevice, _ userData: UInt64) throws(KernelError) {
+    /// Waits for the flip-complete event of `userData`; returns the vblank count it landed on.
+    func waitForFlip(_ display: borrowing DRMDevice, _ userData: UInt64) throws(KernelError) -> UInt32 {
         let deadline = ContinuousClock.now + .seconds(2)
         while ContinuousClock.now < deadline {
-            if try display.readEvents(timeout: deadline - .now).contains(where: { $0.type == DRMEvent.flipComplete && $0.userData == userData }) {
-                return
+            if let event = try display.readEvents(timeout: deadline - .now).first(where: { $0.type == DRMEvent.flipComplete && $0.userData == userData }) {
+                return event.sequence
             }
         }
         throw KernelError("DRM_IOCTL_MODE_ATOMIC", .ETIMEDOUT, path: display.path, reason: "no flip-complete event within 2 s")

@@ -18,6 +18,10 @@ public struct PipelineReport: Codable, Sendable {
     /// Capture sequence numbers skipped while the driver had empty buffers queued: its own
     /// thread ran late (the source's drops; `max-source-drops` applies to these).
     public var sourceDrops: Int
+    /// Flips that landed after the vblank following their commit, though the frame was ready
+    /// (the display's side: its commit work ran late), and the vblanks they missed in all.
+    public var lateFlips: Int
+    public var vblanksMissed: Int
     /// Frames the display showed that were not newer than the one before.
     public var repeats: Int
     /// Frames the driver flagged as erroneous (V4L2_BUF_FLAG_ERROR); skipped, not shown.
@@ -42,6 +46,7 @@ public struct PipelineReport: Codable, Sendable {
         self.configuration = configuration
         (sourcePath, sinkPath, format, copying, bytesCopied) = ("", "", "", configuration.strategy == .copy, 0)
         (framesShown, drops, sourceDrops, repeats, erroneousFrames, framesVerified, framesMismatched, blankFrames, unchangedFrames) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
+        (lateFlips, vblanksMissed) = (0, 0)
         (framesPerSecond, latencyMilliseconds, seconds, failures) = (0, nil, 0, [])
     }
 
@@ -81,7 +86,7 @@ public struct PipelineReport: Codable, Sendable {
         var text = "\(passed ? "PASS" : "FAIL") \(configuration.strategy.rawValue)"
         if configuration.strategy == .import { text += " (\(configuration.allocator.rawValue))" }
         text += " \(sourcePath) → \(sinkPath) \(format): \(framesShown) frames, \(String(format: "%.1f", framesPerSecond)) fps, "
-        text += "\(drops) dropped, \(sourceDrops) skipped by the source, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank, \(unchangedFrames) unchanged)"
+        text += "\(drops) dropped, \(sourceDrops) skipped by the source, \(lateFlips) late flips, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank, \(unchangedFrames) unchanged)"
         if let latency = latencyMilliseconds { text += String(format: ", latency %.1f/%.1f/%.1f ms", latency.minimum, latency.median, latency.maximum) }
         if copying { text += ", copying \(bytesCopied / 1024) KiB" }
         for failure in failures { text += "\n  - \(failure)" }

@@ -475,7 +475,9 @@ extension SimulatedKernel {
             if flags & DRMAtomicFlags.testOnly != 0 { return }
 
             device.kms = next
-            device.frame += 1
+            // The flip lands on the next vblank, or later when a late flip was injected.
+            device.frame += 1 + device.lateFlip
+            device.lateFlip = 0
             if flags & DRMAtomicFlags.pageFlipEvent != 0 {
                 // DRM event times are CLOCK_MONOTONIC (drm_crtc_vblank_count_and_time).
                 var now = timespec()
@@ -558,6 +560,23 @@ extension SimulatedKernel {
     /// `value` × `to` / `from`, rounded (vkms's fixed-point ratios, DIV_ROUND_CLOSEST).
     static func scale(_ value: UInt32, _ from: UInt32, _ to: UInt32) -> UInt32 {
         (value * to + from / 2) / from
+    }
+
+    public func drmCRTCSequence(_ fd: FileDescriptorNumber, _ crtc: CRTCID) throws(KernelError) -> UInt64 {
+        let file = try drm(fd, "DRM_IOCTL_CRTC_GET_SEQUENCE")
+        return try locked { () throws(KernelError) in
+            // drm_crtc_get_sequence_ioctl: a CRTC with vblanks, switched on (drm_crtc_vblank_get).
+            guard file.device.isKMS else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .EOPNOTSUPP) }
+            guard crtc.rawValue == SimulatedDRMDevice.crtc else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .ENOENT) }
+            guard file.device.kms.active else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .EINVAL) }
+            return UInt64(file.device.frame)
+        }
+    }
+
+    /// The next flip on the vkms-like device lands `vblanks` vblanks late, as when its commit
+    /// work is held up.
+    public func delayNextFlip(vblanks: UInt32) {
+        locked { drmDevices.values.first { $0.driver == "vkms" }?.lateFlip += vblanks }
     }
 
     public func drmReadEvents(_ fd: FileDescriptorNumber) throws(KernelError) -> [DRMEvent] {
