@@ -51,11 +51,12 @@ public struct ClockCheck: Codable, Sendable {
         return text
     }
 
-    /// A run's CPU time that the clock cannot have measured: nothing, less than a tenth of what
-    /// the run was sized for, or more than the wall time it took (plus a step).
-    func rejection(cpu: Int64, wall: Int64, expected: Int64) -> String? {
+    /// A run's CPU time that the clock cannot have measured: nothing, less than a tenth of the
+    /// least a run is sized for (at its fastest pace seen), or more than the wall time it took
+    /// (plus a step).
+    func rejection(cpu: Int64, wall: Int64) -> String? {
         if cpu <= 0 { return "read \(cpu) ns of CPU time" }
-        if cpu * 10 < expected { return "read \(cpu) ns of CPU time for a run sized for \(expected) ns" }
+        if cpu * 10 < minimumRunNanoseconds { return "read \(cpu) ns of CPU time for a run sized for at least \(minimumRunNanoseconds) ns" }
         if cpu > wall + max(stepNanoseconds, 1000) { return "read \(cpu) ns of CPU time in \(wall) ns of wall time" }
         return nil
     }

@@ -97,7 +97,7 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Write every verified frame as PNG into this directory: the buffer shown and what the display wrote back.", valueName: "directory"))
     var dumpFrames: String?
 
-    @Option(help: "Fail below this rate.")
+    @Option(help: "Fail below this rate of frames shown (frames the source itself skipped count as shown).")
     var minFps: Double?
 
     @Option(help: "Fail with more frames dropped by the pipeline (the driver had no empty buffer) than this; default 5% of --frames.")

@@ -77,6 +77,15 @@ struct CaptureLedgerTests {
         (lossy.drops, lossy.sourceDrops, lossy.framesVerified) = (6, 51, 100)
         lossy.judge()
         #expect(lossy.failures.count == 2 && lossy.failures.allSatisfy { $0.contains("the default") }, "\(lossy.failures)")
+        // min-fps: a late source's skips count as kept up with (99 frames in 11 s, 11 skipped: 10 fps).
+        var late = PipelineReport(configuration: PipelineConfiguration(frames: 100, expectations: .init(minimumFramesPerSecond: 9.5)))
+        (late.framesShown, late.framesPerSecond, late.sourceDrops, late.framesVerified) = (100, 9, 11, 100)
+        late.judge()
+        #expect(late.passed && late.keptUpFramesPerSecond == 10, "\(late.failures)")
+        late.sourceDrops = 0
+        late.failures = []
+        late.judge()
+        #expect(late.failures.count == 1 && late.failures[0].contains("below the 9.5 expected"), "\(late.failures)")
         var stated = PipelineReport(configuration: PipelineConfiguration(frames: 100, expectations: .init(maximumDrops: 10, maximumSourceDrops: 60)))
         stated.framesShown = 100
         (stated.drops, stated.sourceDrops, stated.framesVerified) = (6, 51, 100)

@@ -125,7 +125,7 @@ public struct DisplayPipe: Sendable {
     }
 
     /// The CRTC's vblank count now (DRM_IOCTL_CRTC_GET_SEQUENCE): a flip committed now lands on
-    /// the next one unless the display is late. The CRTC must be on.
+    /// the next one unless the display is late. EINVAL after the CRTC was switched off.
     public func vblankCount(on device: borrowing DRMDevice) throws(KernelError) -> UInt64 {
         let crtc = crtc
         return try device.descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmCRTCSequence(fd, crtc) }

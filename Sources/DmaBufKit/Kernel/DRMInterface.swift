@@ -296,7 +296,7 @@ public protocol DRMInterface {
     /// sent at all (libdrm returns success without the ioctl).
     func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: UInt32, userData: UInt64) throws(KernelError)
     /// `DRM_IOCTL_CRTC_GET_SEQUENCE`: the CRTC's vblank count now (the counter flip events
-    /// carry, 32 bits of it); EINVAL while the CRTC is off.
+    /// carry, 32 bits of it); EINVAL once the CRTC was switched off (drm_crtc_vblank_off).
     func drmCRTCSequence(_ fd: FileDescriptorNumber, _ crtc: CRTCID) throws(KernelError) -> UInt64
     /// Reads the pending events of a DRM fd; [] when none is pending on a non-blocking fd.
     func drmReadEvents(_ fd: FileDescriptorNumber) throws(KernelError) -> [DRMEvent]

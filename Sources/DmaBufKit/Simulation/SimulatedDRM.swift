@@ -68,6 +68,8 @@ final class SimulatedDRMDevice {
     var nextObjectID: UInt32 = 100
     var kms = SimulatedKMSState()
     var frame: UInt32 = 0
+    /// The CRTC was switched off: drm_crtc_vblank_off holds its vblank counter.
+    var vblankOff = false
     /// Extra vblanks the next flip waits (an injected late flip).
     var lateFlip: UInt32 = 0
     let fenceContext = UInt64.random(in: 1 << 40 ..< 1 << 41)

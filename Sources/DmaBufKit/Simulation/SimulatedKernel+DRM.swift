@@ -474,6 +474,8 @@ extension SimulatedKernel {
             if flags & DRMAtomicFlags.pageFlipEvent != 0 && !next.active { throw fail(.EINVAL) }
             if flags & DRMAtomicFlags.testOnly != 0 { return }
 
+            // vkms_crtc_atomic_enable/disable: drm_crtc_vblank_on/off.
+            if device.kms.active != next.active { device.vblankOff = !next.active }
             device.kms = next
             // The flip lands on the next vblank, or later when a late flip was injected.
             device.frame += 1 + device.lateFlip
@@ -565,10 +567,12 @@ extension SimulatedKernel {
     public func drmCRTCSequence(_ fd: FileDescriptorNumber, _ crtc: CRTCID) throws(KernelError) -> UInt64 {
         let file = try drm(fd, "DRM_IOCTL_CRTC_GET_SEQUENCE")
         return try locked { () throws(KernelError) in
-            // drm_crtc_get_sequence_ioctl: a CRTC with vblanks, switched on (drm_crtc_vblank_get).
+            // drm_crtc_get_sequence_ioctl: a device with vblanks, a CRTC that exists, and
+            // drm_crtc_vblank_get, which fails while drm_crtc_vblank_off holds the counter (a
+            // CRTC switched off; one never switched on since boot still counts).
             guard file.device.isKMS else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .EOPNOTSUPP) }
             guard crtc.rawValue == SimulatedDRMDevice.crtc else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .ENOENT) }
-            guard file.device.kms.active else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .EINVAL) }
+            guard !file.device.vblankOff else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .EINVAL) }
             return UInt64(file.device.frame)
         }
     }
