@@ -28,7 +28,9 @@ struct Run: ParsableCommand {
             Drops: a skipped capture sequence number is the pipeline's drop when the driver had \
             no empty buffer at the time (the pipeline held them all), and the source's when empty \
             buffers were queued and its thread ran late. Unless told otherwise a run fails with \
-            more pipeline drops than 5% of --frames or more source drops than half of it.
+            more pipeline drops than 5% of --frames or more source drops than half of it. A flip \
+            that lands after the vblank following its commit is a late flip (the display's \
+            side), reported.
 
             Other ends: --from pattern draws vivid's bars and a frame counter with the CPU \
             instead of capturing; --to file:PATH appends the raw frames to a file; --to \
@@ -42,7 +44,8 @@ struct Run: ParsableCommand {
 
             Scenario files (Tests/Scenarios/*.yaml) hold the same settings under `pipeline:` and \
             the expectations under `pipeline.expect:` (min-fps, max-drops, max-source-drops, \
-            verified); a scenario \
+            verified); `inject-stuck-display: N` flips frame N to the framebuffer already on \
+            screen, to prove verification catches a stale frame; a scenario \
             with `expect-failure: WORDS` passes when its run fails with a reason containing WORDS.
 
             Exit status: 0 every run passed; 1 a run failed or missed its expectations; 64 bad arguments.
