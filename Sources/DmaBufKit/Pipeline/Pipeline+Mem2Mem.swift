@@ -52,9 +52,10 @@ extension Pipeline {
         defer { try? pipe.disable(on: display) }
 
         var displayed: BufferIndex?
+        // A software stage (vim2m converts on the CPU) can take seconds a frame on a busy machine.
         func waitFor(_ queue: borrowing V4L2Queue, _ what: String) throws(KernelError) -> V4L2BufferInfo {
-            guard let buffer = try queue.dequeue(waiting: .seconds(2)) else {
-                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no \(what) within 2 s after \(tally.shown) shown")
+            guard let buffer = try queue.dequeue(waiting: .seconds(10)) else {
+                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no \(what) within 10 s after \(tally.shown) shown")
             }
             return buffer
         }
