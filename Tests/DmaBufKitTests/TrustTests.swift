@@ -197,10 +197,12 @@ struct SimulatedTrustTests {
     /// not a pipeline drop.
     @Test func lateFlipsAreTheDisplays() throws {
         let kernel = SimulatedKernel()
-        let report = try Pipeline(PipelineCases.configuration(.export, frames: 6, verifyEvery: 1), kernel: kernel).run { progress in
-            if progress.frame == 3 { kernel.delayNextFlip(vblanks: 2) }
+        try expectNoLeaks(kernel) {
+            let report = try Pipeline(PipelineCases.configuration(.export, frames: 6, verifyEvery: 1), kernel: kernel).run { progress in
+                if progress.frame == 3 { kernel.delayNextFlip(vblanks: 2) }
+            }
+            #expect(report.passed && report.lateFlips == 1 && report.vblanksMissed == 2 && report.drops == 0, "\(report.summary)")
         }
-        #expect(report.passed && report.lateFlips == 1 && report.vblanksMissed == 2 && report.drops == 0, "\(report.summary)")
     }
 
     /// With no expectations stated, a large loss fails the run.
@@ -208,11 +210,13 @@ struct SimulatedTrustTests {
         let kernel = SimulatedKernel()
         var settings = PipelineCases.configuration(.export, frames: 20, verifyEvery: 0)
         settings.expectations = .init(verified: false)
-        let report = try Pipeline(settings, kernel: kernel).run { progress in
-            if progress.frame == 4 { kernel.elapseCapturePeriods(30, node: "vivid-000-vid-cap") }
+        try expectNoLeaks(kernel) {
+            let report = try Pipeline(settings, kernel: kernel).run { progress in
+                if progress.frame == 4 { kernel.elapseCapturePeriods(30, node: "vivid-000-vid-cap") }
+            }
+            #expect(!report.passed && report.drops == 23, "\(report.summary)")
+            #expect(report.failures.contains { $0.contains("the default: 5% of the frames") }, "\(report.failures)")
         }
-        #expect(!report.passed && report.drops == 23, "\(report.summary)")
-        #expect(report.failures.contains { $0.contains("the default: 5% of the frames") }, "\(report.failures)")
     }
 }
 

@@ -27,6 +27,8 @@ struct CaptureLedger {
     /// Per buffer index: the absolute number of its latest QBUF event.
     private var queuedAt: [UInt32: Int] = [:]
     private var last: (sequence: UInt32, dequeuedAt: Int, queuedAt: Int)?
+    /// The sequence number of the frame dequeued last.
+    var lastSequence: UInt32? { last?.sequence }
     /// The point at STREAMON: before it the driver fills nothing.
     private var startedAt = 0
 

@@ -57,7 +57,6 @@ final class PipelineSlot {
 struct RunTally {
     let started = ContinuousClock.now
     private(set) var firstShown: ContinuousClock.Instant?
-    private(set) var lastSequence: UInt32?
     private(set) var latencies: [Double] = []
     private(set) var shown = 0
     private var ledger = CaptureLedger()
@@ -70,14 +69,13 @@ struct RunTally {
     /// A captured frame: a sequence gap is frames dropped, the pipeline's or the source's (see
     /// `CaptureLedger`); no progress is a repeat.
     mutating func captured(_ frame: V4L2BufferInfo, wasDone: Bool, _ report: inout PipelineReport) {
+        if let last = ledger.lastSequence, frame.sequence <= last { report.repeats += 1 }
         let (skipped, cause) = ledger.dequeued(BufferIndex(rawValue: frame.index), sequence: frame.sequence, wasDone: wasDone)
         switch cause {
         case .pipeline: report.drops += skipped
         case .source: report.sourceDrops += skipped
         case nil: break
         }
-        if let last = lastSequence, frame.sequence <= last { report.repeats += 1 }
-        lastSequence = frame.sequence
     }
 
     /// A frame reached the sink `latency` after it was captured (or drawn).
