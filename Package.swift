@@ -68,7 +68,11 @@ let package = Package(
             path: "Sources/dmabuf-bench"),
         .testTarget(
             name: "DmaBufKitTests",
-            dependencies: ["DmaBufKit", "DmaBufBench", "CDmaBuf", "CLibPNG", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "DmaBufKit", "DmaBufBench", "CDmaBuf", "CLibPNG", .product(name: "Logging", package: "swift-log"),
+                // Built for the tests that run the tools as a user would (exit codes, signals, bad input).
+                "dmabuf-probe", "dmabuf-pipe", "dmabuf-bench",
+            ],
             path: "Tests/DmaBufKitTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -15,6 +15,10 @@ public struct BenchReport: Codable, Sendable {
     public var loops: [LoopMeasurement]
     /// Loops not run because their device is missing, with the reason.
     public var skipped: [String]
+    /// The DmaBufKit version that measured.
+    public var version = DmaBufKitVersion.string
+    /// The signal that ended the run early; the report holds what finished before it.
+    public var interruptedBy: String?
     public var pipelines: [PipelineCost.Measurement]
     public var targets: [Target]
 
@@ -93,6 +97,7 @@ public struct BenchReport: Codable, Sendable {
             lines.append("")
         }
         for reason in skipped { lines.append("skipped: \(reason)") }
+        if let interruptedBy { lines.append("INTERRUPTED by \(interruptedBy): a partial report") }
         if !pipelines.isEmpty {
             let first = pipelines[0]
             lines += [

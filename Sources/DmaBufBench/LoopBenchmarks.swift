@@ -32,6 +32,11 @@ public struct LoopBenchmarks {
 
     public let kernel: any Kernel
     public let settings: Settings
+    /// Asked between runs: a signal number ends the benchmark there; the loops not finished
+    /// are listed as skipped, interrupted.
+    public var stopRequest: () -> Int32? = { nil }
+    /// The loops, by the names `--only` matches.
+    public static let loopNames = ["heap alloc+close", "udmabuf create+close", "DMA_BUF_IOCTL_SYNC pair", "V4L2 DQBUF+QBUF", "PRIME import+close"]
     /// The clock every run is timed by; its step sets how long a run must be.
     public let clock: ClockCheck
     let logger: Logger
@@ -49,14 +54,17 @@ public struct LoopBenchmarks {
         if let problem = clock.problem { throw BenchmarkError("no loop measured: \(problem)") }
         var measurements: [LoopMeasurement] = []
         var skipped: [String] = []
-        let groups: [(String, () throws -> [LoopMeasurement])] = [
-            ("heap alloc+close", heapLoops), ("udmabuf create+close", udmabufLoops), ("DMA_BUF_IOCTL_SYNC pair", syncLoop),
-            ("V4L2 DQBUF+QBUF", videoLoop), ("PRIME import+close", primeLoop),
-        ]
-        for (name, group) in groups where settings.only.isEmpty || settings.only.contains(where: { name.lowercased().contains($0.lowercased()) }) {
+        let groups: [() throws -> [LoopMeasurement]] = [heapLoops, udmabufLoops, syncLoop, videoLoop, primeLoop]
+        for (name, group) in zip(Self.loopNames, groups) where settings.only.isEmpty || settings.only.contains(where: { name.lowercased().contains($0.lowercased()) }) {
+            if let signal = stopRequest() {
+                skipped.append("\(name): not measured: interrupted by \(StopSignals.name(signal))")
+                continue
+            }
             do { measurements += try group() } catch let error as KernelError where error.errno == .ENOENT && error.operation == "open" {
                 skipped.append("\(name): \(error)")
                 logger.info("skipping \(name): \(error)")
+            } catch let interruption as BenchmarkInterrupted {
+                skipped.append("\(name): not finished: interrupted by \(StopSignals.name(interruption.signal))")
             }
         }
         return (measurements, skipped)
@@ -93,6 +101,7 @@ public struct LoopBenchmarks {
         }
         var cTimes: [Int64] = [], swiftTimes: [Int64] = []
         for run in 0..<settings.runs {
+            if let signal = stopRequest() { throw BenchmarkInterrupted(signal: signal) }
             if withReference && run % 2 == 0 { cTimes.append(try checked("the C reference's", run, c)) }
             swiftTimes.append(try checked("the Swift side's", run, swift))
             if withReference && run % 2 == 1 { cTimes.append(try checked("the C reference's", run, c)) }
@@ -204,4 +213,9 @@ func reference(_ operation: String, _ path: String, _ body: (UnsafeMutablePointe
 
 func sizeText(_ bytes: Int) -> String {
     bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
+}
+
+/// A stop asked for in the middle of a loop: its runs so far are dropped (a ratio needs them all).
+struct BenchmarkInterrupted: Error {
+    let signal: Int32
 }

@@ -34,8 +34,11 @@ struct DmaBufBenchCommand: ParsableCommand {
             Timings on shared machines are noisy: read the ratios, not the absolute figures. \
             `make bench` runs all of it in the test VM and writes .build/bench/.
 
-            Exit status: 0 everything ran (targets may be missed: see the report); 1 a benchmark \
-            could not run; 64 bad arguments.
+            Ctrl-C (SIGINT) or SIGTERM stops at the next run and prints what was measured, \
+            marked interrupted; a second signal exits at once.
+
+            \(ExitStatus.table)
+              (bench: 0 when everything asked for ran, whatever the ratios; 2 when no loop could run here)
 
             Examples:
               dmabuf-bench                          # the loops on this machine's kernel
@@ -43,7 +46,8 @@ struct DmaBufBenchCommand: ParsableCommand {
               dmabuf-bench --simulated --runs 3     # the Swift side alone, on the simulated kernel
               dmabuf-bench --rounds-scale 0.1       # a quick look
               dmabuf-bench --only V4L2 --only PRIME # some loops only
-            """)
+            """,
+        version: DmaBufKitVersion.string)
 
     @Option(help: "Runs per loop and side (each gives one Swift/C ratio).")
     var runs = 7
@@ -85,6 +89,22 @@ struct DmaBufBenchCommand: ParsableCommand {
         if runs < 1 || pipelineRuns < 1 { throw ValidationError("--runs and --pipeline-runs must be at least 1") }
         if !(roundsScale > 0) { throw ValidationError("--rounds-scale must be above 0") }
         if simulated && (pipelines || pipelinesOnly) { throw ValidationError("--pipelines needs the real kernel: drop --simulated") }
+        if !roundsScale.isFinite || roundsScale > 1000 { throw ValidationError("--rounds-scale \(roundsScale): out of range, above 0 and at most 1000") }
+        if runs > 1000 || pipelineRuns > 100 { throw ValidationError("--runs at most 1000, --pipeline-runs at most 100") }
+        if let saveJson {
+            // Found now, not after a run of many minutes.
+            let directory = (saveJson as NSString).deletingLastPathComponent
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: saveJson, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw ValidationError("--save-json \(saveJson) is a directory (EISDIR)")
+            }
+            if access(directory.isEmpty ? "." : directory, W_OK) != 0 {
+                throw ValidationError("--save-json \(saveJson): cannot write in \(directory.isEmpty ? "." : directory) (\(Errno(rawValue: errno)))")
+            }
+        }
+        for name in only where !LoopBenchmarks.loopNames.contains(where: { $0.lowercased().contains(name.lowercased()) }) {
+            throw ValidationError("--only \(name) matches no loop (loops: \(LoopBenchmarks.loopNames.joined(separator: ", ")))")
+        }
     }
 
     func run() throws {
@@ -96,6 +116,7 @@ struct DmaBufBenchCommand: ParsableCommand {
         }
         let logger = Logger(label: "dmabuf-bench")
         let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
+        StopSignals.install()
         let clock = ClockCheck.measure()
         logger.info("\(clock.summary)")
         if checkClock {
@@ -111,21 +132,28 @@ struct DmaBufBenchCommand: ParsableCommand {
             if !pipelinesOnly {
                 var settings = LoopBenchmarks.Settings()
                 (settings.runs, settings.roundsScale, settings.only) = (runs, roundsScale, only)
-                (loops, skipped) = try LoopBenchmarks(kernel: kernel, settings: settings, clock: clock, logger: logger).run()
+                var benchmarks = LoopBenchmarks(kernel: kernel, settings: settings, clock: clock, logger: logger)
+                benchmarks.stopRequest = { StopSignals.pending }
+                (loops, skipped) = try benchmarks.run()
             }
             var costs: [PipelineCost.Measurement] = []
-            if pipelines || pipelinesOnly {
+            if (pipelines || pipelinesOnly) && StopSignals.pending == nil {
                 var settings = PipelineCost.Settings()
                 settings.runs = pipelineRuns
                 settings.pipeProgram = pipeProgram ?? Self.sibling("dmabuf-pipe")
                 costs = try PipelineCost(settings: settings, logger: logger).run()
             }
-            let report = BenchReport(kernel: kernel, clock: clock, loops: loops, skipped: skipped, pipelines: costs)
+            var report = BenchReport(kernel: kernel, clock: clock, loops: loops, skipped: skipped, pipelines: costs)
+            report.interruptedBy = StopSignals.pending.map(StopSignals.name)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let encoded = try encoder.encode(report)
             if let saveJson { try encoded.write(to: URL(fileURLWithPath: saveJson)) }
             print(json ? String(decoding: encoded, as: UTF8.self) : report.text)
+            if let signal = StopSignals.pending { throw ExitCode(ExitStatus.interrupted(by: signal)) }
+            if loops.isEmpty && costs.isEmpty { throw ExitCode(ExitStatus.nothingToTest) }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             FileHandle.standardError.write(Data("dmabuf-bench: \(error)\n".utf8))
             throw ExitCode(1)

@@ -8,6 +8,7 @@ struct DmaBufPipeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmabuf-pipe",
         abstract: "Run capture-to-display pipelines over dma-bufs and prove them by the pixels the display produced.",
+        version: DmaBufKitVersion.string,
         subcommands: [Run.self])
 }
 
@@ -48,7 +49,18 @@ struct Run: ParsableCommand {
             screen, to prove verification catches a stale frame; a scenario \
             with `expect-failure: WORDS` passes when its run fails with a reason containing WORDS.
 
-            Exit status: 0 every run passed; 1 a run failed or missed its expectations; 64 bad arguments.
+            Scenario files are strict: an unknown key, a wrong type or a value out of range is an \
+            error naming the file and line, and every file is checked before the first runs. \
+            Flags that describe a pipeline cannot be combined with scenario files. A file sink \
+            with a relative path (file:frames.raw) lands in --output-dir, or in a fresh temporary \
+            directory removed afterwards. On the simulated kernel frames are not paced (it \
+            delivers them as fast as they are taken): --min-fps is reported as not measured there.
+
+            Ctrl-C (SIGINT) or SIGTERM stops the run at the next frame: everything is released, \
+            the report of what ran is printed (marked interrupted) and the JUnit file written; a \
+            second signal exits at once.
+
+            \(ExitStatus.table)
 
             Examples:
               dmabuf-pipe run --from vivid --to vkms --frames 300 --strategy export
@@ -64,43 +76,40 @@ struct Run: ParsableCommand {
     @Argument(help: "Scenario files to run instead of the flags' pipeline.")
     var scenarios: [String] = []
 
-    @Option(name: .customLong("from"), help: "Capture node: a name (vivid-000-vid-cap), a driver (vivid) or a path; or pattern (drawn by the CPU).")
-    var source = "vivid"
+    @Option(name: .customLong("from"), help: "Capture node: a name (vivid-000-vid-cap), a driver (vivid) or a path; or pattern (drawn by the CPU). Default: vivid.")
+    var source: String?
 
-    @Option(name: .customLong("to"), help: "Display: a DRM driver name (vkms) or a path (/dev/dri/card1); a V4L2 output node (vivid-000-vid-out, with --from pattern); or file:PATH to append the raw frames to a file.")
-    var sink = "vkms"
+    @Option(name: .customLong("to"), help: "Display: a DRM driver name (vkms) or a path (/dev/dri/card1); a V4L2 output node (vivid-000-vid-out, with --from pattern); or file:PATH to write the raw frames to a file. Default: vkms.")
+    var sink: String?
 
     @Option(help: ArgumentHelp("A mem2mem node between source and display (vim2m): RGB24 in, RGB565 out; needs --strategy export.", valueName: "node"))
     var mem2mem: String?
 
-    @Option(help: "export, import or copy.")
-    var strategy: PipelineConfiguration.Strategy = .export
+    @Option(help: "export, import or copy. Default: export.")
+    var strategy: PipelineConfiguration.Strategy?
 
-    @Option(help: "Where import's buffers come from: system-heap, reserved-heap, udmabuf or dumb.")
-    var allocator: PipelineConfiguration.Allocator = .systemHeap
+    @Option(help: "Where import's buffers come from: system-heap, reserved-heap, udmabuf or dumb. Default: system-heap.")
+    var allocator: PipelineConfiguration.Allocator?
 
-    @Option(help: "Frame size WIDTHxHEIGHT; the display needs a mode of that size.")
-    var size = "640x480"
+    @Option(help: "Frame size WIDTHxHEIGHT, each side 1…16384; the display needs a mode of that size. Default: 640x480.")
+    var size: String?
 
-    @Option(help: "Frames to show.")
-    var frames = 300
+    @Option(help: "Frames to show, 1…10000000. Default: 300.")
+    var frames: Int?
 
-    @Option(help: "Capture rate to ask of the source (frames per second).")
-    var fps = 30
+    @Option(help: "Capture rate to ask of the source, 1…1000 frames per second. Default: 30.")
+    var fps: Int?
 
-    @Option(help: "Capture buffers (at least 2).")
-    var buffers = 4
+    @Option(help: "Capture buffers, 2…32. Default: 4.")
+    var buffers: Int?
 
-    @Option(help: "Verify every n-th frame through writeback; 0 turns verification off.")
-    var verifyEvery = 1
+    @Option(help: "Verify every n-th frame through writeback; 0 turns verification off. Default: 1.")
+    var verifyEvery: Int?
 
-    @Option(help: "vivid's test pattern menu index (0: 75% colour bars, 5: black).")
-    var testPattern = 0
+    @Option(help: "vivid's test pattern menu index, 0…255 (0: 75% colour bars, 5: black). Default: 0.")
+    var testPattern: Int?
 
-    @Option(help: ArgumentHelp("Write every verified frame as PNG into this directory: the buffer shown and what the display wrote back.", valueName: "directory"))
-    var dumpFrames: String?
-
-    @Option(help: "Fail below this rate of frames shown (frames the source itself skipped count as shown).")
+    @Option(help: "Fail below this rate of frames shown, 0…1000 (frames the source itself skipped count as shown).")
     var minFps: Double?
 
     @Option(help: "Fail with more frames dropped by the pipeline (the driver had no empty buffer) than this; default 5% of --frames.")
@@ -108,6 +117,12 @@ struct Run: ParsableCommand {
 
     @Option(help: "Fail with more frames skipped by a late source (empty buffers were queued) than this; default half of --frames.")
     var maxSourceDrops: Int?
+
+    @Option(help: ArgumentHelp("Write every verified frame as PNG into this directory (a subdirectory per scenario): the buffer shown and what the display wrote back.", valueName: "directory"))
+    var dumpFrames: String?
+
+    @Option(help: ArgumentHelp("Where scenarios' relative file sinks write (default: a fresh temporary directory, removed afterwards).", valueName: "directory"))
+    var outputDir: String?
 
     @Flag(help: "Print the results as JSON.")
     var json = false
@@ -121,11 +136,41 @@ struct Run: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Log each step to standard error.")
     var verbose = false
 
+    /// The flags that describe a pipeline: with scenario files they would be ignored, so they are refused.
+    private var pipelineFlagsGiven: [String] {
+        let given: [(String, Bool)] = [
+            ("--from", source != nil), ("--to", sink != nil), ("--mem2mem", mem2mem != nil), ("--strategy", strategy != nil),
+            ("--allocator", allocator != nil), ("--size", size != nil), ("--frames", frames != nil), ("--fps", fps != nil),
+            ("--buffers", buffers != nil), ("--verify-every", verifyEvery != nil), ("--test-pattern", testPattern != nil),
+            ("--min-fps", minFps != nil), ("--max-drops", maxDrops != nil), ("--max-source-drops", maxSourceDrops != nil),
+        ]
+        return given.filter(\.1).map(\.0)
+    }
+
+    /// The flags' pipeline, checked by the same rules as a scenario file.
+    func flagsConfiguration() throws(ConfigurationError) -> PipelineConfiguration {
+        let defaults = PipelineConfiguration()
+        let (width, height) = try size.map { text throws(ConfigurationError) in try PipelineConfiguration.parseSize(text) } ?? (defaults.width, defaults.height)
+        let verifyEvery = verifyEvery ?? defaults.verifyEvery
+        let configuration = PipelineConfiguration(
+            source: source ?? defaults.source, sink: sink ?? defaults.sink, strategy: strategy ?? defaults.strategy,
+            allocator: allocator ?? defaults.allocator, width: width, height: height, frames: frames ?? defaults.frames,
+            framesPerSecond: fps ?? defaults.framesPerSecond, buffers: buffers ?? defaults.buffers, verifyEvery: verifyEvery,
+            testPattern: testPattern ?? defaults.testPattern, mem2mem: mem2mem, dumpDirectory: dumpFrames,
+            expectations: .init(minimumFramesPerSecond: minFps, maximumDrops: maxDrops, maximumSourceDrops: maxSourceDrops, verified: verifyEvery > 0))
+        try configuration.validate()
+        return configuration
+    }
+
     func validate() throws {
-        guard size.split(separator: "x").compactMap({ Int($0) }).count == 2 else { throw ValidationError("--size must look like 640x480") }
-        if frames < 1 { throw ValidationError("--frames must be at least 1") }
-        if buffers < 2 { throw ValidationError("--buffers must be at least 2") }
-        if verifyEvery < 0 { throw ValidationError("--verify-every must be 0 or more") }
+        if !scenarios.isEmpty {
+            let given = pipelineFlagsGiven
+            if !given.isEmpty {
+                throw ValidationError("\(given.joined(separator: ", ")) cannot be combined with scenario files: a scenario file sets the whole pipeline")
+            }
+        } else {
+            do { _ = try flagsConfiguration() } catch { throw ValidationError("\(error)") }
+        }
     }
 
     func run() throws {
@@ -136,64 +181,147 @@ struct Run: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "dmabuf-pipe")
-        let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
-        var runs: [PipelineScenario] = []
-        if scenarios.isEmpty {
-            let dimensions = size.split(separator: "x").compactMap { Int($0) }
-            let expectations = PipelineConfiguration.Expectations(
-                minimumFramesPerSecond: minFps, maximumDrops: maxDrops, maximumSourceDrops: maxSourceDrops, verified: verifyEvery > 0)
-            runs = [PipelineScenario(name: "\(strategy.rawValue) \(source) → \(sink)", pipeline: PipelineConfiguration(
-                source: source, sink: sink, strategy: strategy, allocator: allocator, width: dimensions[0], height: dimensions[1],
-                frames: frames, framesPerSecond: fps, buffers: buffers, verifyEvery: verifyEvery, testPattern: testPattern,
-                mem2mem: mem2mem, dumpDirectory: dumpFrames, expectations: expectations))]
-        } else {
-            for path in scenarios {
-                do {
-                    var scenario = try PipelineScenario.load(path)
-                    if let dumpFrames { scenario.pipeline.dumpDirectory = "\(dumpFrames)/\(scenario.name)" }
-                    runs.append(scenario)
-                } catch {
-                    FileHandle.standardError.write(Data("dmabuf-pipe: \(error)\n".utf8))
-                    throw ExitCode(64)
-                }
-            }
-        }
+        let runs = try plannedRuns()
+        try checkOutputs(runs)
+        let temporaryDirectory = outputDir == nil && runs.contains { $0.pipeline.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) }
+            ? try makeTemporaryDirectory() : nil
+        defer { if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) } }
 
-        for directory in Set(runs.compactMap(\.pipeline.dumpDirectory)) {
-            do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-                FileHandle.standardError.write(Data("dmabuf-pipe: cannot create \(directory): \(error)\n".utf8))
-                throw ExitCode(64)
-            }
-        }
+        StopSignals.install()
+        let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
         let live = isatty(STDERR_FILENO) == 1
         var results: [ScenarioResult] = []
         for scenario in runs {
-            let result = scenario.run(kernel: kernel, logger: logger) { progress in
+            if StopSignals.pending != nil { break }
+            let placed = scenarios.isEmpty ? scenario : scenario.placingFiles(under: outputDir ?? temporaryDirectory ?? ".")
+            let result = placed.run(kernel: kernel, logger: logger, stopRequest: { StopSignals.pending }) { progress in
                 guard live else { return }
                 let line = String(format: "\r%@: frame %d/%d, %.1f fps, %d dropped", scenario.name, progress.frame, progress.total, progress.framesPerSecond, progress.drops)
                 FileHandle.standardError.write(Data(line.utf8))
             }
             if live { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
             results.append(result)
-            if !json {
-                print("\(result.passed ? "ok  " : "FAIL") \(result.name)")
-                if let summary = result.report?.summary { print("     " + summary.replacingOccurrences(of: "\n", with: "\n     ")) }
-                if !result.passed || scenario.expectFailure != nil { print("     \(result.reason)") }
-            }
+            if !json { printResult(result, expectsFailure: scenario.expectFailure != nil) }
+        }
+        let interruption = StopSignals.pending
+        if let interruption, !json {
+            print("interrupted by \(StopSignals.name(interruption)): \(results.count) of \(runs.count) runs reported")
         }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            let document = PipeOutput(version: DmaBufKitVersion.string, kernel: kernel.kind, paced: kernel.pacesFrames,
+                                      interruptedBy: interruption.map(StopSignals.name), results: results)
+            print(String(decoding: try encoder.encode(document), as: UTF8.self))
         }
         if let junit {
             do { try ScenarioResult.junit(results).write(toFile: junit, atomically: true, encoding: .utf8) } catch {
-                FileHandle.standardError.write(Data("dmabuf-pipe: cannot write \(junit): \(error)\n".utf8))
-                throw ExitCode(1)
+                FileHandle.standardError.write(Data("dmabuf-pipe: cannot write the JUnit report \(junit): \(error)\n".utf8))
+                throw ExitCode(ExitStatus.failed)
             }
         }
-        if results.contains(where: { !$0.passed }) { throw ExitCode(1) }
+        if let interruption { throw ExitCode(ExitStatus.interrupted(by: interruption)) }
+        let status = ScenarioResult.exitStatus(results)
+        if status != ExitStatus.ok { throw ExitCode(status) }
     }
+
+    /// The flags' run, or every scenario file loaded and checked before any runs.
+    func plannedRuns() throws -> [PipelineScenario] {
+        if scenarios.isEmpty {
+            let configuration: PipelineConfiguration
+            do { configuration = try flagsConfiguration() } catch { throw usage("\(error)") }
+            return [PipelineScenario(name: "\(configuration.strategy.rawValue) \(configuration.source) → \(configuration.sink)", pipeline: configuration)]
+        }
+        var runs: [PipelineScenario] = [], errors: [String] = [], labels: Set<String> = []
+        for path in scenarios {
+            do {
+                var scenario = try PipelineScenario.load(path)
+                if let dumpFrames {
+                    // Labels, never paths; two scenarios of one name get their own folders.
+                    var label = scenario.fileLabel, suffix = 2
+                    while labels.contains(label) { label = "\(scenario.fileLabel)-\(suffix)"; suffix += 1 }
+                    labels.insert(label)
+                    scenario.pipeline.dumpDirectory = "\(dumpFrames)/\(label)"
+                }
+                runs.append(scenario)
+            } catch {
+                errors.append("\(error)")
+            }
+        }
+        if !errors.isEmpty { throw usage(errors.joined(separator: "\n")) }
+        return runs
+    }
+
+    /// Every output is checked before the first run: a report that cannot be written is found now, not after the run.
+    func checkOutputs(_ runs: [PipelineScenario]) throws {
+        func writableDirectory(_ directory: String, for what: String) throws {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+                throw usage("\(what): the directory \(directory) does not exist (ENOENT)")
+            }
+            if !isDirectory.boolValue { throw usage("\(what): \(directory) is not a directory (ENOTDIR)") }
+            if access(directory, W_OK) != 0 { throw usage("\(what): cannot write in \(directory) (\(Errno(rawValue: errno)))") }
+        }
+        func parent(_ path: String) -> String {
+            let directory = (path as NSString).deletingLastPathComponent
+            return directory.isEmpty ? "." : directory
+        }
+        if let junit {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: junit, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw usage("--junit \(junit) is a directory (EISDIR)")
+            }
+            try writableDirectory(parent(junit), for: "--junit \(junit)")
+        }
+        if let outputDir { try writableDirectory(outputDir, for: "--output-dir") }
+        for run in runs {
+            let sink = run.pipeline.sink
+            guard sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) else { continue }
+            let path = String(sink.dropFirst(PipelineConfiguration.fileSinkPrefix.count))
+            if path.hasPrefix("/") || scenarios.isEmpty { try writableDirectory(parent(path), for: "the file sink \(path)") }
+        }
+        for directory in Set(runs.compactMap(\.pipeline.dumpDirectory)) {
+            do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+                throw usage("--dump-frames: cannot create \(directory): \((error as NSError).localizedDescription)")
+            }
+        }
+    }
+
+    func makeTemporaryDirectory() throws -> String {
+        var template = Array("\(NSTemporaryDirectory())/dmabuf-pipe.XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw usage("cannot create a temporary directory for the file sink (\(Errno(rawValue: errno))); give --output-dir")
+        }
+        return String(cString: made)
+    }
+
+    func printResult(_ result: ScenarioResult, expectsFailure: Bool) {
+        let mark = switch result.status {
+        case .passed: "ok  "
+        case .failed, .denied: "FAIL"
+        case .skipped: "skip"
+        case .interrupted: "stop"
+        }
+        print("\(mark) \(result.name)")
+        if let summary = result.report?.summary { print("     " + summary.replacingOccurrences(of: "\n", with: "\n     ")) }
+        if !result.passed || expectsFailure { print("     \(result.reason)") }
+    }
+
+    func usage(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("dmabuf-pipe: \(message)\n".utf8))
+        return ExitCode(ExitStatus.usage)
+    }
+}
+
+/// `dmabuf-pipe run --json`.
+struct PipeOutput: Encodable {
+    var tool = "dmabuf-pipe"
+    var version: String
+    var kernel: String
+    /// False on the simulated kernel: frames come as fast as they are taken, rates are not real.
+    var paced: Bool
+    var interruptedBy: String?
+    var results: [ScenarioResult]
 }
 
 extension PipelineConfiguration.Strategy: ExpressibleByArgument {}

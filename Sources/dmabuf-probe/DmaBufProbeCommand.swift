@@ -18,15 +18,23 @@ struct DmaBufProbeCommand: ParsableCommand {
             DMABUF import from a heap and from udmabuf). With --matrix, every exporter is tried \
             with every importer; a cell that fails on a known kernel limit says which.
 
-            Exit status: 0 every present path works; 1 a path failed; 2 neither heaps nor \
-            udmabuf exist; 3 a device node is not accessible to this user; 64 bad arguments.
+            With --device, only that device is probed (and, with --matrix, only as importer: \
+            which memory it takes). Ctrl-C (SIGINT) or SIGTERM stops at the next check and \
+            prints what was found, marked interrupted; a second signal exits at once.
+
+            \(ExitStatus.table)
+              (probe: 2 also when neither heaps nor udmabuf exist)
 
             Examples:
               dmabuf-probe                    probe this machine's kernel
               dmabuf-probe --json > p.json    the same, as JSON for CI (schema in README.md)
               dmabuf-probe --matrix           also the exporter × importer sharing matrix
+              dmabuf-probe -d vivid-000-vid-cap --matrix   one V4L2 node, and what it imports
+              dmabuf-probe -d 0               /dev/video0, as v4l2-ctl -d 0
+              dmabuf-probe -d vkms            the DRM device of that driver
               dmabuf-probe --simulated        probe DmaBufKit's simulated Linux 6.1 kernel
-            """)
+            """,
+        version: DmaBufKitVersion.string)
 
     @Flag(help: "Print the report as JSON (stable schema, see README.md).")
     var json = false
@@ -34,11 +42,18 @@ struct DmaBufProbeCommand: ParsableCommand {
     @Flag(help: "Also try every exporter (heaps, udmabuf, dumb buffers, EXPBUF) with every importer (PRIME import + AddFB2, V4L2 DMABUF QBUF).")
     var matrix = false
 
+    @Option(name: .shortAndLong, help: ArgumentHelp("Probe only this device: a path (/dev/video0, /dev/dri/card1), a number (0: /dev/video0), a V4L2 node name (vivid-000-vid-cap) or a DRM driver (vkms).", valueName: "device"))
+    var device: String?
+
     @Flag(help: "Probe the simulated kernel instead of this machine's.")
     var simulated = false
 
     @Flag(name: .shortAndLong, help: "Log each step to standard error.")
     var verbose = false
+
+    func validate() throws {
+        if device?.isEmpty == true { throw ValidationError("--device names nothing: a path, a number, a V4L2 node name or a DRM driver") }
+    }
 
     func run() throws {
         LoggingSystem.bootstrap { label in
@@ -47,7 +62,17 @@ struct DmaBufProbeCommand: ParsableCommand {
             return handler
         }
         let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
-        let report = Probe(kernel: kernel, logger: Logger(label: "dmabuf-probe")).run(matrix: matrix)
+        var probe = Probe(kernel: kernel, logger: Logger(label: "dmabuf-probe"))
+        var selected: ProbeDevice?
+        if let device {
+            do { selected = try probe.select(device) } catch {
+                FileHandle.standardError.write(Data("dmabuf-probe: \(error)\n".utf8))
+                throw ExitCode(error.errno == .EACCES || error.errno == .EPERM ? ExitStatus.permission : ExitStatus.nothingToTest)
+            }
+        }
+        StopSignals.install()
+        probe.stopRequest = { StopSignals.pending }
+        let report = probe.run(matrix: matrix, device: selected)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

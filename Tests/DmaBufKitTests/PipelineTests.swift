@@ -123,7 +123,8 @@ struct SimulatedScenarioTests {
     func scenario(_ file: String) throws {
         let kernel = SimulatedKernel()
         try expectNoLeaks(kernel) {
-            let scenario = try PipelineScenario.load(Self.directory.appendingPathComponent(file).path)
+            let output = try TemporaryDirectory()
+            let scenario = try PipelineScenario.load(Self.directory.appendingPathComponent(file).path).placingFiles(under: output.path)
             let result = scenario.run(kernel: kernel, logger: Logger(label: "test"))
             #expect(result.passed, "\(result.reason)")
         }

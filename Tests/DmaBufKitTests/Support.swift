@@ -82,3 +82,64 @@ func expectKernelError(
         return nil
     }
 }
+
+/// A fresh directory under the system's temporary one, removed with everything in it when
+/// the value goes away.
+final class TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        var template = Array("\(NSTemporaryDirectory())/dmabufkit-test.XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw KernelError("mkdtemp", Errno(rawValue: errno), path: NSTemporaryDirectory())
+        }
+        path = String(cString: made)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// One of the package's command-line tools, run as a process: its exit status and output.
+struct ToolRun {
+    var status: Int32
+    var output: String
+    var errors: String
+
+    /// The tool built beside this test bundle (`swift test` builds them: the test target depends on them).
+    static func path(of tool: String) -> String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
+        while directory.path != "/" && !FileManager.default.fileExists(atPath: directory.appendingPathComponent(tool).path) {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent(tool).path
+    }
+
+    /// Runs `tool` with `arguments`; `whileRunning` gets the process once it started (to signal it).
+    static func run(_ tool: String, _ arguments: [String], timeout: Double = 120, whileRunning: ((Process) -> Void)? = nil) throws -> ToolRun {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path(of: tool))
+        process.arguments = arguments
+        // Output to files, not pipes: nothing to drain while the tool runs.
+        let scratch = try TemporaryDirectory()
+        let (outputPath, errorsPath) = ("\(scratch.path)/out", "\(scratch.path)/err")
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: errorsPath))
+        defer { try? output.close(); try? errors.close() }
+        (process.standardOutput, process.standardError) = (output, errors)
+        try process.run()
+        // A tool that hangs fails its test (killed: status 137) instead of hanging the suite.
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        whileRunning?(process)
+        process.waitUntilExit()
+        watchdog.cancel()
+        let outputData = FileManager.default.contents(atPath: outputPath) ?? Data()
+        let errorData = FileManager.default.contents(atPath: errorsPath) ?? Data()
+        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return ToolRun(status: status, output: String(decoding: outputData, as: UTF8.self), errors: String(decoding: errorData, as: UTF8.self))
+    }
+}

@@ -14,6 +14,11 @@
 extern "C" {
 #endif
 
+// ---- stop signals (signals.c) -------------------------------------------
+int cdmabuf_stop_signals_install(void);   // SIGINT/SIGTERM recorded; a second one _exit(128+sig)
+int cdmabuf_stop_signal(void);            // the signal recorded, 0 when none
+void cdmabuf_stop_signal_clear(void);
+
 // ---- files and memory ----------------------------------------------------
 int cdmabuf_open(const char *path, int flags);              // new fd
 int cdmabuf_close(int fd);

@@ -13,6 +13,7 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static let ENOENT = Errno(rawValue: 2)
     public static let EINTR = Errno(rawValue: 4)
     public static let EIO = Errno(rawValue: 5)
+    public static let ENXIO = Errno(rawValue: 6)
     public static let EBADF = Errno(rawValue: 9)
     public static let EAGAIN = Errno(rawValue: 11)
     public static let ENOMEM = Errno(rawValue: 12)
@@ -20,21 +21,25 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static let EFAULT = Errno(rawValue: 14)
     public static let EBUSY = Errno(rawValue: 16)
     public static let ENODEV = Errno(rawValue: 19)
+    public static let ENOTDIR = Errno(rawValue: 20)
+    public static let EISDIR = Errno(rawValue: 21)
     public static let EINVAL = Errno(rawValue: 22)
     public static let EMFILE = Errno(rawValue: 24)
     public static let ENOTTY = Errno(rawValue: 25)
     public static let ENOSPC = Errno(rawValue: 28)
+    public static let EROFS = Errno(rawValue: 30)
     public static let ERANGE = Errno(rawValue: 34)
     public static let ENOSYS = Errno(rawValue: 38)
     public static let ETIME = Errno(rawValue: 62)
+    public static let EOVERFLOW = Errno(rawValue: 75)
     public static let EBADFD = Errno(rawValue: 77)
     public static let EOPNOTSUPP = Errno(rawValue: 95)
     public static let ETIMEDOUT = Errno(rawValue: 110)
 
     private static let names: [Int32: String] = [
-        1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
-        13: "EACCES", 14: "EFAULT", 16: "EBUSY", 19: "ENODEV", 22: "EINVAL", 24: "EMFILE",
-        25: "ENOTTY", 28: "ENOSPC", 34: "ERANGE", 38: "ENOSYS", 62: "ETIME", 77: "EBADFD",
+        1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
+        13: "EACCES", 14: "EFAULT", 16: "EBUSY", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE",
+        25: "ENOTTY", 28: "ENOSPC", 30: "EROFS", 34: "ERANGE", 38: "ENOSYS", 62: "ETIME", 75: "EOVERFLOW", 77: "EBADFD",
         95: "EOPNOTSUPP", 110: "ETIMEDOUT",
     ]
 

@@ -124,6 +124,9 @@ public struct SyncFileInfo: Hashable, Sendable {
 public protocol Kernel: AnyObject, Sendable, DRMInterface, V4L2Interface {
     /// "linux" or "simulated": shown in reports so nobody mistakes one for the other.
     var kind: String { get }
+    /// Whether devices deliver frames at their own rate (Linux), or as fast as they are taken
+    /// (the simulation): a rate measured on an unpaced kernel means nothing.
+    var pacesFrames: Bool { get }
     var pageSize: Int { get }
     var physicalMemory: UInt64 { get }
     func kernelRelease() throws(KernelError) -> String

@@ -15,6 +15,7 @@ public final class LinuxKernel: Kernel {
     public init() { physicalMemory = cdmabuf_physical_memory() }
 
     public var kind: String { "linux" }
+    public var pacesFrames: Bool { true }
     public var pageSize: Int { Int(cdmabuf_page_size()) }
 
     /// Runs a shim call, retrying EINTR, and turns `-errno` into a `KernelError`.

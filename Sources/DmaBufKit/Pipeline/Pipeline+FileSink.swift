@@ -4,17 +4,17 @@ import Logging
 extension Pipeline {
     /// The file sink: every captured frame (XR24 rows) appended to a file, read through the
     /// exported dma-buf under SYNC: a CPU copy, reported as such. Verification here can only
-    /// say whether a sampled frame shows a picture (not one flat colour).
+    /// say whether a sampled frame shows a picture (not one flat colour). The frames go to a
+    /// temporary file beside the target, renamed over it only when the run went through: a
+    /// run that fails or is interrupted leaves the target as it was.
     func runToFile(_ path: String, report: PipelineReport, progress: (Progress) -> Void) throws(KernelError) -> PipelineReport {
         var report = report
         let settings = configuration
         guard settings.strategy == .export, settings.mem2mem == nil else {
             throw KernelError("pipeline", .EINVAL, path: path, reason: "a file sink reads the capture node's exported buffers: use the export strategy, no mem2mem")
         }
-        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
-            throw KernelError("open", .EACCES, path: path, reason: "cannot create the output file")
-        }
-        defer { try? file.close() }
+        let output = try TemporaryOutput(beside: path)
+        defer { output.discard() }
         let camera = try openSource(settings.source)
         let (type, format) = try configureSource(camera, pixelFormat: Self.pixelFormat)
         (report.sourcePath, report.sinkPath, report.copying) = ("\(camera.path) (\(camera.capability.card))", path, true)
@@ -32,12 +32,18 @@ extension Pipeline {
         }
         try queue.start()
         tally.captureStarted()
-        for number in 0..<settings.frames {
+        for number in 0..<settings.frames where !interrupted(&report) {
             let frame = try nextFrame(queue, &tally, &report)
+            if frame.flags & V4L2BufferInfo.flagError != 0 {
+                // A frame the driver flagged is never written as good.
+                report.erroneousFrames += 1
+                try enqueue(queue, BufferIndex(rawValue: frame.index), nil, &tally)
+                continue
+            }
             let bytes = try slots[Int(frame.index)].withDmaBuf { buffer throws(KernelError) in
                 try rethrowingKernelErrors("read") { try buffer.read { Array($0.prefix(size)) } }
             }
-            do { try file.write(contentsOf: bytes) } catch { throw KernelError("write", .EIO, path: path, reason: "\(error)") }
+            try output.write(bytes)
             report.bytesCopied += size
             try enqueue(queue, BufferIndex(rawValue: frame.index), nil, &tally)
             if settings.verifyEvery > 0 && number % settings.verifyEvery == 0 {
@@ -51,6 +57,7 @@ extension Pipeline {
             progress(tally.shown(after: Self.monotonicNow() - frame.timestamp, of: settings.frames, drops: report.drops))
         }
         try queue.release()
+        if report.interruptedBy == nil { try output.commit() }
         return finish(report, tally)
     }
 }

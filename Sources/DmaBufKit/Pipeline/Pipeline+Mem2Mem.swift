@@ -59,13 +59,24 @@ extension Pipeline {
             }
             return buffer
         }
-        while tally.shown < settings.frames {
+        while tally.shown < settings.frames, !interrupted(&report) {
             let frame = try nextFrame(source, &tally, &report)
+            if frame.flags & V4L2BufferInfo.flagError != 0 {
+                report.erroneousFrames += 1
+                try enqueue(source, BufferIndex(rawValue: frame.index), nil, &tally)
+                continue
+            }
             try stageIn.enqueue(BufferIndex(rawValue: frame.index), dmaBufs: [try captured[Int(frame.index)].withDmaBuf { $0.fd }], bytesUsed: [inputSize])
             let converted = try waitFor(stageOut, "converted frame")
             let consumed = try waitFor(stageIn, "returned source buffer")
             try enqueue(source, BufferIndex(rawValue: consumed.index), nil, &tally)
             let index = BufferIndex(rawValue: converted.index)
+            if converted.flags & V4L2BufferInfo.flagError != 0 {
+                // The stage failed this frame: never shown or verified as good.
+                report.erroneousFrames += 1
+                try stageOut.enqueue(index)
+                continue
+            }
             let flipped = try present(shown[Int(converted.index)], previous: displayed.map { shown[Int($0.rawValue)] }, number: tally.shown, pitch: pitch,
                                       display: display, pipe: pipe, writeback: writeback, report: &report) { () throws(KernelError) in
                 if let previous = displayed { try stageOut.enqueue(previous) }

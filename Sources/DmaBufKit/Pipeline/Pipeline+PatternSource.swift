@@ -28,7 +28,7 @@ extension Pipeline {
         defer { try? pipe.disable(on: display) }
 
         var tally = RunTally()
-        for number in 0..<settings.frames {
+        for number in 0..<settings.frames where !interrupted(&report) {
             // With two or more buffers the one written next is never the one on screen.
             let slot = slots[number % slots.count]
             let written = Self.monotonicNow()
@@ -102,7 +102,9 @@ extension Pipeline {
             if done.flags & V4L2BufferInfo.flagError != 0 { report.erroneousFrames += 1 }
             progress(tally.shown(after: Self.monotonicNow() - written[Int(done.index)], of: settings.frames, drops: 0))
         }
-        for number in 0..<settings.frames {
+        var sent = 0
+        for number in 0..<settings.frames where !interrupted(&report) {
+            sent += 1
             if number >= slots.count { try takeBack(queue) }  // the oldest: the node is done with it
             let index = number % slots.count
             try drawPattern(into: slots[index], frame: number, pitch: pitch)
@@ -113,9 +115,8 @@ extension Pipeline {
         // Like a display, vivid's output keeps its last frame until another comes (a buffer
         // leaves only while one more is pending): STREAMOFF returns that one.
         while inFlight > 1 { try takeBack(queue) }
-        let last = (settings.frames - 1) % slots.count
         try queue.release()
-        progress(tally.shown(after: Self.monotonicNow() - written[last], of: settings.frames, drops: 0))
+        if sent > 0 { progress(tally.shown(after: Self.monotonicNow() - written[(sent - 1) % slots.count], of: settings.frames, drops: 0)) }
         return finish(report, tally)
     }
 }

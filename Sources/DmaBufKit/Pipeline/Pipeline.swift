@@ -9,6 +9,9 @@ public struct Pipeline {
     public let configuration: PipelineConfiguration
     public let kernel: any Kernel
     public let logger: Logger
+    /// Asked before each frame: a signal number stops the run there, which then releases
+    /// everything and reports what it did, marked interrupted (`StopSignals.pending` in the CLIs).
+    public var stopRequest: () -> Int32? = { nil }
 
     /// The pixel format both sides use: V4L2 'XR24' (B, G, R, X in memory) is DRM's XRGB8888.
     public static let pixelFormat: UInt32 = 0x3432_5258
@@ -36,10 +39,11 @@ public struct Pipeline {
     /// side cannot take, a stage failing) throws, after releasing everything it set up.
     public func run(progress: (Progress) -> Void = { _ in }) throws(KernelError) -> PipelineReport {
         let settings = configuration
-        guard settings.frames > 0, settings.buffers >= 2, settings.width > 0, settings.height > 0, settings.verifyEvery >= 0 else {
-            throw KernelError("pipeline", .EINVAL, reason: "frames and size must be positive, buffers at least 2, verify-every at least 0")
+        do { try settings.validate() } catch {
+            throw KernelError("pipeline", .EINVAL, reason: "the configuration cannot run: \(error)")
         }
         var report = PipelineReport(configuration: settings)
+        report.paced = kernel.pacesFrames
         if settings.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) {
             return try runToFile(String(settings.sink.dropFirst(PipelineConfiguration.fileSinkPrefix.count)), report: report, progress: progress)
         }
@@ -101,7 +105,7 @@ public struct Pipeline {
         defer { try? pipe.disable(on: display) }
 
         var displayed: BufferIndex?
-        while tally.shown < settings.frames {
+        while tally.shown < settings.frames, !interrupted(&report) {
             let shownCount = tally.shown
             let frame = try nextFrame(queue, &tally, &report)
             let index = BufferIndex(rawValue: frame.index)
@@ -139,6 +143,14 @@ public struct Pipeline {
         try pipe.disable(on: display)
         try queue.release()
         return finish(report, tally)
+    }
+
+    /// True (and the report marked) when a stop was asked for: the run ends at this frame.
+    func interrupted(_ report: inout PipelineReport) -> Bool {
+        guard let signal = stopRequest() else { return false }
+        report.interruptedBy = StopSignals.name(signal)
+        logger.notice("\(StopSignals.name(signal)): stopping the run at this frame")
+        return true
     }
 
     /// The run's figures into its report, judged against the expectations.
@@ -223,12 +235,19 @@ public struct Pipeline {
     func openSink(_ name: String) throws(KernelError) -> DRMDevice {
         do {
             return name.hasPrefix("/") ? try DRMDevice(path: name, kernel: kernel) : try DRMDevice(driver: name, kernel: kernel)
+        } catch where error.errno == .ENOENT && name.hasPrefix("/") {
+            let found = ((try? DRMDevice.drivers(kernel: kernel)) ?? []).map { "\($0.path) (\($0.driver))" }
+            throw KernelError(error.operation, error.errno, path: name, reason: "no such display (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
         } catch { throw error.explained("the display (sink) \(name) is not available") }
     }
 
     func openSource(_ name: String) throws(KernelError) -> V4L2Device {
-        if name.hasPrefix("/") { return try V4L2Device(path: name, kernel: kernel) }
         let nodes = try V4L2Device.nodes(kernel: kernel)
+        if name.hasPrefix("/") {
+            do { return try V4L2Device(path: name, kernel: kernel) } catch where error.errno == .ENOENT {
+                throw KernelError(error.operation, error.errno, path: name, reason: "no such capture node (found: \(nodes.isEmpty ? "none" : nodes.map { "\($0.path) (\($0.name))" }.joined(separator: ", ")))")
+            }
+        }
         let node = nodes.first { $0.name == name } ?? nodes.first { $0.name.hasPrefix("\(name)-") && $0.name.hasSuffix("-vid-cap") }
         guard let node else {
             throw KernelError("open", .ENOENT, path: V4L2Device.sysfsDirectory, reason: "no capture node named \(name) (found: \(nodes.map(\.name).joined(separator: ", ")))")
@@ -247,12 +266,14 @@ public struct Pipeline {
             // before it and a stale frame on screen cannot pass verification.
             try camera.makeVividDeterministic()
             try camera.setControl(VividControl.osdTextMode, VividControl.osdCountersOnly)
-            if let pattern = settings.testPattern { try camera.setControl(VividControl.testPattern, Int32(pattern)) }
+            if let pattern = settings.testPattern { try camera.setControl(VividControl.testPattern, Int32(clamping: pattern)) }
         }
         let format = try setFormat(camera, type: type, pixelFormat)
         if let fps = settings.framesPerSecond {
-            let chosen = try camera.setFrameInterval(type, V4L2Fraction(1, UInt32(fps)))
-            if chosen != V4L2Fraction(1, UInt32(fps)) { logger.notice("\(camera.path) runs at \(chosen) s per frame, not 1/\(fps)") }
+            // validate() keeps fps within framesPerSecondRange.
+            let asked = V4L2Fraction(1, UInt32(clamping: fps))
+            let chosen = try camera.setFrameInterval(type, asked)
+            if chosen != asked { logger.notice("\(camera.path) runs at \(chosen) s per frame, not 1/\(fps)") }
         }
         return (type, format)
     }

@@ -79,7 +79,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         (self.verifyEvery, self.testPattern, self.dumpDirectory, self.expectations) = (verifyEvery, testPattern, dumpDirectory, expectations)
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case source, sink, strategy, allocator, width, height, frames, buffers, mem2mem
         case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", dumpDirectory = "dump-frames"
         case injectStuckDisplay = "inject-stuck-display"
@@ -109,7 +109,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
 }
 
 extension PipelineConfiguration.Expectations {
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", maximumSourceDrops = "max-source-drops", verified
     }
 

@@ -38,6 +38,13 @@ public struct PipelineReport: Codable, Sendable {
     /// vivid this is the real latency minus about a frame period, and may be negative.
     public var latencyMilliseconds: Spread?
     public var seconds: Double
+    /// The signal that stopped the run before its last frame (`SIGINT`, `SIGTERM`); nil when it ran to the end.
+    public var interruptedBy: String?
+    /// False on a kernel that does not pace frames (the simulation): its rate is not a real one,
+    /// and min-fps is not judged.
+    public var paced: Bool
+    /// What a reader should know that is not a failure.
+    public var notes: [String]
     /// Why the run did not pass; empty when it did.
     public var failures: [String]
     public var passed: Bool { failures.isEmpty }
@@ -47,7 +54,7 @@ public struct PipelineReport: Codable, Sendable {
         (sourcePath, sinkPath, format, copying, bytesCopied) = ("", "", "", configuration.strategy == .copy, 0)
         (framesShown, drops, sourceDrops, repeats, erroneousFrames, framesVerified, framesMismatched, blankFrames, unchangedFrames) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
         (lateFlips, vblanksMissed) = (0, 0)
-        (framesPerSecond, latencyMilliseconds, seconds, failures) = (0, nil, 0, [])
+        (framesPerSecond, latencyMilliseconds, seconds, failures, notes, paced) = (0, nil, 0, [], [], true)
     }
 
     /// The rate `min-fps` is judged by: frames shown per second, the frames the source itself
@@ -60,8 +67,14 @@ public struct PipelineReport: Codable, Sendable {
     mutating func judge() {
         typealias Expectations = PipelineConfiguration.Expectations
         let expect = configuration.expectations
-        if framesShown < configuration.frames { failures.append("showed \(framesShown) of \(configuration.frames) frames") }
-        if let minimum = expect.minimumFramesPerSecond, keptUpFramesPerSecond < minimum {
+        if let interruptedBy {
+            failures.append("interrupted by \(interruptedBy) after \(framesShown) of \(configuration.frames) frames")
+        } else if framesShown < configuration.frames {
+            failures.append("showed \(framesShown) of \(configuration.frames) frames")
+        }
+        if let minimum = expect.minimumFramesPerSecond, !paced {
+            notes.append(String(format: "min-fps %.1f not measured: this kernel does not pace frames (simulated)", minimum))
+        } else if let minimum = expect.minimumFramesPerSecond, keptUpFramesPerSecond < minimum {
             failures.append(String(format: "%.1f fps (%.1f counting the frames the source skipped), below the %.1f expected",
                                    framesPerSecond, keptUpFramesPerSecond, minimum))
         }
@@ -96,7 +109,9 @@ public struct PipelineReport: Codable, Sendable {
         text += "\(drops) dropped, \(sourceDrops) skipped by the source, \(lateFlips) late flips, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank, \(unchangedFrames) unchanged)"
         if let latency = latencyMilliseconds { text += String(format: ", latency %.1f/%.1f/%.1f ms", latency.minimum, latency.median, latency.maximum) }
         if copying { text += ", copying \(bytesCopied / 1024) KiB" }
+        if !paced { text += " (unpaced: simulated kernel)" }
         for failure in failures { text += "\n  - \(failure)" }
+        for note in notes { text += "\n  note: \(note)" }
         return text
     }
 }

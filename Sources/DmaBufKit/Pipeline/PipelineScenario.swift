@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Yams
 
 /// A scripted pipeline test (`dmabuf-pipe run scenario.yaml`): the pipeline, what it must
 /// achieve (`pipeline.expect`), or — for a scenario that must fail — the words its failure
@@ -11,44 +10,52 @@ public struct PipelineScenario: Codable, Sendable {
     public var pipeline: PipelineConfiguration
     public var expectFailure: String?
 
-    enum CodingKeys: String, CodingKey { case name, description, pipeline, expectFailure = "expect-failure" }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, pipeline, expectFailure = "expect-failure" }
 
     public init(name: String, description: String? = nil, pipeline: PipelineConfiguration, expectFailure: String? = nil) {
         (self.name, self.description, self.pipeline, self.expectFailure) = (name, description, pipeline, expectFailure)
     }
 
-    /// Reads a scenario file; errors name the file and what is wrong in it.
-    public static func load(_ path: String) throws(KernelError) -> PipelineScenario {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw KernelError("open", .ENOENT, path: path, reason: "cannot read the scenario file")
-        }
-        do { return try YAMLDecoder().decode(PipelineScenario.self, from: text) } catch {
-            throw KernelError("parse", .EINVAL, path: path, reason: "not a scenario: \(error)")
-        }
-    }
-
     /// Runs the scenario: passed when the pipeline met its expectations, or, with
-    /// `expect-failure`, when it failed for that reason.
-    public func run(kernel: any Kernel, logger: Logger, progress: (Pipeline.Progress) -> Void = { _ in }) -> ScenarioResult {
-        var result = ScenarioResult(name: name, report: nil, error: nil, passed: false, reason: "")
+    /// `expect-failure`, when it failed for that reason. A device that is absent or not
+    /// accessible makes it skipped or denied, whatever it expected.
+    public func run(
+        kernel: any Kernel, logger: Logger, stopRequest: @escaping () -> Int32? = { nil }, progress: (Pipeline.Progress) -> Void = { _ in }
+    ) -> ScenarioResult {
+        var result = ScenarioResult(name: name, report: nil, error: nil, status: .failed, reason: "")
         let started = ContinuousClock.now
+        defer { result.seconds = (ContinuousClock.now - started).seconds }
         do {
-            let report = try Pipeline(pipeline, kernel: kernel, logger: logger).run(progress: progress)
+            var pipeline = Pipeline(self.pipeline, kernel: kernel, logger: logger)
+            pipeline.stopRequest = stopRequest
+            let report = try pipeline.run(progress: progress)
             result.report = report
             result.reason = report.failures.joined(separator: "; ")
+            if let signal = report.interruptedBy {
+                result.status = .interrupted
+                result.reason = "interrupted by \(signal) after \(report.framesShown) of \(report.configuration.frames) frames"
+                return result
+            }
         } catch {
             result.error = error.description
             result.reason = error.description
+            if error.operation == "open" {
+                switch error.errno {
+                case .ENOENT, .ENODEV, .ENXIO: result.status = .skipped
+                case .EACCES, .EPERM: result.status = .denied
+                default: break
+                }
+                if result.status != .failed { return result }
+            }
         }
-        result.seconds = (ContinuousClock.now - started).seconds
         if let expected = expectFailure {
             let failed = result.error != nil || result.report?.passed == false
-            result.passed = failed && result.reason.localizedCaseInsensitiveContains(expected)
+            let asExpected = failed && result.reason.localizedCaseInsensitiveContains(expected)
+            result.status = asExpected ? .passed : .failed
             result.reason = failed ? "failed as expected (\(expected)): \(result.reason)" : "was expected to fail (\(expected)) but passed"
-            if failed && !result.passed { result.reason = "failed, but not for the expected reason (\(expected)): \(result.reason)" }
+            if failed && !asExpected { result.reason = "failed, but not for the expected reason (\(expected)): \(result.reason)" }
         } else {
-            result.passed = result.error == nil && result.report?.passed == true
+            result.status = result.error == nil && result.report?.passed == true ? .passed : .failed
         }
         return result
     }
@@ -56,28 +63,82 @@ public struct PipelineScenario: Codable, Sendable {
 
 /// The outcome of one scenario, for the terminal, `--json` and `--junit`.
 public struct ScenarioResult: Codable, Sendable {
+    public enum Status: String, Codable, Sendable {
+        case passed, failed
+        /// A device the scenario needs is absent: nothing to test here.
+        case skipped
+        /// A device node is not accessible to this user.
+        case denied
+        /// Stopped by a signal before its last frame.
+        case interrupted
+    }
+
     public var name: String
     public var report: PipelineReport?
     /// Set when the run could not go on (a device missing or busy, a stage failing).
     public var error: String?
-    public var passed: Bool
-    /// Why it failed (or, for an expected failure, how).
+    public var status: Status
+    public var passed: Bool { status == .passed }
+    /// Why it failed, was skipped or interrupted (or, for an expected failure, how).
     public var reason: String
     public var seconds: Double = 0
 
-    /// JUnit XML, one test case per scenario.
+    enum CodingKeys: String, CodingKey { case name, report, error, status, passed, reason, seconds }
+
+    public init(name: String, report: PipelineReport?, error: String?, status: Status, reason: String) {
+        (self.name, self.report, self.error, self.status, self.reason) = (name, report, error, status, reason)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        name = try values.decode(String.self, forKey: .name)
+        report = try values.decodeIfPresent(PipelineReport.self, forKey: .report)
+        error = try values.decodeIfPresent(String.self, forKey: .error)
+        status = try values.decode(Status.self, forKey: .status)
+        reason = try values.decode(String.self, forKey: .reason)
+        seconds = try values.decodeIfPresent(Double.self, forKey: .seconds) ?? 0
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var values = encoder.container(keyedBy: CodingKeys.self)
+        try values.encode(name, forKey: .name)
+        try values.encodeIfPresent(report, forKey: .report)
+        try values.encodeIfPresent(error, forKey: .error)
+        try values.encode(status, forKey: .status)
+        try values.encode(passed, forKey: .passed)
+        try values.encode(reason, forKey: .reason)
+        try values.encode(seconds, forKey: .seconds)
+    }
+
+    /// The exit status of a set of results (see `ExitStatus`): a failure outweighs a denied
+    /// device, which outweighs an absent one.
+    public static func exitStatus(_ results: [ScenarioResult]) -> Int32 {
+        let statuses = Set(results.map(\.status))
+        if statuses.contains(.failed) { return ExitStatus.failed }
+        if statuses.contains(.denied) { return ExitStatus.permission }
+        if statuses.contains(.skipped) { return ExitStatus.nothingToTest }
+        return ExitStatus.ok
+    }
+
+    /// JUnit XML, one test case per scenario; absent devices and interrupted runs are skipped
+    /// cases with the reason.
     public static func junit(_ results: [ScenarioResult], suite: String = "dmabuf-pipe") -> String {
         func escaped(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
         }
-        let failures = results.filter { !$0.passed }.count
+        let failures = results.filter { $0.status == .failed || $0.status == .denied }.count
+        let skipped = results.filter { $0.status == .skipped || $0.status == .interrupted }.count
         let total = results.reduce(0) { $0 + $1.seconds }
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        xml += "<testsuites><testsuite name=\"\(suite)\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"0\" time=\"\(String(format: "%.3f", total))\">\n"
+        xml += "<testsuites><testsuite name=\"\(suite)\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(String(format: "%.3f", total))\">\n"
         for result in results {
             xml += "  <testcase classname=\"\(suite)\" name=\"\(escaped(result.name))\" time=\"\(String(format: "%.3f", result.seconds))\">"
-            if !result.passed { xml += "<failure message=\"\(escaped(result.reason))\"/>" }
+            switch result.status {
+            case .passed: break
+            case .failed, .denied: xml += "<failure message=\"\(escaped(result.reason))\"/>"
+            case .skipped, .interrupted: xml += "<skipped message=\"\(escaped(result.reason))\"/>"
+            }
             if let summary = result.report?.summary { xml += "<system-out>\(escaped(summary))</system-out>" }
             xml += "</testcase>\n"
         }

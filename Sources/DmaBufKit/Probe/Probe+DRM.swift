@@ -4,9 +4,9 @@
 extension Probe {
     static let drmSide = 64
 
-    func probeDRM() -> ProbeReport.Section<ProbeReport.DRMReport> {
+    func probeDRM(only selected: String? = nil) -> ProbeReport.Section<ProbeReport.DRMReport> {
         let nodes: [String]
-        do { nodes = try DRMDevice.nodes(kernel: kernel) } catch {
+        do { nodes = try DRMDevice.nodes(kernel: kernel).filter { selected == nil || $0 == selected } } catch {
             return .init(status: status(of: error), reason: error.description, kernelOption: nil, items: [])
         }
         guard !nodes.isEmpty else {

@@ -1,9 +1,9 @@
 /// The V4L2 part of the probe: for each capture, output or mem2mem node, its formats, then
 /// EXPBUF of an MMAP buffer and DMABUF import of a system-heap buffer and of a udmabuf.
 extension Probe {
-    func probeV4L2() -> ProbeReport.Section<ProbeReport.V4L2Report> {
+    func probeV4L2(only selected: String? = nil) -> ProbeReport.Section<ProbeReport.V4L2Report> {
         let nodes: [(path: String, name: String)]
-        do { nodes = try V4L2Device.nodes(kernel: kernel) } catch {
+        do { nodes = try V4L2Device.nodes(kernel: kernel).filter { selected == nil || $0.path == selected } } catch {
             return .init(status: status(of: error), reason: error.description, kernelOption: nil, items: [])
         }
         let items = nodes.compactMap(probeVideoNode)

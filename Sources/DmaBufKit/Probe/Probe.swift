@@ -1,10 +1,25 @@
 import Logging
 
+/// One device for the probe to look at alone (`dmabuf-probe -d`).
+public enum ProbeDevice: Sendable, Equatable {
+    case drm(path: String, driver: String)
+    case v4l2(path: String, name: String)
+
+    public var path: String {
+        switch self {
+        case .drm(let path, _), .v4l2(let path, _): path
+        }
+    }
+}
+
 /// Finds out what a kernel can really do with dma-bufs by trying each path: heaps, udmabuf,
 /// sync_file fences and DRM devices (PRIME both ways, framebuffers, scanout with writeback). Every check allocates, uses and frees its own buffers.
 public struct Probe {
     public let kernel: any Kernel
     public let logger: Logger
+    /// Asked between checks: a signal number ends the probe there; what was not tried is
+    /// reported skipped and the report marked interrupted.
+    public var stopRequest: () -> Int32? = { nil }
     static let sizes = [4096, 1 << 20]
     static let debugName = "dmabuf-probe"
 
@@ -13,25 +28,67 @@ public struct Probe {
         self.logger = logger
     }
 
-    /// Runs every check; with `matrix`, also every exporter × importer pair.
-    public func run(matrix: Bool = false) -> ProbeReport {
-        let heaps = probeHeaps()
-        let udmabuf = probeUdmabuf()
+    /// Runs every check; with `matrix`, also every exporter × importer pair. With `device`
+    /// (from `select(_:)`), only that device's checks, and in the matrix only that device as
+    /// importer (with every heap, udmabuf and its own buffers as exporters).
+    public func run(matrix: Bool = false, device: ProbeDevice? = nil) -> ProbeReport {
+        var interruption: Int32?
+        func going() -> Bool {
+            if interruption == nil { interruption = stopRequest() }
+            return interruption == nil
+        }
+        func notTried<Item>(_ reason: String) -> ProbeReport.Section<Item> { .init(status: .skipped, reason: reason, kernelOption: nil, items: []) }
+        func facilityNotTried(_ reason: String) -> ProbeReport.FacilityReport {
+            .init(path: nil, status: .skipped, reason: reason, kernelOption: nil, facts: [:], checks: [])
+        }
+        let unselected = device.map { "not selected (--device \($0.path))" }
+        var interrupted: String { "not tried: interrupted by \(interruption.map(StopSignals.name) ?? "a signal")" }
+
+        let heaps = unselected.map { notTried($0) } ?? (going() ? probeHeaps() : notTried(interrupted))
+        let udmabuf = unselected.map(facilityNotTried) ?? (going() ? probeUdmabuf() : facilityNotTried(interrupted))
         let working = heaps.items.filter { $0.status == .ok }.map(\.name)
         let workingHeap = working.contains("system") ? "system" : working.first
-        let syncFile = probeSyncFile(heap: workingHeap, udmabufWorks: udmabuf.status == .ok)
-        let drm = probeDRM()
-        let v4l2 = probeV4L2()
+        let syncFile = unselected.map(facilityNotTried)
+            ?? (going() ? probeSyncFile(heap: workingHeap, udmabufWorks: udmabuf.status == .ok) : facilityNotTried(interrupted))
+        let drm: ProbeReport.Section<ProbeReport.DRMReport> = switch device {
+        case .v4l2?: notTried(unselected!)
+        case .drm(let path, _)?: going() ? probeDRM(only: path) : notTried(interrupted)
+        case nil: going() ? probeDRM() : notTried(interrupted)
+        }
+        let v4l2: ProbeReport.Section<ProbeReport.V4L2Report> = switch device {
+        case .drm?: notTried(unselected!)
+        case .v4l2(let path, _)?: going() ? probeV4L2(only: path) : notTried(interrupted)
+        case nil: going() ? probeV4L2() : notTried(interrupted)
+        }
+        let sharing = matrix && going() ? sharingMatrix(importersOf: device, going: going) : nil
         let statuses = [heaps.status, udmabuf.status, syncFile.status, drm.status, v4l2.status]
         let exitCode: Int32 =
-            statuses.contains(.failed) ? ProbeReport.exitFailure
-            : heaps.status == .missing && udmabuf.status == .missing ? ProbeReport.exitNothingPresent
+            interruption.map(ExitStatus.interrupted(by:)) ??
+            (statuses.contains(.failed) ? ProbeReport.exitFailure
+            : device == nil && heaps.status == .missing && udmabuf.status == .missing ? ProbeReport.exitNothingPresent
             : statuses.contains(.denied) ? ProbeReport.exitPermission
-            : ProbeReport.exitOK
-        return ProbeReport(
+            : ProbeReport.exitOK)
+        var report = ProbeReport(
             kernel: .init(kind: kernel.kind, release: (try? kernel.kernelRelease()) ?? "unknown", pageSize: kernel.pageSize),
-            heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, v4l2: v4l2, matrix: matrix ? sharingMatrix() : nil,
+            heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, v4l2: v4l2, matrix: sharing,
             exitCode: exitCode)
+        report.device = device?.path
+        report.interruptedBy = interruption.map(StopSignals.name)
+        return report
+    }
+
+    /// The device `-d` names: a path (/dev/video0, /dev/dri/card1), a number as v4l2-ctl takes
+    /// it (0: /dev/video0), a V4L2 node name (vivid-000-vid-cap) or a DRM driver (vkms). An
+    /// error names every device there is when nothing matches.
+    public func select(_ name: String) throws(KernelError) -> ProbeDevice {
+        let videoNodes = try V4L2Device.nodes(kernel: kernel)
+        let cards = try DRMDevice.drivers(kernel: kernel)
+        let path = Int(name).map { "/dev/video\($0)" } ?? name
+        if let node = videoNodes.first(where: { $0.path == path || $0.name == name }) { return .v4l2(path: node.path, name: node.name) }
+        if let card = cards.first(where: { $0.path == path || $0.driver == name }) { return .drm(path: card.path, driver: card.driver) }
+        let found = videoNodes.map { "\($0.path) (\($0.name))" } + cards.map { "\($0.path) (\($0.driver))" }
+        throw KernelError("open", .ENOENT, path: path.hasPrefix("/") ? path : nil,
+                          reason: "no V4L2 node or DRM device is \(name) (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
     }
 
     // MARK: Heaps

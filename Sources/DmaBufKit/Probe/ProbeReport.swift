@@ -4,6 +4,12 @@
 /// changes meaning. README.md documents every field.
 public struct ProbeReport: Codable, Sendable, Equatable {
     public var schemaVersion = 1
+    /// The DmaBufKit version that wrote the report.
+    public var version = DmaBufKitVersion.string
+    /// The one device probed (`--device`), when one was chosen.
+    public var device: String?
+    /// The signal that ended the probe early; what it did not try is `skipped`.
+    public var interruptedBy: String?
     public var kernel: KernelSection
     public var heaps: Section<HeapReport>
     public var udmabuf: FacilityReport
@@ -16,10 +22,10 @@ public struct ProbeReport: Codable, Sendable, Equatable {
     public var matrix: SharingMatrix?
     public var exitCode: Int32
     /// Exit code, the same as the process's.
-    public static let exitOK: Int32 = 0
-    public static let exitFailure: Int32 = 1
-    public static let exitNothingPresent: Int32 = 2
-    public static let exitPermission: Int32 = 3
+    public static let exitOK = ExitStatus.ok
+    public static let exitFailure = ExitStatus.failed
+    public static let exitNothingPresent = ExitStatus.nothingToTest
+    public static let exitPermission = ExitStatus.permission
 
     public struct KernelSection: Codable, Sendable, Equatable {
         /// "linux" or "simulated".

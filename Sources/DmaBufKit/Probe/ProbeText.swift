@@ -44,7 +44,10 @@ extension ProbeReport {
             lines.append("")
             lines.append(matrix.text)
         }
+        if let device { lines.append("Only \(device) was probed (--device).") }
         switch exitCode {
+        case _ where interruptedBy != nil:
+            lines.append("Result: INTERRUPTED by \(interruptedBy ?? "a signal") (exit \(exitCode)); what was not tried is marked skipped.")
         case Self.exitOK: lines.append("Result: every dma-buf path present works.")
         case Self.exitFailure: lines.append("Result: some paths FAILED (exit 1); details above.")
         case Self.exitNothingPresent:
@@ -52,7 +55,8 @@ extension ProbeReport {
             if kernel.kind != "simulated" {
                 lines.append("To see what a capable kernel reports, run: dmabuf-probe --simulated")
             }
-        default: lines.append("Result: some device nodes are not accessible to this user (exit 3).")
+        case Self.exitPermission: lines.append("Result: some device nodes are not accessible to this user (exit 3).")
+        default: lines.append("Result: exit \(exitCode).")
         }
         return lines.joined(separator: "\n")
     }

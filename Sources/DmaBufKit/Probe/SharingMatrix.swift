@@ -61,12 +61,27 @@ extension Probe {
         let use: (borrowing DmaBuf) throws -> Void
     }
 
-    public func sharingMatrix() -> SharingMatrix {
-        let exporters = matrixExporters(), importers = matrixImporters()
+    /// Every exporter with every importer; with `device`, that device is the only importer and
+    /// the exporters are the allocators and the device itself. `going` is asked before each
+    /// cell: false leaves the remaining cells skipped.
+    public func sharingMatrix(importersOf device: ProbeDevice? = nil, going: () -> Bool = { true }) -> SharingMatrix {
+        var exporters = matrixExporters(), importers = matrixImporters()
+        if let device {
+            let own: String = switch device {
+            case .drm(_, let driver): driver
+            case .v4l2(_, let name): name
+            }
+            importers = importers.filter { $0.name.hasSuffix(":\(own)") }
+            exporters = exporters.filter { !$0.name.contains(":") || $0.name.hasSuffix(":\(own)") }
+        }
         var cells: [SharingMatrix.Cell] = []
         for exporter in exporters {
             for importer in importers {
-                cells.append(tryCell(exporter, importer))
+                if going() {
+                    cells.append(tryCell(exporter, importer))
+                } else {
+                    cells.append(.init(exporter: exporter.name, importer: importer.name, status: .skipped, reason: "not tried: interrupted"))
+                }
             }
         }
         return SharingMatrix(exporters: exporters.map(\.name), importers: importers.map(\.name), cells: cells)

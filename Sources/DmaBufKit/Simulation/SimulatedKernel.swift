@@ -55,6 +55,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     public var kind: String { "simulated" }
+    public var pacesFrames: Bool { false }
     public var pageSize: Int { host.pageSize }
     public var physicalMemory: UInt64 { configuration.physicalMemory }
     public func kernelRelease() throws(KernelError) -> String { configuration.release }

@@ -26,10 +26,14 @@ public struct V4L2Device: ~Copyable {
             if error.errno == .ENOENT { return [] }
             throw error
         }
-        return entries.filter { $0.hasPrefix("video") }.sorted { ($0.count, $0) < ($1.count, $1) }.compactMap { entry in
-            guard let name = try? kernel.readFile("\(sysfsDirectory)/\(entry)/name") else { return nil }
-            return ("/dev/\(entry)", name.trimmingCharacters(in: .newlines))
+        var nodes: [(path: String, name: String)] = []
+        for entry in entries.filter({ $0.hasPrefix("video") }).sorted(by: { ($0.count, $0) < ($1.count, $1) }) {
+            // A node that went away since the listing is gone; any other failure is reported, never skipped.
+            do { nodes.append(("/dev/\(entry)", try kernel.readFile("\(sysfsDirectory)/\(entry)/name").trimmingCharacters(in: .newlines))) } catch {
+                if error.errno != .ENOENT { throw error.at("\(sysfsDirectory)/\(entry)/name").explained("cannot read the node's name") }
+            }
         }
+        return nodes
     }
 
     /// Opens the node called `name`.

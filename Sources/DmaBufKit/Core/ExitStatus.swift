@@ -1,0 +1,29 @@
+/// The exit codes of dmabuf-probe, dmabuf-pipe and dmabuf-bench: one table, one meaning each.
+public enum ExitStatus {
+    public static let ok: Int32 = 0
+    /// A run, check or benchmark failed.
+    public static let failed: Int32 = 1
+    /// Nothing to test here: a device the command needs is absent.
+    public static let nothingToTest: Int32 = 2
+    /// A device node is not accessible to this user.
+    public static let permission: Int32 = 3
+    /// Bad arguments or input (EX_USAGE).
+    public static let usage: Int32 = 64
+    /// A bug in the tool (EX_SOFTWARE).
+    public static let internalError: Int32 = 70
+
+    /// Stopped by a signal: 130 for SIGINT, 143 for SIGTERM.
+    public static func interrupted(by signal: Int32) -> Int32 { 128 + signal }
+
+    /// The table every `--help` and the README show.
+    public static let table = """
+        Exit status (the same for dmabuf-probe, dmabuf-pipe and dmabuf-bench):
+          0    everything tried worked
+          1    a run, check or benchmark failed
+          2    nothing to test here: a device it needs is absent (reported as skipped, with the reason)
+          3    a device node is not accessible to this user
+          64   bad arguments or input (a flag, a scenario file, an output that cannot be written)
+          70   an internal error: a bug in the tool
+          130  interrupted by SIGINT (143: SIGTERM); what ran is reported, marked interrupted
+        """
+}

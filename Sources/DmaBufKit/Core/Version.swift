@@ -1,0 +1,4 @@
+/// DmaBufKit's version: every tool's `--version` and every JSON report carry it.
+public enum DmaBufKitVersion {
+    public static let string = "0.14.0"
+}

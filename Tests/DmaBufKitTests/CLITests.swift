@@ -1,0 +1,153 @@
+import DmaBufKit
+import Foundation
+import Testing
+
+/// The tools as a user runs them, on the simulated kernel: bad values never trap, every exit
+/// code keeps its promise, a signal keeps the report.
+@Suite("Command-line tools")
+struct CLITests {
+    /// Values for a numeric flag: the edges of Int, a double where an integer is wanted, NaN, infinity.
+    static let hostileValues = ["-1", "0", "\(Int.max)", "99999999999999999999", "1e300", "nan", "inf", "-inf"]
+    static let numericFlags = ["--frames", "--fps", "--buffers", "--verify-every", "--test-pattern", "--min-fps", "--max-drops", "--max-source-drops"]
+
+    /// Every numeric flag with every hostile value: exit 64 (or, for a value the flag allows, a
+    /// run that ends normally); never a trap (SIGILL/SIGTRAP would read as 132/133).
+    @Test(arguments: numericFlags)
+    func numericFlagsNeverTrap(_ flag: String) throws {
+        for value in Self.hostileValues {
+            let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "3", "\(flag)=\(value)"])
+            let allowed = Self.allows(flag, value)
+            #expect(run.status == (allowed ? 0 : 64), "\(flag)=\(value): exit \(run.status)\n\(run.errors)")
+            if !allowed { #expect(run.errors.contains(flag.dropFirst(2)) || run.errors.contains("Error:"), "\(flag)=\(value): \(run.errors)") }
+        }
+    }
+
+    static func allows(_ flag: String, _ value: String) -> Bool {
+        switch (flag, value) {
+        case ("--verify-every", "0"), ("--test-pattern", "0"), ("--min-fps", "0"), ("--max-drops", "0"), ("--max-source-drops", "0"): true
+        default: false
+        }
+    }
+
+    @Test(arguments: ["0x0", "-640x480", "640", "640x", "x480", "99999x1", "640x480x2", "1e3x480"])
+    func badSizesAreUsageErrors(_ size: String) throws {
+        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--size=\(size)"])
+        #expect(run.status == 64, "\(size): \(run.errors)")
+        #expect(run.errors.contains("size"))
+    }
+
+    @Test func conflictingSettingsAreUsageErrors() throws {
+        let cases: [[String]] = [
+            ["--mem2mem", "vim2m", "--strategy", "import"],
+            ["--from", "pattern", "--strategy", "export"],
+            ["--to", "file:x.raw", "--strategy", "copy"],
+            [SimulatedScenarioTests.directory.appendingPathComponent("export.yaml").path, "--frames", "3"],
+        ]
+        for arguments in cases {
+            let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated"] + arguments)
+            #expect(run.status == 64, "\(arguments): exit \(run.status) \(run.errors)")
+        }
+    }
+
+    /// Outputs are checked before anything runs, with the errno that explains them.
+    @Test func unwritableOutputsAreFoundFirst() throws {
+        let directory = try TemporaryDirectory()
+        let cases: [([String], String)] = [
+            (["--junit", "/nonexistent/report.xml"], "ENOENT"),
+            (["--junit", directory.path], "EISDIR"),
+            (["--to", "file:/nonexistent/dir/x.raw"], "ENOENT"),
+            (["--to", "file:/etc/passwd/x.raw"], "ENOTDIR"),
+        ]
+        for (arguments, errno) in cases {
+            let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "100000"] + arguments)
+            #expect(run.status == 64, "\(arguments): exit \(run.status)")
+            #expect(run.errors.contains(errno), "\(arguments): \(run.errors)")
+            #expect(run.output.isEmpty, "nothing ran")
+        }
+    }
+
+    /// One bad file stops the suite before anything runs, and every bad file is named with its line.
+    @Test func scenarioFilesAreCheckedBeforeAnyRuns() throws {
+        let directory = try TemporaryDirectory()
+        let files = [
+            ("good.yaml", "name: good\npipeline:\n  frames: 3\n"),
+            ("unknown-key.yaml", "name: a\npipeline:\n  frames: 3\n  size: 1280x720\n"),
+            ("negative.yaml", "name: b\npipeline:\n  frames: -1\n"),
+            ("wrong-type.yaml", "name: c\npipeline:\n  frames: many\n"),
+        ]
+        for (name, text) in files { try text.write(toFile: "\(directory.path)/\(name)", atomically: true, encoding: .utf8) }
+        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated"] + files.map { "\(directory.path)/\($0.0)" } + [directory.path])
+        #expect(run.status == 64)
+        #expect(run.output.isEmpty, "no scenario ran: \(run.output)")
+        #expect(run.errors.contains("unknown-key.yaml:4: pipeline.size: unknown key"), "\(run.errors)")
+        #expect(run.errors.contains("negative.yaml:3: pipeline.frames -1: out of range"), "\(run.errors)")
+        #expect(run.errors.contains("wrong-type.yaml:3: pipeline.frames many: must be a whole number"), "\(run.errors)")
+        #expect(run.errors.contains("EISDIR"), "\(run.errors)")
+    }
+
+    /// A scenario's name is a label: `../../x` cannot write outside --dump-frames.
+    @Test func scenarioNamesAreLabels() throws {
+        let directory = try TemporaryDirectory()
+        let scenario = "\(directory.path)/escape.yaml"
+        try "name: ../../escaped\npipeline:\n  frames: 2\n".write(toFile: scenario, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: "\(directory.path)/a/b", withIntermediateDirectories: true)
+        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", scenario, "--dump-frames", "\(directory.path)/a/b"])
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory.path)/escaped"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory.path)/a/b") == ["escaped"])
+    }
+
+    /// SIGINT or SIGTERM mid-run: the report of what ran, marked interrupted; JUnit written; 130/143.
+    @Test(arguments: [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")])
+    func aSignalKeepsTheReport(_ signal: Int32, _ name: String) throws {
+        let directory = try TemporaryDirectory()
+        let junit = "\(directory.path)/report.xml"
+        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "1000000", "--junit", junit]) { process in
+            Thread.sleep(forTimeInterval: 1.5)  // the run has started: the simulated kernel needs no warm-up
+            kill(process.processIdentifier, signal)
+        }
+        #expect(run.status == 128 + signal, "\(run.output)\(run.errors)")
+        #expect(run.output.contains("stop "), "\(run.output)")
+        #expect(run.output.contains("interrupted by \(name) after"), "\(run.output)")
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("skipped=\"1\"") && xml.contains("<skipped message=\"interrupted by \(name)"), "\(xml)")
+    }
+
+    /// A file sink writes beside its target and renames at the end: a run that fails leaves
+    /// the file a user named as it was.
+    @Test func aFailedFileSinkRunLeavesTheTargetAlone() throws {
+        let directory = try TemporaryDirectory()
+        let target = "\(directory.path)/frames.raw"
+        try "precious".write(toFile: target, atomically: true, encoding: .utf8)
+        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--from", "/dev/video99", "--to", "file:\(target)", "--frames", "3"])
+        #expect(run.status == 2, "absent source: nothing to test (\(run.output))")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "precious")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["frames.raw"], "no temporary file left")
+
+        let good = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--to", "file:\(target)", "--frames", "3", "--verify-every", "0"])
+        #expect(good.status == 0, "\(good.output)")
+        #expect(try FileManager.default.attributesOfItem(atPath: target)[.size] as? Int == 3 * 640 * 480 * 4)
+    }
+
+    /// Each exit code from the table, produced by the tool.
+    @Test func exitCodesKeepTheirPromise() throws {
+        #expect(try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "3"]).status == ExitStatus.ok)
+        #expect(try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "3", "--test-pattern", "5"]).status == ExitStatus.failed)
+        let absent = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "3", "--from", "vivid-007-vid-cap"])
+        #expect(absent.status == ExitStatus.nothingToTest)
+        #expect(absent.output.contains("found: vivid-000-vid-cap"), "names what exists: \(absent.output)")
+        #expect(try ToolRun.run("dmabuf-pipe", ["run", "--bogus"]).status == ExitStatus.usage)
+        #expect(try ToolRun.run("dmabuf-probe", ["--simulated"]).status == ExitStatus.ok)
+        #expect(try ToolRun.run("dmabuf-bench", ["--simulated", "--only", "nothing-by-this-name"]).status == ExitStatus.usage)
+    }
+
+    @Test(arguments: ["dmabuf-probe", "dmabuf-pipe", "dmabuf-bench"])
+    func versionAndExitTable(_ tool: String) throws {
+        let version = try ToolRun.run(tool, ["--version"])
+        #expect(version.status == 0)
+        #expect(version.output.trimmingCharacters(in: .whitespacesAndNewlines) == DmaBufKitVersion.string)
+        let help = try ToolRun.run(tool, tool == "dmabuf-pipe" ? ["run", "--help"] : ["--help"])
+        let table = ExitStatus.table.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        for line in table { #expect(help.output.replacingOccurrences(of: "\n", with: " ").contains(line.prefix(30)), "\(tool) --help lacks: \(line)") }
+    }
+}
