@@ -65,6 +65,30 @@ scenarios=$(cd "$(dirname "$0")/../Scenarios" && pwd)
 pipe=${PIPESTATUS[0]}
 echo "guest: dmabuf-pipe exit $pipe (report in .build/vm/scenarios.txt)"
 
+# Ctrl-C in the middle of a 300-frame run, as a user would press it: the first scenario
+# completes, the second is stopped at a frame; expected: exit 130, the partial report, JUnit with
+# the completed case and the interrupted one skipped, and nothing of the run left in the kernel
+# (dma-bufs in bufinfo, framebuffers) or streaming (a 2-frame run right after works).
+count_objects() {
+    local bufs fbs
+    bufs=$(sed -n 's/^Total \([0-9]*\) objects.*/\1/p' /sys/kernel/debug/dma_buf/bufinfo 2>/dev/null)
+    fbs=$(cat /sys/kernel/debug/dri/*/framebuffer 2>/dev/null | grep -c '^framebuffer\[')
+    echo "$bufs dma-bufs, $fbs framebuffers"
+}
+before=$(count_objects)
+"$bin/dmabuf-pipe" run "$scenarios/copy.yaml" "$scenarios/export.yaml" --junit "$out/interrupted.xml" >"$out/interrupted.txt" 2>&1 &
+victim=$!
+for _ in $(seq 600); do grep -q '^ok   copy' "$out/interrupted.txt" && break; sleep 0.2; done
+sleep 5
+kill -INT "$victim"
+wait "$victim"
+interrupted=$?
+after=$(count_objects)
+"$bin/dmabuf-pipe" run --frames 2 --fps 10 >>"$out/interrupted.txt" 2>&1
+again=$?
+printf 'exit\t%s\nbefore\t%s\nafter\t%s\nagain\t%s\n' "$interrupted" "$before" "$after" "$again" >"$out/interrupted.tsv"
+echo "guest: SIGINT mid-run: exit $interrupted; kernel objects before: $before, after: $after; a run right after: exit $again"
+
 [ "$tests" != 0 ] && exit "$tests"
 [ "$pipe" != 0 ] && exit "$pipe"
 exit "$probe"

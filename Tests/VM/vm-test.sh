@@ -63,13 +63,31 @@ except (OSError, ET.ParseError) as error:
 try:
     cases = list(ET.parse(f"{out}/scenarios.xml").getroot().iter("testcase"))
     failed = [case.get("name") for case in cases if case.find("failure") is not None]
+    skipped = [case.get("name") for case in cases if case.find("skipped") is not None]
     tests, failures = len(cases), len(failed)
-    print(f"vm-test: {tests} pipeline scenarios ran inside the VM: {tests - failures} passed"
-          + (f", failed: {', '.join(failed)}" if failed else "") + f" (see {out}/scenarios.txt)")
-    if tests == 0 or failures:
+    print(f"vm-test: {tests} pipeline scenarios ran inside the VM: {tests - failures - len(skipped)} passed"
+          + (f", failed: {', '.join(failed)}" if failed else "") + (f", skipped: {', '.join(skipped)}" if skipped else "")
+          + f" (see {out}/scenarios.txt)")
+    if tests == 0 or failures or skipped:
         ok = False
 except (OSError, ET.ParseError) as error:
     print(f"vm-test: no scenario report from the guest ({error}); see {out}/guest.log", file=sys.stderr)
+    ok = False
+try:
+    facts = dict(line.split("\t", 1) for line in open(f"{out}/interrupted.tsv").read().splitlines())
+    cases = list(ET.parse(f"{out}/interrupted.xml").getroot().iter("testcase"))
+    report = open(f"{out}/interrupted.txt").read()
+    verdict = [case.find("skipped") is not None for case in cases]
+    print(f"vm-test: SIGINT in a 300-frame run in the VM: exit {facts['exit']}, JUnit {len(cases)} cases "
+          f"({verdict.count(False)} completed, {verdict.count(True)} interrupted), kernel objects before {facts['before']}, "
+          f"after {facts['after']}, a run right after: exit {facts['again']} (see {out}/interrupted.txt)")
+    if facts["exit"] != "130" or verdict != [False, True] or "interrupted by SIGINT after" not in report \
+            or facts["before"] != facts["after"] or facts["again"] != "0":
+        ok = False
+        print("vm-test: an interrupted run must exit 130 with its partial report and JUnit, leaving nothing behind",
+              file=sys.stderr)
+except (OSError, ET.ParseError, KeyError, ValueError) as error:
+    print(f"vm-test: no report of the interrupted run from the guest ({error}); see {out}/guest.log", file=sys.stderr)
     ok = False
 try:
     rows = [line.split("\t") for line in open(f"{out}/selftests.tsv").read().splitlines()]
