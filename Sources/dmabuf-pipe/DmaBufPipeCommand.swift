@@ -305,7 +305,7 @@ struct Run: ParsableCommand {
         print("\(mark) \(result.name)")
         if let summary = result.report?.summary { print("     " + summary.replacingOccurrences(of: "\n", with: "\n     ")) }
         if !result.passed || expectsFailure { print("     \(result.reason)") }
-        fflush(stdout)  // each result as it comes, also into a file or a pipe
+        fflush(nil)  // each result as it comes, also into a file or a pipe (nil: every stream)
     }
 
     func usage(_ message: String) -> ExitCode {
