@@ -1,6 +1,6 @@
 /// The single owner of one file descriptor. Closing is explicit (`close()`, which reports
 /// errors) or, as a fallback, happens when the owner goes away.
-public struct OwnedDescriptor: ~Copyable {
+public struct OwnedDescriptor: ~Copyable, Sendable {
     public let kernel: any Kernel
     private let origin: String
     private let madeBy: StaticString
@@ -30,6 +30,14 @@ public struct OwnedDescriptor: ~Copyable {
 
     /// Closes the descriptor, reporting the kernel's answer.
     public consuming func close() throws(KernelError) {
+        guard let fd = number else { return }
+        number = nil
+        do { try kernel.close(fd) } catch { throw error.at(path) }
+    }
+
+    /// Closes now and leaves this owner empty: for an owner inside a type with a deinit, which
+    /// cannot give up its parts one by one.
+    public mutating func closeNow() throws(KernelError) {
         guard let fd = number else { return }
         number = nil
         do { try kernel.close(fd) } catch { throw error.at(path) }

@@ -2,8 +2,8 @@ import Synchronization
 
 /// An open DRM device (`/dev/dri/cardN` or `renderD*`), found by driver name rather than by
 /// number, which is not stable across boots.
-public struct DRMDevice: ~Copyable {
-    public let descriptor: OwnedDescriptor
+public struct DRMDevice: ~Copyable, Sendable {
+    public private(set) var descriptor: OwnedDescriptor
     public let version: DRMVersion
     /// What outlives this owner's borrows: counted GEM handles, and whether the file is open.
     let state: DRMFileState
@@ -66,7 +66,13 @@ public struct DRMDevice: ~Copyable {
 
     public consuming func close() throws(KernelError) {
         state.deviceClosed()
-        try descriptor.close()
+        try descriptor.closeNow()
+    }
+
+    deinit {
+        // Dropped without close(): the descriptor closes after this, and its number may name
+        // another file next; buffers and framebuffers made here must no longer use it.
+        state.deviceClosed()
     }
 
     public func capability(_ capability: DRMCapability) throws(KernelError) -> UInt64 {
@@ -92,8 +98,12 @@ public struct DRMDevice: ~Copyable {
 
     /// A dumb buffer: CPU-mappable scanout memory every KMS driver offers.
     public func createDumbBuffer(width: Int, height: Int, bitsPerPixel: Int = 32) throws(KernelError) -> GEMBuffer {
+        let operation = "DRM_IOCTL_MODE_CREATE_DUMB"
+        let (w, h, bpp): (UInt32, UInt32, UInt32) = (
+            try checkedArgument(width, "width", operation: operation, path: path), try checkedArgument(height, "height", operation: operation, path: path),
+            try checkedArgument(bitsPerPixel, "bitsPerPixel", operation: operation, path: path))
         let created = try descriptor.perform { kernel, fd throws(KernelError) in
-            try kernel.drmCreateDumb(fd, width: UInt32(width), height: UInt32(height), bitsPerPixel: UInt32(bitsPerPixel))
+            try kernel.drmCreateDumb(fd, width: w, height: h, bitsPerPixel: bpp)
         }
         return GEMBuffer(state: state, handle: state.retain(created.handle, dumb: true), size: Int(created.size), pitch: Int(created.pitch))
     }
@@ -107,8 +117,11 @@ public struct DRMDevice: ~Copyable {
     /// PRIME import: the GEM buffer this device sees for `dmaBuf`. Importing the same dma-buf
     /// again gives the same handle; each returned owner releases its share once.
     public func importBuffer(_ dmaBuf: borrowing DmaBuf) throws(KernelError) -> GEMBuffer {
-        let handle = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmPrimeFDToHandle(fd, dmaBuf: dmaBuf.fd) }
-        return GEMBuffer(state: state, handle: state.retain(handle, dumb: false), size: dmaBuf.length, pitch: nil)
+        let dmaBufFD = dmaBuf.fd
+        let handle = try state.retain(dumb: false) { () throws(KernelError) in
+            try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmPrimeFDToHandle(fd, dmaBuf: dmaBufFD) }
+        }
+        return GEMBuffer(state: state, handle: handle, size: dmaBuf.length, pitch: nil)
     }
 
     /// Maps a dumb buffer of this device for `body`.
@@ -155,18 +168,29 @@ final class DRMFileState: Sendable {
         return handle
     }
 
-    /// Drops one share; the last one closes the handle. A closed device already freed it.
+    /// Runs `make` (PRIME import) and counts its handle in one critical section: the kernel
+    /// hands back the same handle for a dma-buf the file already imported, so a concurrent
+    /// last release must not close it between the ioctl and the count.
+    func retain(dumb: Bool, _ make: () throws(KernelError) -> GEMHandle) throws(KernelError) -> GEMHandle {
+        try handles.withLock { (state) throws(KernelError) -> GEMHandle in
+            let handle = try make()
+            state.counts[handle.rawValue, default: (0, dumb)].count += 1
+            return handle
+        }
+    }
+
+    /// Drops one share; the last one closes the handle, under the same lock as imports. A
+    /// closed device already freed it.
     func release(_ handle: GEMHandle) throws(KernelError) {
-        let last: (Bool, Bool) = handles.withLock { state in
-            guard state.open, var entry = state.counts[handle.rawValue] else { return (false, false) }
+        try handles.withLock { (state) throws(KernelError) in
+            guard state.open, var entry = state.counts[handle.rawValue] else { return }
             entry.count -= 1
             state.counts[handle.rawValue] = entry.count == 0 ? nil : entry
-            return (entry.count == 0, entry.dumb)
+            guard entry.count == 0 else { return }
+            do throws(KernelError) {
+                if entry.dumb { try kernel.drmDestroyDumb(fd, handle) } else { try kernel.drmGEMClose(fd, handle) }
+            } catch { throw error.at(path) }
         }
-        guard last.0 else { return }
-        do {
-            if last.1 { try kernel.drmDestroyDumb(fd, handle) } else { try kernel.drmGEMClose(fd, handle) }
-        } catch { throw error.at(path) }
     }
 
     func deviceClosed() { handles.withLock { $0.open = false } }

@@ -1,7 +1,7 @@
 /// One share of a GEM handle on an open DRM device: a dumb buffer it created, or a dma-buf it
 /// imported. Closing releases the share; the handle itself is closed with its last share
 /// (`DRM_IOCTL_MODE_DESTROY_DUMB` or `DRM_IOCTL_GEM_CLOSE`).
-public struct GEMBuffer: ~Copyable {
+public struct GEMBuffer: ~Copyable, Sendable {
     let state: DRMFileState
     public let handle: GEMHandle
     /// Bytes: the dumb buffer's size, or the imported dma-buf's.
@@ -26,7 +26,7 @@ public struct GEMBuffer: ~Copyable {
 
 /// A framebuffer: planes of GEM buffers in a pixel format, ready to scan out or write back
 /// into. Removing it (`DRM_IOCTL_MODE_RMFB`) also turns off any plane that shows it.
-public struct Framebuffer: ~Copyable {
+public struct Framebuffer: ~Copyable, Sendable {
     public let id: FramebufferID
     public let width: Int
     public let height: Int

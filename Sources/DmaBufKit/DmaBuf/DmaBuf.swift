@@ -21,7 +21,7 @@ public enum DmaBufAccess: String, Sendable, CaseIterable, Codable {
 
 /// A dma-buf: a file descriptor for memory shared between devices and the CPU.
 /// The owner closes it; the memory lives on while any importer or mapping holds it.
-public struct DmaBuf: ~Copyable {
+public struct DmaBuf: ~Copyable, Sendable {
     public let descriptor: OwnedDescriptor
     /// The buffer's size in bytes, as the exporter reports it (page-rounded).
     public let length: Int
@@ -160,3 +160,6 @@ public struct DmaBufMapping: ~Copyable {
 
     deinit { try? kernel.munmap(base, length: length) }
 }
+
+@available(*, unavailable, message: "a mapping is one borrower's view of the memory")
+extension DmaBufMapping: Sendable {}

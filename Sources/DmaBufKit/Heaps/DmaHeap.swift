@@ -1,6 +1,6 @@
 /// A dma-buf heap, `/dev/dma_heap/<name>`: `system` (pages from anywhere) or a CMA area
 /// (physically contiguous; named after the area, usually `reserved` or `linux,cma`).
-public struct DmaHeap: ~Copyable {
+public struct DmaHeap: ~Copyable, Sendable {
     public let name: String
     public let descriptor: OwnedDescriptor
 

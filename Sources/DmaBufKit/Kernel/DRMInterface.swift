@@ -231,17 +231,19 @@ public struct DRMFramebufferRequest: Hashable, Sendable {
     public var height: UInt32
     /// A fourcc (`DRM_FORMAT_*`).
     public var format: UInt32
-    public var handles: [UInt32]
-    public var pitches: [UInt32]
-    public var offsets: [UInt32]
+    // Always four entries, whatever is assigned (libdrm reads four): shorter arrays are padded with 0, longer ones cut.
+    public var handles: [UInt32] { didSet { handles = Self.four(handles) } }
+    public var pitches: [UInt32] { didSet { pitches = Self.four(pitches) } }
+    public var offsets: [UInt32] { didSet { offsets = Self.four(offsets) } }
     /// Per-plane modifiers; nil sends no `DRM_MODE_FB_MODIFIERS` flag.
-    public var modifiers: [UInt64]?
+    public var modifiers: [UInt64]? { didSet { modifiers = modifiers.map(Self.four) } }
     public init(width: UInt32, height: UInt32, format: UInt32, handles: [UInt32], pitches: [UInt32], offsets: [UInt32] = [0, 0, 0, 0], modifiers: [UInt64]? = nil) {
         (self.width, self.height, self.format) = (width, height, format)
-        func four<T: FixedWidthInteger>(_ a: [T]) -> [T] { Array((a + [T](repeating: 0, count: 4)).prefix(4)) }
-        (self.handles, self.pitches, self.offsets) = (four(handles), four(pitches), four(offsets))
-        self.modifiers = modifiers.map(four)
+        (self.handles, self.pitches, self.offsets) = (Self.four(handles), Self.four(pitches), Self.four(offsets))
+        self.modifiers = modifiers.map(Self.four)
     }
+
+    static func four<T: FixedWidthInteger>(_ values: [T]) -> [T] { Array((values + [T](repeating: 0, count: 4)).prefix(4)) }
 }
 
 /// `DRM_IOCTL_MODE_CREATE_DUMB`'s answer.

@@ -34,13 +34,14 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static let EOVERFLOW = Errno(rawValue: 75)
     public static let EBADFD = Errno(rawValue: 77)
     public static let EOPNOTSUPP = Errno(rawValue: 95)
+    public static let ENOBUFS = Errno(rawValue: 105)
     public static let ETIMEDOUT = Errno(rawValue: 110)
 
     private static let names: [Int32: String] = [
         1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
         13: "EACCES", 14: "EFAULT", 16: "EBUSY", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE",
         25: "ENOTTY", 28: "ENOSPC", 30: "EROFS", 34: "ERANGE", 38: "ENOSYS", 62: "ETIME", 75: "EOVERFLOW", 77: "EBADFD",
-        95: "EOPNOTSUPP", 110: "ETIMEDOUT",
+        95: "EOPNOTSUPP", 105: "ENOBUFS", 110: "ETIMEDOUT",
     ]
 
     /// The symbolic name, e.g. `EINVAL`, or `errno N` for one we do not name.

@@ -78,6 +78,7 @@ public final class LinuxKernel: Kernel {
     }
 
     public func read(_ fd: FileDescriptorNumber, maxLength: Int) throws(KernelError) -> [UInt8] {
+        if maxLength < 0 { throw KernelError("read", .EINVAL, reason: "length \(maxLength) is negative; no syscall issued") }
         var buffer = [UInt8](repeating: 0, count: maxLength)
         let count = try readChunk(fd, into: &buffer)
         return Array(buffer[0..<count])

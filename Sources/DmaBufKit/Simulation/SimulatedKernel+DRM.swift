@@ -417,7 +417,12 @@ extension SimulatedKernel {
                         throw fail(.EINVAL)
                     }
                     (next.mode, next.modeBlob) = (mode, UInt32(value))
-                case "OUT_FENCE_PTR", "WRITEBACK_OUT_FENCE_PTR": if value != 0 { pointers.append((name, value)) }
+                case "OUT_FENCE_PTR", "WRITEBACK_OUT_FENCE_PTR":
+                    // drm_atomic_uapi.c: put_user(-1, fence_ptr) when the property is set: a bad pointer is EFAULT.
+                    if value != 0 {
+                        guard Self.userPointerIsWritable(value, length: MemoryLayout<Int32>.size) else { throw fail(.EFAULT) }
+                        pointers.append((name, value))
+                    }
                 case "FB_ID":
                     if value != 0, device.framebuffers[UInt32(truncatingIfNeeded: value)] == nil { throw fail(.ENOENT) }
                     next.planeFB[object] = value == 0 ? nil : UInt32(value)
@@ -502,7 +507,10 @@ extension SimulatedKernel {
                     context: device.fenceContext, seqno: device.fenceSeqno, driver: "vkms", timelineName: "vkms-crtc", signalled: true)])
             }
             let fenceFD = try install(.syncFile(fence), label: "sync_file", closeOnExec: true)
-            UnsafeMutablePointer<Int32>(bitPattern: UInt(address))?.pointee = fenceFD.rawValue
+            // Checked writable when the property was set; copied bytewise (a user pointer need not be aligned).
+            if let pointer = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address)) {
+                withUnsafeBytes(of: fenceFD.rawValue) { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
         }
     }
 
@@ -600,5 +608,20 @@ extension SimulatedDRMDevice {
             if let object = drm.handles.values.first(where: { $0.dmaBuf == dmaBuf }) { return object }
         }
         return nil
+    }
+}
+
+extension SimulatedKernel {
+    /// put_user(-1, fence_ptr) as the kernel does it, safely: the host kernel is asked to write
+    /// there first (read(2) from /dev/zero fails with EFAULT where copy_to_user would), so a bad
+    /// pointer is an errno, never a crash. False when the address is not writable.
+    static func userPointerIsWritable(_ address: UInt64, length: Int) -> Bool {
+        guard let pointer = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address)) else { return false }
+        let zero = Glibc.open("/dev/zero", O_RDONLY | O_CLOEXEC)
+        guard zero >= 0 else { return false }
+        defer { Glibc.close(zero) }
+        guard Glibc.read(zero, pointer, length) == length else { return false }
+        withUnsafeBytes(of: Int32(-1)) { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return true
     }
 }

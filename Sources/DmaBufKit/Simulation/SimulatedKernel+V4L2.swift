@@ -94,7 +94,9 @@ extension SimulatedKernel {
         free(released)
         guard count > 0 else { return (0, SimulatedVideoDevice.queueCapabilities) }
         let sizes = locked { queue.planeFormats.map(\.sizeImage) }
-        let made = try allocateBuffers(queue, file: file, memory: memory, count: max(Int(count), queue.minimumBuffers), sizes: sizes, operation)
+        // vb2_core_reqbufs (videobuf2-core.c:817-818 in 6.1): at least min_buffers_needed, at most VB2_MAX_FRAME.
+        let granted = min(max(Int(count), queue.minimumBuffers), Self.vb2MaxFrame)
+        let made = try allocateBuffers(queue, file: file, memory: memory, count: granted, sizes: sizes, operation)
         return (UInt32(made), SimulatedVideoDevice.queueCapabilities)
     }
 
@@ -116,10 +118,16 @@ extension SimulatedKernel {
             }
             return queue.buffers.count
         }
+        // vb2_core_create_bufs (videobuf2-core.c:934, 963 in 6.1): ENOBUFS when full, else at most what is left.
+        if first == Self.vb2MaxFrame { throw KernelError(operation, .ENOBUFS) }
         guard count > 0 else { return (UInt32(first), 0, SimulatedVideoDevice.queueCapabilities) }
-        let made = try allocateBuffers(queue, file: file, memory: memory, count: Int(count), sizes: format.planes.map(\.sizeImage), operation)
+        let granted = min(Int(count), Self.vb2MaxFrame - first)
+        let made = try allocateBuffers(queue, file: file, memory: memory, count: granted, sizes: format.planes.map(\.sizeImage), operation)
         return (UInt32(first), UInt32(made), SimulatedVideoDevice.queueCapabilities)
     }
+
+    /// VB2_MAX_FRAME (include/media/videobuf2-core.h): the most buffers a queue holds.
+    static let vb2MaxFrame = 32
 
     /// Appends `count` buffers with planes of `sizes` (MMAP: each plane's memory, at the next
     /// page-aligned offset, as vb2 __setup_offsets).

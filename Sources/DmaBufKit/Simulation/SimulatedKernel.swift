@@ -67,9 +67,16 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     /// Mappings made through this kernel and still mapped.
     public var mappingCount: Int { locked { mappings.count } }
     /// Every ioctl issued, in order, as "NAME" or "NAME detail" (e.g. "DMA_BUF_IOCTL_SYNC START|READ").
-    public var ioctlLog: [String] { locked { log } }
-    private var log: [String] = []
-    func record(_ entry: String) { locked { log.append(entry) } }
+    /// Bounded: the last `ioctlLogLimit` entries (a long run must not grow it without end).
+    public var ioctlLog: [String] { locked { Array(log) } }
+    public static let ioctlLogLimit = 4096
+    private var log: ArraySlice<String> = []
+    func record(_ entry: String) {
+        locked {
+            log.append(entry)
+            if log.count > Self.ioctlLogLimit { log = log.suffix(Self.ioctlLogLimit / 2) }
+        }
+    }
     /// GEM handles held by open DRM files plus framebuffers on every DRM device.
     public var drmObjectCount: Int {
         locked {
@@ -106,12 +113,15 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         return try install(kind, label: path, closeOnExec: flags.contains(.closeOnExec))
     }
 
+    /// The tables first, then the host's number: once the host closes it, another thread may
+    /// get the same number for a new file, whose entries must not be the ones removed here.
     public func close(_ fd: FileDescriptorNumber) throws(KernelError) {
-        try host.close(fd)
-        locked {
+        try locked { () throws(KernelError) in
+            try requireOpen(fd, "close")
             descriptors.remove(fd.rawValue)
             if let file = files.removeValue(forKey: fd.rawValue) { drop(file) }
         }
+        try host.close(fd)
     }
 
     public func duplicate(_ fd: FileDescriptorNumber) throws(KernelError) -> FileDescriptorNumber {
@@ -152,6 +162,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     public func read(_ fd: FileDescriptorNumber, maxLength: Int) throws(KernelError) -> [UInt8] {
+        if maxLength < 0 { throw KernelError("read", .EINVAL, reason: "length \(maxLength) is negative; no syscall issued") }
         guard let file = locked({ files[fd.rawValue] }) else { return try host.read(fd, maxLength: maxLength) }
         // A DRM file reads its events (through drmReadEvents); the others have no read op.
         if file.drm != nil { throw KernelError("read", .EINVAL, reason: "use drmReadEvents") }
@@ -271,13 +282,16 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
 
     public func munmap(_ address: UnsafeMutableRawPointer, length: Int) throws(KernelError) {
         let page = pageSize
-        let record = locked { mappings[address] }
+        // The record first, then the host's mapping: once unmapped, another thread may map a
+        // new buffer at the same address.
+        let record = locked { mappings.removeValue(forKey: address) }
         // Segmented mappings were made page-rounded; unmap all of it.
         let span = record.map { ($0.length + page - 1) / page * page } ?? length
-        try host.munmap(address, length: max(span, length))
-        locked {
-            if let record = mappings.removeValue(forKey: address), let file = record.file { drop(file) }
+        do { try host.munmap(address, length: max(span, length)) } catch {
+            if let record { locked { mappings[address] = record } }
+            throw error
         }
+        if let file = record?.file { locked { drop(file) } }
     }
 
     public func poll(_ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32)
@@ -414,10 +428,11 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
                 undo()
                 throw KernelError(operation, .EINVAL)
             }
-            // shmem_read_mapping_page: a page at or past i_size is -EINVAL.
+            // shmem_read_mapping_page: a page at or past i_size is -EINVAL (so is a range that wraps).
             var status = stat()
-            guard fstat(item.memfd.rawValue, &status) == 0,
-                item.size == 0 || item.offset + item.size - page < UInt64(status.st_size)
+            let (end, wraps) = item.offset.addingReportingOverflow(item.size)
+            guard fstat(item.memfd.rawValue, &status) == 0, !wraps,
+                item.size == 0 || end - page < UInt64(status.st_size)
             else {
                 undo()
                 throw KernelError(operation, .EINVAL)

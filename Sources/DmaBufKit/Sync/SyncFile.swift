@@ -5,7 +5,7 @@ public enum FenceStatus: Hashable, Sendable, CustomStringConvertible {
     case failed(Errno)
 
     public init(kernelStatus: Int32) {
-        self = kernelStatus > 0 ? .signalled : kernelStatus == 0 ? .active : .failed(Errno(rawValue: -kernelStatus))
+        self = kernelStatus > 0 ? .signalled : kernelStatus == 0 ? .active : .failed(Errno(rawValue: Int32(clamping: -Int64(kernelStatus))))
     }
 
     public var description: String {
@@ -19,7 +19,7 @@ public enum FenceStatus: Hashable, Sendable, CustomStringConvertible {
 
 /// A sync_file: a file descriptor for one or more fences. It becomes readable
 /// (`POLLIN`) once every fence has signalled.
-public struct SyncFile: ~Copyable {
+public struct SyncFile: ~Copyable, Sendable {
     public let descriptor: OwnedDescriptor
 
     public init(_ descriptor: consuming OwnedDescriptor) { self.descriptor = descriptor }

@@ -1,5 +1,5 @@
 /// An anonymous shared-memory file (`memfd_create`), the backing store udmabuf turns into a dma-buf.
-public struct Memfd: ~Copyable {
+public struct Memfd: ~Copyable, Sendable {
     public let descriptor: OwnedDescriptor
     public let length: Int
 

@@ -1,5 +1,5 @@
 /// `/dev/udmabuf`: turns ranges of sealed memfds into a dma-buf without copying.
-public struct UdmabufDevice: ~Copyable {
+public struct UdmabufDevice: ~Copyable, Sendable {
     public let descriptor: OwnedDescriptor
 
     public init(kernel: any Kernel, path: String = KernelPaths.udmabuf) throws(KernelError) {
@@ -22,6 +22,10 @@ public struct UdmabufDevice: ~Copyable {
     public func create(
         from memfd: borrowing Memfd, offset: Int = 0, size: Int? = nil, closeOnExec: Bool = true
     ) throws(KernelError) -> DmaBuf {
+        if offset < 0 || offset > memfd.length || (size ?? 0) < 0 {
+            throw KernelError("UDMABUF_CREATE", .EINVAL, path: descriptor.path,
+                              reason: "offset \(offset) and size \(size.map(String.init) ?? "to the end") do not lie within the memfd's \(memfd.length) bytes; no ioctl issued")
+        }
         let item = memfd.range(offset: offset, size: size ?? (memfd.length - offset))
         try validate([item], offsets: [offset], operation: "UDMABUF_CREATE")
         let fd = try descriptor.perform { kernel, fd throws(KernelError) in

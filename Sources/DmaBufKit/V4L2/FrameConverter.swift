@@ -23,6 +23,11 @@ public struct FrameConverter: ~Copyable {
     public func rgb24(_ planes: [[UInt8]], format: V4L2Format) throws(KernelError) -> [UInt8] {
         var source = [UInt8]()
         var sourceFormat = format.pixelFormat
+        let pitch = Int(format.width) * 3, size = pitch * Int(format.height)
+        guard !format.planes.isEmpty, planes.count <= format.planes.count, format.width > 0, format.height > 0, size <= Int(UInt32.max) else {
+            throw KernelError("v4lconvert_convert", .EINVAL, reason:
+                "\(format.width)x\(format.height) with \(format.planes.count) format planes and \(planes.count) buffers is no frame to convert (an RGB24 frame must fit in 4 GiB)")
+        }
         if format.pixelFormat == V4L2PixelFormat.nv12m, planes.count == 2, format.planes.allSatisfy({ $0.bytesPerLine == format.width }) {
             sourceFormat = V4L2PixelFormat.nv12
             source = Array(planes[0].prefix(Int(format.planes[0].sizeImage))) + Array(planes[1].prefix(Int(format.planes[1].sizeImage)))
@@ -31,13 +36,12 @@ public struct FrameConverter: ~Copyable {
         } else {
             throw KernelError("v4lconvert_convert", .EINVAL, reason: "libv4lconvert converts single-buffer formats; \(V4L2PixelFormat.name(format.pixelFormat)) has \(planes.count) planes")
         }
-        let pitch = format.width * 3
-        var rgb = [UInt8](repeating: 0, count: Int(pitch * format.height))
+        var rgb = [UInt8](repeating: 0, count: size)
         let written = source.withUnsafeBytes { from in
             rgb.withUnsafeMutableBytes { to in
                 dmabufkit_v4lconvert_convert(
                     data, format.width, format.height, sourceFormat, format.planes[0].bytesPerLine, from.baseAddress, UInt32(from.count),
-                    V4L2PixelFormat.rgb24, pitch, to.baseAddress, UInt32(to.count))
+                    V4L2PixelFormat.rgb24, UInt32(pitch), to.baseAddress, UInt32(to.count))
             }
         }
         guard written >= 0 else {
@@ -48,3 +52,6 @@ public struct FrameConverter: ~Copyable {
         return rgb
     }
 }
+
+@available(*, unavailable, message: "libv4lconvert's context is not thread-safe")
+extension FrameConverter: Sendable {}

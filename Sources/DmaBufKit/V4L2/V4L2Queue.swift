@@ -6,11 +6,14 @@ public struct BufferIndex: RawRepresentable, Hashable, Sendable, CustomStringCon
 }
 
 /// One queue of a video node (capture or output) with its buffers: created by REQBUFS, so no
-/// buffer can be queued before buffers exist; released with STREAMOFF and REQBUFS(0). The
-/// device it was made from must stay open while the queue lives.
+/// buffer can be queued before buffers exist; released with STREAMOFF and REQBUFS(0). The queue
+/// holds its own descriptor of the node's open file (a dup: the same file, so the same vb2
+/// owner), so it never issues an ioctl on a number the device's owner has closed and another
+/// file may since have taken; the file stays open until both are gone.
 public struct V4L2Queue: ~Copyable {
-    public let kernel: any Kernel
-    public let fd: FileDescriptorNumber
+    private let descriptor: OwnedDescriptor
+    public var kernel: any Kernel { descriptor.kernel }
+    public var fd: FileDescriptorNumber { descriptor.fd }
     public let path: String
     public let type: V4L2BufferType
     public let memory: V4L2Memory
@@ -26,16 +29,20 @@ public struct V4L2Queue: ~Copyable {
     public static let supportsOrphanedBuffers: UInt32 = 0x10
 
     public init(device: borrowing V4L2Device, type: V4L2BufferType, memory: V4L2Memory, count: Int) throws(KernelError) {
+        let asked: UInt32 = try checkedArgument(count, "count", operation: "VIDIOC_REQBUFS", path: device.path)
         let format = try device.format(type)
+        let number = try device.descriptor.perform { kernel, fd throws(KernelError) in try kernel.duplicate(fd) }
+        let own = OwnedDescriptor(number, kernel: device.kernel, path: device.path)
         let granted: (count: UInt32, capabilities: UInt32)
         do {
-            granted = try device.descriptor.perform { kernel, fd throws(KernelError) in
-                try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: UInt32(count))
+            granted = try own.perform { kernel, fd throws(KernelError) in
+                try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: asked)
             }
         } catch {
             throw error.explained(error.errno == .EBUSY ? "the node is busy: another open of it owns its buffers or is streaming" : nil)
         }
-        (kernel, fd, path) = (device.kernel, device.fd, device.path)
+        descriptor = own
+        path = device.path
         (self.type, self.memory, self.count, self.capabilities) = (type, memory, Int(granted.count), granted.capabilities)
         planeCount = type.isMultiplanar ? format.planes.count : 1
     }
@@ -45,7 +52,8 @@ public struct V4L2Queue: ~Copyable {
     public mutating func createBuffers(_ count: Int, format: V4L2Format) throws(KernelError) -> [BufferIndex] {
         var asked = format
         asked.type = type
-        let made = try run { () throws(KernelError) in try kernel.v4l2CreateBuffers(fd, memory: memory, format: asked, count: UInt32(count)) }
+        let number: UInt32 = try checkedArgument(count, "count", operation: "VIDIOC_CREATE_BUFS", path: path)
+        let made = try run { () throws(KernelError) in try kernel.v4l2CreateBuffers(fd, memory: memory, format: asked, count: number) }
         self.count = Int(made.index + made.count)
         return (made.index..<(made.index + made.count)).map { BufferIndex(rawValue: $0) }
     }
@@ -62,6 +70,7 @@ public struct V4L2Queue: ~Copyable {
 
     /// EXPBUF: a dma-buf of one plane of an MMAP buffer (close-on-exec, read-write).
     public func export(_ index: BufferIndex, plane: Int = 0) throws(KernelError) -> DmaBuf {
+        _ = try checkedArgument(plane, "plane", as: UInt32.self, in: 0...(planeCount - 1), operation: "VIDIOC_EXPBUF", path: path)
         let length = Int(try info(index).plane(plane).length)
         let exported = try run { () throws(KernelError) in
             try kernel.v4l2ExportBuffer(fd, type: type, index: index.rawValue, plane: UInt32(plane), flags: UInt32(OpenFlags.closeOnExec.rawValue | OpenFlags.readWrite.rawValue))
@@ -143,3 +152,6 @@ public struct V4L2Queue: ~Copyable {
         }
     }
 }
+
+@available(*, unavailable, message: "a V4L2 queue's buffers move through states one caller orders: drive it from one thread")
+extension V4L2Queue: Sendable {}
