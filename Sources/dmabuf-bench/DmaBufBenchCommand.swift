@@ -117,6 +117,10 @@ struct DmaBufBenchCommand: ParsableCommand {
         let logger = Logger(label: "dmabuf-bench")
         let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
         StopSignals.install()
+        if let fault = InternalError.injectedFault() {
+            FileHandle.standardError.write(Data((InternalError.report(fault, tool: "dmabuf-bench") + "\n").utf8))
+            throw ExitCode(ExitStatus.internalError)
+        }
         let clock = ClockCheck.measure()
         logger.info("\(clock.summary)")
         if checkClock {
@@ -154,6 +158,9 @@ struct DmaBufBenchCommand: ParsableCommand {
             if loops.isEmpty && costs.isEmpty { throw ExitCode(ExitStatus.nothingToTest) }
         } catch let exit as ExitCode {
             throw exit
+        } catch let bug as InternalError {
+            FileHandle.standardError.write(Data((InternalError.report(bug, tool: "dmabuf-bench") + "\n").utf8))
+            throw ExitCode(ExitStatus.internalError)
         } catch {
             FileHandle.standardError.write(Data("dmabuf-bench: \(error)\n".utf8))
             throw ExitCode(1)

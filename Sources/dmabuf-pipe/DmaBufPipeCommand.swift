@@ -174,6 +174,14 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        do { try runReportingBugs() } catch let exit as ExitCode { throw exit } catch {
+            FileHandle.standardError.write(Data((InternalError.report(error, tool: "dmabuf-pipe") + "\n").utf8))
+            throw ExitCode(ExitStatus.internalError)
+        }
+    }
+
+    func runReportingBugs() throws {
+        if let fault = InternalError.injectedFault() { throw fault }
         let verbose = verbose
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -56,6 +56,14 @@ struct DmaBufProbeCommand: ParsableCommand {
     }
 
     func run() throws {
+        do { try runReportingBugs() } catch let exit as ExitCode { throw exit } catch {
+            FileHandle.standardError.write(Data((InternalError.report(error, tool: "dmabuf-probe") + "\n").utf8))
+            throw ExitCode(ExitStatus.internalError)
+        }
+    }
+
+    func runReportingBugs() throws {
+        if let fault = InternalError.injectedFault() { throw fault }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = verbose ? .debug : .warning

@@ -1,5 +1,6 @@
 import DmaBufKit
 import Foundation
+import Logging
 import Testing
 
 /// The tools as a user runs them, on the simulated kernel: bad values never trap, every exit
@@ -138,7 +139,13 @@ struct CLITests {
         #expect(absent.output.contains("found: vivid-000-vid-cap"), "names what exists: \(absent.output)")
         #expect(try ToolRun.run("dmabuf-pipe", ["run", "--bogus"]).status == ExitStatus.usage)
         #expect(try ToolRun.run("dmabuf-probe", ["--simulated"]).status == ExitStatus.ok)
+        #expect(try ToolRun.run("dmabuf-probe", ["--simulated", "-d", "vivid-007-vid-cap"]).status == ExitStatus.nothingToTest)
         #expect(try ToolRun.run("dmabuf-bench", ["--simulated", "--only", "nothing-by-this-name"]).status == ExitStatus.usage)
+        for tool in ["dmabuf-probe", "dmabuf-pipe run", "dmabuf-bench"] {
+            let words = tool.split(separator: " ").map(String.init)
+            let bug = try ToolRun.run(words[0], Array(words.dropFirst()) + ["--simulated"], environment: ["DMABUFKIT_INJECT_FAULT": "internal-error"])
+            #expect(bug.status == ExitStatus.internalError && bug.errors.contains("internal error"), "\(tool): \(bug.status) \(bug.errors)")
+        }
     }
 
     @Test(arguments: ["dmabuf-probe", "dmabuf-pipe", "dmabuf-bench"])
@@ -149,5 +156,27 @@ struct CLITests {
         let help = try ToolRun.run(tool, tool == "dmabuf-pipe" ? ["run", "--help"] : ["--help"])
         let table = ExitStatus.table.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         for line in table { #expect(help.output.replacingOccurrences(of: "\n", with: " ").contains(line.prefix(30)), "\(tool) --help lacks: \(line)") }
+    }
+
+    /// A device that is not accessible makes a run denied (3), an absent one skipped (2); a
+    /// failure outweighs both; JUnit calls a denied run a failure and an absent one skipped.
+    @Test func deniedAndAbsentDevicesHaveTheirCodes() {
+        var configuration = SimulatedKernel.Configuration()
+        configuration.deniedPaths = ["/dev/dri/card1"]
+        let logger = Logger(label: "test")
+        let denied = PipelineScenario(name: "denied", pipeline: PipelineConfiguration(frames: 2)).run(kernel: SimulatedKernel(configuration), logger: logger)
+        #expect(denied.status == .denied && denied.reason.contains("EACCES"), "\(denied.reason)")
+        let absent = PipelineScenario(name: "absent", pipeline: PipelineConfiguration(source: "no-such-camera", frames: 2)).run(kernel: SimulatedKernel(), logger: logger)
+        #expect(absent.status == .skipped && absent.reason.contains("found:"), "\(absent.reason)")
+        let passed = PipelineScenario(name: "passed", pipeline: PipelineConfiguration(frames: 2)).run(kernel: SimulatedKernel(), logger: logger)
+        var black = PipelineConfiguration(frames: 2)
+        black.testPattern = 5
+        let failed = PipelineScenario(name: "failed", pipeline: black).run(kernel: SimulatedKernel(), logger: logger)
+        #expect(ScenarioResult.exitStatus([passed]) == ExitStatus.ok)
+        #expect(ScenarioResult.exitStatus([passed, absent]) == ExitStatus.nothingToTest)
+        #expect(ScenarioResult.exitStatus([passed, absent, denied]) == ExitStatus.permission)
+        #expect(ScenarioResult.exitStatus([passed, absent, denied, failed]) == ExitStatus.failed)
+        let xml = ScenarioResult.junit([passed, absent, denied, failed])
+        #expect(xml.contains("failures=\"2\" skipped=\"1\""), "\(xml)")
     }
 }

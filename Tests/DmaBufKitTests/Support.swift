@@ -116,8 +116,11 @@ struct ToolRun {
     }
 
     /// Runs `tool` with `arguments`; `whileRunning` gets the process once it started (to signal it).
-    static func run(_ tool: String, _ arguments: [String], timeout: Double = 120, whileRunning: ((Process) -> Void)? = nil) throws -> ToolRun {
+    static func run(
+        _ tool: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120, whileRunning: ((Process) -> Void)? = nil
+    ) throws -> ToolRun {
         let process = Process()
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.executableURL = URL(fileURLWithPath: path(of: tool))
         process.arguments = arguments
         // Output to files, not pipes: nothing to drain while the tool runs.

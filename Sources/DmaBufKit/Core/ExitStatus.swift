@@ -1,3 +1,5 @@
+import Glibc
+
 /// The exit codes of dmabuf-probe, dmabuf-pipe and dmabuf-bench: one table, one meaning each.
 public enum ExitStatus {
     public static let ok: Int32 = 0
@@ -26,4 +28,23 @@ public enum ExitStatus {
           70   an internal error: a bug in the tool
           130  interrupted by SIGINT (143: SIGTERM); what ran is reported, marked interrupted
         """
+}
+
+/// An error no input explains: a bug in the tool. The CLIs exit 70 on it (and on any error
+/// that is neither a kernel's nor a user's).
+public struct InternalError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+
+    /// The tools' own error path, provable by a test: with `DMABUFKIT_INJECT_FAULT=internal-error`
+    /// in the environment a tool fails as a bug would, before it does anything.
+    public static func injectedFault() -> InternalError? {
+        guard let fault = getenv("DMABUFKIT_INJECT_FAULT"), String(cString: fault) == "internal-error" else { return nil }
+        return InternalError("injected fault (DMABUFKIT_INJECT_FAULT=internal-error)")
+    }
+
+    /// The message a CLI prints for an error that is a bug.
+    public static func report(_ error: any Error, tool: String) -> String {
+        "\(tool): internal error (a bug in the tool, please report it with the command line): \(error)"
+    }
 }

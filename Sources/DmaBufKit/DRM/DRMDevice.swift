@@ -46,17 +46,19 @@ public struct DRMDevice: ~Copyable, Sendable {
 
     /// Opens the first node whose driver is `driver` (e.g. "vkms", "vgem").
     public init(driver: String, node: Node = .card, kernel: any Kernel) throws(KernelError) {
+        var found: [String] = []
         for path in try Self.nodes(node, kernel: kernel) {
             let device = try DRMDevice(path: path, kernel: kernel)
             if device.version.name == driver {
                 self = device
                 return
             }
+            found.append("\(path) (\(device.driver))")
             try device.close()
         }
         throw KernelError(
             "open", .ENOENT, path: "\(Self.directory)/\(node.rawValue)*",
-            reason: "no DRM \(node.rawValue) node is driven by \(driver)")
+            reason: "no DRM \(node.rawValue) node is driven by \(driver) (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
     }
 
     public var fd: FileDescriptorNumber { descriptor.fd }

@@ -17,6 +17,9 @@ public struct DmaHeap: ~Copyable, Sendable {
     public init(_ name: String, kernel: any Kernel) throws(KernelError) {
         self.name = name
         do { descriptor = try kernel.openOwned(Self.path(of: name), flags: [.readOnly, .closeOnExec]) } catch {
+            if error.errno == .ENOENT, let found = try? Self.names(kernel: kernel), !found.isEmpty {
+                throw error.explained("no heap is named \(name) (found: \(found.sorted().joined(separator: ", ")))")
+            }
             throw error.explained(deviceOpenAdvice(error, node: Self.path(of: name)))
         }
     }

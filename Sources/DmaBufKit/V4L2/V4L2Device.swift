@@ -38,8 +38,10 @@ public struct V4L2Device: ~Copyable {
 
     /// Opens the node called `name`.
     public init(name: String, kernel: any Kernel, nonBlocking: Bool = true) throws(KernelError) {
-        guard let node = try Self.nodes(kernel: kernel).first(where: { $0.name == name }) else {
-            throw KernelError("open", .ENOENT, path: "\(Self.sysfsDirectory)/video*/name", reason: "no video node is named \(name)")
+        let nodes = try Self.nodes(kernel: kernel)
+        guard let node = nodes.first(where: { $0.name == name }) else {
+            throw KernelError("open", .ENOENT, path: "\(Self.sysfsDirectory)/video*/name",
+                              reason: "no video node is named \(name) (found: \(nodes.isEmpty ? "none" : nodes.map(\.name).joined(separator: ", ")))")
         }
         try self.init(path: node.path, kernel: kernel, nonBlocking: nonBlocking)
     }
