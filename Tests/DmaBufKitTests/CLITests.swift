@@ -103,10 +103,12 @@ struct CLITests {
     func aSignalKeepsTheReport(_ signal: Int32, _ name: String) throws {
         let directory = try TemporaryDirectory()
         let junit = "\(directory.path)/report.xml"
-        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "1000000", "--junit", junit]) { process in
-            Thread.sleep(forTimeInterval: 1.5)  // the run has started: the simulated kernel needs no warm-up
-            kill(process.processIdentifier, signal)
+        var streaming = false
+        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--verbose", "--frames", "1000000", "--junit", junit]) { running in
+            streaming = running.waitForErrors(containing: "frames to show")  // the run is in its frame loop
+            kill(running.process.processIdentifier, signal)
         }
+        #expect(streaming, "the run reached its frame loop: \(run.errors)")
         #expect(run.status == 128 + signal, "\(run.output)\(run.errors)")
         #expect(run.output.contains("stop "), "\(run.output)")
         #expect(run.output.contains("interrupted by \(name) after"), "\(run.output)")
@@ -178,5 +180,14 @@ struct CLITests {
         #expect(ScenarioResult.exitStatus([passed, absent, denied, failed]) == ExitStatus.failed)
         let xml = ScenarioResult.junit([passed, absent, denied, failed])
         #expect(xml.contains("failures=\"2\" skipped=\"1\""), "\(xml)")
+    }
+}
+
+extension CLITests {
+    /// JUnit carries each scenario's time (it was once taken after the result was returned: 0).
+    @Test func scenarioTimesAreRecorded() {
+        let result = PipelineScenario(name: "timed", pipeline: PipelineConfiguration(frames: 3)).run(kernel: SimulatedKernel(), logger: Logger(label: "test"))
+        #expect(result.passed && result.seconds > 0, "\(result.seconds)")
+        #expect(!ScenarioResult.junit([result]).contains("time=\"0.000\""))
     }
 }

@@ -117,7 +117,7 @@ struct ToolRun {
 
     /// Runs `tool` with `arguments`; `whileRunning` gets the process once it started (to signal it).
     static func run(
-        _ tool: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120, whileRunning: ((Process) -> Void)? = nil
+        _ tool: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120, whileRunning: ((Running) -> Void)? = nil
     ) throws -> ToolRun {
         let process = Process()
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -137,12 +137,29 @@ struct ToolRun {
         let pid = process.processIdentifier
         let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
-        whileRunning?(process)
+        whileRunning?(ToolRun.Running(process: process, errorsPath: errorsPath))
         process.waitUntilExit()
         watchdog.cancel()
         let outputData = FileManager.default.contents(atPath: outputPath) ?? Data()
         let errorData = FileManager.default.contents(atPath: errorsPath) ?? Data()
         let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
         return ToolRun(status: status, output: String(decoding: outputData, as: UTF8.self), errors: String(decoding: errorData, as: UTF8.self))
+    }
+
+    /// A tool still running: its process, and what it wrote to standard error so far.
+    struct Running {
+        let process: Process
+        let errorsPath: String
+
+        /// Waits (up to a minute) until the tool's standard error contains `text`: a point the
+        /// tool reached, not a guess at how long it takes to get there.
+        func waitForErrors(containing text: String) -> Bool {
+            for _ in 0..<600 {
+                if let data = FileManager.default.contents(atPath: errorsPath), String(decoding: data, as: UTF8.self).contains(text) { return true }
+                if !process.isRunning { return false }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return false
+        }
     }
 }

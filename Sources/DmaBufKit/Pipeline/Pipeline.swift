@@ -102,6 +102,7 @@ public struct Pipeline {
         for (index, slot) in zip(queue.indices, slots) { try enqueue(queue, index, slot, &tally) }
         try queue.start()
         tally.captureStarted()
+        logger.debug("\(queue.path): streaming \(queue.count) buffers, \(settings.frames) frames to show")
         defer { try? pipe.disable(on: display) }
 
         var displayed: BufferIndex?

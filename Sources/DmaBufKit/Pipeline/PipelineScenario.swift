@@ -22,9 +22,16 @@ public struct PipelineScenario: Codable, Sendable {
     public func run(
         kernel: any Kernel, logger: Logger, stopRequest: @escaping () -> Int32? = { nil }, progress: (Pipeline.Progress) -> Void = { _ in }
     ) -> ScenarioResult {
-        var result = ScenarioResult(name: name, report: nil, error: nil, status: .failed, reason: "")
         let started = ContinuousClock.now
-        defer { result.seconds = (ContinuousClock.now - started).seconds }
+        var result = judged(kernel: kernel, logger: logger, stopRequest: stopRequest, progress: progress)
+        result.seconds = (ContinuousClock.now - started).seconds
+        return result
+    }
+
+    private func judged(
+        kernel: any Kernel, logger: Logger, stopRequest: @escaping () -> Int32?, progress: (Pipeline.Progress) -> Void
+    ) -> ScenarioResult {
+        var result = ScenarioResult(name: name, report: nil, error: nil, status: .failed, reason: "")
         do {
             var pipeline = Pipeline(self.pipeline, kernel: kernel, logger: logger)
             pipeline.stopRequest = stopRequest
