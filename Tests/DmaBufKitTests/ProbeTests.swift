@@ -148,3 +148,29 @@ struct SystemLibraryTests {
         #expect(v4lconvert_supported_dst_format(fourcc("MJPG")) == 0)
     }
 }
+
+/// `dmabuf-probe -d`: one device by path, number, node name or driver; nothing else probed.
+@Suite("dmabuf-probe --device on the simulated kernel")
+struct ProbeDeviceTests {
+    @Test func namesPathsAndNumbersSelectOneDevice() throws {
+        let probe = Probe(kernel: SimulatedKernel())
+        #expect(try probe.select("0") == .v4l2(path: "/dev/video0", name: "vivid-000-vid-cap"))
+        #expect(try probe.select("vivid-000-vid-out") == .v4l2(path: "/dev/video1", name: "vivid-000-vid-out"))
+        #expect(try probe.select("vkms") == .drm(path: "/dev/dri/card1", driver: "vkms"))
+        #expect(try probe.select("/dev/dri/card0") == .drm(path: "/dev/dri/card0", driver: "vgem"))
+        let missing = expectKernelError(.ENOENT) { _ = try probe.select("vivid-007-vid-cap") }
+        #expect(missing?.reason?.contains("found: /dev/video0 (vivid-000-vid-cap)") == true, "\(String(describing: missing))")
+    }
+
+    @Test func onlyTheSelectedDeviceIsProbedAndImportsInTheMatrix() throws {
+        let probe = Probe(kernel: SimulatedKernel())
+        let report = probe.run(matrix: true, device: try probe.select("vivid-000-vid-cap"))
+        #expect(report.exitCode == ExitStatus.ok, "\(report.text)")
+        #expect(report.device == "/dev/video0")
+        #expect(report.heaps.status == .skipped && report.drm.status == .skipped)
+        #expect(report.v4l2.items.map(\.name) == ["vivid-000-vid-cap"])
+        let matrix = try #require(report.matrix)
+        #expect(matrix.importers == ["qbuf:vivid-000-vid-cap"])
+        #expect(Set(matrix.exporters) == ["system-heap", "reserved-heap", "udmabuf", "expbuf:vivid-000-vid-cap"])
+    }
+}
