@@ -55,6 +55,14 @@ probe=$?
 "$bin/dmabuf-probe" --matrix >"$out/probe.txt"
 echo "guest: dmabuf-probe exit $probe (report in .build/vm/probe.json)"
 
+# One device at a time, as v4l2-ctl -d and modetest -M take it: a node name, a number, a driver.
+: >"$out/probe-device.tsv"
+for device in vivid-000-vid-cap 0 vkms; do
+    "$bin/dmabuf-probe" -d "$device" --matrix >"$out/probe-device-$device.txt" 2>&1
+    printf '%s\t%s\n' "$device" "$?" >>"$out/probe-device.tsv"
+done
+echo "guest: dmabuf-probe -d (device, exit): $(tr '\t\n' '= ' <"$out/probe-device.tsv")"
+
 DMABUFKIT_REQUIRE_DEVICES=1 "$bin/DmaBufKitPackageTests.xctest" --testing-library swift-testing \
     --filter DeviceTests --xunit-output "$out/device-tests.xml"
 tests=$?

@@ -92,6 +92,16 @@ except (OSError, ET.ParseError, KeyError, ValueError) as error:
     print(f"vm-test: no report of the interrupted run from the guest ({error}); see {out}/guest.log", file=sys.stderr)
     ok = False
 try:
+    rows = [line.split("\t") for line in open(f"{out}/probe-device.tsv").read().splitlines()]
+    print("vm-test: dmabuf-probe -d in the VM: " + ", ".join(f"-d {name} exit {code}" for name, code in rows)
+          + f" (reports in {out}/probe-device-*.txt)")
+    if len(rows) != 3 or any(code != "0" for _, code in rows):
+        ok = False
+        print("vm-test: dmabuf-probe -d must probe a node name, a number and a driver (exit 0)", file=sys.stderr)
+except (OSError, ValueError) as error:
+    print(f"vm-test: no dmabuf-probe -d report from the guest ({error})", file=sys.stderr)
+    ok = False
+try:
     rows = [line.split("\t") for line in open(f"{out}/selftests.tsv").read().splitlines()]
     source = open(f"{out}/selftests-source.txt").read().strip()
     verdicts = {"0": "pass", "4": "skip"}
