@@ -151,7 +151,7 @@ struct SystemLibraryTests {
 
 /// `dmabuf-probe -d`: one device by path, number, node name or driver; nothing else probed.
 @Suite("dmabuf-probe --device on the simulated kernel")
-struct ProbeDeviceTests {
+struct ProbeSelectionTests {
     @Test func namesPathsAndNumbersSelectOneDevice() throws {
         let probe = Probe(kernel: SimulatedKernel())
         #expect(try probe.select("0") == .v4l2(path: "/dev/video0", name: "vivid-000-vid-cap"))

@@ -11,6 +11,9 @@ extension Tag {
 /// their leak checks count the whole process's descriptors, and skipped with the reason
 /// when the nodes are absent — unless the run requires them (the VM rig), where a missing
 /// node must fail the run instead of skipping it.
+/// The VM runs them with `--filter DeviceTests`, a pattern on test names: no other suite may
+/// have "DeviceTests" in its name (one that did ran unserialized beside them there and broke
+/// their descriptor counts).
 @Suite(.tags(.device), .serialized, .enabled(if: Devices.available || Devices.required, Devices.skipReason))
 struct DeviceTests {}
 
