@@ -93,14 +93,7 @@ struct DmaBufBenchCommand: ParsableCommand {
         if runs > 1000 || pipelineRuns > 100 { throw ValidationError("--runs at most 1000, --pipeline-runs at most 100") }
         if let saveJson {
             // Found now, not after a run of many minutes.
-            let directory = (saveJson as NSString).deletingLastPathComponent
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: saveJson, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw ValidationError("--save-json \(saveJson) is a directory (EISDIR)")
-            }
-            if access(directory.isEmpty ? "." : directory, W_OK) != 0 {
-                throw ValidationError("--save-json \(saveJson): cannot write in \(directory.isEmpty ? "." : directory) (\(Errno(rawValue: errno)))")
-            }
+            do { try OutputCheck.file(saveJson, for: "--save-json \(saveJson)") } catch { throw ValidationError("\(error)") }
         }
         for name in only where !LoopBenchmarks.loopNames.contains(where: { $0.lowercased().contains(name.lowercased()) }) {
             throw ValidationError("--only \(name) matches no loop (loops: \(LoopBenchmarks.loopNames.joined(separator: ", ")))")

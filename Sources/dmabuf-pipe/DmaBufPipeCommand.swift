@@ -262,32 +262,17 @@ struct Run: ParsableCommand {
 
     /// Every output is checked before the first run: a report that cannot be written is found now, not after the run.
     func checkOutputs(_ runs: [PipelineScenario]) throws {
-        func writableDirectory(_ directory: String, for what: String) throws {
-            var isDirectory: ObjCBool = false
-            if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-                throw usage("\(what): the directory \(directory) does not exist (ENOENT)")
+        do {
+            if let junit { try OutputCheck.file(junit, for: "--junit \(junit)") }
+            if let outputDir { try OutputCheck.directory(outputDir, for: "--output-dir") }
+            for run in runs {
+                let sink = run.pipeline.sink
+                guard sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) else { continue }
+                let path = String(sink.dropFirst(PipelineConfiguration.fileSinkPrefix.count))
+                // A scenario's relative path lands in the output directory, checked above.
+                if path.hasPrefix("/") || scenarios.isEmpty { try OutputCheck.file(path, for: "the file sink \(path)") }
             }
-            if !isDirectory.boolValue { throw usage("\(what): \(directory) is not a directory (ENOTDIR)") }
-            if access(directory, W_OK) != 0 { throw usage("\(what): cannot write in \(directory) (\(Errno(rawValue: errno)))") }
-        }
-        func parent(_ path: String) -> String {
-            let directory = (path as NSString).deletingLastPathComponent
-            return directory.isEmpty ? "." : directory
-        }
-        if let junit {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: junit, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw usage("--junit \(junit) is a directory (EISDIR)")
-            }
-            try writableDirectory(parent(junit), for: "--junit \(junit)")
-        }
-        if let outputDir { try writableDirectory(outputDir, for: "--output-dir") }
-        for run in runs {
-            let sink = run.pipeline.sink
-            guard sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) else { continue }
-            let path = String(sink.dropFirst(PipelineConfiguration.fileSinkPrefix.count))
-            if path.hasPrefix("/") || scenarios.isEmpty { try writableDirectory(parent(path), for: "the file sink \(path)") }
-        }
+        } catch { throw usage("\(error)") }
         for directory in Set(runs.compactMap(\.pipeline.dumpDirectory)) {
             do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
                 throw usage("--dump-frames: cannot create \(directory): \((error as NSError).localizedDescription)")
