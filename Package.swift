@@ -4,6 +4,8 @@ import PackageDescription
 let package = Package(
     name: "DmaBufKit",
     products: [
+        .library(name: "DmaBufKernel", targets: ["DmaBufKernel"]),
+        .library(name: "DmaBufSimulation", targets: ["DmaBufSimulation"]),
         .library(name: "DmaBufKit", targets: ["DmaBufKit"]),
         .executable(name: "dmabuf-probe", targets: ["dmabuf-probe"]),
         .executable(name: "dmabuf-pipe", targets: ["dmabuf-pipe"]),
@@ -27,10 +29,22 @@ let package = Package(
         .systemLibrary(
             name: "CLibPNG", path: "Shims/CLibPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]),
+        // The layers. DmaBufKernel: the Kernel interface (one protocol per subsystem), the real
+        // kernel through the shim, errno and the kernel's value types. DmaBufSimulation: a
+        // model of the same kernel, for tests and `--simulated`. DmaBufKit: the typed API,
+        // probe and pipelines. Neither of the lower two can name a type above it.
+        .target(
+            name: "DmaBufKernel",
+            dependencies: ["CDmaBuf", "CLibDRM"],
+            path: "Sources/DmaBufKernel"),
+        .target(
+            name: "DmaBufSimulation",
+            dependencies: ["DmaBufKernel"],
+            path: "Sources/DmaBufSimulation"),
         .target(
             name: "DmaBufKit",
             dependencies: [
-                "CDmaBuf", "CLibDRM", "CLibV4L2", "CLibPNG",
+                "DmaBufKernel", "CDmaBuf", "CLibV4L2", "CLibPNG",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -45,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "dmabuf-probe",
             dependencies: [
-                "DmaBufKit",
+                "DmaBufKit", "DmaBufSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -53,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "dmabuf-pipe",
             dependencies: [
-                "DmaBufKit",
+                "DmaBufKit", "DmaBufSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -61,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "dmabuf-bench",
             dependencies: [
-                "DmaBufBench", "DmaBufKit",
+                "DmaBufBench", "DmaBufKit", "DmaBufSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -69,7 +83,7 @@ let package = Package(
         .testTarget(
             name: "DmaBufKitTests",
             dependencies: [
-                "DmaBufKit", "DmaBufBench", "CDmaBuf", "CLibPNG", .product(name: "Logging", package: "swift-log"),
+                "DmaBufKit", "DmaBufSimulation", "DmaBufBench", "CDmaBuf", "CLibPNG", .product(name: "Logging", package: "swift-log"),
                 // Built for the tests that run the tools as a user would (exit codes, signals, bad input).
                 "dmabuf-probe", "dmabuf-pipe", "dmabuf-bench",
             ],

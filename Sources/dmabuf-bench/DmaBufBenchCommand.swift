@@ -1,6 +1,7 @@
 import ArgumentParser
 import DmaBufBench
 import DmaBufKit
+import DmaBufSimulation
 import Foundation
 import Logging
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DmaBufKit
+import DmaBufSimulation
 import Foundation
 import Logging
 

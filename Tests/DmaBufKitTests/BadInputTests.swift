@@ -1,4 +1,5 @@
 import DmaBufKit
+import DmaBufSimulation
 import Testing
 
 /// Runs one bad-input row: it must fail with the row's errno and leave nothing behind.

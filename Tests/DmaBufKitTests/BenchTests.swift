@@ -1,5 +1,6 @@
 @testable import DmaBufBench
 import DmaBufKit
+import DmaBufSimulation
 import Logging
 import Testing
 

@@ -1,4 +1,5 @@
 import DmaBufKit
+import DmaBufSimulation
 import Foundation
 import Logging
 import Testing

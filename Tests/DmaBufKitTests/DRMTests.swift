@@ -1,4 +1,5 @@
 import DmaBufKit
+import DmaBufSimulation
 import Testing
 
 @Suite("DRM/KMS on the simulated kernel")

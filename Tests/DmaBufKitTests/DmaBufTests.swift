@@ -1,4 +1,5 @@
 import DmaBufKit
+import DmaBufSimulation
 import Testing
 
 @Suite("dma-buf API on the simulated kernel")

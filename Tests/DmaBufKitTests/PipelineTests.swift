@@ -1,5 +1,6 @@
 import CLibPNG
 import DmaBufKit
+import DmaBufSimulation
 import Foundation
 import Logging
 import Testing

@@ -1,6 +1,7 @@
 import CLibDRM
 import CLibV4L2
 import DmaBufKit
+import DmaBufSimulation
 import Foundation
 import Testing
 

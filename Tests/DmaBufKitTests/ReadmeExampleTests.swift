@@ -1,4 +1,5 @@
 import DmaBufKit
+import DmaBufSimulation
 import Testing
 
 /// The library example in README.md, on the simulated kernel: keeps the README true.

@@ -1,4 +1,5 @@
 @testable import DmaBufKit
+import DmaBufSimulation
 import Foundation
 import Testing
 

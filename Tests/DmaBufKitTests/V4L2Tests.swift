@@ -1,4 +1,5 @@
 import DmaBufKit
+import DmaBufSimulation
 import Testing
 
 /// V4L2 behaviour on vivid and vim2m: each case runs on the real kernel in the VM and, where

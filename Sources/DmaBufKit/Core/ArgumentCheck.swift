@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// A caller's integer for a kernel field, checked before any ioctl: a value the field cannot
 /// hold (negative, too wide) is the caller's EINVAL with the reason, never a trap.
 func checkedArgument<T: FixedWidthInteger>(

@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Glibc
 
 /// The exit codes of dmabuf-probe, dmabuf-pipe and dmabuf-bench: one table, one meaning each.

@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Foundation
 
 /// Outputs a command will write (reports, frame files), checked before it runs: a report that

@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// The single owner of one file descriptor. Closing is explicit (`close()`, which reports
 /// errors) or, as a fallback, happens when the owner goes away.
 public struct OwnedDescriptor: ~Copyable, Sendable {

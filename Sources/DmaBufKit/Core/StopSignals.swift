@@ -1,4 +1,5 @@
-import CDmaBuf
+import DmaBufKernel
+internal import CDmaBuf
 
 /// SIGINT and SIGTERM as a request to stop a run at its next boundary (a frame, a probe
 /// check, a benchmark run), so that it releases everything and reports what it did. The CLIs

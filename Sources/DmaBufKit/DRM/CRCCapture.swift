@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// Frame CRCs a driver computes for a CRTC, from debugfs `dri/<minor>/crtc-<n>/crc` where the
 /// driver offers them (vkms computes them in its composer): a way to prove what was shown
 /// without a writeback connector. Capturing starts when opened and stops when closed.

@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Synchronization
 
 /// An open DRM device (`/dev/dri/cardN` or `renderD*`), found by driver name rather than by
@@ -7,8 +8,6 @@ public struct DRMDevice: ~Copyable, Sendable {
     public let version: DRMVersion
     /// What outlives this owner's borrows: counted GEM handles, and whether the file is open.
     let state: DRMFileState
-
-    public static let directory = "/dev/dri"
 
     public enum Node: String, Sendable { case card, render = "renderD" }
 
@@ -25,12 +24,12 @@ public struct DRMDevice: ~Copyable, Sendable {
     /// The device nodes of one kind, in name order.
     public static func nodes(_ node: Node = .card, kernel: any Kernel) throws(KernelError) -> [String] {
         let names: [String]
-        do { names = try kernel.listDirectory(directory) } catch {
+        do { names = try kernel.listDirectory(KernelPaths.drmDirectory) } catch {
             if error.errno == .ENOENT { return [] }
             throw error
         }
         return names.filter { $0.hasPrefix(node.rawValue) && $0.dropFirst(node.rawValue.count).allSatisfy(\.isNumber) }
-            .sorted { $0.count != $1.count ? $0.count < $1.count : $0 < $1 }.map { "\(directory)/\($0)" }
+            .sorted { $0.count != $1.count ? $0.count < $1.count : $0 < $1 }.map { "\(KernelPaths.drmDirectory)/\($0)" }
     }
 
     /// Every node of that kind with the name of the driver behind it.
@@ -57,7 +56,7 @@ public struct DRMDevice: ~Copyable, Sendable {
             try device.close()
         }
         throw KernelError(
-            "open", .ENOENT, path: "\(Self.directory)/\(node.rawValue)*",
+            "open", .ENOENT, path: "\(KernelPaths.drmDirectory)/\(node.rawValue)*",
             reason: "no DRM \(node.rawValue) node is driven by \(driver) (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
     }
 
@@ -139,12 +138,6 @@ public struct DRMDevice: ~Copyable, Sendable {
         let id = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmAddFramebuffer(fd, request) }
         return Framebuffer(id: id, width: Int(request.width), height: Int(request.height), state: state)
     }
-}
-
-/// `DRM_CLOEXEC` and `DRM_RDWR` for PRIME export.
-public enum PrimeFlags {
-    public static let closeOnExec: UInt32 = 0o2000000
-    public static let readWrite: UInt32 = 0o2
 }
 
 /// The state of one open DRM file shared with the buffers made on it. GEM handles are counted:

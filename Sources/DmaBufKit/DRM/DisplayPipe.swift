@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// One display path of a KMS device, driven with atomic commits: a CRTC, its primary plane,
 /// a connected output connector and, where the driver has one (vkms), a writeback connector
 /// that writes what the CRTC scans out into a framebuffer of ours.

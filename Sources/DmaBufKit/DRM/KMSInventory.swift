@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// What a KMS device has: planes with the formats and modifiers they scan out (IN_FORMATS),
 /// connectors with their modes, encoders and CRTCs.
 public struct PlaneDescription: Hashable, Sendable {

@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// Which way the CPU (or a fence) touches a dma-buf: picks the `DMA_BUF_SYNC_*` direction.
 public enum DmaBufAccess: String, Sendable, CaseIterable, Codable {
     case read, write, readWrite
@@ -109,8 +110,6 @@ public struct DmaBuf: ~Copyable, Sendable {
         }
     }
 }
-
-let dmaBufNameCapacity = 32
 
 /// A CPU mapping of a dma-buf, valid inside `DmaBuf.withMapping`. Every access is bracketed
 /// by `DMA_BUF_IOCTL_SYNC` start and end, and the end is issued even when the body throws.

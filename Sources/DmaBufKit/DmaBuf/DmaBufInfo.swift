@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// A dma-buf as `/proc/self/fdinfo/<fd>` describes it.
 public struct DmaBufInfo: Hashable, Sendable, Codable {
     public var size: UInt64
@@ -11,7 +12,7 @@ public struct DmaBufInfo: Hashable, Sendable, Codable {
 
     /// Parses fdinfo text; nil when it lacks the dma-buf lines (the fd is not a dma-buf).
     public init?(fdinfo text: String) {
-        let fields = Self.fdinfoFields(text)
+        let fields = KernelPaths.fdinfoFields(text)
         guard let size = fields["size"].flatMap({ UInt64($0) }), let exporter = fields["exp_name"] else { return nil }
         self.size = size
         self.exporter = String(exporter)
@@ -22,16 +23,6 @@ public struct DmaBufInfo: Hashable, Sendable, Codable {
 }
 
 extension DmaBufInfo {
-    /// The `key:\tvalue` lines of any fdinfo text.
-    static func fdinfoFields(_ text: String) -> [Substring: Substring] {
-        var fields: [Substring: Substring] = [:]
-        for line in text.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            fields[line[..<colon]] = line[line.index(after: colon)...].drop { $0 == "\t" || $0 == " " }
-        }
-        return fields
-    }
-
     /// Every dma-buf alive in the system, from debugfs `dma_buf/bufinfo` (needs root and
     /// debugfs): what shows a buffer nobody holds an fd to, or a leak in another process.
     public static func systemWide(kernel: any Kernel) throws(KernelError) -> [DmaBufInfo] {

@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// A dma-buf heap, `/dev/dma_heap/<name>`: `system` (pages from anywhere) or a CMA area
 /// (physically contiguous; named after the area, usually `reserved` or `linux,cma`).
 public struct DmaHeap: ~Copyable, Sendable {

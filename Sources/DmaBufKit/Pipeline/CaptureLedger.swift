@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// Whose fault a skipped capture sequence number is, from what the pipeline knew of the queue.
 ///
 /// A capture driver loses a frame when it has no empty buffer at the moment the frame is due

@@ -1,4 +1,5 @@
-import CLibPNG
+import DmaBufKernel
+internal import CLibPNG
 
 /// Pictures a person can open: RGB24 frames written as PNG by libpng.
 public enum PNGFile {

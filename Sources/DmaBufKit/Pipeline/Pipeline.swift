@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Foundation
 import Logging
 
@@ -251,7 +252,7 @@ public struct Pipeline {
         }
         let node = nodes.first { $0.name == name } ?? nodes.first { $0.name.hasPrefix("\(name)-") && $0.name.hasSuffix("-vid-cap") }
         guard let node else {
-            throw KernelError("open", .ENOENT, path: V4L2Device.sysfsDirectory, reason: "no capture node named \(name) (found: \(nodes.map(\.name).joined(separator: ", ")))")
+            throw KernelError("open", .ENOENT, path: KernelPaths.videoSysfsDirectory, reason: "no capture node named \(name) (found: \(nodes.map(\.name).joined(separator: ", ")))")
         }
         return try V4L2Device(path: node.path, kernel: kernel)
     }

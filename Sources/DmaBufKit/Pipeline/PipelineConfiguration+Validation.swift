@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// The one place a pipeline's settings are checked, for flags and scenario files alike: every
 /// number in range (so that no conversion to the kernel's 32-bit fields can trap) and no two
 /// settings in conflict. Devices answer for their own limits (a size vivid cannot capture is

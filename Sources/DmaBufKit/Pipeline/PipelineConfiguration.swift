@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// What a pipeline run does (`dmabuf-pipe run` flags or a scenario file) and what it must
 /// achieve to pass.
 public struct PipelineConfiguration: Codable, Sendable, Equatable {

@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Foundation
 
 /// What a pipeline run did, measured: frames, drops, verification, rate, latency, and whether

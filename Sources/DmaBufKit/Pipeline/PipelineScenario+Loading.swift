@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Foundation
 import Yams
 

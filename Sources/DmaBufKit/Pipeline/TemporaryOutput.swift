@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Glibc
 
 /// A file written under a temporary name beside its target and renamed over it on `commit()`:

@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// The DRM part of the probe: for each card node, its driver and caps, then PRIME export of a
 /// dumb buffer, PRIME import of a heap buffer and a udmabuf, AddFB2, and on a KMS device with a
 /// writeback connector a scanout whose written-back pixels are compared with what was shown.
@@ -10,7 +11,7 @@ extension Probe {
             return .init(status: status(of: error), reason: error.description, kernelOption: nil, items: [])
         }
         guard !nodes.isEmpty else {
-            return .init(status: .missing, reason: "\(DRMDevice.directory) has no card node", kernelOption: "CONFIG_DRM and a driver (e.g. CONFIG_DRM_VKMS, CONFIG_DRM_VGEM)", items: [])
+            return .init(status: .missing, reason: "\(KernelPaths.drmDirectory) has no card node", kernelOption: "CONFIG_DRM and a driver (e.g. CONFIG_DRM_VKMS, CONFIG_DRM_VGEM)", items: [])
         }
         let items = nodes.map(probeDRMDevice)
         let statuses = items.map(\.status)
@@ -107,22 +108,5 @@ extension Probe {
         try target.close()
         try shown.close()
         if wrong > 0 { throw ProbeMismatch("\(wrong) of \(width * height) written-back pixels differ from the scanned-out buffer") }
-    }
-}
-
-/// Pixel formats by fourcc.
-public enum DRMFormat {
-    public static let xrgb8888: UInt32 = 0x3432_5258  // 'XR24'
-    public static let argb8888: UInt32 = 0x3432_5241  // 'AR24'
-    public static let rgb565: UInt32 = 0x3631_4752  // 'RG16'
-
-    /// What vkms writes back (XRGB8888) for an RGB565 pixel: RGB565_to_argb_u16 (channel ×
-    /// 65535 / 31 or 63, rounded), then argb_u16_to_XRGB8888 (÷ 257, rounded).
-    public static func xrgb8888(fromRGB565 pixel: UInt16) -> UInt32 {
-        func expand(_ value: UInt16, _ maximum: UInt32) -> UInt32 {
-            let wide = (UInt32(value) * 65535 + maximum / 2) / maximum
-            return (wide * 255 + 65535 / 2) / 65535
-        }
-        return expand(pixel >> 11 & 0x1f, 31) << 16 | expand(pixel >> 5 & 0x3f, 63) << 8 | expand(pixel & 0x1f, 31)
     }
 }

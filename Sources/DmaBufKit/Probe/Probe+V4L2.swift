@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// The V4L2 part of the probe: for each capture, output or mem2mem node, its formats, then
 /// EXPBUF of an MMAP buffer and DMABUF import of a system-heap buffer and of a udmabuf.
 extension Probe {

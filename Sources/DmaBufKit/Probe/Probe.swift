@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Logging
 
 /// One device for the probe to look at alone (`dmabuf-probe -d`).
@@ -87,7 +88,7 @@ public struct Probe {
         if let node = videoNodes.first(where: { $0.path == path || $0.name == name }) { return .v4l2(path: node.path, name: node.name) }
         if let card = cards.first(where: { $0.path == path || $0.driver == name }) { return .drm(path: card.path, driver: card.driver) }
         let found = videoNodes.map { "\($0.path) (\($0.name))" } + cards.map { "\($0.path) (\($0.driver))" }
-        throw KernelError("open", .ENOENT, path: path.hasPrefix("/") ? path : "\(V4L2Device.sysfsDirectory)/*/name, \(DRMDevice.directory)/card*",
+        throw KernelError("open", .ENOENT, path: path.hasPrefix("/") ? path : "\(KernelPaths.videoSysfsDirectory)/*/name, \(KernelPaths.drmDirectory)/card*",
                           reason: "no V4L2 node or DRM device is \(name) (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
     }
 

@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// What `dmabuf-probe` found, in the shape its `--json` output has.
 ///
 /// The schema is stable: fields are only ever added, and `schemaVersion` goes up when one

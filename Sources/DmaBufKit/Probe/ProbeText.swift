@@ -1,3 +1,4 @@
+import DmaBufKernel
 extension ProbeReport {
     /// The human report: one line per facility, details only where something is wrong.
     public var text: String {
@@ -23,7 +24,7 @@ extension ProbeReport {
         if let reason = syncFile.reason { lines.append(Self.why(reason, syncFile.kernelOption)) }
         lines += Self.problems(syncFile.checks)
 
-        lines.append(Self.row("DRM", drm.status, drm.status == .ok ? DRMDevice.directory : ""))
+        lines.append(Self.row("DRM", drm.status, drm.status == .ok ? KernelPaths.drmDirectory : ""))
         if let reason = drm.reason { lines.append(Self.why(reason, drm.kernelOption)) }
         for device in drm.items {
             let caps = ["kms", "writeback"].filter { device.facts[$0] == "true" }
@@ -32,7 +33,7 @@ extension ProbeReport {
             lines += Self.problems(device.checks)
         }
 
-        lines.append(Self.row("V4L2", v4l2.status, v4l2.status == .ok ? V4L2Device.sysfsDirectory : ""))
+        lines.append(Self.row("V4L2", v4l2.status, v4l2.status == .ok ? KernelPaths.videoSysfsDirectory : ""))
         if let reason = v4l2.reason { lines.append(Self.why(reason, v4l2.kernelOption)) }
         for node in v4l2.items {
             lines.append(Self.row("  " + node.name, node.status, "\(node.path) \(node.driver) (\(node.facts["type"] ?? "?")): \(Self.summary(node.checks))"))

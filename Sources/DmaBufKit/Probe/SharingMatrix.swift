@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// Every exporter × every importer, each cell tried for real: a buffer from the exporter,
 /// sized for the importer, imported (PRIME, plus AddFB2 on KMS devices) or queued (V4L2
 /// DMABUF QBUF). A failure the kernel is known to have says which limit it is.

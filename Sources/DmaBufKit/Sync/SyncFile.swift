@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// Where a fence (or a whole sync_file) stands.
 public enum FenceStatus: Hashable, Sendable, CustomStringConvertible {
     case active

@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// `/dev/udmabuf`: turns ranges of sealed memfds into a dma-buf without copying.
 public struct UdmabufDevice: ~Copyable, Sendable {
     public let descriptor: OwnedDescriptor

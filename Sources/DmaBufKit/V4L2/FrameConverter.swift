@@ -1,4 +1,5 @@
-import CLibV4L2
+import DmaBufKernel
+internal import CLibV4L2
 
 /// Converts captured frames between pixel formats with libv4lconvert (for comparing pixels
 /// or writing pictures), without a device: conversion is all it is used for.

@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Foundation
 
 /// An open V4L2 video node (`/dev/videoN`), found by its name (e.g. `vivid-000-vid-cap`) since
@@ -5,8 +6,6 @@ import Foundation
 public struct V4L2Device: ~Copyable {
     public let descriptor: OwnedDescriptor
     public let capability: V4L2Capability
-
-    public static let sysfsDirectory = "/sys/class/video4linux"
 
     /// Opens `path` read-write, non-blocking by default (a dequeue with nothing ready is then
     /// a result, not a wait).
@@ -22,15 +21,15 @@ public struct V4L2Device: ~Copyable {
     /// Every video node with its name, as sysfs lists them.
     public static func nodes(kernel: any Kernel) throws(KernelError) -> [(path: String, name: String)] {
         let entries: [String]
-        do { entries = try kernel.listDirectory(sysfsDirectory) } catch {
+        do { entries = try kernel.listDirectory(KernelPaths.videoSysfsDirectory) } catch {
             if error.errno == .ENOENT { return [] }
             throw error
         }
         var nodes: [(path: String, name: String)] = []
         for entry in entries.filter({ $0.hasPrefix("video") }).sorted(by: { ($0.count, $0) < ($1.count, $1) }) {
             // A node that went away since the listing is gone; any other failure is reported, never skipped.
-            do { nodes.append(("/dev/\(entry)", try kernel.readFile("\(sysfsDirectory)/\(entry)/name").trimmingCharacters(in: .newlines))) } catch {
-                if error.errno != .ENOENT { throw error.at("\(sysfsDirectory)/\(entry)/name").explained("cannot read the node's name") }
+            do { nodes.append(("/dev/\(entry)", try kernel.readFile("\(KernelPaths.videoSysfsDirectory)/\(entry)/name").trimmingCharacters(in: .newlines))) } catch {
+                if error.errno != .ENOENT { throw error.at("\(KernelPaths.videoSysfsDirectory)/\(entry)/name").explained("cannot read the node's name") }
             }
         }
         return nodes
@@ -40,7 +39,7 @@ public struct V4L2Device: ~Copyable {
     public init(name: String, kernel: any Kernel, nonBlocking: Bool = true) throws(KernelError) {
         let nodes = try Self.nodes(kernel: kernel)
         guard let node = nodes.first(where: { $0.name == name }) else {
-            throw KernelError("open", .ENOENT, path: "\(Self.sysfsDirectory)/video*/name",
+            throw KernelError("open", .ENOENT, path: "\(KernelPaths.videoSysfsDirectory)/video*/name",
                               reason: "no video node is named \(name) (found: \(nodes.isEmpty ? "none" : nodes.map(\.name).joined(separator: ", ")))")
         }
         try self.init(path: node.path, kernel: kernel, nonBlocking: nonBlocking)

@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// A buffer of a V4L2 queue, by its index.
 public struct BufferIndex: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32

@@ -1,11 +1,12 @@
+import DmaBufKernel
 import Foundation
 
 /// DRM ioctls on the simulated kernel, with the checks and errnos of Linux 6.1's DRM core,
 /// vgem and vkms. Writeback composes the primary plane for real, pixel by pixel.
 extension SimulatedKernel {
     func drmDevice(at path: String) -> SimulatedDRMDevice? {
-        guard path.hasPrefix(DRMDevice.directory + "/") else { return nil }
-        return drmDevices[String(path.dropFirst(DRMDevice.directory.count + 1))]
+        guard path.hasPrefix(KernelPaths.drmDirectory + "/") else { return nil }
+        return drmDevices[String(path.dropFirst(KernelPaths.drmDirectory.count + 1))]
     }
 
     /// The DRM file behind `fd`: EBADF when closed, ENOTTY when not a DRM device.

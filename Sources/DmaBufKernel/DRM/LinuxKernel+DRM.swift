@@ -1,5 +1,5 @@
-import CDmaBuf
-import CLibDRM
+internal import CDmaBuf
+internal import CLibDRM
 
 #if canImport(Glibc)
 import Glibc

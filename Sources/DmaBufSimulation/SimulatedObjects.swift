@@ -1,3 +1,4 @@
+import DmaBufKernel
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -303,3 +303,13 @@ public protocol DRMInterface {
     /// Reads the pending events of a DRM fd; [] when none is pending on a non-blocking fd.
     func drmReadEvents(_ fd: FileDescriptorNumber) throws(KernelError) -> [DRMEvent]
 }
+
+/// `DRM_CLOEXEC` and `DRM_RDWR` for PRIME export.
+public enum PrimeFlags {
+    public static let closeOnExec: UInt32 = 0o2000000
+    public static let readWrite: UInt32 = 0o2
+}
+
+extension KernelPaths {
+    public static let drmDirectory = "/dev/dri"
+}

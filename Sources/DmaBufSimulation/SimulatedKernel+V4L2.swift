@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Foundation
 
 /// V4L2 ioctls on the simulated vivid and vim2m nodes, with vb2's checks and errnos on Linux 6.1.

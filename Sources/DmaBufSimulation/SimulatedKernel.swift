@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Foundation
 
 /// A model of the Linux 6.1 dma-buf interfaces: heaps (`system`, and a CMA-like `reserved`
@@ -142,7 +143,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         case KernelPaths.udmabufListLimit where configuration.udmabuf: return "\(configuration.udmabufListLimit)\n"
         case KernelPaths.dmaBufDebugList: return locked { bufinfo() }
         default:
-            let sysfs = V4L2Device.sysfsDirectory + "/video"
+            let sysfs = KernelPaths.videoSysfsDirectory + "/video"
             if path.hasPrefix(sysfs), path.hasSuffix("/name"), let index = Int(path.dropFirst(sysfs.count).dropLast("/name".count)),
                 videoDevices.indices.contains(index)
             {
@@ -170,8 +171,8 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     public func listDirectory(_ path: String) throws(KernelError) -> [String] {
-        if path == DRMDevice.directory, !drmDevices.isEmpty { return drmDevices.keys.sorted() }
-        if path == V4L2Device.sysfsDirectory, !videoDevices.isEmpty { return videoDevices.indices.map { "video\($0)" } }
+        if path == KernelPaths.drmDirectory, !drmDevices.isEmpty { return drmDevices.keys.sorted() }
+        if path == KernelPaths.videoSysfsDirectory, !videoDevices.isEmpty { return videoDevices.indices.map { "video\($0)" } }
         guard path == KernelPaths.dmaHeapDirectory, !configuration.heaps.isEmpty else {
             throw KernelError("opendir", .ENOENT, path: path)
         }
@@ -597,7 +598,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
             if size > 0 { try host.truncate(fd, length: size) }
             // Like a real dma-buf, the backing file cannot change size.
             try host.addSeals(fd, [.shrink, .grow, .seal])
-            inode = try DmaBufInfo.fdinfoFields(host.fdinfo(fd))["ino"].flatMap { UInt64($0) } ?? 0
+            inode = try KernelPaths.fdinfoFields(host.fdinfo(fd))["ino"].flatMap { UInt64($0) } ?? 0
         } catch {
             try? host.close(fd)
             throw error

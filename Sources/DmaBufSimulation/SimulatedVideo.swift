@@ -1,3 +1,4 @@
+import DmaBufKernel
 import Foundation
 
 /// The simulated video nodes: vivid-like capture and output nodes (single- and multi-planar

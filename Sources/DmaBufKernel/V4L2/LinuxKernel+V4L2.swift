@@ -1,4 +1,4 @@
-import CDmaBuf
+internal import CDmaBuf
 
 /// V4L2 through the shim's flat structs (cdmabuf_v4l2.h); each shim function has one caller.
 extension LinuxKernel {

@@ -1,3 +1,4 @@
+import DmaBufKernel
 /// The simulated DRM devices: a vgem-like GEM-only device and a vkms-like KMS device with one
 /// CRTC, a primary and a cursor plane, a virtual connector and a writeback connector. Object
 /// and property ids, modes and checks follow vkms on Linux 6.1.

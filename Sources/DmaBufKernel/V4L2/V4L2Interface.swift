@@ -202,3 +202,8 @@ public protocol V4L2Interface {
     func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError)
     func v4l2GetControl(_ fd: FileDescriptorNumber, id: UInt32) throws(KernelError) -> Int32
 }
+
+extension KernelPaths {
+    /// One folder per video node, with its `name`.
+    public static let videoSysfsDirectory = "/sys/class/video4linux"
+}
