@@ -6,6 +6,7 @@ public struct OpenFlags: OptionSet, Hashable, Sendable {
     public static let readWrite = OpenFlags(rawValue: 0o2)
     public static let nonBlocking = OpenFlags(rawValue: 0o4000)
     public static let closeOnExec = OpenFlags(rawValue: 0o2000000)
+    public static let readOnly: OpenFlags = []
 }
 
 public struct MemoryProtection: OptionSet, Hashable, Sendable {

@@ -10,3 +10,17 @@ func checkedArgument<T: FixedWidthInteger>(
     }
     return converted
 }
+
+/// Refuses lengths no allocator can honour, before any ioctl is issued.
+func validateLength(_ length: Int, operation: String, path: String, kernel: any Kernel) throws(KernelError) {
+    if length <= 0 {
+        throw KernelError(
+            operation, .EINVAL, path: path, reason: "length \(length) is not a buffer size (must be > 0); no ioctl issued")
+    }
+    let memory = kernel.physicalMemory
+    if memory > 0 && UInt64(length) > memory {
+        throw KernelError(
+            operation, .ENOMEM, path: path,
+            reason: "length \(length) exceeds physical memory (\(memory) bytes); no ioctl issued")
+    }
+}
