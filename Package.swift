@@ -56,10 +56,19 @@ let package = Package(
             name: "DmaBufBench",
             dependencies: ["DmaBufKit", "CBenchReference", .product(name: "Logging", package: "swift-log")],
             path: "Sources/DmaBufBench"),
+        // What the three tools share: kernel choice, logging, JSON, the exit-70 path.
+        .target(
+            name: "DmaBufCommandLine",
+            dependencies: [
+                "DmaBufKit", "DmaBufSimulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/DmaBufCommandLine"),
         .executableTarget(
             name: "dmabuf-probe",
             dependencies: [
-                "DmaBufKit", "DmaBufSimulation",
+                "DmaBufCommandLine", "DmaBufKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -67,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "dmabuf-pipe",
             dependencies: [
-                "DmaBufKit", "DmaBufSimulation",
+                "DmaBufCommandLine", "DmaBufKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -75,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "dmabuf-bench",
             dependencies: [
-                "DmaBufBench", "DmaBufKit", "DmaBufSimulation",
+                "DmaBufBench", "DmaBufCommandLine", "DmaBufKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,7 +1,7 @@
 import ArgumentParser
 import DmaBufBench
 import DmaBufKit
-import DmaBufSimulation
+import DmaBufCommandLine
 import Foundation
 import Logging
 
@@ -102,19 +102,14 @@ struct DmaBufBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let verbose = verbose
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = verbose ? .info : .warning
-            return handler
-        }
+        try ToolSupport.reportingBugs(tool: "dmabuf-bench", bench)
+    }
+
+    func bench() throws {
+        ToolSupport.bootstrapLogging(verbose: verbose, level: .info)
         let logger = Logger(label: "dmabuf-bench")
-        let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
+        let kernel = ToolSupport.kernel(simulated: simulated)
         StopSignals.install()
-        if let fault = InternalError.injectedFault() {
-            FileHandle.standardError.write(Data((InternalError.report(fault, tool: "dmabuf-bench") + "\n").utf8))
-            throw ExitCode(ExitStatus.internalError)
-        }
         let clock = ClockCheck.measure()
         logger.info("\(clock.summary)")
         if checkClock {
@@ -143,9 +138,7 @@ struct DmaBufBenchCommand: ParsableCommand {
             }
             var report = BenchReport(kernel: kernel, clock: clock, loops: loops, skipped: skipped, pipelines: costs)
             report.interruptedBy = StopSignals.pending.map(StopSignals.name)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            let encoded = try encoder.encode(report)
+            let encoded = try ToolSupport.json(report)
             if let saveJson { try encoded.write(to: URL(fileURLWithPath: saveJson)) }
             print(json ? String(decoding: encoded, as: UTF8.self) : report.text)
             if let signal = StopSignals.pending { throw ExitCode(ExitStatus.interrupted(by: signal)) }
@@ -153,11 +146,10 @@ struct DmaBufBenchCommand: ParsableCommand {
         } catch let exit as ExitCode {
             throw exit
         } catch let bug as InternalError {
-            FileHandle.standardError.write(Data((InternalError.report(bug, tool: "dmabuf-bench") + "\n").utf8))
-            throw ExitCode(ExitStatus.internalError)
+            throw bug
         } catch {
-            FileHandle.standardError.write(Data("dmabuf-bench: \(error)\n".utf8))
-            throw ExitCode(1)
+            ToolSupport.warn("dmabuf-bench: \(error)")
+            throw ExitCode(ExitStatus.failed)
         }
     }
 

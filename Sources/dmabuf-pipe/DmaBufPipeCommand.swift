@@ -1,6 +1,6 @@
 import ArgumentParser
 import DmaBufKit
-import DmaBufSimulation
+import DmaBufCommandLine
 import Foundation
 import Logging
 
@@ -175,20 +175,11 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        do { try runReportingBugs() } catch let exit as ExitCode { throw exit } catch {
-            FileHandle.standardError.write(Data((InternalError.report(error, tool: "dmabuf-pipe") + "\n").utf8))
-            throw ExitCode(ExitStatus.internalError)
-        }
+        try ToolSupport.reportingBugs(tool: "dmabuf-pipe", runScenarios)
     }
 
-    func runReportingBugs() throws {
-        if let fault = InternalError.injectedFault() { throw fault }
-        let verbose = verbose
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = verbose ? .debug : .warning
-            return handler
-        }
+    func runScenarios() throws {
+        ToolSupport.bootstrapLogging(verbose: verbose)
         let logger = Logger(label: "dmabuf-pipe")
         let runs = try plannedRuns()
         try checkOutputs(runs)
@@ -197,7 +188,7 @@ struct Run: ParsableCommand {
         defer { if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) } }
 
         StopSignals.install()
-        let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
+        let kernel = ToolSupport.kernel(simulated: simulated)
         let live = isatty(STDERR_FILENO) == 1
         var results: [ScenarioResult] = []
         for scenario in runs {
@@ -217,15 +208,13 @@ struct Run: ParsableCommand {
             print("interrupted by \(StopSignals.name(interruption)): \(results.count) of \(runs.count) runs reported")
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let document = PipeOutput(version: DmaBufKitVersion.string, kernel: kernel.kind, paced: kernel.pacesFrames,
                                       interruptedBy: interruption.map(StopSignals.name), results: results)
-            print(String(decoding: try encoder.encode(document), as: UTF8.self))
+            print(String(decoding: try ToolSupport.json(document), as: UTF8.self))
         }
         if let junit {
             do { try ScenarioResult.junit(results).write(toFile: junit, atomically: true, encoding: .utf8) } catch {
-                FileHandle.standardError.write(Data("dmabuf-pipe: cannot write the JUnit report \(junit): \(error)\n".utf8))
+                ToolSupport.warn("dmabuf-pipe: cannot write the JUnit report \(junit): \(error)")
                 throw ExitCode(ExitStatus.failed)
             }
         }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import DmaBufKit
-import DmaBufSimulation
+import DmaBufCommandLine
 import Foundation
 import Logging
 
@@ -57,25 +57,17 @@ struct DmaBufProbeCommand: ParsableCommand {
     }
 
     func run() throws {
-        do { try runReportingBugs() } catch let exit as ExitCode { throw exit } catch {
-            FileHandle.standardError.write(Data((InternalError.report(error, tool: "dmabuf-probe") + "\n").utf8))
-            throw ExitCode(ExitStatus.internalError)
-        }
+        try ToolSupport.reportingBugs(tool: "dmabuf-probe", probe)
     }
 
-    func runReportingBugs() throws {
-        if let fault = InternalError.injectedFault() { throw fault }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = verbose ? .debug : .warning
-            return handler
-        }
-        let kernel: any Kernel = simulated ? SimulatedKernel() : LinuxKernel()
+    func probe() throws {
+        ToolSupport.bootstrapLogging(verbose: verbose)
+        let kernel = ToolSupport.kernel(simulated: simulated)
         var probe = Probe(kernel: kernel, logger: Logger(label: "dmabuf-probe"))
         var selected: ProbeDevice?
         if let device {
             do { selected = try probe.select(device) } catch {
-                FileHandle.standardError.write(Data("dmabuf-probe: \(error)\n".utf8))
+                ToolSupport.warn("dmabuf-probe: \(error)")
                 throw ExitCode(error.errno == .EACCES || error.errno == .EPERM ? ExitStatus.permission : ExitStatus.nothingToTest)
             }
         }
@@ -83,9 +75,7 @@ struct DmaBufProbeCommand: ParsableCommand {
         probe.stopRequest = { StopSignals.pending }
         let report = probe.run(matrix: matrix, device: selected)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(String(decoding: try ToolSupport.json(report), as: UTF8.self))
         } else {
             print(report.text)
         }

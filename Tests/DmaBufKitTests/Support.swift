@@ -69,6 +69,22 @@ func expectNoLeaks(_ kernel: any Kernel, sourceLocation: SourceLocation = #_sour
     #expect(after == before, "leaked: before \(before), after \(after)", sourceLocation: sourceLocation)
 }
 
+/// Runs `body`, which must fail with an error of type `E`; returns it (nil after recording an issue).
+@discardableResult
+func expectError<E: Error>(
+    _ expected: E.Type, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
+) -> E? {
+    do {
+        try body()
+        Issue.record("expected \(E.self), but it succeeded", sourceLocation: sourceLocation)
+    } catch let error as E {
+        return error
+    } catch {
+        Issue.record("expected \(E.self), got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+}
+
 /// Expects `body` to throw a KernelError with `errno`, and returns it for further checks.
 @discardableResult
 func expectKernelError(

@@ -8,11 +8,11 @@ extension Pipeline {
     /// say whether a sampled frame shows a picture (not one flat colour). The frames go to a
     /// temporary file beside the target, renamed over it only when the run went through: a
     /// run that fails or is interrupted leaves the target as it was.
-    func runToFile(_ path: String, report: PipelineReport, progress: (Progress) -> Void) throws(KernelError) -> PipelineReport {
+    func runToFile(_ path: String, report: PipelineReport, progress: (Progress) -> Void) throws -> PipelineReport {
         var report = report
         let settings = configuration
         guard settings.strategy == .export, settings.mem2mem == nil else {
-            throw KernelError("pipeline", .EINVAL, path: path, reason: "a file sink reads the capture node's exported buffers: use the export strategy, no mem2mem")
+            throw PipelineError(path: path, "a file sink reads the capture node's exported buffers: use the export strategy, no mem2mem")
         }
         let output = try TemporaryOutput(beside: path)
         defer { output.discard() }
@@ -41,8 +41,8 @@ extension Pipeline {
                 try enqueue(queue, BufferIndex(rawValue: frame.index), nil, &tally)
                 continue
             }
-            let bytes = try slots[Int(frame.index)].withDmaBuf { buffer throws(KernelError) in
-                try rethrowingKernelErrors("read") { try buffer.read { Array($0.prefix(size)) } }
+            let bytes = try slots[Int(frame.index)].withDmaBuf { buffer throws in
+                try buffer.read { Array($0.prefix(size)) }
             }
             try output.write(bytes)
             report.bytesCopied += size

@@ -10,15 +10,15 @@ extension Pipeline {
     func runMem2Mem(
         _ name: String, camera: borrowing V4L2Device, type: V4L2BufferType, display: borrowing DRMDevice, pipe: DisplayPipe,
         report: PipelineReport, progress: (Progress) -> Void
-    ) throws(KernelError) -> PipelineReport {
+    ) throws -> PipelineReport {
         var report = report
         let settings = configuration
         guard settings.strategy == .export else {
-            throw KernelError("pipeline", .EINVAL, reason: "a mem2mem stage passes buffers along by export: use the export strategy")
+            throw PipelineError("a mem2mem stage passes buffers along by export: use the export strategy")
         }
         let stage = try V4L2Device(name: name, kernel: kernel)
         guard stage.capability.deviceCaps & V4L2Capability.videoMem2Mem != 0 else {
-            throw KernelError("pipeline", .EINVAL, path: stage.path, reason: "\(name) is not a single-planar mem2mem node")
+            throw PipelineError(path: stage.path, "\(name) is not a single-planar mem2mem node")
         }
         report.sourcePath += " → \(stage.path) (\(stage.capability.card))"
         let input = try setFormat(stage, type: .videoOutput, V4L2PixelFormat.rgb24)
@@ -54,7 +54,7 @@ extension Pipeline {
 
         var displayed: BufferIndex?
         // A software stage (vim2m converts on the CPU) can take seconds a frame on a busy machine.
-        func waitFor(_ queue: borrowing V4L2Queue, _ what: String) throws(KernelError) -> V4L2BufferInfo {
+        func waitFor(_ queue: borrowing V4L2Queue, _ what: String) throws -> V4L2BufferInfo {
             guard let buffer = try queue.dequeue(waiting: .seconds(10)) else {
                 throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no \(what) within 10 s after \(tally.shown) shown")
             }
@@ -79,7 +79,7 @@ extension Pipeline {
                 continue
             }
             let flipped = try present(shown[Int(converted.index)], previous: displayed.map { shown[Int($0.rawValue)] }, number: tally.shown, pitch: pitch,
-                                      display: display, pipe: pipe, writeback: writeback, report: &report) { () throws(KernelError) in
+                                      display: display, pipe: pipe, writeback: writeback, report: &report) { () throws in
                 if let previous = displayed { try stageOut.enqueue(previous) }
                 displayed = index
             }

@@ -8,11 +8,11 @@ extension Pipeline {
     /// the allocator, each shown once the display has left it. Runs at the display's rate.
     func runPattern(
         display: borrowing DRMDevice, pipe: DisplayPipe, report: PipelineReport, progress: (Progress) -> Void
-    ) throws(KernelError) -> PipelineReport {
+    ) throws -> PipelineReport {
         var report = report
         let settings = configuration
         guard settings.strategy == .import else {
-            throw KernelError("pipeline", .EINVAL, reason: "the pattern source writes into buffers from the allocator: use the import strategy")
+            throw PipelineError("the pattern source writes into buffers from the allocator: use the import strategy")
         }
         report.sourcePath = "pattern in \(settings.allocator.rawValue) buffers"
         let pitch = settings.width * 4
@@ -44,23 +44,21 @@ extension Pipeline {
 
     /// vivid's 75% bars in XR24 (black for test pattern 5) and, along the top-left corner, the
     /// frame number, one 8x8 block per bit: a stale buffer cannot pass for a new one.
-    func drawPattern(into slot: PipelineSlot, frame number: Int, pitch: Int) throws(KernelError) {
+    func drawPattern(into slot: PipelineSlot, frame number: Int, pitch: Int) throws {
         let settings = configuration
         let black = settings.testPattern == 5
         let row = (0..<settings.width).flatMap { x -> [UInt8] in
             let bar = black ? (red: 0, green: 0, blue: 0) : ColourBars.seventyFivePercent[x * 8 / settings.width]
             return [bar.blue, bar.green, bar.red, 0]
         }
-        try slot.withDmaBuf { buffer throws(KernelError) in
-            try rethrowingKernelErrors("write") {
-                try buffer.write { view in
-                    for y in 0..<settings.height {
-                        row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
-                    }
-                    for bit in 0..<min(16, settings.width / 8) where !black {
-                        let value: UInt8 = number >> bit & 1 == 1 ? 0xff : 0x00
-                        for y in 0..<8 { (view.baseAddress! + y * pitch + bit * 32).initializeMemory(as: UInt8.self, repeating: value, count: 32) }
-                    }
+        try slot.withDmaBuf { buffer throws in
+            try buffer.write { view in
+                for y in 0..<settings.height {
+                    row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
+                }
+                for bit in 0..<min(16, settings.width / 8) where !black {
+                    let value: UInt8 = number >> bit & 1 == 1 ? 0xff : 0x00
+                    for y in 0..<8 { (view.baseAddress! + y * pitch + bit * 32).initializeMemory(as: UInt8.self, repeating: value, count: 32) }
                 }
             }
         }
@@ -69,15 +67,15 @@ extension Pipeline {
     /// The V4L2 output sink: the pattern, drawn into buffers from the allocator, queued into
     /// an output node (DMABUF) and written again once the node gives each back. What the node
     /// does with a frame cannot be seen from here, so nothing is verified.
-    func runToVideoOutput(_ node: String, report: PipelineReport, progress: (Progress) -> Void) throws(KernelError) -> PipelineReport {
+    func runToVideoOutput(_ node: String, report: PipelineReport, progress: (Progress) -> Void) throws -> PipelineReport {
         var report = report
         let settings = configuration
         guard settings.source == PipelineConfiguration.patternSource, settings.strategy == .import, settings.allocator != .dumb else {
-            throw KernelError("pipeline", .EINVAL, reason: "a V4L2 output sink runs with the pattern source, the import strategy and a heap or udmabuf allocator")
+            throw PipelineError("a V4L2 output sink runs with the pattern source, the import strategy and a heap or udmabuf allocator")
         }
         let output = try V4L2Device(name: node, kernel: kernel)
         guard let type = output.capability.streamingType, type.isOutput else {
-            throw KernelError("pipeline", .EINVAL, path: output.path, reason: "\(node) is not a video output node")
+            throw PipelineError(path: output.path, "\(node) is not a video output node")
         }
         let format = try setFormat(output, type: type, Self.pixelFormat)
         (report.sourcePath, report.sinkPath) = ("pattern in \(settings.allocator.rawValue) buffers", "\(output.path) (\(output.capability.card))")
@@ -95,7 +93,7 @@ extension Pipeline {
         var tally = RunTally()
         var written: [Duration] = Array(repeating: .zero, count: slots.count)
         var inFlight = 0
-        func takeBack(_ queue: borrowing V4L2Queue) throws(KernelError) {
+        func takeBack(_ queue: borrowing V4L2Queue) throws {
             guard let done = try queue.dequeue(waiting: .seconds(2)) else {
                 throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: output.path, reason: "no buffer back within 2 s after \(tally.shown) frames")
             }

@@ -4,16 +4,14 @@ import Logging
 
 /// Pixels of a run: the copy path, frame comparison with the writeback, PNG dumps.
 extension Pipeline {
-    func copy(_ source: PipelineSlot, into target: PipelineSlot, on display: borrowing DRMDevice, rows: Int, rowBytes: Int, sourcePitch: Int) throws(KernelError) {
+    func copy(_ source: PipelineSlot, into target: PipelineSlot, on display: borrowing DRMDevice, rows: Int, rowBytes: Int, sourcePitch: Int) throws {
         let targetPitch = target.pitch
-        try source.withDmaBuf { buffer throws(KernelError) in
-            try target.withGEM { gem throws(KernelError) in
-                try rethrowingKernelErrors("copy") {
-                    try buffer.read { from in
-                        try display.withMapping(gem) { to in
-                            for row in 0..<rows {
-                                to.baseAddress!.advanced(by: row * targetPitch).copyMemory(from: from.baseAddress!.advanced(by: row * sourcePitch), byteCount: rowBytes)
-                            }
+        try source.withDmaBuf { buffer throws in
+            try target.withGEM { gem throws in
+                try buffer.read { from in
+                    try display.withMapping(gem) { to in
+                        for row in 0..<rows {
+                            to.baseAddress!.advanced(by: row * targetPitch).copyMemory(from: from.baseAddress!.advanced(by: row * sourcePitch), byteCount: rowBytes)
                         }
                     }
                 }
@@ -23,17 +21,17 @@ extension Pipeline {
 
     /// A slot's pixels for the CPU to read: through its dma-buf (bracketed by SYNC) or through
     /// the display's mapping of its GEM buffer.
-    func withPixels<R>(_ slot: PipelineSlot, on display: borrowing DRMDevice, _ body: (UnsafeRawBufferPointer) throws(KernelError) -> R) throws(KernelError) -> R {
+    func withPixels<R>(_ slot: PipelineSlot, on display: borrowing DRMDevice, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         if slot.hasDmaBuf {
-            return try slot.withDmaBuf { buffer throws(KernelError) in try rethrowingKernelErrors("read") { try buffer.read { try body($0) } } }
+            return try slot.withDmaBuf { buffer throws in try buffer.read { try body($0) } }
         }
-        return try slot.withGEM { gem throws(KernelError) in
-            try rethrowingKernelErrors("read") { try display.withMapping(gem) { try body(UnsafeRawBufferPointer($0)) } }
+        return try slot.withGEM { gem throws in
+            try display.withMapping(gem) { try body(UnsafeRawBufferPointer($0)) }
         }
     }
 
     /// Writes a buffer (rows of `pitch` bytes) as PNG, converted to RGB by libv4lconvert.
-    func dump(_ slot: PipelineSlot, pitch: Int, pixelFormat: UInt32, on display: borrowing DRMDevice, to path: String) throws(KernelError) {
+    func dump(_ slot: PipelineSlot, pitch: Int, pixelFormat: UInt32, on display: borrowing DRMDevice, to path: String) throws {
         let (width, height) = (configuration.width, configuration.height)
         let bytes = try withPixels(slot, on: display) { Array($0.prefix(pitch * height)) }
         let format = V4L2Format(type: .videoCapture, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat,
@@ -59,7 +57,7 @@ extension Pipeline {
 
     /// Compares the buffer shown with the writeback, pixel by pixel, and with the buffer shown
     /// before it (same layout).
-    func check(_ shown: PipelineSlot, previous: PipelineSlot?, writeback: PipelineSlot, on display: borrowing DRMDevice, pitch: Int) throws(KernelError) -> FrameCheck {
+    func check(_ shown: PipelineSlot, previous: PipelineSlot?, writeback: PipelineSlot, on display: borrowing DRMDevice, pitch: Int) throws -> FrameCheck {
         let (width, height) = (configuration.width, configuration.height)
         let writebackPitch = writeback.pitch
         let rgb565 = displayFormat.bytesPerPixel == 2
@@ -96,8 +94,8 @@ extension Pipeline {
             }
             return result
         }
-        return try withPixels(writeback, on: display) { written throws(KernelError) in
-            try withPixels(shown, on: display) { shownView throws(KernelError) in
+        return try withPixels(writeback, on: display) { written throws in
+            try withPixels(shown, on: display) { shownView throws in
                 guard let previous else { return count(shownView, written, nil) }
                 return try withPixels(previous, on: display) { count(shownView, written, $0) }
             }

@@ -38,11 +38,9 @@ public struct Pipeline {
     /// Runs the pipeline. A run that goes through but misses its expectations returns a report
     /// with failures; one that cannot go on (a device missing or busy, a format the other
     /// side cannot take, a stage failing) throws, after releasing everything it set up.
-    public func run(progress: (Progress) -> Void = { _ in }) throws(KernelError) -> PipelineReport {
+    public func run(progress: (Progress) -> Void = { _ in }) throws -> PipelineReport {
         let settings = configuration
-        do { try settings.validate() } catch {
-            throw KernelError("pipeline", .EINVAL, reason: "the configuration cannot run: \(error)")
-        }
+        try settings.validate()
         var report = PipelineReport(configuration: settings)
         report.paced = kernel.pacesFrames
         if settings.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) {
@@ -54,10 +52,10 @@ public struct Pipeline {
         let display = try openSink(settings.sink)
         let pipe = try DisplayPipe(device: display, size: (settings.width, settings.height))
         guard pipe.planeFormats.contains(displayFormat.drm) else {
-            throw KernelError("pipeline", .EINVAL, path: display.path, reason: "\(display.driver)'s primary plane cannot scan out \(V4L2PixelFormat.name(displayFormat.drm))")
+            throw PipelineError(path: display.path, "\(display.driver)'s primary plane cannot scan out \(V4L2PixelFormat.name(displayFormat.drm))")
         }
         if settings.verifyEvery > 0 && pipe.writeback == nil {
-            throw KernelError("pipeline", .EOPNOTSUPP, path: display.path, reason: "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
+            throw PipelineError(path: display.path, "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
         }
         report.sinkPath = "\(display.path) (\(display.driver))"
         report.format = "\(V4L2PixelFormat.name(displayFormat.drm)) \(settings.width)x\(settings.height)"
@@ -131,7 +129,7 @@ public struct Pipeline {
             let previous = settings.strategy == .copy
                 ? (shownCount > 0 ? targets[(shownCount - 1) % targets.count] : nil) : displayed.map { slots[Int($0.rawValue)] }
             let flipped = try present(shown, previous: previous, number: shownCount, pitch: settings.strategy == .copy ? shown.pitch : pitch,
-                                      display: display, pipe: pipe, writeback: writeback, report: &report) { () throws(KernelError) in
+                                      display: display, pipe: pipe, writeback: writeback, report: &report) { () throws in
                 // The display has left the previous buffer: it may be filled again.
                 if settings.strategy != .copy {
                     if let previous = displayed { try enqueue(queue, previous, slots[Int(previous.rawValue)], &tally) }
@@ -179,8 +177,8 @@ public struct Pipeline {
     /// free). Returns when the flip event arrived (CLOCK_MONOTONIC).
     func present(
         _ shown: PipelineSlot, previous: PipelineSlot?, number: Int, pitch: Int, display: borrowing DRMDevice, pipe: DisplayPipe,
-        writeback: PipelineSlot, report: inout PipelineReport, afterFlip: () throws(KernelError) -> Void
-    ) throws(KernelError) -> Duration {
+        writeback: PipelineSlot, report: inout PipelineReport, afterFlip: () throws -> Void
+    ) throws -> Duration {
         let settings = configuration
         let verify = settings.verifyEvery > 0 && number % settings.verifyEvery == 0
         var framebuffer = try shown.framebufferID()
@@ -209,7 +207,7 @@ public struct Pipeline {
         let flipped = Self.monotonicNow()
         if verify {
             guard try fences.writebackDone(within: .seconds(2)) else {
-                throw KernelError("pipeline", .ETIMEDOUT, path: display.path, reason: "the writeback of frame \(number) did not complete within 2 s")
+                throw PipelineError(path: display.path, "the writeback of frame \(number) did not complete within 2 s")
             }
             let check = try check(shown, previous: previous, writeback: writeback, on: display, pitch: pitch)
             report.framesVerified += 1
@@ -258,10 +256,10 @@ public struct Pipeline {
     }
 
     /// XR24 at the configured size and rate; vivid's test pattern when asked.
-    func configureSource(_ camera: borrowing V4L2Device, pixelFormat: UInt32) throws(KernelError) -> (V4L2BufferType, V4L2Format) {
+    func configureSource(_ camera: borrowing V4L2Device, pixelFormat: UInt32) throws -> (V4L2BufferType, V4L2Format) {
         let settings = configuration
         guard let type = camera.capability.streamingType, !type.isOutput else {
-            throw KernelError("pipeline", .EINVAL, path: camera.path, reason: "\(camera.capability.card) is not a video capture node")
+            throw PipelineError(path: camera.path, "\(camera.capability.card) is not a video capture node")
         }
         if camera.capability.driver == "vivid" {
             // Fixed bars, and the frame counter line, so that every frame differs from the one
@@ -282,27 +280,27 @@ public struct Pipeline {
 
     /// The display's view of a slot's buffer: its own dumb buffer, or the dma-buf imported;
     /// then a framebuffer over it.
-    func attach(_ slot: PipelineSlot, to display: borrowing DRMDevice, pitch: Int) throws(KernelError) {
+    func attach(_ slot: PipelineSlot, to display: borrowing DRMDevice, pitch: Int) throws {
         if let own = slot.ownGEM.take() {
             slot.gem = consume own
         } else {
-            slot.gem = try slot.withDmaBuf { buffer throws(KernelError) in try display.importBuffer(buffer) }
+            slot.gem = try slot.withDmaBuf { buffer throws in try display.importBuffer(buffer) }
         }
-        try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: pitch) }
+        try slot.addFramebuffer { gem throws in try framebuffer(display, gem, pitch: pitch) }
     }
 
     /// A dumb XRGB8888 buffer of the display with a framebuffer: a copy target, or the
     /// writeback target (always XRGB8888, whatever the plane shows).
-    func makeDumb(_ slot: PipelineSlot, on display: borrowing DRMDevice) throws(KernelError) {
+    func makeDumb(_ slot: PipelineSlot, on display: borrowing DRMDevice) throws {
         let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
         slot.pitch = gem.pitch ?? configuration.width * 4
         slot.gem = consume gem
-        try slot.addFramebuffer { gem throws(KernelError) in try framebuffer(display, gem, pitch: slot.pitch, format: Self.pixelFormat) }
+        try slot.addFramebuffer { gem throws in try framebuffer(display, gem, pitch: slot.pitch, format: Self.pixelFormat) }
     }
 
     /// S_FMT of `pixelFormat` at the configured size; an error when the node settles on anything else.
     @discardableResult
-    func setFormat(_ device: borrowing V4L2Device, type: V4L2BufferType, _ pixelFormat: UInt32) throws(KernelError) -> V4L2Format {
+    func setFormat(_ device: borrowing V4L2Device, type: V4L2BufferType, _ pixelFormat: UInt32) throws -> V4L2Format {
         let (width, height) = (configuration.width, configuration.height)
         let format = try device.setFormat(V4L2Format(type: type, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat))
         guard format.pixelFormat == pixelFormat, Int(format.width) == width, Int(format.height) == height else {
@@ -312,7 +310,7 @@ public struct Pipeline {
         return format
     }
 
-    func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int, format: UInt32? = nil) throws(KernelError) -> Framebuffer {
+    func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int, format: UInt32? = nil) throws -> Framebuffer {
         try display.addFramebuffer(DRMFramebufferRequest(
             width: UInt32(configuration.width), height: UInt32(configuration.height), format: format ?? displayFormat.drm,
             handles: [gem.handle.rawValue], pitches: [UInt32(pitch)]))
@@ -320,7 +318,7 @@ public struct Pipeline {
 
     /// A buffer of `size` bytes from the configured allocator (dumb buffers leave their GEM
     /// buffer in the slot).
-    func allocate(size: Int, pitch: Int, on display: borrowing DRMDevice, into slot: PipelineSlot) throws(KernelError) -> DmaBuf {
+    func allocate(size: Int, pitch: Int, on display: borrowing DRMDevice, into slot: PipelineSlot) throws -> DmaBuf {
         switch configuration.allocator {
         case .systemHeap, .reservedHeap, .udmabuf:
             return try allocateDetached(size: size)
@@ -336,7 +334,7 @@ public struct Pipeline {
     }
 
     /// A buffer from a heap or udmabuf: the allocators that need no device of the pipeline.
-    func allocateDetached(size: Int) throws(KernelError) -> DmaBuf {
+    func allocateDetached(size: Int) throws -> DmaBuf {
         switch configuration.allocator {
         case .systemHeap, .reservedHeap:
             let heap = try DmaHeap(configuration.allocator == .systemHeap ? "system" : "reserved", kernel: kernel)
@@ -346,18 +344,18 @@ public struct Pipeline {
             let memfd = try Memfd(kernel: kernel, name: "dmabuf-pipe", length: (size + page - 1) / page * page)
             return try UdmabufDevice(kernel: kernel).create(from: memfd)
         case .dumb:
-            throw KernelError("pipeline", .EINVAL, reason: "dumb buffers come from a display; this pipeline has none")
+            throw PipelineError("dumb buffers come from a display; this pipeline has none")
         }
     }
 
     /// QBUF of a capture buffer (its dma-buf on a DMABUF queue), booked for the drop ledger.
-    func enqueue(_ queue: borrowing V4L2Queue, _ index: BufferIndex, _ slot: PipelineSlot?, _ tally: inout RunTally) throws(KernelError) {
+    func enqueue(_ queue: borrowing V4L2Queue, _ index: BufferIndex, _ slot: PipelineSlot?, _ tally: inout RunTally) throws {
         if queue.memory == .dmabuf, let slot { try queue.enqueue(index, dmaBufs: [try slot.withDmaBuf { $0.fd }]) } else { try queue.enqueue(index) }
         tally.queued(index)
     }
 
     /// The next captured frame (waiting up to 2 s), its sequence gap booked by cause.
-    func nextFrame(_ queue: borrowing V4L2Queue, _ tally: inout RunTally, _ report: inout PipelineReport) throws(KernelError) -> V4L2BufferInfo {
+    func nextFrame(_ queue: borrowing V4L2Queue, _ tally: inout RunTally, _ report: inout PipelineReport) throws -> V4L2BufferInfo {
         guard let (frame, wasDone) = try queue.dequeueNotingReadiness(waiting: .seconds(2)) else {
             throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no frame within 2 s after \(tally.shown) shown")
         }
@@ -366,7 +364,7 @@ public struct Pipeline {
     }
 
     /// Waits for the flip-complete event of `userData`; returns the vblank count it landed on.
-    func waitForFlip(_ display: borrowing DRMDevice, _ userData: UInt64) throws(KernelError) -> UInt32 {
+    func waitForFlip(_ display: borrowing DRMDevice, _ userData: UInt64) throws -> UInt32 {
         let deadline = ContinuousClock.now + .seconds(2)
         while ContinuousClock.now < deadline {
             if let event = try display.readEvents(timeout: deadline - .now).first(where: { $0.type == DRMEvent.flipComplete && $0.userData == userData }) {

@@ -45,9 +45,10 @@ public struct PipelineScenario: Codable, Sendable {
                 return result
             }
         } catch {
-            result.error = error.description
-            result.reason = error.description
-            if error.operation == "open" {
+            result.error = "\(error)"
+            result.reason = "\(error)"
+            // A device that cannot be opened is absent or denied here, not a failed pipeline.
+            if let error = error as? KernelError, error.operation == "open" {
                 switch error.errno {
                 case .ENOENT, .ENODEV, .ENXIO: result.status = .skipped
                 case .EACCES, .EPERM: result.status = .denied

@@ -2,11 +2,6 @@ import DmaBufKernel
 import Foundation
 import Logging
 
-/// Runs `body`, which throws untyped (CPU-access closures), keeping KernelErrors as they are.
-func rethrowingKernelErrors<R>(_ operation: String, _ body: () throws -> R) throws(KernelError) -> R {
-    do { return try body() } catch let error as KernelError { throw error } catch { throw KernelError(operation, .EIO, reason: "\(error)") }
-}
-
 /// One buffer of a run and what each side holds of it; released in order (framebuffer, GEM
 /// handle, dma-buf) when the run ends, however it ends.
 final class PipelineSlot {
@@ -19,28 +14,28 @@ final class PipelineSlot {
 
     var hasDmaBuf: Bool { switch dmaBuf { case .some: true; case .none: false } }
 
-    func withDmaBuf<R: ~Copyable>(_ body: (borrowing DmaBuf) throws(KernelError) -> R) throws(KernelError) -> R {
+    func withDmaBuf<R: ~Copyable>(_ body: (borrowing DmaBuf) throws -> R) throws -> R {
         switch dmaBuf {
         case .some(let buffer): return try body(buffer)
-        case .none: throw KernelError("pipeline", .EBADF, reason: "this buffer has no dma-buf")
+        case .none: throw InternalError("a pipeline slot has no dma-buf")
         }
     }
 
-    func withGEM<R: ~Copyable>(_ body: (borrowing GEMBuffer) throws(KernelError) -> R) throws(KernelError) -> R {
+    func withGEM<R: ~Copyable>(_ body: (borrowing GEMBuffer) throws -> R) throws -> R {
         switch gem {
         case .some(let buffer): return try body(buffer)
-        case .none: throw KernelError("pipeline", .EBADF, reason: "this buffer has no GEM handle")
+        case .none: throw InternalError("a pipeline slot has no GEM handle")
         }
     }
 
-    func addFramebuffer(_ make: (borrowing GEMBuffer) throws(KernelError) -> Framebuffer) throws(KernelError) {
+    func addFramebuffer(_ make: (borrowing GEMBuffer) throws -> Framebuffer) throws {
         framebuffer = try withGEM(make)
     }
 
-    func framebufferID() throws(KernelError) -> FramebufferID {
+    func framebufferID() throws -> FramebufferID {
         switch framebuffer {
         case .some(let framebuffer): return framebuffer.id
-        case .none: throw KernelError("pipeline", .EBADF, reason: "this buffer has no framebuffer")
+        case .none: throw InternalError("a pipeline slot has no framebuffer")
         }
     }
 
