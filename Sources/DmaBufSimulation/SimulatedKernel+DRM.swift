@@ -35,7 +35,7 @@ extension SimulatedKernel {
         // drm_getcap: a few caps for every driver, the rest only with modesetting.
         switch DRMCapability(rawValue: capability) {
         case .timestampMonotonic: return 1
-        case .prime: return DRMPrimeCapability.importing | DRMPrimeCapability.exporting
+        case .prime: return DRMPrimeCapability([.importing, .exporting]).rawValue
         case .syncObject: return 0
         default: break
         }
@@ -81,7 +81,7 @@ extension SimulatedKernel {
         let page = UInt64(pageSize)
         guard pitch <= UInt64(UInt32.max), pitch * UInt64(height) <= UInt64(UInt32.max) else { throw KernelError(operation, .EINVAL) }
         let size = (pitch * UInt64(height) + page - 1) / page * page
-        let memory = try host.memfdCreate(name: "sim:\(file.device.driver) dumb", flags: MemfdFlags.closeOnExec)
+        let memory = try host.memfdCreate(name: "sim:\(file.device.driver) dumb", flags: .closeOnExec)
         do { try host.truncate(memory, length: size) } catch {
             try? host.close(memory)
             throw KernelError(operation, error.errno)
@@ -140,11 +140,11 @@ extension SimulatedKernel {
         if !used { for segment in object.segments { try? host.close(segment.memfd) } }
     }
 
-    public func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: UInt32) throws(KernelError) -> FileDescriptorNumber {
+    public func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: PrimeFlags) throws(KernelError) -> FileDescriptorNumber {
         let operation = "DRM_IOCTL_PRIME_HANDLE_TO_FD"
         let file = try drm(fd, operation)
         // drm_prime_handle_to_fd_ioctl: only DRM_CLOEXEC and DRM_RDWR.
-        if flags & ~(PrimeFlags.closeOnExec | PrimeFlags.readWrite) != 0 { throw KernelError(operation, .EINVAL) }
+        if !flags.subtracting([.closeOnExec, .readWrite]).isEmpty { throw KernelError(operation, .EINVAL) }
         guard let object = locked({ file.handles[handle.rawValue] }) else { throw KernelError(operation, .ENOENT) }
         var segments: [SimulatedSegment] = []
         for segment in object.segments {
@@ -154,8 +154,8 @@ extension SimulatedKernel {
             }
         }
         let buffer = SimulatedDmaBuf(
-            exporter: "drm", size: object.size, writable: flags & PrimeFlags.readWrite != 0, mmapRule: .sharedOnly, segments: segments)
-        let exported = try install(.dmaBuf(buffer), label: "PRIME", closeOnExec: flags & PrimeFlags.closeOnExec != 0)
+            exporter: "drm", size: object.size, writable: flags.contains(.readWrite), mmapRule: .sharedOnly, segments: segments)
+        let exported = try install(.dmaBuf(buffer), label: "PRIME", closeOnExec: flags.contains(.closeOnExec))
         locked { object.dmaBuf = ObjectIdentifier(buffer) }
         return exported
     }
@@ -383,7 +383,7 @@ extension SimulatedKernel {
 
     // MARK: Atomic
 
-    public func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: UInt32, userData: UInt64) throws(KernelError) {
+    public func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64) throws(KernelError) {
         let operation = "DRM_IOCTL_MODE_ATOMIC"
         // libdrm's drmModeAtomicCommit does not send an empty request.
         if properties.isEmpty { return }
@@ -391,9 +391,8 @@ extension SimulatedKernel {
         func fail(_ errno: Errno) -> KernelError { KernelError(operation, errno) }
         // drm_mode_atomic_ioctl's entry checks.
         guard locked({ file.atomic }) else { throw fail(.EINVAL) }
-        let known = DRMAtomicFlags.pageFlipEvent | DRMAtomicFlags.testOnly | DRMAtomicFlags.nonBlock | DRMAtomicFlags.allowModeset
-        if flags & ~known != 0 { throw fail(.EINVAL) }
-        if flags & DRMAtomicFlags.testOnly != 0 && flags & DRMAtomicFlags.pageFlipEvent != 0 { throw fail(.EINVAL) }
+        if !flags.subtracting([.pageFlipEvent, .testOnly, .nonBlock, .allowModeset]).isEmpty { throw fail(.EINVAL) }
+        if flags.contains(.testOnly) && flags.contains(.pageFlipEvent) { throw fail(.EINVAL) }
 
         let device = file.device
         var (composed, fencePointers): ([UInt8]?, [UInt64]) = (nil, [])
@@ -443,7 +442,7 @@ extension SimulatedKernel {
             // drm_atomic_helper_check_modeset and friends.
             let crtcUsers = next.connectorCRTC.filter { $0.value == SimulatedDRMDevice.crtc }.keys
             let modeset = next.active != device.kms.active || next.modeBlob != device.kms.modeBlob || next.connectorCRTC != device.kms.connectorCRTC
-            if modeset && flags & DRMAtomicFlags.allowModeset == 0 { throw fail(.EINVAL) }
+            if modeset && !flags.contains(.allowModeset) { throw fail(.EINVAL) }
             let enabled = next.mode != nil
             if next.active && !enabled { throw fail(.EINVAL) }
             if enabled != !crtcUsers.isEmpty { throw fail(.EINVAL) }  // enabled/connectors mismatch
@@ -477,8 +476,8 @@ extension SimulatedKernel {
                 writebackTarget = fb
             }
             if pointers.contains(where: { $0.name == "WRITEBACK_OUT_FENCE_PTR" }) && writebackFB == 0 { throw fail(.EINVAL) }
-            if flags & DRMAtomicFlags.pageFlipEvent != 0 && !next.active { throw fail(.EINVAL) }
-            if flags & DRMAtomicFlags.testOnly != 0 { return }
+            if flags.contains(.pageFlipEvent) && !next.active { throw fail(.EINVAL) }
+            if flags.contains(.testOnly) { return }
 
             // vkms_crtc_atomic_enable/disable: drm_crtc_vblank_on/off.
             if device.kms.active != next.active { device.vblankOff = !next.active }
@@ -486,7 +485,7 @@ extension SimulatedKernel {
             // The flip lands on the next vblank, or later when a late flip was injected.
             device.frame += 1 + device.lateFlip
             device.lateFlip = 0
-            if flags & DRMAtomicFlags.pageFlipEvent != 0 {
+            if flags.contains(.pageFlipEvent) {
                 // DRM event times are CLOCK_MONOTONIC (drm_crtc_vblank_count_and_time).
                 var now = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &now)

@@ -240,7 +240,7 @@ extension SimulatedKernel {
         }
     }
 
-    public func memfdCreate(name: String, flags: UInt32) throws(KernelError) -> FileDescriptorNumber {
+    public func memfdCreate(name: String, flags: MemfdFlags) throws(KernelError) -> FileDescriptorNumber {
         let fd = try host.memfdCreate(name: name, flags: flags)
         locked { _ = descriptors.insert(fd.rawValue) }
         return fd

@@ -4,14 +4,14 @@ import Foundation
 /// udmabuf (drivers/dma-buf/udmabuf.c)
 extension SimulatedKernel {
     public func udmabufCreate(
-        device: FileDescriptorNumber, memfd: FileDescriptorNumber, flags: UInt32, offset: UInt64, size: UInt64
+        device: FileDescriptorNumber, memfd: FileDescriptorNumber, flags: UdmabufFlags, offset: UInt64, size: UInt64
     ) throws(KernelError) -> FileDescriptorNumber {
         record("UDMABUF_CREATE")
         return try createUdmabuf(
             "UDMABUF_CREATE", device: device, flags: flags, items: [UdmabufItem(memfd: memfd, offset: offset, size: size)])
     }
 
-    public func udmabufCreateList(device: FileDescriptorNumber, flags: UInt32, items: [UdmabufItem])
+    public func udmabufCreateList(device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem])
         throws(KernelError) -> FileDescriptorNumber
     {
         let operation = "UDMABUF_CREATE_LIST"
@@ -22,7 +22,7 @@ extension SimulatedKernel {
         return try createUdmabuf(operation, device: device, flags: flags, items: items)
     }
 
-    private func createUdmabuf(_ operation: String, device: FileDescriptorNumber, flags: UInt32, items: [UdmabufItem])
+    private func createUdmabuf(_ operation: String, device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem])
         throws(KernelError) -> FileDescriptorNumber
     {
         guard case .udmabufDevice = try file(device, operation).kind else { throw KernelError(operation, .ENOTTY) }
@@ -68,7 +68,7 @@ extension SimulatedKernel {
         let buffer = SimulatedDmaBuf(
             exporter: "udmabuf", size: pageCount * page, writable: true, mmapRule: .sharedOnly, segments: segments)
         do {
-            return try install(.dmaBuf(buffer), label: "udmabuf", closeOnExec: flags & UdmabufFlags.closeOnExec != 0)
+            return try install(.dmaBuf(buffer), label: "udmabuf", closeOnExec: flags.contains(.closeOnExec))
         } catch {
             undo()
             throw error

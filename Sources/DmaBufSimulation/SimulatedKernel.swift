@@ -107,7 +107,7 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     func install(_ kind: SimulatedFile.Kind, label: String, closeOnExec: Bool, size: UInt64 = 0)
         throws(KernelError) -> FileDescriptorNumber
     {
-        let flags = MemfdFlags.allowSealing | (closeOnExec ? MemfdFlags.closeOnExec : 0)
+        let flags: MemfdFlags = closeOnExec ? [.allowSealing, .closeOnExec] : .allowSealing
         let fd = try host.memfdCreate(name: "sim:\(label)", flags: flags)
         let inode: UInt64
         do {

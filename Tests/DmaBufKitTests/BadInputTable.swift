@@ -49,14 +49,14 @@ final class BadInputFixture {
     /// A memfd of `pages` pages with `seals` added (sealing allowed unless `allowSealing` is false).
     func memfd(pages: UInt64 = 4, seals: Seals = [.shrink], allowSealing: Bool = true) throws(KernelError) -> FileDescriptorNumber {
         let fd = own(try kernel.memfdCreate(
-            name: "bad-input", flags: MemfdFlags.closeOnExec | (allowSealing ? MemfdFlags.allowSealing : 0)))
+            name: "bad-input", flags: allowSealing ? [.closeOnExec, .allowSealing] : .closeOnExec))
         try kernel.truncate(fd, length: pages * page)
         if !seals.isEmpty { try kernel.addSeals(fd, seals) }
         return fd
     }
 
     func syncFile() throws(KernelError) -> FileDescriptorNumber {
-        own(try kernel.dmaBufExportSyncFile(try dmaBuf(), flags: UInt32(DmaBufSyncFlags.read)))
+        own(try kernel.dmaBufExportSyncFile(try dmaBuf(), flags: .read))
     }
 
     func map(_ fd: FileDescriptorNumber, length: Int, protection: MemoryProtection, shared: Bool = true, offset: UInt64 = 0)
@@ -115,53 +115,53 @@ enum BadInputTable {
             return try f.kernel.udmabufCreate(device: device, memfd: device, flags: UdmabufFlags.closeOnExec, offset: 0, size: f.page)
         },
         BadInput(name: "udmabuf: fd is a dma-buf", expected: .EBADFD, source: "udmabuf.c: !shmem_mapping(mapping)") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.dmaBuf(), flags: 0, offset: 0, size: f.page)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.dmaBuf(), flags: [], offset: 0, size: f.page)
         },
         BadInput(name: "udmabuf: fd is not open", expected: .EBADFD, source: "udmabuf.c: fget() == NULL") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: FileDescriptorNumber(rawValue: -1), flags: 0, offset: 0, size: f.page)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: FileDescriptorNumber(rawValue: -1), flags: [], offset: 0, size: f.page)
         },
         BadInput(name: "udmabuf: memfd without F_SEAL_SHRINK", expected: .EINVAL, source: "udmabuf.c: SEALS_WANTED") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(seals: []), flags: 0, offset: 0, size: f.page)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(seals: []), flags: [], offset: 0, size: f.page)
         },
         BadInput(name: "udmabuf: memfd that does not allow sealing", expected: .EINVAL, source: "udmabuf.c: SEALS_WANTED (seals = F_SEAL_SEAL)") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(seals: [], allowSealing: false), flags: 0, offset: 0, size: f.page)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(seals: [], allowSealing: false), flags: [], offset: 0, size: f.page)
         },
         BadInput(name: "udmabuf: write-sealed memfd", expected: .EINVAL, source: "udmabuf.c: SEALS_DENIED F_SEAL_WRITE") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(seals: [.shrink, .write]), flags: 0, offset: 0, size: f.page)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(seals: [.shrink, .write]), flags: [], offset: 0, size: f.page)
         },
         BadInput(name: "udmabuf: future-write-sealed memfd", expected: .EINVAL, source: "udmabuf.c: SEALS_DENIED F_SEAL_FUTURE_WRITE") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(seals: [.shrink, .futureWrite]), flags: 0, offset: 0, size: f.page)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(seals: [.shrink, .futureWrite]), flags: [], offset: 0, size: f.page)
         },
         BadInput(name: "udmabuf: unaligned offset", expected: .EINVAL, source: "udmabuf.c: !IS_ALIGNED(offset, PAGE_SIZE)") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(), flags: 0, offset: 100, size: f.page)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(), flags: [], offset: 100, size: f.page)
         },
         BadInput(name: "udmabuf: unaligned size", expected: .EINVAL, source: "udmabuf.c: !IS_ALIGNED(size, PAGE_SIZE)") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(), flags: 0, offset: 0, size: 100)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(), flags: [], offset: 0, size: 100)
         },
         BadInput(name: "udmabuf: zero size", expected: .EINVAL, source: "udmabuf.c: if (!ubuf->pagecount)") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(), flags: 0, offset: 0, size: 0)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(), flags: [], offset: 0, size: 0)
         },
         BadInput(name: "udmabuf: over size_limit_mb", expected: .EINVAL, source: "udmabuf.c: pagecount > pglimit") { f throws(KernelError) in
             let size = f.udmabufSizeLimit + f.page
-            return try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(pages: size / f.page), flags: 0, offset: 0, size: size)
+            return try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(pages: size / f.page), flags: [], offset: 0, size: size)
         },
         BadInput(name: "udmabuf: range past the end of the memfd", expected: .EINVAL, source: "shmem_get_folio_gfp: index >= i_size") { f throws(KernelError) in
-            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(pages: 4), flags: 0, offset: 4 * f.page, size: f.page)
+            try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(pages: 4), flags: [], offset: 4 * f.page, size: f.page)
         },
         BadInput(name: "udmabuf list: over list_limit", expected: .EINVAL, source: "udmabuf.c: head.count > list_limit") { f throws(KernelError) in
             let memfd = try f.memfd(pages: 1)
             let items = Array(repeating: UdmabufItem(memfd: memfd, offset: 0, size: f.page), count: f.udmabufListLimit + 1)
-            return try f.kernel.udmabufCreateList(device: try f.udmabuf(), flags: 0, items: items)
+            return try f.kernel.udmabufCreateList(device: try f.udmabuf(), flags: [], items: items)
         },
         BadInput(name: "udmabuf list: empty", expected: .EINVAL, source: "udmabuf.c: if (!ubuf->pagecount)") { f throws(KernelError) in
-            try f.kernel.udmabufCreateList(device: try f.udmabuf(), flags: 0, items: [])
+            try f.kernel.udmabufCreateList(device: try f.udmabuf(), flags: [], items: [])
         },
         BadInput(name: "udmabuf list: second range unsealed", expected: .EINVAL, source: "udmabuf.c: SEALS_WANTED, after pinning range 1") { f throws(KernelError) in
             let items = [
                 UdmabufItem(memfd: try f.memfd(), offset: 0, size: f.page),
                 UdmabufItem(memfd: try f.memfd(seals: []), offset: 0, size: f.page),
             ]
-            return try f.kernel.udmabufCreateList(device: try f.udmabuf(), flags: 0, items: items)
+            return try f.kernel.udmabufCreateList(device: try f.udmabuf(), flags: [], items: items)
         },
     ]
 
@@ -171,7 +171,7 @@ enum BadInputTable {
             return nil
         },
         BadInput(name: "sync: unknown flag", expected: .EINVAL, source: "dma-buf.c: flags & ~DMA_BUF_SYNC_VALID_FLAGS_MASK") { f throws(KernelError) in
-            try f.kernel.dmaBufSync(try f.dmaBuf(), flags: DmaBufSyncFlags.readWrite | 0x8)
+            try f.kernel.dmaBufSync(try f.dmaBuf(), flags: DmaBufSyncFlags(rawValue: DmaBufSyncFlags.readWrite.rawValue | 0x8))
             return nil
         },
         BadInput(name: "sync: on a memfd", expected: .ENOTTY, source: "vfs_ioctl: no unlocked_ioctl") { f throws(KernelError) in
@@ -210,17 +210,17 @@ enum BadInputTable {
 
     static let syncFile: [BadInput] = [
         BadInput(name: "export sync_file: no direction", expected: .EINVAL, source: "dma_buf_export_sync_file: (flags & RW) == 0") { f throws(KernelError) in
-            try f.kernel.dmaBufExportSyncFile(try f.dmaBuf(), flags: 0)
+            try f.kernel.dmaBufExportSyncFile(try f.dmaBuf(), flags: [])
         },
         BadInput(name: "export sync_file: unknown flag", expected: .EINVAL, source: "dma_buf_export_sync_file: flags & ~RW") { f throws(KernelError) in
-            try f.kernel.dmaBufExportSyncFile(try f.dmaBuf(), flags: UInt32(DmaBufSyncFlags.read | DmaBufSyncFlags.end))
+            try f.kernel.dmaBufExportSyncFile(try f.dmaBuf(), flags: [.read, .end])
         },
         BadInput(name: "import sync_file: not a sync_file", expected: .EINVAL, source: "dma_buf_import_sync_file: sync_file_get_fence == NULL") { f throws(KernelError) in
-            try f.kernel.dmaBufImportSyncFile(try f.dmaBuf(), flags: UInt32(DmaBufSyncFlags.write), syncFile: try f.memfd())
+            try f.kernel.dmaBufImportSyncFile(try f.dmaBuf(), flags: .write, syncFile: try f.memfd())
             return nil
         },
         BadInput(name: "import sync_file: no direction", expected: .EINVAL, source: "dma_buf_import_sync_file: (flags & RW) == 0") { f throws(KernelError) in
-            try f.kernel.dmaBufImportSyncFile(try f.dmaBuf(), flags: 0, syncFile: try f.syncFile())
+            try f.kernel.dmaBufImportSyncFile(try f.dmaBuf(), flags: [], syncFile: try f.syncFile())
             return nil
         },
         BadInput(name: "merge: other fd is not a sync_file", expected: .ENOENT, source: "sync_file_ioctl_merge: sync_file_fdget(fd2) == NULL") { f throws(KernelError) in

@@ -83,7 +83,7 @@ enum DRMBadInputTable {
             _ = try k.drmAddFramebuffer(f.vgem, f.request(handle: dumb.handle.rawValue))
         },
         DRMBadInput(name: "PRIME export with invalid flags", errno: .EINVAL, source: "drm_prime.c drm_prime_handle_to_fd_ioctl: flags") { k, f throws(KernelError) in
-            _ = try k.drmPrimeHandleToFD(f.vkms, f.dumb, flags: 0x1)
+            _ = try k.drmPrimeHandleToFD(f.vkms, f.dumb, flags: PrimeFlags(rawValue: 0x1))
         },
         DRMBadInput(name: "PRIME export of a closed handle", errno: .ENOENT, source: "drm_prime.c drm_gem_prime_handle_to_fd: lookup") { k, f throws(KernelError) in
             let dumb = try k.drmCreateDumb(f.vkms, width: 64, height: 64, bitsPerPixel: 32)
@@ -98,7 +98,7 @@ enum DRMBadInputTable {
         },
         DRMBadInput(name: "atomic commit without the atomic cap", errno: .EINVAL, source: "drm_atomic_uapi.c: !file_priv->atomic") { k, f throws(KernelError) in
             let crtc = try k.drmResources(f.vkms).crtcs[0]
-            try k.drmAtomicCommit(f.vkms, [DRMAtomicProperty(object: crtc.object, property: PropertyID(rawValue: 1), value: 0)], flags: 0, userData: 0)
+            try k.drmAtomicCommit(f.vkms, [DRMAtomicProperty(object: crtc.object, property: PropertyID(rawValue: 1), value: 0)], flags: [], userData: 0)
         },
         DRMBadInput(name: "RMFB of an unknown framebuffer", errno: .ENOENT, source: "drm_framebuffer.c drm_mode_rmfb: lookup") { k, f throws(KernelError) in
             try k.drmRemoveFramebuffer(f.vkms, FramebufferID(rawValue: 0xdead))

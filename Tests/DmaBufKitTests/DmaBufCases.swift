@@ -221,9 +221,9 @@ enum DmaBufCases {
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             // Issued raw so that the buffer stays owned by the test thread.
-            try? kernel.dmaBufSync(fd, flags: DmaBufSyncFlags.start | DmaBufSyncFlags.read)
+            try? kernel.dmaBufSync(fd, flags: [.start, .read])
             if signalled.value { sawSignalled.set() }
-            try? kernel.dmaBufSync(fd, flags: DmaBufSyncFlags.end | DmaBufSyncFlags.read)
+            try? kernel.dmaBufSync(fd, flags: [.end, .read])
             done.signal()
         }
         #expect(done.wait(timeout: .now() + .milliseconds(100)) == .timedOut, "SYNC_START returned before the fence signalled")

@@ -61,7 +61,7 @@ struct LibraryArgumentTests {
             // A range that wraps past UInt64.max: Linux's shmem refuses it with EINVAL; so does the model.
             let wrapping = UdmabufItem(memfd: memfd.descriptor.fd, offset: UInt64.max - 4095, size: 8192)
             expectKernelError(.EINVAL) {
-                _ = try kernel.udmabufCreate(device: device.descriptor.fd, memfd: wrapping.memfd, flags: 0, offset: wrapping.offset, size: wrapping.size)
+                _ = try kernel.udmabufCreate(device: device.descriptor.fd, memfd: wrapping.memfd, flags: [], offset: wrapping.offset, size: wrapping.size)
             }
             try memfd.close()
             try device.close()
@@ -120,7 +120,7 @@ struct LibraryArgumentTests {
         let kernel = SimulatedKernel()
         let heap = try DmaHeap("system", kernel: kernel)
         let buffer = try heap.allocate(length: 4096)
-        for _ in 0..<(SimulatedKernel.ioctlLogLimit * 2) { try kernel.dmaBufSync(buffer.fd, flags: DmaBufSyncFlags.start | DmaBufSyncFlags.read) }
+        for _ in 0..<(SimulatedKernel.ioctlLogLimit * 2) { try kernel.dmaBufSync(buffer.fd, flags: [.start, .read]) }
         #expect(kernel.ioctlLog.count <= SimulatedKernel.ioctlLogLimit)
         #expect(kernel.ioctlLog.last == "DMA_BUF_IOCTL_SYNC START|READ")
         try buffer.close()

@@ -77,9 +77,11 @@ public enum DRMClientCapability: UInt64, Sendable {
     case writebackConnectors = 5
 }
 /// `DRM_PRIME_CAP_*` bits of `DRMCapability.prime`.
-public enum DRMPrimeCapability {
-    public static let importing: UInt64 = 0x1
-    public static let exporting: UInt64 = 0x2
+public struct DRMPrimeCapability: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static let importing = DRMPrimeCapability(rawValue: 0x1)
+    public static let exporting = DRMPrimeCapability(rawValue: 0x2)
 }
 
 /// `drm_mode_modeinfo`, field for field (it travels as the MODE_ID blob).
@@ -218,11 +220,13 @@ public struct DRMAtomicProperty: Hashable, Sendable {
 }
 
 /// `DRM_MODE_ATOMIC_*` and `DRM_MODE_PAGE_FLIP_EVENT` flags of an atomic commit.
-public enum DRMAtomicFlags {
-    public static let pageFlipEvent: UInt32 = 0x01
-    public static let nonBlock: UInt32 = 0x0200
-    public static let testOnly: UInt32 = 0x0100
-    public static let allowModeset: UInt32 = 0x0400
+public struct DRMAtomicFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let pageFlipEvent = DRMAtomicFlags(rawValue: 0x01)
+    public static let nonBlock = DRMAtomicFlags(rawValue: 0x0200)
+    public static let testOnly = DRMAtomicFlags(rawValue: 0x0100)
+    public static let allowModeset = DRMAtomicFlags(rawValue: 0x0400)
 }
 
 /// `DRM_IOCTL_MODE_ADDFB2`: up to four planes (handles, pitches, offsets, modifiers).
@@ -277,7 +281,7 @@ public protocol DRMInterface {
     func drmMapDumb(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError) -> UInt64
     func drmDestroyDumb(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError)
     func drmGEMClose(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError)
-    func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: UInt32) throws(KernelError) -> FileDescriptorNumber
+    func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: PrimeFlags) throws(KernelError) -> FileDescriptorNumber
     func drmPrimeFDToHandle(_ fd: FileDescriptorNumber, dmaBuf: FileDescriptorNumber) throws(KernelError) -> GEMHandle
 
     func drmResources(_ fd: FileDescriptorNumber) throws(KernelError) -> DRMResources
@@ -296,7 +300,7 @@ public protocol DRMInterface {
     /// `DRM_IOCTL_MODE_ATOMIC`. Values of `OUT_FENCE_PTR` and `WRITEBACK_OUT_FENCE_PTR` are
     /// addresses of an `Int32` the kernel fills with a sync_file fd. An empty request is not
     /// sent at all (libdrm returns success without the ioctl).
-    func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: UInt32, userData: UInt64) throws(KernelError)
+    func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64) throws(KernelError)
     /// `DRM_IOCTL_CRTC_GET_SEQUENCE`: the CRTC's vblank count now (the counter flip events
     /// carry, 32 bits of it); EINVAL once the CRTC was switched off (drm_crtc_vblank_off).
     func drmCRTCSequence(_ fd: FileDescriptorNumber, _ crtc: CRTCID) throws(KernelError) -> UInt64
@@ -305,9 +309,11 @@ public protocol DRMInterface {
 }
 
 /// `DRM_CLOEXEC` and `DRM_RDWR` for PRIME export.
-public enum PrimeFlags {
-    public static let closeOnExec: UInt32 = 0o2000000
-    public static let readWrite: UInt32 = 0o2
+public struct PrimeFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let closeOnExec = PrimeFlags(rawValue: 0o2000000)
+    public static let readWrite = PrimeFlags(rawValue: 0o2)
 }
 
 extension KernelPaths {

@@ -66,9 +66,9 @@ extension LinuxKernel {
         try minusOne("DRM_IOCTL_GEM_CLOSE", drmCloseBufferHandle(fd.rawValue, handle.rawValue))
     }
 
-    public func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: UInt32) throws(KernelError) -> FileDescriptorNumber {
+    public func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: PrimeFlags) throws(KernelError) -> FileDescriptorNumber {
         var prime: Int32 = -1
-        try minusOne("DRM_IOCTL_PRIME_HANDLE_TO_FD", CLibDRM.drmPrimeHandleToFD(fd.rawValue, handle.rawValue, flags, &prime))
+        try minusOne("DRM_IOCTL_PRIME_HANDLE_TO_FD", CLibDRM.drmPrimeHandleToFD(fd.rawValue, handle.rawValue, flags.rawValue, &prime))
         return FileDescriptorNumber(rawValue: prime)
     }
 
@@ -183,7 +183,7 @@ extension LinuxKernel {
         try negativeErrno("DRM_IOCTL_MODE_RMFB", drmModeRmFB(fd.rawValue, id.rawValue))
     }
 
-    public func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: UInt32, userData: UInt64) throws(KernelError) {
+    public func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64) throws(KernelError) {
         guard let request = drmModeAtomicAlloc() else { throw KernelError("DRM_IOCTL_MODE_ATOMIC", .ENOMEM) }
         defer { drmModeAtomicFree(request) }
         for change in properties {
@@ -191,7 +191,7 @@ extension LinuxKernel {
             if added < 0 { throw KernelError("DRM_IOCTL_MODE_ATOMIC", Errno(rawValue: -added)) }
         }
         try negativeErrno(
-            "DRM_IOCTL_MODE_ATOMIC", drmModeAtomicCommit(fd.rawValue, request, flags, UnsafeMutableRawPointer(bitPattern: UInt(userData))))
+            "DRM_IOCTL_MODE_ATOMIC", drmModeAtomicCommit(fd.rawValue, request, flags.rawValue, UnsafeMutableRawPointer(bitPattern: UInt(userData))))
     }
 
     public func drmCRTCSequence(_ fd: FileDescriptorNumber, _ crtc: CRTCID) throws(KernelError) -> UInt64 {

@@ -1,11 +1,15 @@
 /// `DMA_BUF_SYNC_*` bits for `DMA_BUF_IOCTL_SYNC` and the sync_file export/import ioctls.
-public enum DmaBufSyncFlags {
-    public static let read: UInt64 = 1 << 0
-    public static let write: UInt64 = 2 << 0
-    public static let readWrite: UInt64 = read | write
-    public static let start: UInt64 = 0 << 2
-    public static let end: UInt64 = 1 << 2
-    public static let validMask: UInt64 = readWrite | end
+/// The export/import ioctls take only the access bits, in 32 bits.
+public struct DmaBufSyncFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static let read = DmaBufSyncFlags(rawValue: 1 << 0)
+    public static let write = DmaBufSyncFlags(rawValue: 2 << 0)
+    public static let readWrite: DmaBufSyncFlags = [read, write]
+    /// `DMA_BUF_SYNC_START` is 0: the absence of `end`.
+    public static let start: DmaBufSyncFlags = []
+    public static let end = DmaBufSyncFlags(rawValue: 1 << 2)
+    public static let valid: DmaBufSyncFlags = [readWrite, end]
 }
 
 /// `DMA_BUF_NAME_LEN`: a name holds at most 31 bytes and its terminating NUL.
@@ -13,12 +17,12 @@ public let dmaBufNameCapacity = 32
 
 /// dma-buf (drivers/dma-buf/dma-buf.c): the ioctls every dma-buf answers, whoever exported it.
 public protocol DmaBufInterface: AnyObject {
-    func dmaBufSync(_ fd: FileDescriptorNumber, flags: UInt64) throws(KernelError)
+    func dmaBufSync(_ fd: FileDescriptorNumber, flags: DmaBufSyncFlags) throws(KernelError)
     func dmaBufSetName(_ fd: FileDescriptorNumber, _ name: String) throws(KernelError)
-    func dmaBufExportSyncFile(_ fd: FileDescriptorNumber, flags: UInt32) throws(KernelError)
+    func dmaBufExportSyncFile(_ fd: FileDescriptorNumber, flags: DmaBufSyncFlags) throws(KernelError)
         -> FileDescriptorNumber
     func dmaBufImportSyncFile(
-        _ fd: FileDescriptorNumber, flags: UInt32, syncFile: FileDescriptorNumber
+        _ fd: FileDescriptorNumber, flags: DmaBufSyncFlags, syncFile: FileDescriptorNumber
     ) throws(KernelError)
 }
 

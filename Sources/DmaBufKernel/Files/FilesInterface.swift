@@ -46,10 +46,12 @@ public struct Seals: OptionSet, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// `memfd_create` flags.
-public enum MemfdFlags {
-    public static let closeOnExec: UInt32 = 0x1
-    public static let allowSealing: UInt32 = 0x2
+/// `memfd_create` flags (`MFD_*`).
+public struct MemfdFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let closeOnExec = MemfdFlags(rawValue: 0x1)
+    public static let allowSealing = MemfdFlags(rawValue: 0x2)
 }
 
 /// Files and memory: the plain syscalls every other subsystem's objects go through.
@@ -77,7 +79,7 @@ public protocol FilesInterface: AnyObject {
     /// Waits up to `timeoutMilliseconds` (-1: forever) and returns the ready events (empty on timeout).
     func poll(_ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32)
         throws(KernelError) -> PollEvents
-    func memfdCreate(name: String, flags: UInt32) throws(KernelError) -> FileDescriptorNumber
+    func memfdCreate(name: String, flags: MemfdFlags) throws(KernelError) -> FileDescriptorNumber
     func truncate(_ fd: FileDescriptorNumber, length: UInt64) throws(KernelError)
     func addSeals(_ fd: FileDescriptorNumber, _ seals: Seals) throws(KernelError)
     func seals(_ fd: FileDescriptorNumber) throws(KernelError) -> Seals

@@ -105,8 +105,8 @@ extension LinuxKernel {
         return PollEvents(rawValue: revents)
     }
 
-    public func memfdCreate(name: String, flags: UInt32) throws(KernelError) -> FileDescriptorNumber {
-        try newFD("memfd_create") { cdmabuf_memfd_create(name, flags) }
+    public func memfdCreate(name: String, flags: MemfdFlags) throws(KernelError) -> FileDescriptorNumber {
+        try newFD("memfd_create") { cdmabuf_memfd_create(name, flags.rawValue) }
     }
 
     public func truncate(_ fd: FileDescriptorNumber, length: UInt64) throws(KernelError) {

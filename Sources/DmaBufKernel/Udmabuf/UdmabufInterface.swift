@@ -1,6 +1,8 @@
 /// `UDMABUF_FLAGS_*`.
-public enum UdmabufFlags {
-    public static let closeOnExec: UInt32 = 0x01
+public struct UdmabufFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let closeOnExec = UdmabufFlags(rawValue: 0x01)
 }
 
 /// One range of a `UDMABUF_CREATE_LIST` request.
@@ -18,10 +20,10 @@ public struct UdmabufItem: Hashable, Sendable {
 /// udmabuf (drivers/dma-buf/udmabuf.c): turns pages of a sealed memfd into a dma-buf.
 public protocol UdmabufInterface: AnyObject {
     func udmabufCreate(
-        device: FileDescriptorNumber, memfd: FileDescriptorNumber, flags: UInt32, offset: UInt64,
+        device: FileDescriptorNumber, memfd: FileDescriptorNumber, flags: UdmabufFlags, offset: UInt64,
         size: UInt64
     ) throws(KernelError) -> FileDescriptorNumber
-    func udmabufCreateList(device: FileDescriptorNumber, flags: UInt32, items: [UdmabufItem])
+    func udmabufCreateList(device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem])
         throws(KernelError) -> FileDescriptorNumber
 }
 

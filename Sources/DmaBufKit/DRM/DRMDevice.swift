@@ -110,7 +110,7 @@ public struct DRMDevice: ~Copyable, Sendable {
     }
 
     /// PRIME export: a dma-buf of this GEM buffer (`DRM_CLOEXEC | DRM_RDWR` by default).
-    public func export(_ buffer: borrowing GEMBuffer, flags: UInt32 = PrimeFlags.closeOnExec | PrimeFlags.readWrite) throws(KernelError) -> DmaBuf {
+    public func export(_ buffer: borrowing GEMBuffer, flags: PrimeFlags = [.closeOnExec, .readWrite]) throws(KernelError) -> DmaBuf {
         let fd = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmPrimeHandleToFD(fd, buffer.handle, flags: flags) }
         return DmaBuf(OwnedDescriptor(fd, kernel: kernel, path: "PRIME export of \(buffer.handle) from \(path)"), length: buffer.size)
     }

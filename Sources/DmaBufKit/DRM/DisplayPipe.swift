@@ -175,8 +175,8 @@ public struct DisplayPipe: Sendable {
             try set(writeback.object, "WRITEBACK_FB_ID", UInt64(target.rawValue))
             try set(writeback.object, "WRITEBACK_OUT_FENCE_PTR", fenceAddress(1))
         }
-        var flags = modeset ? DRMAtomicFlags.allowModeset : 0
-        if userData != nil { flags |= DRMAtomicFlags.pageFlipEvent }
+        var flags: DRMAtomicFlags = modeset ? .allowModeset : []
+        if userData != nil { flags.insert(.pageFlipEvent) }
         do { try kernel.drmAtomicCommit(fd, changes, flags: flags, userData: userData ?? 0) } catch {
             throw error.at(device.path).explained(
                 error.errno == .EINVAL && device.driver == "vkms"

@@ -3,11 +3,11 @@ import DmaBufKernel
 public enum DmaBufAccess: String, Sendable, CaseIterable, Codable {
     case read, write, readWrite
 
-    var syncFlags: UInt64 {
+    var syncFlags: DmaBufSyncFlags {
         switch self {
-        case .read: DmaBufSyncFlags.read
-        case .write: DmaBufSyncFlags.write
-        case .readWrite: DmaBufSyncFlags.readWrite
+        case .read: .read
+        case .write: .write
+        case .readWrite: .readWrite
         }
     }
 
@@ -97,7 +97,7 @@ public struct DmaBuf: ~Copyable, Sendable {
     public func exportSyncFile(for access: DmaBufAccess) throws(KernelError) -> SyncFile {
         let path = descriptor.path
         let fd = try descriptor.perform { kernel, fd throws(KernelError) in
-            try kernel.dmaBufExportSyncFile(fd, flags: UInt32(access.syncFlags))
+            try kernel.dmaBufExportSyncFile(fd, flags: access.syncFlags)
         }
         return SyncFile(OwnedDescriptor(fd, kernel: kernel, path: "sync_file exported from \(path)"))
     }
@@ -106,7 +106,7 @@ public struct DmaBuf: ~Copyable, Sendable {
     public func importSyncFile(_ syncFile: borrowing SyncFile, as access: DmaBufAccess) throws(KernelError) {
         let sync = syncFile.fd
         try descriptor.perform { kernel, fd throws(KernelError) in
-            try kernel.dmaBufImportSyncFile(fd, flags: UInt32(access.syncFlags), syncFile: sync)
+            try kernel.dmaBufImportSyncFile(fd, flags: access.syncFlags, syncFile: sync)
         }
     }
 }
@@ -144,16 +144,16 @@ public struct DmaBufMapping: ~Copyable {
     }
 
     func access<R>(_ access: DmaBufAccess, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
-        do { try kernel.dmaBufSync(fd, flags: DmaBufSyncFlags.start | access.syncFlags) } catch { throw error.at(path) }
+        do { try kernel.dmaBufSync(fd, flags: access.syncFlags.union(.start)) } catch { throw error.at(path) }
         let result: R
         do {
             result = try body(UnsafeMutableRawBufferPointer(start: base, count: length))
         } catch {
             // The body's error is the one worth reporting; the end still has to happen.
-            try? kernel.dmaBufSync(fd, flags: DmaBufSyncFlags.end | access.syncFlags)
+            try? kernel.dmaBufSync(fd, flags: access.syncFlags.union(.end))
             throw error
         }
-        do { try kernel.dmaBufSync(fd, flags: DmaBufSyncFlags.end | access.syncFlags) } catch { throw error.at(path) }
+        do { try kernel.dmaBufSync(fd, flags: access.syncFlags.union(.end)) } catch { throw error.at(path) }
         return result
     }
 

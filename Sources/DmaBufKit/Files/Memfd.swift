@@ -8,7 +8,7 @@ public struct Memfd: ~Copyable, Sendable {
     /// udmabuf needs: `F_SEAL_SHRINK` (pages cannot vanish) and no `F_SEAL_WRITE`.
     public init(kernel: any Kernel, name: String, length: Int, seals: Seals = [.shrink]) throws(KernelError) {
         try validateLength(length, operation: "memfd_create", path: "memfd:\(name)", kernel: kernel)
-        let fd = try kernel.memfdCreate(name: name, flags: MemfdFlags.closeOnExec | MemfdFlags.allowSealing)
+        let fd = try kernel.memfdCreate(name: name, flags: [.closeOnExec, .allowSealing])
         let owner = OwnedDescriptor(fd, kernel: kernel, path: "memfd:\(name)")
         try owner.perform { kernel, fd throws(KernelError) in
             try kernel.truncate(fd, length: UInt64(length))

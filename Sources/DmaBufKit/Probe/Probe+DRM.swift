@@ -32,11 +32,11 @@ extension Probe {
 
     func probeOpenedDRMDevice(_ device: borrowing DRMDevice) -> ProbeReport.DRMReport {
         var facts: [String: String] = [:]
-        let prime = (try? device.capability(.prime)) ?? 0
+        let prime = DRMPrimeCapability(rawValue: (try? device.capability(.prime)) ?? 0)
         let dumb = (try? device.capability(.dumbBuffer)) == 1
         facts["dumb_buffer"] = "\(dumb)"
-        facts["prime_import"] = "\(prime & DRMPrimeCapability.importing != 0)"
-        facts["prime_export"] = "\(prime & DRMPrimeCapability.exporting != 0)"
+        facts["prime_import"] = "\(prime.contains(.importing))"
+        facts["prime_export"] = "\(prime.contains(.exporting))"
         facts["addfb2_modifiers"] = "\((try? device.capability(.addFB2Modifiers)) == 1)"
         let pipe = try? DisplayPipe(device: device)
         facts["kms"] = "\(pipe != nil)"

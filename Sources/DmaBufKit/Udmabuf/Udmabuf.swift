@@ -32,7 +32,7 @@ public struct UdmabufDevice: ~Copyable, Sendable {
         let fd = try descriptor.perform { kernel, fd throws(KernelError) in
             do throws(KernelError) {
                 return try kernel.udmabufCreate(
-                    device: fd, memfd: item.memfd, flags: closeOnExec ? UdmabufFlags.closeOnExec : 0,
+                    device: fd, memfd: item.memfd, flags: closeOnExec ? .closeOnExec : [],
                     offset: item.offset, size: item.size)
             } catch { throw error.explained(explain(error, [item])) }
         }
@@ -46,7 +46,7 @@ public struct UdmabufDevice: ~Copyable, Sendable {
         let fd = try descriptor.perform { kernel, fd throws(KernelError) in
             do throws(KernelError) {
                 return try kernel.udmabufCreateList(
-                    device: fd, flags: closeOnExec ? UdmabufFlags.closeOnExec : 0, items: ranges)
+                    device: fd, flags: closeOnExec ? .closeOnExec : [], items: ranges)
             } catch { throw error.explained(explain(error, ranges)) }
         }
         let total = ranges.reduce(0) { $0 + Int($1.size) }
