@@ -205,7 +205,7 @@ extension SimulatedKernel {
         }
         let writeback = id.rawValue == SimulatedDRMDevice.writebackConnector
         return DRMConnectorInfo(
-            id: id, type: writeback ? DRMConnectorInfo.typeWriteback : DRMConnectorInfo.typeVirtual, typeIndex: 1,
+            id: id, type: writeback ? .writeback : .virtual, typeIndex: 1,
             connection: writeback ? 3 : 1,
             encoders: [EncoderID(rawValue: writeback ? SimulatedDRMDevice.writebackEncoder : SimulatedDRMDevice.encoder)],
             modes: SimulatedDRMDevice.modes)
@@ -216,7 +216,7 @@ extension SimulatedKernel {
         guard locked({ file.device.objectType(id.rawValue, file: file) }) == .encoder else {
             throw KernelError("DRM_IOCTL_MODE_GETENCODER", .ENOENT)
         }
-        return DRMEncoderInfo(id: id, type: id.rawValue == SimulatedDRMDevice.writebackEncoder ? 8 : 5, possibleCRTCs: 1)
+        return DRMEncoderInfo(id: id, type: id.rawValue == SimulatedDRMDevice.writebackEncoder ? .writeback : .virtual, possibleCRTCs: 1)
     }
 
     public func drmPlanes(_ fd: FileDescriptorNumber) throws(KernelError) -> [PlaneID] {
@@ -256,10 +256,10 @@ extension SimulatedKernel {
         _ = try kms(fd, "DRM_IOCTL_MODE_GETPROPERTY")
         guard let name = SimulatedDRMDevice.propertyName(id.rawValue) else { throw KernelError("DRM_IOCTL_MODE_GETPROPERTY", .ENOENT) }
         switch name {
-        case "type": return DRMPropertyInfo(id: id, name: name, flags: 0x8 | 0x4, values: [0, 1, 2], enumNames: ["Overlay", "Primary", "Cursor"])
-        case "IN_FORMATS", "WRITEBACK_PIXEL_FORMATS": return DRMPropertyInfo(id: id, name: name, flags: 0x10 | 0x4)
-        case "MODE_ID", "WRITEBACK_FB_ID", "FB_ID", "CRTC_ID": return DRMPropertyInfo(id: id, name: name, flags: name == "MODE_ID" ? 0x10 : 0x40)
-        default: return DRMPropertyInfo(id: id, name: name, flags: 0x2, values: [0, UInt64(UInt32.max)])
+        case "type": return DRMPropertyInfo(id: id, name: name, flags: [.enumeration, .immutable], values: [0, 1, 2], enumNames: ["Overlay", "Primary", "Cursor"])
+        case "IN_FORMATS", "WRITEBACK_PIXEL_FORMATS": return DRMPropertyInfo(id: id, name: name, flags: [.blob, .immutable])
+        case "MODE_ID", "WRITEBACK_FB_ID", "FB_ID", "CRTC_ID": return DRMPropertyInfo(id: id, name: name, flags: name == "MODE_ID" ? .blob : .object)
+        default: return DRMPropertyInfo(id: id, name: name, flags: .range, values: [0, UInt64(UInt32.max)])
         }
     }
 
@@ -310,7 +310,7 @@ extension SimulatedKernel {
         }
         var objects: [SimulatedGEM] = []
         for i in 0..<planes {
-            if request.handles[i] == 0 { throw KernelError(operation, .EINVAL) }
+            if request.handles[i].rawValue == 0 { throw KernelError(operation, .EINVAL) }
             if UInt64(request.height) * UInt64(request.pitches[i]) + UInt64(request.offsets[i]) > UInt64(UInt32.max) {
                 throw KernelError(operation, .ERANGE)
             }
@@ -320,11 +320,11 @@ extension SimulatedKernel {
         for i in planes..<4 {
             if modifiers[i] != 0 { throw KernelError(operation, .EINVAL) }
             guard withModifiers else { continue }
-            if request.handles[i] != 0 || request.pitches[i] != 0 || request.offsets[i] != 0 { throw KernelError(operation, .EINVAL) }
+            if request.handles[i].rawValue != 0 || request.pitches[i] != 0 || request.offsets[i] != 0 { throw KernelError(operation, .EINVAL) }
         }
         // drm_gem_fb_init_with_funcs: each handle must exist and be large enough.
         for i in 0..<planes {
-            guard let object = locked({ file.handles[request.handles[i]] }) else { throw KernelError(operation, .ENOENT) }
+            guard let object = locked({ file.handles[request.handles[i].rawValue] }) else { throw KernelError(operation, .ENOENT) }
             let minimum = UInt64(request.height - 1) * UInt64(request.pitches[i]) + UInt64(request.width) * cpp + UInt64(request.offsets[i])
             if object.size < minimum { throw KernelError(operation, .EINVAL) }
             objects.append(object)
@@ -490,7 +490,7 @@ extension SimulatedKernel {
                 var now = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &now)
                 file.events.append(DRMEvent(
-                    type: DRMEvent.flipComplete, userData: userData, seconds: UInt32(now.tv_sec), microseconds: UInt32(now.tv_nsec / 1000),
+                    type: .flipComplete, userData: userData, seconds: UInt32(now.tv_sec), microseconds: UInt32(now.tv_nsec / 1000),
                     sequence: device.frame, crtc: CRTCID(rawValue: SimulatedDRMDevice.crtc)))
                 state.broadcast()
             }

@@ -76,7 +76,7 @@ extension SimulatedKernel {
     }
 
     public func v4l2RequestBuffers(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32)
-        throws(KernelError) -> (count: UInt32, capabilities: UInt32)
+        throws(KernelError) -> (count: UInt32, capabilities: V4L2BufferCapabilities)
     {
         let operation = "VIDIOC_REQBUFS"
         let (file, queue) = try queue(fd, type, operation)
@@ -102,7 +102,7 @@ extension SimulatedKernel {
     }
 
     public func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
-        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: UInt32)
+        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
     {
         let operation = "VIDIOC_CREATE_BUFS"
         let (file, queue) = try queue(fd, format.type, operation)
@@ -179,13 +179,13 @@ extension SimulatedKernel {
     private func bufferInfo(_ queue: SimulatedVideoQueue, _ index: Int) -> V4L2BufferInfo {
         let buffer = queue.buffers[index]
         let memory = queue.memory ?? .mmap
-        var flags: UInt32 = 0
+        var flags: V4L2BufferFlags = []
         switch buffer.state {
-        case .queued: flags |= V4L2BufferInfo.flagQueued
-        case .done: flags |= V4L2BufferInfo.flagDone
+        case .queued: flags.insert(.queued)
+        case .done: flags.insert(.done)
         case .dequeued: break
         }
-        if buffer.error { flags |= V4L2BufferInfo.flagError }
+        if buffer.error { flags.insert(.error) }
         let planes = buffer.planes.map { plane in
             V4L2Plane(bytesUsed: plane.bytesUsed, length: plane.length, dataOffset: queue.type.isMultiplanar ? plane.dataOffset : 0,
                       memoryOffset: memory == .mmap ? plane.memoryOffset : 0, fd: memory == .dmabuf ? plane.dmaBufFD : -1)
@@ -234,7 +234,7 @@ extension SimulatedKernel {
         return base
     }
 
-    public func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: UInt32)
+    public func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: OpenFlags)
         throws(KernelError) -> FileDescriptorNumber
     {
         let operation = "VIDIOC_EXPBUF"
@@ -242,7 +242,7 @@ extension SimulatedKernel {
         let (memory, size) = try locked { () throws(KernelError) -> (FileDescriptorNumber, UInt32) in
             // vb2_core_expbuf: MMAP queues only, a valid index and plane, CLOEXEC|ACCMODE flags.
             guard queue.memory == .mmap, Int(index) < queue.buffers.count, Int(plane) < queue.buffers[Int(index)].planes.count,
-                let memory = queue.buffers[Int(index)].planes[Int(plane)].memory, flags & ~UInt32(0o2000003) == 0
+                let memory = queue.buffers[Int(index)].planes[Int(plane)].memory, flags.subtracting([.closeOnExec, .readWrite, .writeOnly]).isEmpty
             else { throw KernelError(operation, .EINVAL) }
             return (memory, queue.buffers[Int(index)].planes[Int(plane)].length)
         }
@@ -251,9 +251,9 @@ extension SimulatedKernel {
         let piece: FileDescriptorNumber
         do { piece = try host.duplicate(memory) } catch { throw KernelError(operation, error.errno) }
         let buffer = SimulatedDmaBuf(
-            exporter: "videobuf2_vmalloc", size: rounded, writable: flags & 0o3 != 0, mmapRule: .sharedOnly,
+            exporter: "videobuf2_vmalloc", size: rounded, writable: !flags.isDisjoint(with: [.readWrite, .writeOnly]), mmapRule: .sharedOnly,
             segments: [SimulatedSegment(memfd: piece, offset: 0, size: rounded)])
-        return try install(.dmaBuf(buffer), label: "EXPBUF", closeOnExec: flags & 0o2000000 != 0)
+        return try install(.dmaBuf(buffer), label: "EXPBUF", closeOnExec: flags.contains(.closeOnExec))
     }
 
     public func v4l2QueueBuffer(_ fd: FileDescriptorNumber, _ request: V4L2BufferInfo) throws(KernelError) -> V4L2BufferInfo {

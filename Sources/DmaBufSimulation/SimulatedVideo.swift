@@ -132,7 +132,7 @@ final class SimulatedVideoDevice {
     static let webcamIntervals: [V4L2Fraction] = [(1, 1), (1, 2), (1, 4), (1, 5), (1, 10), (2, 25), (1, 15), (1, 25), (1, 30), (1, 40), (1, 50), (1, 60)]
         .map { V4L2Fraction($0.0, $0.1) }
     /// V4L2_BUF_CAP_SUPPORTS_MMAP | USERPTR | DMABUF | ORPHANED_BUFS.
-    static let queueCapabilities: UInt32 = 0x1 | 0x2 | 0x4 | 0x10
+    static let queueCapabilities: V4L2BufferCapabilities = [.mmap, .userPointer, .dmabuf, .orphanedBuffers]
 
     init(name: String, role: Role, multiplanar: Bool = false) {
         (self.name, self.role, self.multiplanar) = (name, role, multiplanar)
@@ -159,16 +159,16 @@ final class SimulatedVideoDevice {
     func newContext() -> SimulatedVideoContext { shared ?? SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar)) }
 
     var capability: V4L2Capability {
-        let caps: UInt32 = switch (role, multiplanar) {
-        case (.capture, false): V4L2Capability.videoCapture
-        case (.capture, true): V4L2Capability.videoCaptureMultiplanar
-        case (.output, false): V4L2Capability.videoOutput
-        case (.output, true): V4L2Capability.videoOutputMultiplanar
-        case (.mem2mem, _): V4L2Capability.videoMem2Mem
+        let caps: V4L2Capabilities = switch (role, multiplanar) {
+        case (.capture, false): .videoCapture
+        case (.capture, true): .videoCaptureMultiplanar
+        case (.output, false): .videoOutput
+        case (.output, true): .videoOutputMultiplanar
+        case (.mem2mem, _): .videoMem2Mem
         }
         let bus = role == .mem2mem ? "platform:vim2m" : "platform:\(name.prefix(9))"
-        return V4L2Capability(driver: driver, card: driver, busInfo: bus, capabilities: caps | V4L2Capability.streaming | 0x8000_0000,
-                              deviceCaps: caps | V4L2Capability.streaming)
+        return V4L2Capability(driver: driver, card: driver, busInfo: bus, capabilities: caps.union([.streaming, V4L2Capabilities(rawValue: 0x8000_0000)]),
+                              deviceCaps: caps.union(.streaming))
     }
 
     /// vivid's output starts on S-Video with a PAL standard (720x576); with its crop, compose

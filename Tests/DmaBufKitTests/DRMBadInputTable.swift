@@ -22,7 +22,7 @@ struct DRMFixture {
 
     func request(pitch: UInt32? = nil, handle: UInt32? = nil, height: UInt32 = size, modifiers: [UInt64]? = nil) -> DRMFramebufferRequest {
         DRMFramebufferRequest(
-            width: Self.size, height: height, format: DRMCases.xrgb8888, handles: [handle ?? dumb.rawValue],
+            width: Self.size, height: height, format: DRMCases.xrgb8888, handles: [handle.map(GEMHandle.init) ?? dumb],
             pitches: [pitch ?? self.pitch], modifiers: modifiers)
     }
 
@@ -66,7 +66,7 @@ enum DRMBadInputTable {
         },
         DRMBadInput(name: "AddFB2 with plane-1 handle set", errno: .EINVAL, source: "\(addfb) framebuffer_check: unused plane handles") { k, f throws(KernelError) in
             var request = f.request(modifiers: [0, 0, 0, 0])
-            request.handles[1] = f.dumb.rawValue
+            request.handles[1] = f.dumb
             _ = try k.drmAddFramebuffer(f.vkms, request)
         },
         DRMBadInput(name: "AddFB2 with plane-1 pitch set", errno: .EINVAL, source: "\(addfb) framebuffer_check: unused plane pitches") { k, f throws(KernelError) in

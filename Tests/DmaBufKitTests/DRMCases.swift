@@ -45,7 +45,7 @@ enum DRMCases {
     /// A width x height XRGB8888 framebuffer over one GEM buffer.
     static func xrgbFramebuffer(_ device: borrowing DRMDevice, _ buffer: borrowing GEMBuffer, width: Int, height: Int, pitch: Int) throws -> Framebuffer {
         try device.addFramebuffer(DRMFramebufferRequest(
-            width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [buffer.handle.rawValue], pitches: [UInt32(pitch)]))
+            width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [buffer.handle], pitches: [UInt32(pitch)]))
     }
 
     /// Framebuffers this open file owns (GETRESOURCES lists the caller's own).
@@ -209,7 +209,7 @@ extension DRMCases {
             let shown = try pipe.show(framebuffer, on: vkms, writebackInto: targetFB.id, pageFlipEvent: 0xF11F)
             #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true)
             let events = try vkms.readEvents(timeout: .seconds(5))
-            #expect(events.map(\.type) == [DRMEvent.flipComplete] && events.first?.userData == 0xF11F && events.first?.crtc == pipe.crtc)
+            #expect(events.map(\.type) == [DRMEventType.flipComplete] && events.first?.userData == 0xF11F && events.first?.crtc == pipe.crtc)
             let result = try vkms.withMapping(target) { mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!) }
             #expect(result.count == 0, "after the exporter closed: \(result.count) pixels differ: \(result.first)")
             try shown.close()
@@ -246,7 +246,7 @@ extension DRMCases {
             try first.write { fill($0, width: width, height: height, pitch: pitch, offset: offset) }
             let firstGEM = try vkms.importBuffer(first)
             let firstFB = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [firstGEM.handle.rawValue],
+                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [firstGEM.handle],
                 pitches: [UInt32(pitch)], offsets: [UInt32(offset)]))
             let second = try vkms.createDumbBuffer(width: width, height: height)
             try vkms.withMapping(second) { fill($0, width: width, height: height, pitch: second.pitch!, inverted: true) }
@@ -268,7 +268,7 @@ extension DRMCases {
             #expect(try flipped.writeback?.wait(timeout: .seconds(5)) == true)
             try flipped.close()
             let events = try vkms.readEvents(timeout: .seconds(5))
-            #expect(events.map(\.userData) == [7] && events.first?.type == DRMEvent.flipComplete)
+            #expect(events.map(\.userData) == [7] && events.first?.type == DRMEventType.flipComplete)
             // A flip lands on a vblank after the one it was committed in, counted by the same counter.
             #expect(events.first.map { $0.sequence &- UInt32(truncatingIfNeeded: committedAfter) } ?? 0 >= 1, "\(events), committed after \(committedAfter)")
             let afterFlip = try vkms.withMapping(target) { mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!, inverted: true) }
@@ -303,10 +303,10 @@ extension DRMCases {
             #expect(primary.formats.contains(xrgb8888))
             #expect(primary.modifiers[xrgb8888] == [0], "DRM_FORMAT_MOD_LINEAR only")
             #expect(inventory.planes.contains { $0.kind == .cursor })
-            let virtual = try #require(inventory.connectors.first { $0.type == DRMConnectorInfo.typeVirtual })
+            let virtual = try #require(inventory.connectors.first { $0.type == DRMConnectorType.virtual })
             #expect(virtual.connection == 1)
             #expect(virtual.modes.first(where: \.isPreferred)?.description == "1024x768@60")
-            #expect(inventory.connectors.contains { $0.type == DRMConnectorInfo.typeWriteback })
+            #expect(inventory.connectors.contains { $0.type == DRMConnectorType.writeback })
             #expect(inventory.encoders.count == 2 && inventory.encoders.allSatisfy { $0.possibleCRTCs == 1 })
             try vkms.close()
         }

@@ -27,7 +27,7 @@ enum V4L2Cases {
                 let length = Int(info.planes[0].length)
                 let base = try kernel.mmap(fd, length: length, protection: [.read], shared: true, offset: UInt64(info.planes[0].memoryOffset))
                 mappings.append(UnsafeMutableRawBufferPointer(start: base, count: length))
-                exported.append(try kernel.v4l2ExportBuffer(fd, type: type, index: index, plane: 0, flags: UInt32(OpenFlags.closeOnExec.rawValue | OpenFlags.readWrite.rawValue)))
+                exported.append(try kernel.v4l2ExportBuffer(fd, type: type, index: index, plane: 0, flags: [.closeOnExec, .readWrite]))
                 _ = try kernel.v4l2QueueBuffer(fd, V4L2BufferInfo(index: index, type: type, memory: .mmap, planes: [V4L2Plane()]))
             }
             try kernel.v4l2Stream(fd, type: type, on: true)
@@ -110,7 +110,7 @@ extension V4L2Cases {
             try queue.enqueue(BufferIndex(rawValue: 1), dmaBufs: [second.fd], bytesUsed: [UInt32(size)])
             try queue.start()
             let done = try #require(try queue.dequeue(waiting: .seconds(5)), "an output buffer came back within 5 s")
-            #expect(done.index == 0 && done.flags & V4L2BufferInfo.flagError == 0)
+            #expect(done.index == 0 && !done.flags.contains(.error))
             try queue.release()
             try second.close()
             try first.close()
@@ -192,7 +192,7 @@ extension V4L2Cases {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
             let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .mmap, count: 2)
-            #expect(queue.capabilities & V4L2Queue.supportsOrphanedBuffers != 0)
+            #expect(queue.capabilities.contains(.orphanedBuffers))
             let exported = try queue.export(BufferIndex(rawValue: 0))
             try queue.release()
             try exported.write { $0.initializeMemory(as: UInt8.self, repeating: 0x5a) }
@@ -209,7 +209,7 @@ extension V4L2Cases {
     static func mem2memRoundTripThroughHeapBuffers(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vim2m", kernel: kernel)
-            #expect(device.capability.deviceCaps & V4L2Capability.videoMem2Mem != 0)
+            #expect(device.capability.deviceCaps.contains(.videoMem2Mem))
             let rgb24: UInt32 = 0x3342_4752, width: UInt32 = 320, height: UInt32 = 240
             let source = try device.setFormat(V4L2Format(type: .videoOutput, width: width, height: height, pixelFormat: rgb24))
             let result = try device.setFormat(V4L2Format(type: .videoCapture, width: width, height: height, pixelFormat: rgb24))
@@ -296,7 +296,7 @@ extension V4L2Cases {
             expectKernelError(.EINVAL) { try failing.start() }
             // The driver gives its buffers back to vb2 as queued: ready for another STREAMON.
             let afterFailure = try failing.info(BufferIndex(rawValue: 0))
-            #expect(afterFailure.flags & V4L2BufferInfo.flagQueued != 0)
+            #expect(afterFailure.flags.contains(.queued))
             try failing.release()
 
             let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 2)
@@ -306,7 +306,7 @@ extension V4L2Cases {
             var sawError = false
             for _ in 0..<6 where !sawError {
                 let frame = try #require(try queue.dequeue(waiting: .seconds(5)))
-                sawError = frame.flags & V4L2BufferInfo.flagError != 0
+                sawError = frame.flags.contains(.error)
                 try queue.enqueue(BufferIndex(rawValue: frame.index), dmaBufs: [buffers[Int(frame.index)]])
             }
             #expect(sawError, "the injected DQBUF error marks a buffer")

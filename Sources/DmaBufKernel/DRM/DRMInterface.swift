@@ -155,27 +155,40 @@ public struct DRMResources: Hashable, Sendable {
 /// `DRM_IOCTL_MODE_GETCONNECTOR`.
 public struct DRMConnectorInfo: Hashable, Sendable {
     public var id: ConnectorID
-    /// `DRM_MODE_CONNECTOR_*`, e.g. 15 virtual, 18 writeback.
-    public var type: UInt32
+    public var type: DRMConnectorType
     public var typeIndex: UInt32
     /// 1 connected, 2 disconnected, 3 unknown.
     public var connection: UInt32
     public var encoders: [EncoderID]
     public var modes: [DRMModeInfo]
-    public init(id: ConnectorID, type: UInt32, typeIndex: UInt32, connection: UInt32, encoders: [EncoderID], modes: [DRMModeInfo]) {
+    public init(id: ConnectorID, type: DRMConnectorType, typeIndex: UInt32, connection: UInt32, encoders: [EncoderID], modes: [DRMModeInfo]) {
         (self.id, self.type, self.typeIndex, self.connection, self.encoders, self.modes) = (id, type, typeIndex, connection, encoders, modes)
     }
-    public static let typeVirtual: UInt32 = 15
-    public static let typeWriteback: UInt32 = 18
+}
+
+/// `DRM_MODE_CONNECTOR_*`: a value, not bits; the ones the library tells apart are named.
+public struct DRMConnectorType: RawRepresentable, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let virtual = DRMConnectorType(rawValue: 15)
+    public static let writeback = DRMConnectorType(rawValue: 18)
+}
+
+/// `DRM_MODE_ENCODER_*`.
+public struct DRMEncoderType: RawRepresentable, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let virtual = DRMEncoderType(rawValue: 5)
+    public static let writeback = DRMEncoderType(rawValue: 8)
 }
 
 /// `DRM_IOCTL_MODE_GETENCODER`.
 public struct DRMEncoderInfo: Hashable, Sendable {
     public var id: EncoderID
-    public var type: UInt32
+    public var type: DRMEncoderType
     /// Bit i set: usable with the i-th CRTC of the resources.
     public var possibleCRTCs: UInt32
-    public init(id: EncoderID, type: UInt32, possibleCRTCs: UInt32) {
+    public init(id: EncoderID, type: DRMEncoderType, possibleCRTCs: UInt32) {
         (self.id, self.type, self.possibleCRTCs) = (id, type, possibleCRTCs)
     }
 }
@@ -196,17 +209,29 @@ public struct DRMPlaneInfo: Hashable, Sendable {
 public struct DRMPropertyInfo: Hashable, Sendable {
     public var id: PropertyID
     public var name: String
-    /// `DRM_MODE_PROP_*`: range, enum, blob, bitmask, object, signed range, immutable, atomic.
-    public var flags: UInt32
+    public var flags: DRMPropertyFlags
     /// Range bounds, or the values of an enum/bitmask (paired with `enumNames`).
     public var values: [UInt64]
     public var enumNames: [String]
-    public init(id: PropertyID, name: String, flags: UInt32, values: [UInt64] = [], enumNames: [String] = []) {
+    public init(id: PropertyID, name: String, flags: DRMPropertyFlags, values: [UInt64] = [], enumNames: [String] = []) {
         (self.id, self.name, self.flags, self.values, self.enumNames) = (id, name, flags, values, enumNames)
     }
-    public var isImmutable: Bool { flags & 0x4 != 0 }
+    public var isImmutable: Bool { flags.contains(.immutable) }
     /// The value of an enum entry by name ("Primary" of "type", …).
     public func enumValue(_ name: String) -> UInt64? { enumNames.firstIndex(of: name).map { values[$0] } }
+}
+
+/// `DRM_MODE_PROP_*`: the property's kind (legacy bits and the extended type in bits 6–11) and
+/// whether userspace may set it.
+public struct DRMPropertyFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let range = DRMPropertyFlags(rawValue: 0x2)
+    public static let immutable = DRMPropertyFlags(rawValue: 0x4)
+    public static let enumeration = DRMPropertyFlags(rawValue: 0x8)
+    public static let blob = DRMPropertyFlags(rawValue: 0x10)
+    /// `DRM_MODE_PROP_OBJECT` (extended type 1 << 6).
+    public static let object = DRMPropertyFlags(rawValue: 0x40)
 }
 
 /// One property change of an atomic request.
@@ -236,18 +261,21 @@ public struct DRMFramebufferRequest: Hashable, Sendable {
     /// A fourcc (`DRM_FORMAT_*`).
     public var format: UInt32
     // Always four entries, whatever is assigned (libdrm reads four): shorter arrays are padded with 0, longer ones cut.
-    public var handles: [UInt32] { didSet { handles = Self.four(handles) } }
+    public var handles: [GEMHandle] { didSet { handles = Self.four(handles) } }
     public var pitches: [UInt32] { didSet { pitches = Self.four(pitches) } }
     public var offsets: [UInt32] { didSet { offsets = Self.four(offsets) } }
     /// Per-plane modifiers; nil sends no `DRM_MODE_FB_MODIFIERS` flag.
     public var modifiers: [UInt64]? { didSet { modifiers = modifiers.map(Self.four) } }
-    public init(width: UInt32, height: UInt32, format: UInt32, handles: [UInt32], pitches: [UInt32], offsets: [UInt32] = [0, 0, 0, 0], modifiers: [UInt64]? = nil) {
+    public init(width: UInt32, height: UInt32, format: UInt32, handles: [GEMHandle], pitches: [UInt32], offsets: [UInt32] = [0, 0, 0, 0], modifiers: [UInt64]? = nil) {
         (self.width, self.height, self.format) = (width, height, format)
         (self.handles, self.pitches, self.offsets) = (Self.four(handles), Self.four(pitches), Self.four(offsets))
         self.modifiers = modifiers.map(Self.four)
     }
 
     static func four<T: FixedWidthInteger>(_ values: [T]) -> [T] { Array((values + [T](repeating: 0, count: 4)).prefix(4)) }
+    static func four(_ handles: [GEMHandle]) -> [GEMHandle] {
+        Array((handles + [GEMHandle](repeating: GEMHandle(rawValue: 0), count: 4)).prefix(4))
+    }
 }
 
 /// `DRM_IOCTL_MODE_CREATE_DUMB`'s answer.
@@ -260,16 +288,23 @@ public struct DRMDumbBuffer: Hashable, Sendable {
 
 /// A DRM event read from the device fd (`drm_event_vblank`: vblank or flip completion).
 public struct DRMEvent: Hashable, Sendable {
-    /// `DRM_EVENT_VBLANK` 1, `DRM_EVENT_FLIP_COMPLETE` 2, `DRM_EVENT_CRTC_SEQUENCE` 3.
-    public var type: UInt32
+    public var type: DRMEventType
     public var userData: UInt64
     public var seconds: UInt32, microseconds: UInt32
     public var sequence: UInt32
     public var crtc: CRTCID
-    public init(type: UInt32, userData: UInt64, seconds: UInt32, microseconds: UInt32, sequence: UInt32, crtc: CRTCID) {
+    public init(type: DRMEventType, userData: UInt64, seconds: UInt32, microseconds: UInt32, sequence: UInt32, crtc: CRTCID) {
         (self.type, self.userData, self.seconds, self.microseconds, self.sequence, self.crtc) = (type, userData, seconds, microseconds, sequence, crtc)
     }
-    public static let flipComplete: UInt32 = 2
+}
+
+/// `DRM_EVENT_*`.
+public struct DRMEventType: RawRepresentable, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let vblank = DRMEventType(rawValue: 1)
+    public static let flipComplete = DRMEventType(rawValue: 2)
+    public static let crtcSequence = DRMEventType(rawValue: 3)
 }
 
 public protocol DRMInterface {

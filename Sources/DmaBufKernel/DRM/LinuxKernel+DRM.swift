@@ -104,14 +104,14 @@ extension LinuxKernel {
                 vscan: m.vscan, vrefresh: m.vrefresh, flags: m.flags, type: m.type, name: name)
         }
         return DRMConnectorInfo(
-            id: id, type: c.connector_type, typeIndex: c.connector_type_id, connection: c.connection.rawValue,
+            id: id, type: DRMConnectorType(rawValue: c.connector_type), typeIndex: c.connector_type_id, connection: c.connection.rawValue,
             encoders: (0..<Int(c.count_encoders)).map { EncoderID(rawValue: c.encoders[$0]) }, modes: modes)
     }
 
     public func drmEncoder(_ fd: FileDescriptorNumber, _ id: EncoderID) throws(KernelError) -> DRMEncoderInfo {
         let encoder = try object("DRM_IOCTL_MODE_GETENCODER", drmModeGetEncoder(fd.rawValue, id.rawValue))
         defer { drmModeFreeEncoder(encoder) }
-        return DRMEncoderInfo(id: id, type: encoder.pointee.encoder_type, possibleCRTCs: encoder.pointee.possible_crtcs)
+        return DRMEncoderInfo(id: id, type: DRMEncoderType(rawValue: encoder.pointee.encoder_type), possibleCRTCs: encoder.pointee.possible_crtcs)
     }
 
     public func drmPlanes(_ fd: FileDescriptorNumber) throws(KernelError) -> [PlaneID] {
@@ -150,7 +150,7 @@ extension LinuxKernel {
                 withUnsafeBytes(of: p.enums[index].name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             }
         }
-        return DRMPropertyInfo(id: id, name: name, flags: p.flags, values: values, enumNames: names)
+        return DRMPropertyInfo(id: id, name: name, flags: DRMPropertyFlags(rawValue: p.flags), values: values, enumNames: names)
     }
 
     public func drmCreateBlob(_ fd: FileDescriptorNumber, _ bytes: [UInt8]) throws(KernelError) -> BlobID {
@@ -173,7 +173,7 @@ extension LinuxKernel {
         var id: UInt32 = 0
         let flags: UInt32 = request.modifiers == nil ? 0 : UInt32(DRM_MODE_FB_MODIFIERS)
         let result = drmModeAddFB2WithModifiers(
-            fd.rawValue, request.width, request.height, request.format, request.handles, request.pitches, request.offsets,
+            fd.rawValue, request.width, request.height, request.format, request.handles.map(\.rawValue), request.pitches, request.offsets,
             request.modifiers, &id, flags)
         try negativeErrno("DRM_IOCTL_MODE_ADDFB2", result)
         return FramebufferID(rawValue: id)
@@ -219,7 +219,7 @@ extension LinuxKernel {
             if length >= MemoryLayout<drm_event_vblank>.size {
                 let e = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: drm_event_vblank.self) }
                 events.append(DRMEvent(
-                    type: type, userData: e.user_data, seconds: e.tv_sec, microseconds: e.tv_usec, sequence: e.sequence,
+                    type: DRMEventType(rawValue: type), userData: e.user_data, seconds: e.tv_sec, microseconds: e.tv_usec, sequence: e.sequence,
                     crtc: CRTCID(rawValue: e.crtc_id)))
             }
             offset += length

@@ -11,7 +11,7 @@ extension LinuxKernel {
         _ = try call("VIDIOC_QUERYCAP") { cdmabuf_v4l2_querycap(fd.rawValue, &cap) }
         return V4L2Capability(
             driver: Self.text(cap.driver), card: Self.text(cap.card), busInfo: Self.text(cap.bus_info),
-            capabilities: cap.capabilities, deviceCaps: cap.device_caps)
+            capabilities: V4L2Capabilities(rawValue: cap.capabilities), deviceCaps: V4L2Capabilities(rawValue: cap.device_caps))
     }
 
     public func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> UInt32 {
@@ -66,20 +66,20 @@ extension LinuxKernel {
     }
 
     public func v4l2RequestBuffers(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32)
-        throws(KernelError) -> (count: UInt32, capabilities: UInt32)
+        throws(KernelError) -> (count: UInt32, capabilities: V4L2BufferCapabilities)
     {
         var granted = count, capabilities: UInt32 = 0
         _ = try call("VIDIOC_REQBUFS") { cdmabuf_v4l2_reqbufs(fd.rawValue, type.rawValue, memory.rawValue, &granted, &capabilities) }
-        return (granted, capabilities)
+        return (granted, V4L2BufferCapabilities(rawValue: capabilities))
     }
 
     public func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
-        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: UInt32)
+        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
     {
         var flat = Self.flat(format)
         var index: UInt32 = 0, made = count, capabilities: UInt32 = 0
         _ = try call("VIDIOC_CREATE_BUFS") { cdmabuf_v4l2_create_bufs(fd.rawValue, memory.rawValue, &flat, &index, &made, &capabilities) }
-        return (index, made, capabilities)
+        return (index, made, V4L2BufferCapabilities(rawValue: capabilities))
     }
 
     public func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: UInt32, index: UInt32) throws(KernelError) -> V4L2FrameSize {
@@ -122,7 +122,7 @@ extension LinuxKernel {
         out.index = buffer.index
         out.type = buffer.type.rawValue
         out.memory = buffer.memory.rawValue
-        out.flags = buffer.flags
+        out.flags = buffer.flags.rawValue
         out.field = buffer.field
         out.num_planes = UInt32(buffer.planeCount)
         if buffer.timestamp != .zero {  // a 128-bit division, skipped for the usual zero
@@ -148,7 +148,7 @@ extension LinuxKernel {
         return withUnsafeBytes(of: buffer.planes) { raw in
             let planes = raw.bindMemory(to: cdmabuf_v4l2_plane.self)
             return V4L2BufferInfo(
-                index: buffer.index, type: type, memory: memory, flags: buffer.flags, field: buffer.field, sequence: buffer.sequence,
+                index: buffer.index, type: type, memory: memory, flags: V4L2BufferFlags(rawValue: buffer.flags), field: buffer.field, sequence: buffer.sequence,
                 timestamp: .seconds(buffer.timestamp_sec) + .microseconds(buffer.timestamp_usec),
                 planeCount: min(Int(buffer.num_planes), planes.count)
             ) { number in
@@ -185,10 +185,10 @@ extension LinuxKernel {
         return try Self.typed(buffer, "VIDIOC_DQBUF")
     }
 
-    public func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: UInt32)
+    public func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: OpenFlags)
         throws(KernelError) -> FileDescriptorNumber
     {
-        FileDescriptorNumber(rawValue: try call("VIDIOC_EXPBUF") { cdmabuf_v4l2_expbuf(fd.rawValue, type.rawValue, index, plane, flags) })
+        FileDescriptorNumber(rawValue: try call("VIDIOC_EXPBUF") { cdmabuf_v4l2_expbuf(fd.rawValue, type.rawValue, index, plane, UInt32(bitPattern: flags.rawValue)) })
     }
 
     public func v4l2Stream(_ fd: FileDescriptorNumber, type: V4L2BufferType, on: Bool) throws(KernelError) {

@@ -25,31 +25,60 @@ public struct V4L2Capability: Hashable, Sendable {
     public var driver: String
     public var card: String
     public var busInfo: String
-    public var capabilities: UInt32
-    /// What this node does (`V4L2_CAP_*`).
-    public var deviceCaps: UInt32
-    public init(driver: String, card: String, busInfo: String, capabilities: UInt32, deviceCaps: UInt32) {
+    /// What the whole device does.
+    public var capabilities: V4L2Capabilities
+    /// What this node does.
+    public var deviceCaps: V4L2Capabilities
+    public init(driver: String, card: String, busInfo: String, capabilities: V4L2Capabilities, deviceCaps: V4L2Capabilities) {
         (self.driver, self.card, self.busInfo, self.capabilities, self.deviceCaps) = (driver, card, busInfo, capabilities, deviceCaps)
     }
-
-    public static let videoCapture: UInt32 = 0x1
-    public static let videoOutput: UInt32 = 0x2
-    public static let videoCaptureMultiplanar: UInt32 = 0x1000
-    public static let videoOutputMultiplanar: UInt32 = 0x2000
-    public static let videoMem2Mem: UInt32 = 0x8000
-    public static let videoMem2MemMultiplanar: UInt32 = 0x4000
-    public static let streaming: UInt32 = 0x0400_0000
 
     /// The video buffer type this node streams (a mem2mem node: its capture side); nil for
     /// nodes without video (metadata, VBI, touch, …).
     public var streamingType: V4L2BufferType? {
         let caps = deviceCaps
-        if caps & (Self.videoCaptureMultiplanar | Self.videoMem2MemMultiplanar) != 0 { return .videoCaptureMultiplanar }
-        if caps & (Self.videoCapture | Self.videoMem2Mem) != 0 { return .videoCapture }
-        if caps & Self.videoOutputMultiplanar != 0 { return .videoOutputMultiplanar }
-        if caps & Self.videoOutput != 0 { return .videoOutput }
+        if !caps.isDisjoint(with: [.videoCaptureMultiplanar, .videoMem2MemMultiplanar]) { return .videoCaptureMultiplanar }
+        if !caps.isDisjoint(with: [.videoCapture, .videoMem2Mem]) { return .videoCapture }
+        if caps.contains(.videoOutputMultiplanar) { return .videoOutputMultiplanar }
+        if caps.contains(.videoOutput) { return .videoOutput }
         return nil
     }
+}
+
+/// `V4L2_CAP_*`.
+public struct V4L2Capabilities: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let videoCapture = V4L2Capabilities(rawValue: 0x1)
+    public static let videoOutput = V4L2Capabilities(rawValue: 0x2)
+    public static let videoCaptureMultiplanar = V4L2Capabilities(rawValue: 0x1000)
+    public static let videoOutputMultiplanar = V4L2Capabilities(rawValue: 0x2000)
+    public static let videoMem2MemMultiplanar = V4L2Capabilities(rawValue: 0x4000)
+    public static let videoMem2Mem = V4L2Capabilities(rawValue: 0x8000)
+    public static let streaming = V4L2Capabilities(rawValue: 0x0400_0000)
+}
+
+/// `V4L2_BUF_FLAG_*` of a buffer.
+public struct V4L2BufferFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let mapped = V4L2BufferFlags(rawValue: 0x1)
+    public static let queued = V4L2BufferFlags(rawValue: 0x2)
+    public static let done = V4L2BufferFlags(rawValue: 0x4)
+    /// The driver filled the buffer but its data is not to be trusted.
+    public static let error = V4L2BufferFlags(rawValue: 0x40)
+}
+
+/// `V4L2_BUF_CAP_*`: what a queue supports, as REQBUFS and CREATE_BUFS report it.
+public struct V4L2BufferCapabilities: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let mmap = V4L2BufferCapabilities(rawValue: 0x1)
+    public static let userPointer = V4L2BufferCapabilities(rawValue: 0x2)
+    public static let dmabuf = V4L2BufferCapabilities(rawValue: 0x4)
+    public static let requests = V4L2BufferCapabilities(rawValue: 0x8)
+    /// Buffers stay valid (mapped, exported) after REQBUFS(0) frees the queue.
+    public static let orphanedBuffers = V4L2BufferCapabilities(rawValue: 0x10)
 }
 
 /// `v4l2_pix_format(_mplane)`.
@@ -107,7 +136,7 @@ public struct V4L2BufferInfo: Hashable, Sendable {
     public var index: UInt32
     public var type: V4L2BufferType
     public var memory: V4L2Memory
-    public var flags: UInt32
+    public var flags: V4L2BufferFlags
     public var field: UInt32
     public var sequence: UInt32
     public var timestamp: Duration
@@ -117,13 +146,13 @@ public struct V4L2BufferInfo: Hashable, Sendable {
     private var firstPlane: V4L2Plane
     private var otherPlanes: [V4L2Plane]
 
-    public init(index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: UInt32 = 0, field: UInt32 = 0, sequence: UInt32 = 0, timestamp: Duration = .zero, planes: [V4L2Plane]) {
+    public init(index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: UInt32 = 0, sequence: UInt32 = 0, timestamp: Duration = .zero, planes: [V4L2Plane]) {
         self.init(index: index, type: type, memory: memory, flags: flags, field: field, sequence: sequence, timestamp: timestamp,
                   planeCount: planes.count) { planes[$0] }
     }
 
     /// A buffer whose `planeCount` planes are given one by one.
-    public init(index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: UInt32 = 0, field: UInt32 = 0, sequence: UInt32 = 0, timestamp: Duration = .zero,
+    public init(index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: UInt32 = 0, sequence: UInt32 = 0, timestamp: Duration = .zero,
                 planeCount: Int, plane: (Int) -> V4L2Plane) {
         (self.index, self.type, self.memory, self.flags, self.field) = (index, type, memory, flags, field)
         (self.sequence, self.timestamp, self.planeCount) = (sequence, timestamp, planeCount)
@@ -138,11 +167,6 @@ public struct V4L2BufferInfo: Hashable, Sendable {
         get { planeCount == 0 ? [] : [firstPlane] + otherPlanes }
         set { self = V4L2BufferInfo(index: index, type: type, memory: memory, flags: flags, field: field, sequence: sequence, timestamp: timestamp, planes: newValue) }
     }
-
-    public static let flagMapped: UInt32 = 0x1
-    public static let flagQueued: UInt32 = 0x2
-    public static let flagDone: UInt32 = 0x4
-    public static let flagError: UInt32 = 0x40
 }
 
 /// A time per frame (`v4l2_fract`): 1/30 is 30 frames per second.
@@ -176,11 +200,11 @@ public protocol V4L2Interface {
     func v4l2SetFormat(_ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool) throws(KernelError) -> V4L2Format
     /// `VIDIOC_REQBUFS`: the count granted and the queue's `V4L2_BUF_CAP_*`.
     func v4l2RequestBuffers(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32)
-        throws(KernelError) -> (count: UInt32, capabilities: UInt32)
+        throws(KernelError) -> (count: UInt32, capabilities: V4L2BufferCapabilities)
     /// `VIDIOC_CREATE_BUFS`: up to `count` more buffers sized for `format` (its type is the
     /// queue's); the first new index, how many were made and the queue's `V4L2_BUF_CAP_*`.
     func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
-        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: UInt32)
+        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
     /// `VIDIOC_ENUM_FRAMESIZES` at `index`; EINVAL past the last one.
     func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: UInt32, index: UInt32) throws(KernelError) -> V4L2FrameSize
     /// `VIDIOC_ENUM_FRAMEINTERVALS` at `index` for a format and size; EINVAL past the last one.
@@ -196,7 +220,7 @@ public protocol V4L2Interface {
     /// `VIDIOC_DQBUF`; nil when the fd is non-blocking and nothing is ready (EAGAIN is a result).
     func v4l2DequeueBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int)
         throws(KernelError) -> V4L2BufferInfo?
-    func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: UInt32)
+    func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: OpenFlags)
         throws(KernelError) -> FileDescriptorNumber
     func v4l2Stream(_ fd: FileDescriptorNumber, type: V4L2BufferType, on: Bool) throws(KernelError)
     func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError)

@@ -44,7 +44,7 @@ public struct DisplayPipe: Sendable {
         for id in resources.connectors {
             let info = try run { () throws(KernelError) in try kernel.drmConnector(fd, id) }
             _ = try names(id.object, .connector)
-            if info.type == DRMConnectorInfo.typeWriteback {
+            if info.type == DRMConnectorType.writeback {
                 if writeback == nil { writeback = id }
             } else if output == nil, info.connection == 1 {
                 let fitting = size.map { size in info.modes.filter { Int($0.hdisplay) == size.width && Int($0.vdisplay) == size.height } } ?? info.modes

@@ -35,7 +35,7 @@ extension Pipeline {
         tally.captureStarted()
         for number in 0..<settings.frames where !interrupted(&report) {
             let frame = try nextFrame(queue, &tally, &report)
-            if frame.flags & V4L2BufferInfo.flagError != 0 {
+            if frame.flags.contains(.error) {
                 // A frame the driver flagged is never written as good.
                 report.erroneousFrames += 1
                 try enqueue(queue, BufferIndex(rawValue: frame.index), nil, &tally)

@@ -17,7 +17,7 @@ extension Pipeline {
             throw PipelineError("a mem2mem stage passes buffers along by export: use the export strategy")
         }
         let stage = try V4L2Device(name: name, kernel: kernel)
-        guard stage.capability.deviceCaps & V4L2Capability.videoMem2Mem != 0 else {
+        guard stage.capability.deviceCaps.contains(.videoMem2Mem) else {
             throw PipelineError(path: stage.path, "\(name) is not a single-planar mem2mem node")
         }
         report.sourcePath += " → \(stage.path) (\(stage.capability.card))"
@@ -62,7 +62,7 @@ extension Pipeline {
         }
         while tally.shown < settings.frames, !interrupted(&report) {
             let frame = try nextFrame(source, &tally, &report)
-            if frame.flags & V4L2BufferInfo.flagError != 0 {
+            if frame.flags.contains(.error) {
                 report.erroneousFrames += 1
                 try enqueue(source, BufferIndex(rawValue: frame.index), nil, &tally)
                 continue
@@ -72,7 +72,7 @@ extension Pipeline {
             let consumed = try waitFor(stageIn, "returned source buffer")
             try enqueue(source, BufferIndex(rawValue: consumed.index), nil, &tally)
             let index = BufferIndex(rawValue: converted.index)
-            if converted.flags & V4L2BufferInfo.flagError != 0 {
+            if converted.flags.contains(.error) {
                 // The stage failed this frame: never shown or verified as good.
                 report.erroneousFrames += 1
                 try stageOut.enqueue(index)

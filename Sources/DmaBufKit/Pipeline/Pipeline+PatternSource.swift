@@ -98,7 +98,7 @@ extension Pipeline {
                 throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: output.path, reason: "no buffer back within 2 s after \(tally.shown) frames")
             }
             inFlight -= 1
-            if done.flags & V4L2BufferInfo.flagError != 0 { report.erroneousFrames += 1 }
+            if done.flags.contains(.error) { report.erroneousFrames += 1 }
             progress(tally.shown(after: Self.monotonicNow() - written[Int(done.index)], of: settings.frames, drops: 0))
         }
         var sent = 0

@@ -110,7 +110,7 @@ public struct Pipeline {
             let frame = try nextFrame(queue, &tally, &report)
             let index = BufferIndex(rawValue: frame.index)
             let slot = slots[Int(frame.index)]
-            if frame.flags & V4L2BufferInfo.flagError != 0 {
+            if frame.flags.contains(.error) {
                 report.erroneousFrames += 1
                 try enqueue(queue, index, slot, &tally)
                 continue
@@ -313,7 +313,7 @@ public struct Pipeline {
     func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int, format: UInt32? = nil) throws -> Framebuffer {
         try display.addFramebuffer(DRMFramebufferRequest(
             width: UInt32(configuration.width), height: UInt32(configuration.height), format: format ?? displayFormat.drm,
-            handles: [gem.handle.rawValue], pitches: [UInt32(pitch)]))
+            handles: [gem.handle], pitches: [UInt32(pitch)]))
     }
 
     /// A buffer of `size` bytes from the configured allocator (dumb buffers leave their GEM
@@ -367,7 +367,7 @@ public struct Pipeline {
     func waitForFlip(_ display: borrowing DRMDevice, _ userData: UInt64) throws -> UInt32 {
         let deadline = ContinuousClock.now + .seconds(2)
         while ContinuousClock.now < deadline {
-            if let event = try display.readEvents(timeout: deadline - .now).first(where: { $0.type == DRMEvent.flipComplete && $0.userData == userData }) {
+            if let event = try display.readEvents(timeout: deadline - .now).first(where: { $0.type == DRMEventType.flipComplete && $0.userData == userData }) {
                 return event.sequence
             }
         }

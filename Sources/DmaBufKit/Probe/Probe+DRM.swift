@@ -67,7 +67,7 @@ extension Probe {
             checks.append(check("addfb2") {
                 let buffer = try device.createDumbBuffer(width: side, height: side)
                 let framebuffer = try device.addFramebuffer(DRMFramebufferRequest(
-                    width: UInt32(side), height: UInt32(side), format: DRMFormat.xrgb8888, handles: [buffer.handle.rawValue], pitches: [UInt32(buffer.pitch!)]))
+                    width: UInt32(side), height: UInt32(side), format: DRMFormat.xrgb8888, handles: [buffer.handle], pitches: [UInt32(buffer.pitch!)]))
                 try framebuffer.remove()
                 try buffer.close()
             })
@@ -89,9 +89,9 @@ extension Probe {
         let pitch = shown.pitch!
         try device.withMapping(shown) { fill($0, seed: 0x5a) }
         let shownFB = try device.addFramebuffer(DRMFramebufferRequest(
-            width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [shown.handle.rawValue], pitches: [UInt32(pitch)]))
+            width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [shown.handle], pitches: [UInt32(pitch)]))
         let targetFB = try device.addFramebuffer(DRMFramebufferRequest(
-            width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [target.handle.rawValue], pitches: [UInt32(target.pitch!)]))
+            width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [target.handle], pitches: [UInt32(target.pitch!)]))
         let frame = try pipe.show(shownFB, on: device, writebackInto: targetFB.id)
         guard try frame.writeback?.wait(timeout: .seconds(5)) == true else { throw ProbeMismatch("the writeback did not complete within 5 s") }
         try frame.close()

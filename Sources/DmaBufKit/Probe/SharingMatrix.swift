@@ -172,7 +172,7 @@ extension Probe {
                 let gem = try device.importBuffer(buffer)
                 if kms {
                     let framebuffer = try device.addFramebuffer(DRMFramebufferRequest(
-                        width: 256, height: 256, format: DRMFormat.xrgb8888, handles: [gem.handle.rawValue], pitches: [1024]))
+                        width: 256, height: 256, format: DRMFormat.xrgb8888, handles: [gem.handle], pitches: [1024]))
                     try framebuffer.remove()
                 }
                 try gem.close()

@@ -22,19 +22,16 @@ public struct V4L2Queue: ~Copyable {
     public private(set) var count: Int
     /// Planes per buffer (1 for single-planar types).
     public let planeCount: Int
-    /// `V4L2_BUF_CAP_*` of the queue.
-    public let capabilities: UInt32
+    /// What the queue supports (`V4L2_BUF_CAP_*`).
+    public let capabilities: V4L2BufferCapabilities
     private var released = false
-
-    /// `V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS`.
-    public static let supportsOrphanedBuffers: UInt32 = 0x10
 
     public init(device: borrowing V4L2Device, type: V4L2BufferType, memory: V4L2Memory, count: Int) throws(KernelError) {
         let asked: UInt32 = try checkedArgument(count, "count", operation: "VIDIOC_REQBUFS", path: device.path)
         let format = try device.format(type)
         let number = try device.descriptor.perform { kernel, fd throws(KernelError) in try kernel.duplicate(fd) }
         let own = OwnedDescriptor(number, kernel: device.kernel, path: device.path)
-        let granted: (count: UInt32, capabilities: UInt32)
+        let granted: (count: UInt32, capabilities: V4L2BufferCapabilities)
         do {
             granted = try own.perform { kernel, fd throws(KernelError) in
                 try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: asked)
@@ -74,7 +71,7 @@ public struct V4L2Queue: ~Copyable {
         _ = try checkedArgument(plane, "plane", as: UInt32.self, in: 0...(planeCount - 1), operation: "VIDIOC_EXPBUF", path: path)
         let length = Int(try info(index).plane(plane).length)
         let exported = try run { () throws(KernelError) in
-            try kernel.v4l2ExportBuffer(fd, type: type, index: index.rawValue, plane: UInt32(plane), flags: UInt32(OpenFlags.closeOnExec.rawValue | OpenFlags.readWrite.rawValue))
+            try kernel.v4l2ExportBuffer(fd, type: type, index: index.rawValue, plane: UInt32(plane), flags: [.closeOnExec, .readWrite])
         }
         return DmaBuf(OwnedDescriptor(exported, kernel: kernel, path: "EXPBUF of \(index) plane \(plane) of \(path)"), length: length)
     }
