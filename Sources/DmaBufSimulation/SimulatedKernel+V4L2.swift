@@ -64,11 +64,11 @@ extension SimulatedKernel {
             }
             if !queue.buffers.isEmpty { throw KernelError(operation, .EBUSY) }  // vb2_is_busy
             (queue.pixelFormat, queue.width, queue.height) = (pixelFormat, width, height)
-            if device.role == .capture, let size = SimulatedVideoDevice.webcamSizes.firstIndex(where: { $0 == (width, height) }) {
+            if device.role == .capture, let size = SimulatedVivid.webcamSizes.firstIndex(where: { $0 == (width, height) }) {
                 // vivid_s_fmt_vid_cap: keep the time per frame within what the new size offers.
-                let offered = 2 * (SimulatedVideoDevice.webcamSizes.count - size)
-                if let index = SimulatedVideoDevice.webcamIntervals.firstIndex(of: device.timePerFrame), index >= offered {
-                    device.timePerFrame = SimulatedVideoDevice.webcamIntervals[offered - 1]
+                let offered = 2 * (SimulatedVivid.webcamSizes.count - size)
+                if let index = SimulatedVivid.webcamIntervals.firstIndex(of: device.timePerFrame), index >= offered {
+                    device.timePerFrame = SimulatedVivid.webcamIntervals[offered - 1]
                 }
             }
             return queue.format
@@ -346,7 +346,7 @@ extension SimulatedKernel {
             guard queue.memory == memory, queue.streaming else { throw KernelError(operation, .EINVAL) }  // "streaming off, will not wait"
             if let first = queue.buffers.first, queue.type.isMultiplanar, planes < first.planes.count { throw KernelError(operation, .EINVAL) }
         }
-        if device.role == .mem2mem { try runMem2MemJob(file.context) }
+        if device.role == .mem2mem { try vim2m.runJob(file.context) }
         // vivid's capture thread fills buffers while the process waits (poll, or the hooks
         // below), so DQBUF takes only what is done; its output consumes the oldest queued buffer
         // and gives one back only while another is pending (vivid_thread_vid_out_tick).
@@ -361,7 +361,7 @@ extension SimulatedKernel {
         }
         if buffer.state == .queued { locked { finish(queue, buffer) } }
         if buffer.awaitsPicture {
-            try draw(queue, file.context, sequence: buffer.sequence, into: buffer)
+            try vivid.draw(queue, file.context, sequence: buffer.sequence, into: buffer)
             buffer.awaitsPicture = false
         }
         return locked {
@@ -381,29 +381,13 @@ extension SimulatedKernel {
         }
     }
 
-    /// One period of vivid's capture thread (vivid_thread_vid_cap_tick): the frame goes into
-    /// the oldest queued buffer, or is lost when none is queued; the sequence moves on either
-    /// way, past the periods a late thread slept through. The picture is drawn at DQBUF.
-    /// Caller holds the lock.
-    func captureTick(_ queue: SimulatedVideoQueue) {
-        queue.sequence += queue.lateWake
-        queue.lateWake = 0
-        guard let buffer = queue.oldest(.queued) else {
-            queue.sequence += 1
-            return
-        }
-        finish(queue, buffer)
-        buffer.awaitsPicture = true
-        state.broadcast()
-    }
-
     /// `periods` frame periods of vivid's capture thread pass at once on the capture node
     /// `name`, as they would while the process is busy elsewhere: each fills the oldest queued
     /// buffer, or loses its frame when the process has queued none.
     public func elapseCapturePeriods(_ periods: Int, node name: String) {
         locked {
             guard let queue = captureQueue(name), queue.running else { return }
-            for _ in 0..<periods { captureTick(queue) }
+            for _ in 0..<periods { vivid.captureTick(queue) }
         }
     }
 
@@ -420,7 +404,7 @@ extension SimulatedKernel {
 
     /// The driver is done with `buffer`: its sequence number, timestamp and payload. Caller
     /// holds the lock.
-    private func finish(_ queue: SimulatedVideoQueue, _ buffer: SimulatedVideoBuffer) {
+    func finish(_ queue: SimulatedVideoQueue, _ buffer: SimulatedVideoBuffer) {
         buffer.state = .done
         buffer.sequence = queue.sequence
         queue.sequence += 1
@@ -432,83 +416,13 @@ extension SimulatedKernel {
         }
     }
 
-    /// vivid's picture (its test pattern control: the bars or black) into every plane of a capture buffer.
-    /// With its OSD on (text mode "All" or "Counters Only") vivid writes the frame's time and
-    /// sequence number on its text line 1 (rows 16–31) from x = 16; the model writes the
-    /// sequence number there, one 8x8 block of 0xff bytes per set bit, in the first plane.
-    private func draw(_ queue: SimulatedVideoQueue, _ context: SimulatedVideoContext, sequence: UInt32, into buffer: SimulatedVideoBuffer) throws(KernelError) {
-        let (format, width, height, planeFormats, pattern, osd) = locked {
-            (queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats, context.controls[VividControl.testPattern] ?? 0,
-             (context.controls[VividControl.osdTextMode] ?? 0) != VividControl.osdNone)
-        }
-        for (number, plane) in buffer.planes.enumerated() {
-            let row = SimulatedVideoDevice.barRow(format, plane: number, width: width, pattern: pattern)
-            let pitch = Int(planeFormats[number].bytesPerLine)
-            let rows = height / Int(format.planes[number].verticalDivisor)
-            let pixelBytes = max(1, row.count / max(width, 1))
-            try withMapped(plane) { view in
-                for y in 0..<rows where (y + 1) * pitch <= view.count {
-                    row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
-                }
-                guard osd && number == 0 else { return }
-                for bit in 0..<32 where 16 + (bit + 1) * 8 <= width && sequence >> bit & 1 == 1 {
-                    for y in 16..<min(24, rows) where (y + 1) * pitch <= view.count {
-                        (view.baseAddress! + y * pitch + (16 + bit * 8) * pixelBytes).initializeMemory(as: UInt8.self, repeating: 0xff, count: 8 * pixelBytes)
-                    }
-                }
-            }
-        }
-    }
-
-    private func withMapped(_ plane: SimulatedVideoPlane, _ body: (UnsafeMutableRawBufferPointer) -> Void) throws(KernelError) {
+    func withMapped(_ plane: SimulatedVideoPlane, _ body: (UnsafeMutableRawBufferPointer) -> Void) throws(KernelError) {
         let segments = locked { plane.segments(pageSize: pageSize) }
         let length = Int(segments.reduce(0) { $0 + $1.size })
         guard length > 0 else { return }
         let base = try mapSegments(segments, length: length, protection: [.read, .write], shared: true, offset: 0)
         defer { try? host.munmap(base, length: length) }
         body(UnsafeMutableRawBufferPointer(start: base, count: length))
-    }
-
-    /// vim2m's device_run: with both queues streaming and a buffer queued on each, the source
-    /// is copied into the destination (scaled to its size, flipped as HFLIP/VFLIP say).
-    private func runMem2MemJob(_ context: SimulatedVideoContext) throws(KernelError) {
-        guard let source = context.queue(.videoOutput), let destination = context.queue(.videoCapture) else { return }
-        let job = locked { () -> (SimulatedVideoBuffer, SimulatedVideoBuffer, Bool, Bool)? in
-            guard source.streaming, destination.streaming, let input = source.oldest(.queued), let output = destination.oldest(.queued) else { return nil }
-            return (input, output, context.controls[V4L2Control.horizontalFlip] == 1, context.controls[V4L2Control.verticalFlip] == 1)
-        }
-        guard let (input, output, hflip, vflip) = job else { return }
-        let (sw, sh, dw, dh, packs565) = locked {
-            (Int(source.width), Int(source.height), Int(destination.width), Int(destination.height), destination.pixelFormat == .rgb565)
-        }
-        var pixels = [UInt8](repeating: 0, count: sw * sh * 3)
-        try withMapped(input.planes[0]) { view in
-            let offset = Int(input.planes[0].dataOffset)
-            pixels.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: view[offset..<min(view.count, offset + $0.count)])) }
-        }
-        // The source is RGB24; the destination RGB24 or RGB565, packed as vim2m's copy_two_pixels does.
-        let cpp = packs565 ? 2 : 3
-        try withMapped(output.planes[0]) { view in
-            for y in 0..<dh where (y + 1) * dw * cpp <= view.count {
-                let sy = (vflip ? dh - 1 - y : y) * sh / dh
-                for x in 0..<dw {
-                    let sx = (hflip ? dw - 1 - x : x) * sw / dw
-                    let (r, g, b) = (pixels[(sy * sw + sx) * 3], pixels[(sy * sw + sx) * 3 + 1], pixels[(sy * sw + sx) * 3 + 2])
-                    if packs565 {
-                        let packed = UInt16(r) << 8 & 0xf800 | UInt16(g) << 3 & 0x07e0 | UInt16(b) >> 3
-                        view.storeBytes(of: packed.littleEndian, toByteOffset: (y * dw + x) * 2, as: UInt16.self)
-                    } else {
-                        (view[(y * dw + x) * 3], view[(y * dw + x) * 3 + 1], view[(y * dw + x) * 3 + 2]) = (r, g, b)
-                    }
-                }
-            }
-        }
-        locked {
-            finish(source, input)
-            finish(destination, output)
-            output.timestamp = input.timestamp  // v4l2_m2m_buf_copy_metadata
-            state.broadcast()
-        }
     }
 
     /// What poll reports for a video file (vb2_poll / v4l2_m2m_poll), with the lock held.
@@ -526,7 +440,7 @@ extension SimulatedKernel {
                 queue.oldest(.done) != nil || (queue.running && queue.buffers.count(where: { $0.state == .queued }) >= 2)
             } else {
                 // While the process waits, vivid's thread fills the next queued buffer.
-                queue.oldest(.done) != nil || (queue.running && queue.oldest(.queued) != nil && { captureTick(queue); return true }())
+                queue.oldest(.done) != nil || (queue.running && queue.oldest(.queued) != nil && { vivid.captureTick(queue); return true }())
             }
             if ready { events.insert(queue.type.isOutput ? .writable : .readable) }
         }
@@ -577,8 +491,8 @@ extension SimulatedKernel {
             guard index == 0 else { throw KernelError(operation, .EINVAL) }
             return .stepwise(width: 32...640, widthStep: 2, height: 32...480, heightStep: 1)
         case .capture:
-            guard Int(index) < SimulatedVideoDevice.webcamSizes.count else { throw KernelError(operation, .EINVAL) }
-            let size = SimulatedVideoDevice.webcamSizes[Int(index)]
+            guard Int(index) < SimulatedVivid.webcamSizes.count else { throw KernelError(operation, .EINVAL) }
+            let size = SimulatedVivid.webcamSizes[Int(index)]
             return .discrete(width: size.0, height: size.1)
         case .output:  // the output has a scaler: continuous within vivid's limits
             guard index == 0 else { throw KernelError(operation, .EINVAL) }
@@ -594,10 +508,10 @@ extension SimulatedKernel {
         guard device.role == .capture else { throw KernelError(operation, device.role == .mem2mem ? .ENOTTY : .EINVAL) }
         // vidioc_enum_frameintervals (webcam): the first 2 × (6 − size index) intervals.
         guard device.formats.contains(where: { $0.fourcc == pixelFormat }),
-            let size = SimulatedVideoDevice.webcamSizes.firstIndex(where: { $0 == (width, height) }),
-            Int(index) < 2 * (SimulatedVideoDevice.webcamSizes.count - size)
+            let size = SimulatedVivid.webcamSizes.firstIndex(where: { $0 == (width, height) }),
+            Int(index) < 2 * (SimulatedVivid.webcamSizes.count - size)
         else { throw KernelError(operation, .EINVAL) }
-        return .discrete(SimulatedVideoDevice.webcamIntervals[Int(index)])
+        return .discrete(SimulatedVivid.webcamIntervals[Int(index)])
     }
 
     public func v4l2GetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Fraction {
@@ -617,8 +531,8 @@ extension SimulatedKernel {
         guard device.shared?.queue(type) != nil else { throw KernelError("VIDIOC_S_PARM", .EINVAL) }
         return locked {
             // vivid_vid_cap_s_parm: the first offered interval not longer than the one asked for.
-            let size = device.shared?.queues.first.flatMap { queue in SimulatedVideoDevice.webcamSizes.firstIndex { $0 == (queue.width, queue.height) } } ?? 1
-            let offered = Array(SimulatedVideoDevice.webcamIntervals.prefix(2 * (SimulatedVideoDevice.webcamSizes.count - size)))
+            let size = device.shared?.queues.first.flatMap { queue in SimulatedVivid.webcamSizes.firstIndex { $0 == (queue.width, queue.height) } } ?? 1
+            let offered = Array(SimulatedVivid.webcamIntervals.prefix(2 * (SimulatedVivid.webcamSizes.count - size)))
             let asked = interval.denominator == 0 ? offered.last! : interval
             let chosen = offered.first { UInt64(asked.numerator) * UInt64($0.denominator) >= UInt64($0.numerator) * UInt64(asked.denominator) } ?? offered.last!
             device.timePerFrame = chosen

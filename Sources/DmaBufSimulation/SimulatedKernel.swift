@@ -165,3 +165,10 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         if let charge = buffer.charge { heapUsage[charge.heap, default: 0] -= charge.bytes }
     }
 }
+
+extension SimulatedKernel {
+    /// The device models dispatch calls into.
+    var vivid: SimulatedVivid { SimulatedVivid(kernel: self) }
+    var vim2m: SimulatedVim2m { SimulatedVim2m(kernel: self) }
+    var vkms: SimulatedVKMS { SimulatedVKMS(kernel: self) }
+}

@@ -126,11 +126,6 @@ final class SimulatedVideoDevice {
     var disconnected = false
     var users = 0
 
-    /// vivid's webcam input sizes and the times per frame it offers (the first 2 × (6 − size
-    /// index) of them for each size).
-    static let webcamSizes: [(UInt32, UInt32)] = [(320, 180), (640, 360), (640, 480), (1280, 720), (1920, 1080), (3840, 2160)]
-    static let webcamIntervals: [V4L2Fraction] = [(1, 1), (1, 2), (1, 4), (1, 5), (1, 10), (2, 25), (1, 15), (1, 25), (1, 30), (1, 40), (1, 50), (1, 60)]
-        .map { V4L2Fraction($0.0, $0.1) }
     /// V4L2_BUF_CAP_SUPPORTS_MMAP | USERPTR | DMABUF | ORPHANED_BUFS.
     static let queueCapabilities: V4L2BufferCapabilities = [.mmap, .userPointer, .dmabuf, .orphanedBuffers]
 
@@ -181,38 +176,9 @@ final class SimulatedVideoDevice {
     func nearestSize(width: UInt32, height: UInt32) -> (UInt32, UInt32) {
         if role == .mem2mem { return (min(max(width, 32), 640) & ~1, min(max(height, 32), 480)) }
         if role == .output { return (min(max(width, 16), 16384) & ~1, min(max(height, 16), 9216)) }
-        return Self.webcamSizes.min {
+        return SimulatedVivid.webcamSizes.min {
             abs(Int($0.0) - Int(width)) + abs(Int($0.1) - Int(height)) < abs(Int($1.0) - Int(width)) + abs(Int($1.1) - Int(height))
         }!
     }
 
-    static let bars: [(UInt8, UInt8, UInt8)] = ColourBars.seventyFivePercent.map { ($0.red, $0.green, $0.blue) }
-
-    static func ycbcr(_ rgb: (UInt8, UInt8, UInt8)) -> (UInt8, UInt8, UInt8) {
-        let (r, g, b) = (Double(rgb.0), Double(rgb.1), Double(rgb.2))
-        let y = 16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256
-        let cb = 128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256
-        let cr = 128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256
-        return (UInt8(y.rounded()), UInt8(cb.rounded()), UInt8(cr.rounded()))
-    }
-
-    /// vivid's test pattern menu entry "100% Black".
-    static let blackPattern: Int32 = 5
-
-    /// One row of plane `plane` of the picture: the bars, or black for that test pattern.
-    static func barRow(_ format: SimulatedPixelFormat, plane: Int, width: Int, pattern: Int32 = 0) -> [UInt8] {
-        let colours = pattern == blackPattern ? [(UInt8(0), UInt8(0), UInt8(0))] : bars
-        let bar = { (x: Int) in colours[x * colours.count / width] }
-        switch (format.fourcc, plane) {
-        case (SimulatedPixelFormat.rgb24.fourcc, _): return (0..<width).flatMap { x in [bar(x).0, bar(x).1, bar(x).2] }
-        case (SimulatedPixelFormat.xbgr32.fourcc, _): return (0..<width).flatMap { x in [bar(x).2, bar(x).1, bar(x).0, 0] }
-        case (SimulatedPixelFormat.yuyv.fourcc, _):
-            return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in
-                let (y0, cb, cr) = ycbcr(bar(x)), y1 = ycbcr(bar(x + 1)).0
-                return [y0, cb, y1, cr]
-            }
-        case (_, 0): return (0..<width).map { ycbcr(bar($0)).0 }
-        default: return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in [ycbcr(bar(x)).1, ycbcr(bar(x)).2] }
-        }
-    }
 }

@@ -1,0 +1,90 @@
+import DmaBufKernel
+import Foundation
+
+/// vivid (drivers/media/test-drivers/vivid) as the model has it: its webcam input's sizes and
+/// frame intervals, the capture thread that fills the oldest queued buffer each frame period,
+/// and the picture it draws (the test pattern control's bars or black, and the OSD counter).
+/// V4L2 dispatch finds the device and calls this; vb2's queue rules stay in dispatch.
+struct SimulatedVivid {
+    unowned let kernel: SimulatedKernel
+
+    /// vivid's webcam input sizes and the times per frame it offers (the first 2 × (6 − size
+    /// index) of them for each size).
+    static let webcamSizes: [(UInt32, UInt32)] = [(320, 180), (640, 360), (640, 480), (1280, 720), (1920, 1080), (3840, 2160)]
+    static let webcamIntervals: [V4L2Fraction] = [(1, 1), (1, 2), (1, 4), (1, 5), (1, 10), (2, 25), (1, 15), (1, 25), (1, 30), (1, 40), (1, 50), (1, 60)]
+        .map { V4L2Fraction($0.0, $0.1) }
+
+    static let bars: [(UInt8, UInt8, UInt8)] = ColourBars.seventyFivePercent.map { ($0.red, $0.green, $0.blue) }
+
+    static func ycbcr(_ rgb: (UInt8, UInt8, UInt8)) -> (UInt8, UInt8, UInt8) {
+        let (r, g, b) = (Double(rgb.0), Double(rgb.1), Double(rgb.2))
+        let y = 16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256
+        let cb = 128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256
+        let cr = 128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256
+        return (UInt8(y.rounded()), UInt8(cb.rounded()), UInt8(cr.rounded()))
+    }
+
+    /// vivid's test pattern menu entry "100% Black".
+    static let blackPattern: Int32 = 5
+
+    /// One row of plane `plane` of the picture: the bars, or black for that test pattern.
+    static func barRow(_ format: SimulatedPixelFormat, plane: Int, width: Int, pattern: Int32 = 0) -> [UInt8] {
+        let colours = pattern == blackPattern ? [(UInt8(0), UInt8(0), UInt8(0))] : bars
+        let bar = { (x: Int) in colours[x * colours.count / width] }
+        switch (format.fourcc, plane) {
+        case (SimulatedPixelFormat.rgb24.fourcc, _): return (0..<width).flatMap { x in [bar(x).0, bar(x).1, bar(x).2] }
+        case (SimulatedPixelFormat.xbgr32.fourcc, _): return (0..<width).flatMap { x in [bar(x).2, bar(x).1, bar(x).0, 0] }
+        case (SimulatedPixelFormat.yuyv.fourcc, _):
+            return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in
+                let (y0, cb, cr) = ycbcr(bar(x)), y1 = ycbcr(bar(x + 1)).0
+                return [y0, cb, y1, cr]
+            }
+        case (_, 0): return (0..<width).map { ycbcr(bar($0)).0 }
+        default: return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in [ycbcr(bar(x)).1, ycbcr(bar(x)).2] }
+        }
+    }
+
+    /// One period of vivid's capture thread (vivid_thread_vid_cap_tick): the frame goes into
+    /// the oldest queued buffer, or is lost when none is queued; the sequence moves on either
+    /// way, past the periods a late thread slept through. The picture is drawn at DQBUF.
+    /// Caller holds the lock.
+    func captureTick(_ queue: SimulatedVideoQueue) {
+        queue.sequence += queue.lateWake
+        queue.lateWake = 0
+        guard let buffer = queue.oldest(.queued) else {
+            queue.sequence += 1
+            return
+        }
+        kernel.finish(queue, buffer)
+        buffer.awaitsPicture = true
+        kernel.state.broadcast()
+    }
+
+    /// vivid's picture (its test pattern control: the bars or black) into every plane of a capture buffer.
+    /// With its OSD on (text mode "All" or "Counters Only") vivid writes the frame's time and
+    /// sequence number on its text line 1 (rows 16–31) from x = 16; the model writes the
+    /// sequence number there, one 8x8 block of 0xff bytes per set bit, in the first plane.
+    func draw(_ queue: SimulatedVideoQueue, _ context: SimulatedVideoContext, sequence: UInt32, into buffer: SimulatedVideoBuffer) throws(KernelError) {
+        let (format, width, height, planeFormats, pattern, osd) = kernel.locked {
+            (queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats, context.controls[VividControl.testPattern] ?? 0,
+             (context.controls[VividControl.osdTextMode] ?? 0) != VividControl.osdNone)
+        }
+        for (number, plane) in buffer.planes.enumerated() {
+            let row = Self.barRow(format, plane: number, width: width, pattern: pattern)
+            let pitch = Int(planeFormats[number].bytesPerLine)
+            let rows = height / Int(format.planes[number].verticalDivisor)
+            let pixelBytes = max(1, row.count / max(width, 1))
+            try kernel.withMapped(plane) { view in
+                for y in 0..<rows where (y + 1) * pitch <= view.count {
+                    row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
+                }
+                guard osd && number == 0 else { return }
+                for bit in 0..<32 where 16 + (bit + 1) * 8 <= width && sequence >> bit & 1 == 1 {
+                    for y in 16..<min(24, rows) where (y + 1) * pitch <= view.count {
+                        (view.baseAddress! + y * pitch + (16 + bit * 8) * pixelBytes).initializeMemory(as: UInt8.self, repeating: 0xff, count: 8 * pixelBytes)
+                    }
+                }
+            }
+        }
+    }
+}
