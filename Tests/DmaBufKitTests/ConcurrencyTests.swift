@@ -8,6 +8,15 @@ import Testing
 enum ConcurrencyCases {
     static let threads = 8
 
+    /// Races every kernel must survive. A round on the real kernel costs many times one on
+    /// the model, and a race shows within a few hundred: the model gets four times as many.
+    static let shared: [KernelCase] = [
+        KernelCase("concurrent imports on one device") { try concurrentImportsOnOneDevice($0, rounds: $0 is LinuxKernel ? 500 : 2000) },
+        KernelCase("concurrent allocations") { try concurrentAllocations($0, rounds: $0 is LinuxKernel ? 250 : 1000) },
+        KernelCase("a dropped DRM device leaves the next file alone") { try aDroppedDRMDeviceLeavesTheNextFileAlone($0) },
+        KernelCase("a dropped video device leaves the next file alone") { try aDroppedVideoDeviceLeavesTheNextFileAlone($0) },
+    ]
+
     /// 8 threads import one dma-buf into one DRM device, add a framebuffer over it and close
     /// both, thousands of times: the kernel hands back the same GEM handle on every import, so
     /// a share counted outside the import's lock would close it under another thread's
@@ -128,15 +137,14 @@ enum ConcurrencyCases {
 
 @Suite("Threads and reused fds on the simulated kernel")
 struct SimulatedConcurrencyTests {
-    @Test func concurrentImports() throws { try ConcurrencyCases.concurrentImportsOnOneDevice(SimulatedKernel(), rounds: 2000) }
-    @Test func concurrentAllocations() throws { try ConcurrencyCases.concurrentAllocations(SimulatedKernel(), rounds: 1000) }
-    @Test func droppedDRMDevice() throws { try ConcurrencyCases.aDroppedDRMDeviceLeavesTheNextFileAlone(SimulatedKernel()) }
-    @Test func droppedVideoDevice() throws { try ConcurrencyCases.aDroppedVideoDeviceLeavesTheNextFileAlone(SimulatedKernel()) }
+    @Test(arguments: ConcurrencyCases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: SimulatedKernel()) }
 }
 
-extension DeviceTests.PipelineOnDevices {
-    @Test func concurrentImports() throws { try ConcurrencyCases.concurrentImportsOnOneDevice(LinuxKernel(), rounds: 500) }
-    @Test func concurrentAllocations() throws { try ConcurrencyCases.concurrentAllocations(LinuxKernel(), rounds: 250) }
-    @Test func droppedDRMDevice() throws { try ConcurrencyCases.aDroppedDRMDeviceLeavesTheNextFileAlone(LinuxKernel()) }
-    @Test func droppedVideoDevice() throws { try ConcurrencyCases.aDroppedVideoDeviceLeavesTheNextFileAlone(LinuxKernel()) }
+extension DeviceTests {
+@Suite("Threads and reused fds on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
+struct ConcurrencyOnDevices {
+    @Test(arguments: ConcurrencyCases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
+}
 }

@@ -5,6 +5,17 @@ import Testing
 /// DRM/KMS behaviour that must hold on any kernel with vkms and vgem: each case runs on the
 /// simulated kernel and, in the VM, on the real one.
 enum DRMCases {
+    /// DRM/KMS behaviour every kernel must show, on vkms and vgem.
+    static let shared: [KernelCase] = [
+        KernelCase("inventory lists planes, formats and modifiers") { try inventoryListsPlanesFormatsAndModifiers($0) },
+        KernelCase("offsets, pitches and flips") { try offsetsPitchesAndFlips($0) },
+        KernelCase("devices are found by driver name") { try devicesAreFoundByDriverName($0) },
+        KernelCase("PRIME handles are shared and released once") { try primeHandlesAreSharedAndReleasedOnce($0) },
+        KernelCase("scanout outlives its exporter, RMFB turns the plane off") { try scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff($0) },
+    ] + Exporter.allCases.map { exporter in
+        KernelCase("writeback of a \(exporter.rawValue) matches the scanned-out buffer") { try writebackMatchesTheScannedOutBuffer($0, from: exporter) }
+    }
+
     static let xrgb8888 = DRMFormat.xrgb8888
 
     /// A pattern no two neighbouring pixels share, with a junk X byte (scanout ignores it).

@@ -4,36 +4,20 @@ import Testing
 
 @Suite("DRM/KMS on the simulated kernel")
 struct SimulatedDRMTests {
-    @Test func inventory() throws { try DRMCases.inventoryListsPlanesFormatsAndModifiers(SimulatedKernel()) }
-    @Test func offsetsAndFlips() throws { try DRMCases.offsetsPitchesAndFlips(SimulatedKernel()) }
-    @Test func devices() throws { try DRMCases.devicesAreFoundByDriverName(SimulatedKernel()) }
-    @Test func prime() throws { try DRMCases.primeHandlesAreSharedAndReleasedOnce(SimulatedKernel()) }
-    @Test func lifecycle() throws { try DRMCases.scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff(SimulatedKernel()) }
+    @Test(arguments: DRMCases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: SimulatedKernel()) }
     @Test(arguments: DRMBadInputTable.rows)
     func badInput(_ row: DRMBadInput) throws { try DRMBadInputTable.check(row, on: SimulatedKernel()) }
-
-    @Test(arguments: DRMCases.Exporter.allCases)
-    func writeback(_ exporter: DRMCases.Exporter) throws {
-        try DRMCases.writebackMatchesTheScannedOutBuffer(SimulatedKernel(), from: exporter)
-    }
 }
 
 extension DeviceTests {
 @Suite("DRM/KMS on the real kernel", .enabled(if: DRMDevices.available || Devices.required, DRMDevices.skipReason))
 struct DRMOnDevices {
     @Test func crc() throws { try DRMCases.crcsFollowWhatIsShown(LinuxKernel()) }
-    @Test func inventory() throws { try DRMCases.inventoryListsPlanesFormatsAndModifiers(LinuxKernel()) }
-    @Test func offsetsAndFlips() throws { try DRMCases.offsetsPitchesAndFlips(LinuxKernel()) }
-    @Test func devices() throws { try DRMCases.devicesAreFoundByDriverName(LinuxKernel()) }
-    @Test func prime() throws { try DRMCases.primeHandlesAreSharedAndReleasedOnce(LinuxKernel()) }
-    @Test func lifecycle() throws { try DRMCases.scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff(LinuxKernel()) }
+    @Test(arguments: DRMCases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
     @Test(arguments: DRMBadInputTable.rows)
     func badInput(_ row: DRMBadInput) throws { try DRMBadInputTable.check(row, on: LinuxKernel()) }
-
-    @Test(arguments: DRMCases.Exporter.allCases)
-    func writeback(_ exporter: DRMCases.Exporter) throws {
-        try DRMCases.writebackMatchesTheScannedOutBuffer(LinuxKernel(), from: exporter)
-    }
 }
 }
 

@@ -5,6 +5,25 @@ import Testing
 /// API behaviour that must hold on any kernel with the devices: each case is run by the
 /// simulated suite and by the device suite below.
 enum DmaBufCases {
+    /// Heaps, udmabuf, dma-buf and sync_file behaviour every kernel must show.
+    static let shared: [KernelCase] = [
+        KernelCase("system heap buffer is zero-filled and keeps what is written") { try heapBufferIsZeroFilledAndKeepsWhatIsWritten($0, heap: "system") },
+        KernelCase("reserved heap buffer is zero-filled and keeps what is written") { try heapBufferIsZeroFilledAndKeepsWhatIsWritten($0, heap: "reserved") },
+        KernelCase("lengths are rounded up to pages") { try lengthIsRoundedUpToPages($0) },
+        KernelCase("fdinfo of a system heap buffer") { try fdinfoShowsNameExporterAndReferences($0, heap: "system") },
+        KernelCase("fdinfo of a reserved heap buffer") { try fdinfoShowsNameExporterAndReferences($0, heap: "reserved") },
+        KernelCase("debugfs lists every buffer by name") { try debugfsListsEveryBufferByName($0) },
+        KernelCase("udmabuf views are coherent with the memfd") { try udmabufViewsAreCoherentWithTheMemfd($0) },
+        KernelCase("udmabuf list concatenates ranges in order") { try udmabufListConcatenatesRangesInOrder($0) },
+        KernelCase("udmabuf keeps its pages after the memfd closes") { try udmabufKeepsPagesAfterTheMemfdCloses($0) },
+        KernelCase("udmabuf errors say which rule broke") { try udmabufErrorsSayWhichRuleBroke($0) },
+        KernelCase("an idle buffer exports a signalled sync_file") { try idleBufferExportsASignalledSyncFile($0) },
+        KernelCase("an imported fence gates export and signals") { try importedFenceGatesExportAndSignals($0) },
+        KernelCase("a merged sync_file waits for all members") { try mergedSyncFileWaitsForAllMembers($0) },
+        KernelCase("closing a timeline fails its pending fences") { try closingATimelineFailsItsPendingFences($0) },
+        KernelCase("CPU access waits for a pending writer") { try cpuAccessWaitsForAPendingWriter($0) },
+    ]
+
     static func heapBufferIsZeroFilledAndKeepsWhatIsWritten(_ kernel: any Kernel, heap name: String) throws {
         try expectNoLeaks(kernel) {
             let heap = try DmaHeap(name, kernel: kernel)

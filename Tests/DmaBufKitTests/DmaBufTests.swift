@@ -4,21 +4,8 @@ import Testing
 
 @Suite("dma-buf API on the simulated kernel")
 struct SimulatedDmaBufTests {
-    @Test(arguments: ["system", "reserved"])
-    func heapBuffer(_ heap: String) throws { try DmaBufCases.heapBufferIsZeroFilledAndKeepsWhatIsWritten(SimulatedKernel(), heap: heap) }
-    @Test func pageRounding() throws { try DmaBufCases.lengthIsRoundedUpToPages(SimulatedKernel()) }
-    @Test(arguments: ["system", "reserved"])
-    func fdinfo(_ heap: String) throws { try DmaBufCases.fdinfoShowsNameExporterAndReferences(SimulatedKernel(), heap: heap) }
-    @Test func debugfsBufinfo() throws { try DmaBufCases.debugfsListsEveryBufferByName(SimulatedKernel()) }
-    @Test func udmabufCoherency() throws { try DmaBufCases.udmabufViewsAreCoherentWithTheMemfd(SimulatedKernel()) }
-    @Test func udmabufList() throws { try DmaBufCases.udmabufListConcatenatesRangesInOrder(SimulatedKernel()) }
-    @Test func udmabufOutlivesMemfd() throws { try DmaBufCases.udmabufKeepsPagesAfterTheMemfdCloses(SimulatedKernel()) }
-    @Test func udmabufErrors() throws { try DmaBufCases.udmabufErrorsSayWhichRuleBroke(SimulatedKernel()) }
-    @Test func exportIdle() throws { try DmaBufCases.idleBufferExportsASignalledSyncFile(SimulatedKernel()) }
-    @Test func importedFence() throws { try DmaBufCases.importedFenceGatesExportAndSignals(SimulatedKernel()) }
-    @Test func merge() throws { try DmaBufCases.mergedSyncFileWaitsForAllMembers(SimulatedKernel()) }
-    @Test func timelineClose() throws { try DmaBufCases.closingATimelineFailsItsPendingFences(SimulatedKernel()) }
-    @Test func cpuAccessWaits() throws { try DmaBufCases.cpuAccessWaitsForAPendingWriter(SimulatedKernel()) }
+    @Test(arguments: DmaBufCases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: SimulatedKernel()) }
 
     @Test("bad lengths are refused before any ioctl", arguments: [0, -1, -4096, Int.max])
     func badLengthsNeverReachTheKernel(_ length: Int) throws {
@@ -119,20 +106,7 @@ struct SimulatedDmaBufTests {
 extension DeviceTests {
 @Suite("dma-buf API on the real kernel")
 struct DmaBufAPI {
-    @Test(arguments: ["system", "reserved"])
-    func heapBuffer(_ heap: String) throws { try DmaBufCases.heapBufferIsZeroFilledAndKeepsWhatIsWritten(LinuxKernel(), heap: heap) }
-    @Test func pageRounding() throws { try DmaBufCases.lengthIsRoundedUpToPages(LinuxKernel()) }
-    @Test(arguments: ["system", "reserved"])
-    func fdinfo(_ heap: String) throws { try DmaBufCases.fdinfoShowsNameExporterAndReferences(LinuxKernel(), heap: heap) }
-    @Test func debugfsBufinfo() throws { try DmaBufCases.debugfsListsEveryBufferByName(LinuxKernel()) }
-    @Test func udmabufCoherency() throws { try DmaBufCases.udmabufViewsAreCoherentWithTheMemfd(LinuxKernel()) }
-    @Test func udmabufList() throws { try DmaBufCases.udmabufListConcatenatesRangesInOrder(LinuxKernel()) }
-    @Test func udmabufOutlivesMemfd() throws { try DmaBufCases.udmabufKeepsPagesAfterTheMemfdCloses(LinuxKernel()) }
-    @Test func udmabufErrors() throws { try DmaBufCases.udmabufErrorsSayWhichRuleBroke(LinuxKernel()) }
-    @Test func exportIdle() throws { try DmaBufCases.idleBufferExportsASignalledSyncFile(LinuxKernel()) }
-    @Test func importedFence() throws { try DmaBufCases.importedFenceGatesExportAndSignals(LinuxKernel()) }
-    @Test func merge() throws { try DmaBufCases.mergedSyncFileWaitsForAllMembers(LinuxKernel()) }
-    @Test func timelineClose() throws { try DmaBufCases.closingATimelineFailsItsPendingFences(LinuxKernel()) }
-    @Test func cpuAccessWaits() throws { try DmaBufCases.cpuAccessWaitsForAPendingWriter(LinuxKernel()) }
+    @Test(arguments: DmaBufCases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
 }
 }

@@ -47,8 +47,6 @@ extension PipelineCases {
 
 @Suite("Interrupted runs")
 struct InterruptionTests {
-    @Test func stoppedRunsReleaseEverything() throws { try PipelineCases.stoppedRunsReleaseEverything(SimulatedKernel()) }
-
     /// The probe stops between checks: what it did not try is skipped, the report is marked.
     @Test func aStoppedProbeReportsWhatItFound() {
         var asked = 0
@@ -64,8 +62,4 @@ struct InterruptionTests {
         #expect(report.drm.status == .skipped && report.matrix == nil, "\(report.text)")
         #expect(report.text.contains("INTERRUPTED by SIGTERM"))
     }
-}
-
-extension DeviceTests.PipelineOnDevices {
-    @Test func stoppedRunsReleaseEverything() throws { try PipelineCases.stoppedRunsReleaseEverything(LinuxKernel()) }
 }

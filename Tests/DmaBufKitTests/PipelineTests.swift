@@ -78,27 +78,41 @@ enum PipelineCases {
 
 @Suite("Pipelines on the simulated kernel")
 struct SimulatedPipelineTests {
-    @Test(arguments: [(PipelineConfiguration.Strategy.export, PipelineConfiguration.Allocator.systemHeap), (.import, .systemHeap), (.import, .dumb), (.copy, .systemHeap)])
-    func verified(_ strategy: PipelineConfiguration.Strategy, _ allocator: PipelineConfiguration.Allocator) throws {
-        try PipelineCases.runsVerified(SimulatedKernel(), strategy, allocator, frames: 10, verifyEvery: 1)
-    }
-    @Test func blackFramesFail() throws { try PipelineCases.blackFramesFail(SimulatedKernel()) }
-    @Test func udmabufImport() throws { try PipelineCases.udmabufImportStopsWithTheReason(SimulatedKernel()) }
-    @Test func impossibleRuns() throws { try PipelineCases.impossibleRunsSayWhy(SimulatedKernel()) }
+    @Test(arguments: PipelineCases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: SimulatedKernel()) }
 }
 
 extension DeviceTests {
 @Suite("Pipelines on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
 struct PipelineOnDevices {
-    @Test(arguments: [(PipelineConfiguration.Strategy.export, PipelineConfiguration.Allocator.systemHeap), (.import, .systemHeap), (.import, .dumb), (.copy, .systemHeap)])
-    func verified(_ strategy: PipelineConfiguration.Strategy, _ allocator: PipelineConfiguration.Allocator) throws {
-        // A debug build under TCG compares a 640x480 frame in about a frame period: every 10th.
-        try PipelineCases.runsVerified(LinuxKernel(), strategy, allocator, frames: 60, verifyEvery: 10)
-    }
-    @Test func blackFramesFail() throws { try PipelineCases.blackFramesFail(LinuxKernel()) }
-    @Test func udmabufImport() throws { try PipelineCases.udmabufImportStopsWithTheReason(LinuxKernel()) }
-    @Test func impossibleRuns() throws { try PipelineCases.impossibleRunsSayWhy(LinuxKernel()) }
+    @Test(arguments: PipelineCases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
 }
+}
+
+extension PipelineCases {
+    /// Pipeline behaviour every kernel must show: the strategies verified through writeback,
+    /// failures for their reasons, and nothing left behind.
+    static let shared: [KernelCase] = [
+        (PipelineConfiguration.Strategy.export, PipelineConfiguration.Allocator.systemHeap), (.import, .systemHeap), (.import, .dumb), (.copy, .systemHeap),
+    ].map { strategy, allocator in
+        KernelCase("\(strategy.rawValue) from \(allocator.rawValue) runs verified") { kernel in
+            // On a kernel that paces frames (a debug build under TCG compares a 640x480 frame
+            // in about a frame period) every 10th of 60 frames; unpaced, every one of 10.
+            let (frames, verifyEvery) = kernel.pacesFrames ? (60, 10) : (10, 1)
+            try runsVerified(kernel, strategy, allocator, frames: frames, verifyEvery: verifyEvery)
+        }
+    } + [
+        KernelCase("black frames fail verification") { try blackFramesFail($0) },
+        KernelCase("udmabuf import stops with the reason") { try udmabufImportStopsWithTheReason($0) },
+        KernelCase("impossible runs say why") { try impossibleRunsSayWhy($0) },
+        KernelCase("the sharing matrix agrees with the pipelines") { try matrixAgreesWithPipelines($0) },
+        KernelCase("dumped frames show the bars") { try dumpedFramesShowTheBars($0) },
+        KernelCase("busy and vanishing sources end cleanly") { try busyAndVanishingSourcesEndCleanly($0) },
+        KernelCase("a file sink writes the frames") { try fileSinkWritesTheFrames($0) },
+        KernelCase("a V4L2 output sink takes the pattern") { try videoOutputSinkTakesThePattern($0) },
+        KernelCase("stopped runs release everything") { try stoppedRunsReleaseEverything($0) },
+    ]
 }
 
 /// The scenario suite in Tests/Scenarios, on the simulated kernel (the VM runs it with
@@ -158,15 +172,6 @@ extension PipelineCases {
     }
 }
 
-@Suite("Sharing matrix and frame dumps on the simulated kernel")
-struct SimulatedMatrixAndDumpTests {
-    @Test func simulatedMatrixAgreesWithPipelines() throws { try PipelineCases.matrixAgreesWithPipelines(SimulatedKernel()) }
-}
-
-extension DeviceTests.PipelineOnDevices {
-    @Test func matrixAgreesWithPipelines() throws { try PipelineCases.matrixAgreesWithPipelines(LinuxKernel()) }
-}
-
 extension PipelineCases {
     /// --dump-frames writes real PNGs (read back here with libpng) of the shown buffer and the
     /// writeback: the same picture, vivid's 75% bars.
@@ -196,14 +201,6 @@ extension PipelineCases {
     }
 }
 
-extension SimulatedMatrixAndDumpTests {
-    @Test func simulatedDumpedFrames() throws { try PipelineCases.dumpedFramesShowTheBars(SimulatedKernel()) }
-}
-
-extension DeviceTests.PipelineOnDevices {
-    @Test func dumpedFrames() throws { try PipelineCases.dumpedFramesShowTheBars(LinuxKernel()) }
-}
-
 extension PipelineCases {
     /// A source another open already streams from: the run stops at set-up with EBUSY and why.
     /// A source that goes away mid-run (vivid's disconnect at frame 3): the run ends with
@@ -231,14 +228,6 @@ extension PipelineCases {
     }
 }
 
-extension SimulatedMatrixAndDumpTests {
-    @Test func simulatedBusyAndVanishingSources() throws { try PipelineCases.busyAndVanishingSourcesEndCleanly(SimulatedKernel()) }
-}
-
-extension DeviceTests.PipelineOnDevices {
-    @Test func busyAndVanishingSources() throws { try PipelineCases.busyAndVanishingSourcesEndCleanly(LinuxKernel()) }
-}
-
 extension PipelineCases {
     /// The file sink: every frame appended raw (a CPU copy, reported), vivid's bars in it.
     static func fileSinkWritesTheFrames(_ kernel: any Kernel) throws {
@@ -256,14 +245,6 @@ extension PipelineCases {
             #expect(Array(bytes[(3 * frame + pixel)..<(3 * frame + pixel + 3)]) == [0xbf, 0xbf, 0xbf], "75% white in the last frame")
         }
     }
-}
-
-extension SimulatedMatrixAndDumpTests {
-    @Test func simulatedFileSink() throws { try PipelineCases.fileSinkWritesTheFrames(SimulatedKernel()) }
-}
-
-extension DeviceTests.PipelineOnDevices {
-    @Test func fileSink() throws { try PipelineCases.fileSinkWritesTheFrames(LinuxKernel()) }
 }
 
 extension PipelineCases {
@@ -288,10 +269,3 @@ extension PipelineCases {
     }
 }
 
-extension SimulatedMatrixAndDumpTests {
-    @Test func simulatedVideoOutputSink() throws { try PipelineCases.videoOutputSinkTakesThePattern(SimulatedKernel()) }
-}
-
-extension DeviceTests.PipelineOnDevices {
-    @Test func videoOutputSink() throws { try PipelineCases.videoOutputSinkTakesThePattern(LinuxKernel()) }
-}

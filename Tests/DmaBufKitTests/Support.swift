@@ -183,3 +183,14 @@ struct ToolRun {
         }
     }
 }
+
+/// One case of a subsystem's behaviour, written once and run on every kernel: each subsystem
+/// lists its shared cases, and a parameterized test runs the list on the simulated kernel and
+/// another (among the device tests) on the real one.
+struct KernelCase: Sendable, CustomTestStringConvertible {
+    let name: String
+    let body: @Sendable (any Kernel) throws -> Void
+    init(_ name: String, _ body: @escaping @Sendable (any Kernel) throws -> Void) { (self.name, self.body) = (name, body) }
+    var testDescription: String { name }
+    func run(on kernel: any Kernel) throws { try body(kernel) }
+}

@@ -5,6 +5,30 @@ import Testing
 /// V4L2 behaviour on vivid and vim2m: each case runs on the real kernel in the VM and, where
 /// the simulation has the node (all of them: vivid's two instances and vim2m), on it too.
 enum V4L2Cases {
+    /// V4L2 behaviour every kernel must show: vivid, vim2m and vb2 with exported and imported dma-bufs.
+    static let shared: [KernelCase] = [
+        KernelCase("exported buffers show the captured frames") { try exportedBuffersShowTheCapturedFrames($0) },
+        KernelCase("capture into heap buffers, single-planar") { try captureIntoHeapBuffers($0, "vivid-000-vid-cap", .videoCapture) },
+        KernelCase("capture into heap buffers, multi-planar") { try captureIntoHeapBuffers($0, "vivid-001-vid-cap", .videoCaptureMultiplanar) },
+        KernelCase("output from heap buffers") { try outputFromHeapBuffers($0) },
+        KernelCase("udmabuf import into vivid") { try udmabufIsRefusedOn61($0) },
+        KernelCase("bad inputs") { try badInputs($0) },
+        KernelCase("too few planes") { try tooFewPlanes($0) },
+        KernelCase("exported buffers outlive their queue") { try exportedBuffersOutliveTheirQueue($0) },
+        KernelCase("mem2mem round trip through heap buffers") { try mem2memRoundTripThroughHeapBuffers($0) },
+        KernelCase("deterministic vivid frames repeat") { try deterministicVividFramesRepeat($0) },
+        KernelCase("injected errors tear down cleanly") { try injectedErrorsTearDownCleanly($0) },
+        KernelCase("NV12M planes export and import") { try V4L2FormatCases.nv12mPlanesExportAndImport($0) },
+        KernelCase("output planes with data offsets") { try V4L2FormatCases.outputPlanesWithDataOffsets($0) },
+        KernelCase("CREATE_BUFS adds larger buffers") { try V4L2FormatCases.createBuffersAddsLargerBuffers($0) },
+        KernelCase("frame sizes and intervals") { try V4L2FormatCases.frameSizesAndIntervals($0) },
+        KernelCase("disconnect mid-stream") { try V4L2FormatCases.disconnectMidStream($0) },
+    ] + V4L2FormatCases.conversions.map { node, type, pixelFormat in
+        KernelCase("\(node) \(V4L2PixelFormat.name(pixelFormat)) converted by libv4lconvert shows the bars") {
+            try V4L2FormatCases.convertedFramesShowTheBars($0, node, type, pixelFormat)
+        }
+    }
+
     /// vivid capture with MMAP buffers, each exported with EXPBUF: the dma-buf's CPU view
     /// (under DMA_BUF_IOCTL_SYNC) equals the MMAP view of the same buffer, frame after frame.
     static func exportedBuffersShowTheCapturedFrames(_ kernel: any Kernel) throws {
@@ -318,50 +342,14 @@ extension V4L2Cases {
 
 @Suite("V4L2 on the simulated kernel")
 struct SimulatedV4L2Tests {
-    @Test func exportedBuffers() throws { try V4L2Cases.exportedBuffersShowTheCapturedFrames(SimulatedKernel()) }
-    @Test func captureIntoHeapBuffers() throws { try V4L2Cases.captureIntoHeapBuffers(SimulatedKernel(), "vivid-000-vid-cap", .videoCapture) }
-    @Test func outputFromHeapBuffers() throws { try V4L2Cases.outputFromHeapBuffers(SimulatedKernel()) }
-    @Test func udmabufRefused() throws { try V4L2Cases.udmabufIsRefusedOn61(SimulatedKernel()) }
-    @Test func badInputs() throws { try V4L2Cases.badInputs(SimulatedKernel()) }
-    @Test func orphanedBuffers() throws { try V4L2Cases.exportedBuffersOutliveTheirQueue(SimulatedKernel()) }
-    @Test func deterministicFrames() throws { try V4L2Cases.deterministicVividFramesRepeat(SimulatedKernel()) }
-    @Test func injectedErrors() throws { try V4L2Cases.injectedErrorsTearDownCleanly(SimulatedKernel()) }
-    @Test func multiplanarCapture() throws { try V4L2Cases.captureIntoHeapBuffers(SimulatedKernel(), "vivid-001-vid-cap", .videoCaptureMultiplanar) }
-    @Test func tooFewPlanes() throws { try V4L2Cases.tooFewPlanes(SimulatedKernel()) }
-    @Test func mem2mem() throws { try V4L2Cases.mem2memRoundTripThroughHeapBuffers(SimulatedKernel()) }
-    @Test func nv12mPlanes() throws { try V4L2FormatCases.nv12mPlanesExportAndImport(SimulatedKernel()) }
-    @Test func dataOffsets() throws { try V4L2FormatCases.outputPlanesWithDataOffsets(SimulatedKernel()) }
-    @Test func createBuffers() throws { try V4L2FormatCases.createBuffersAddsLargerBuffers(SimulatedKernel()) }
-    @Test func frameSizesAndIntervals() throws { try V4L2FormatCases.frameSizesAndIntervals(SimulatedKernel()) }
-    @Test(arguments: V4L2FormatCases.conversions)
-    func conversion(_ node: String, _ type: V4L2BufferType, _ pixelFormat: UInt32) throws {
-        try V4L2FormatCases.convertedFramesShowTheBars(SimulatedKernel(), node, type, pixelFormat)
-    }
-    @Test func disconnect() throws { try V4L2FormatCases.disconnectMidStream(SimulatedKernel()) }
+    @Test(arguments: V4L2Cases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: SimulatedKernel()) }
 }
 
 extension DeviceTests {
 @Suite("V4L2 on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
 struct V4L2OnDevices {
-    @Test func exportedBuffers() throws { try V4L2Cases.exportedBuffersShowTheCapturedFrames(LinuxKernel()) }
-    @Test(arguments: [("vivid-000-vid-cap", V4L2BufferType.videoCapture), ("vivid-001-vid-cap", .videoCaptureMultiplanar)])
-    func captureIntoHeapBuffers(_ node: String, _ type: V4L2BufferType) throws { try V4L2Cases.captureIntoHeapBuffers(LinuxKernel(), node, type) }
-    @Test func outputFromHeapBuffers() throws { try V4L2Cases.outputFromHeapBuffers(LinuxKernel()) }
-    @Test func udmabufRefused() throws { try V4L2Cases.udmabufIsRefusedOn61(LinuxKernel()) }
-    @Test func badInputs() throws { try V4L2Cases.badInputs(LinuxKernel()) }
-    @Test func tooFewPlanes() throws { try V4L2Cases.tooFewPlanes(LinuxKernel()) }
-    @Test func orphanedBuffers() throws { try V4L2Cases.exportedBuffersOutliveTheirQueue(LinuxKernel()) }
-    @Test func mem2mem() throws { try V4L2Cases.mem2memRoundTripThroughHeapBuffers(LinuxKernel()) }
-    @Test func deterministicFrames() throws { try V4L2Cases.deterministicVividFramesRepeat(LinuxKernel()) }
-    @Test func injectedErrors() throws { try V4L2Cases.injectedErrorsTearDownCleanly(LinuxKernel()) }
-    @Test func nv12mPlanes() throws { try V4L2FormatCases.nv12mPlanesExportAndImport(LinuxKernel()) }
-    @Test func dataOffsets() throws { try V4L2FormatCases.outputPlanesWithDataOffsets(LinuxKernel()) }
-    @Test func createBuffers() throws { try V4L2FormatCases.createBuffersAddsLargerBuffers(LinuxKernel()) }
-    @Test func frameSizesAndIntervals() throws { try V4L2FormatCases.frameSizesAndIntervals(LinuxKernel()) }
-    @Test(arguments: V4L2FormatCases.conversions)
-    func conversion(_ node: String, _ type: V4L2BufferType, _ pixelFormat: UInt32) throws {
-        try V4L2FormatCases.convertedFramesShowTheBars(LinuxKernel(), node, type, pixelFormat)
-    }
-    @Test func disconnect() throws { try V4L2FormatCases.disconnectMidStream(LinuxKernel()) }
+    @Test(arguments: V4L2Cases.shared)
+    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
 }
 }

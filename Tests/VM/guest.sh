@@ -63,9 +63,10 @@ for device in vivid-000-vid-cap 0 vkms; do
 done
 echo "guest: dmabuf-probe -d (device, exit): $(tr '\t\n' '= ' <"$out/probe-device.tsv")"
 
+# The console copy counts the cases of parameterized tests (the JUnit file has one entry per test).
 DMABUFKIT_REQUIRE_DEVICES=1 "$bin/DmaBufKitPackageTests.xctest" --testing-library swift-testing \
-    --filter DeviceTests --xunit-output "$out/device-tests.xml"
-tests=$?
+    --filter DeviceTests --xunit-output "$out/device-tests.xml" 2>&1 | tee "$out/device-tests.txt"
+tests=${PIPESTATUS[0]}
 
 # The scenario suite, as a user runs it: vivid → vkms pipelines verified through writeback.
 scenarios=$(cd "$(dirname "$0")/../Scenarios" && pwd)

@@ -54,7 +54,15 @@ try:
     failures = sum(1 for case in cases if case.find("failure") is not None or case.find("error") is not None)
     skipped = max(sum(1 for case in cases if case.find("skipped") is not None),
                   sum(int(node.get("skipped", 0)) for node in suite.iter("testsuite")))
-    print(f"vm-test: {tests} device tests ran inside the VM ({accel}, {seconds} s): "
+    # Each parameterized test runs one case per argument: count them from the console copy.
+    import re
+    counted = 0
+    with open(f"{out}/device-tests.txt", errors="replace") as console:
+        for line in console:
+            ended = re.match(r"\S+ Test (?!case ).*? (?:with (\d+) test cases? )?(?:passed|failed|skipped)", line)
+            if ended:
+                counted += int(ended.group(1) or 1)
+    print(f"vm-test: {tests} device tests ({counted} cases) ran inside the VM ({accel}, {seconds} s): "
           f"{tests - failures - skipped} passed, {failures} failed, {skipped} skipped")
     if tests == 0 or failures or skipped:
         ok = False
