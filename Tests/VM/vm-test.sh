@@ -59,7 +59,7 @@ try:
     counted = 0
     with open(f"{out}/device-tests.txt", errors="replace") as console:
         for line in console:
-            ended = re.match(r"\S+ Test (?!case ).*? (?:with (\d+) test cases? )?(?:passed|failed|skipped)", line)
+            ended = re.match(r"\S+ Test (?!case |run ).*? (?:with (\d+) test cases? )?(?:passed|failed|skipped)", line)
             if ended:
                 counted += int(ended.group(1) or 1)
     print(f"vm-test: {tests} device tests ({counted} cases) ran inside the VM ({accel}, {seconds} s): "
