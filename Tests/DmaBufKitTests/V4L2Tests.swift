@@ -12,7 +12,6 @@ enum V4L2Cases {
         KernelCase("capture into heap buffers, multi-planar") { try captureIntoHeapBuffers($0, "vivid-001-vid-cap", .videoCaptureMultiplanar) },
         KernelCase("output from heap buffers") { try outputFromHeapBuffers($0) },
         KernelCase("udmabuf import into vivid") { try udmabufIsRefusedOn61($0) },
-        KernelCase("bad inputs") { try badInputs($0) },
         KernelCase("too few planes") { try tooFewPlanes($0) },
         KernelCase("exported buffers outlive their queue") { try exportedBuffersOutliveTheirQueue($0) },
         KernelCase("mem2mem round trip through heap buffers") { try mem2memRoundTripThroughHeapBuffers($0) },
@@ -170,32 +169,6 @@ enum V4L2Devices {
 }
 
 extension V4L2Cases {
-    /// Bad inputs after v4l2-compliance's buffer tests, each with the errno vb2 on 6.1 gives and
-    /// the queue left usable. (Real kernel only until the simulation has video nodes.)
-    static func badInputs(_ kernel: any Kernel) throws {
-        try expectNoLeaks(kernel) {
-            let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
-            let size = Int(try device.format(.videoCapture).planes[0].sizeImage)
-            let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 2)
-            let index = BufferIndex(rawValue: 0)
-            // __prepare_dmabuf: dma_buf_get fails on a non-dma-buf fd -> "invalid dmabuf fd".
-            let memfd = try Memfd(kernel: kernel, name: "not-a-dmabuf", length: 4096)
-            expectKernelError(.EINVAL) { try queue.enqueue(index, dmaBufs: [memfd.fd]) }
-            expectKernelError(.EINVAL) { try queue.enqueue(index, dmaBufs: [FileDescriptorNumber(rawValue: 9999)]) }
-            // __prepare_dmabuf: "invalid dmabuf length" when smaller than the plane.
-            let small = try DmaHeap("system", kernel: kernel).allocate(length: 4096)
-            expectKernelError(.EINVAL) { try queue.enqueue(index, dmaBufs: [small.fd]) }
-            // vb2_mmap: a DMABUF queue has nothing to mmap.
-            expectKernelError(.EINVAL) { _ = try kernel.mmap(device.fd, length: size, protection: [.read], shared: true, offset: 0) }
-            // vb2_core_dqbuf: not streaming.
-            expectKernelError(.EINVAL) { _ = try queue.dequeue() }
-            try queue.release()
-            try small.close()
-            try memfd.close()
-            try device.close()
-        }
-    }
-
     /// __verify_planes_array: fewer planes than the format has (more are allowed).
     static func tooFewPlanes(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
@@ -344,6 +317,8 @@ extension V4L2Cases {
 struct SimulatedV4L2Tests {
     @Test(arguments: V4L2Cases.shared)
     func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: SimulatedKernel()) }
+    @Test(arguments: V4L2BadInputTable.rows)
+    func badInput(_ row: V4L2BadInput) throws { try V4L2BadInputTable.check(row, on: SimulatedKernel()) }
 }
 
 extension DeviceTests {
@@ -351,5 +326,7 @@ extension DeviceTests {
 struct V4L2OnDevices {
     @Test(arguments: V4L2Cases.shared)
     func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
+    @Test(arguments: V4L2BadInputTable.rows)
+    func badInput(_ row: V4L2BadInput) throws { try V4L2BadInputTable.check(row, on: LinuxKernel()) }
 }
 }
