@@ -9,7 +9,7 @@ BENCH_ARGS ?=
 VM_KERNEL ?=
 VM_ACCEL ?=
 
-.PHONY: all deps probe test unit-test vm-kernel vm-test bench clean
+.PHONY: all deps probe test unit-test vm-kernel vm-test bench format format-check clean
 
 all: probe
 
@@ -49,6 +49,15 @@ vm-test: deps
 # vs GStreamer; then the Swift side alone on the simulated kernel. Results in .build/bench/.
 bench: deps
 	VM_KERNEL="$(VM_KERNEL)" VM_ACCEL="$(VM_ACCEL)" SWIFT="$(SWIFT)" BENCH_ARGS="$(BENCH_ARGS)" Tests/VM/vm-bench.sh
+
+# Formats the Swift sources with the toolchain's swift-format (.ci/swift-format.json).
+format:
+	$(SWIFT) format --configuration .ci/swift-format.json --in-place --recursive --parallel Package.swift Sources Tests
+
+# Formats in place, then fails if that changed a tracked file (CI runs it on its fresh clone).
+format-check:
+	@$(MAKE) -s format && git diff --exit-code --stat -- Package.swift Sources Tests || \
+	  { echo "format-check: the files above are not formatted; run make format"; exit 1; }
 
 clean:
 	rm -rf .build

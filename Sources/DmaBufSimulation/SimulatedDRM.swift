@@ -82,9 +82,9 @@ final class SimulatedDRMDevice {
     static let writebackFormatsBlob: UInt32 = 42, primaryInFormatsBlob: UInt32 = 32, cursorInFormatsBlob: UInt32 = 34
 
     /// vkms_formats (primary plane) and vkms_wb_formats.
-    static let planeFormats: [UInt32] = [0x3432_5258, 0x4834_5258, 0x3631_4752]  // XR24, XR48, RG16
-    static let cursorFormats: [UInt32] = [0x3432_5241, 0x3432_5258, 0x4834_5258, 0x4834_5241, 0x3631_4752]
-    static let writebackFormats: [UInt32] = [0x3432_5258, 0x4834_5258, 0x4834_5241, 0x3631_4752]
+    static let planeFormats: [DRMFormat] = [.xrgb8888, .xrgb16161616, .rgb565]
+    static let cursorFormats: [DRMFormat] = [.argb8888, .xrgb8888, .xrgb16161616, .argb16161616, .rgb565]
+    static let writebackFormats: [DRMFormat] = [.xrgb8888, .xrgb16161616, .argb16161616, .rgb565]
 
     /// Property ids and names; the id is what userspace sees.
     static let propertyIDs: [String: UInt32] = [
@@ -111,7 +111,7 @@ final class SimulatedDRMDevice {
         self.driver = driver
         if isKMS {
             var bytes: [UInt8] = []
-            for format in Self.writebackFormats { withUnsafeBytes(of: format.littleEndian) { bytes += $0 } }
+            for format in Self.writebackFormats { withUnsafeBytes(of: format.rawValue.littleEndian) { bytes += $0 } }
             blobs[Self.writebackFormatsBlob] = (bytes, nil)
             blobs[Self.primaryInFormatsBlob] = (Self.inFormatsBlob(Self.planeFormats), nil)
             blobs[Self.cursorInFormatsBlob] = (Self.inFormatsBlob(Self.cursorFormats), nil)
@@ -119,12 +119,12 @@ final class SimulatedDRMDevice {
     }
 
     /// create_in_format_blob with vkms's only modifier, DRM_FORMAT_MOD_LINEAR, for every format.
-    static func inFormatsBlob(_ formats: [UInt32]) -> [UInt8] {
+    static func inFormatsBlob(_ formats: [DRMFormat]) -> [UInt8] {
         var bytes: [UInt8] = []
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         let modifiersAt = (24 + formats.count * 4 + 7) / 8 * 8
         for value in [1, 0, UInt32(formats.count), 24, 1, UInt32(modifiersAt)] as [UInt32] { put(value) }
-        for format in formats { put(format) }
+        for format in formats { put(format.rawValue) }
         bytes += [UInt8](repeating: 0, count: modifiersAt - bytes.count)
         put(UInt64(1) << formats.count - 1)
         put(UInt32(0)); put(UInt32(0))

@@ -303,9 +303,9 @@ extension SimulatedKernel {
         }
         let planes: Int, cpp: UInt64
         switch request.format {
-        case 0x3432_5258, 0x3432_5241: (planes, cpp) = (1, 4)  // XRGB8888, ARGB8888
-        case 0x4834_5258, 0x4834_5241: (planes, cpp) = (1, 8)  // XRGB16161616, ARGB16161616
-        case 0x3631_4752: (planes, cpp) = (1, 2)  // RGB565
+        case .xrgb8888, .argb8888: (planes, cpp) = (1, 4)
+        case .xrgb16161616, .argb16161616: (planes, cpp) = (1, 8)
+        case .rgb565: (planes, cpp) = (1, 2)
         default: throw KernelError(operation, .EINVAL)
         }
         var objects: [SimulatedGEM] = []

@@ -39,7 +39,7 @@ extension SimulatedKernel {
         try video(fd, "VIDIOC_QUERYCAP").device.capability
     }
 
-    public func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> UInt32 {
+    public func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> V4L2PixelFormat {
         let (file, _) = try queue(fd, type, "VIDIOC_ENUM_FMT")
         guard Int(index) < file.device.formats.count else { throw KernelError("VIDIOC_ENUM_FMT", .EINVAL) }
         return file.device.formats[Int(index)].fourcc
@@ -482,7 +482,7 @@ extension SimulatedKernel {
         for segment in dropped { try? host.close(segment.memfd) }
     }
 
-    public func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: UInt32, index: UInt32) throws(KernelError) -> V4L2FrameSize {
+    public func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32) throws(KernelError) -> V4L2FrameSize {
         let operation = "VIDIOC_ENUM_FRAMESIZES"
         let device = try video(fd, operation).device
         guard device.formats.contains(where: { $0.fourcc == pixelFormat }) else { throw KernelError(operation, .EINVAL) }
@@ -500,7 +500,7 @@ extension SimulatedKernel {
         }
     }
 
-    public func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: UInt32, width: UInt32, height: UInt32, index: UInt32)
+    public func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32, index: UInt32)
         throws(KernelError) -> V4L2FrameInterval
     {
         let operation = "VIDIOC_ENUM_FRAMEINTERVALS"

@@ -45,10 +45,10 @@ struct SimulatedVKMS {
                 }
                 let at = outOffset + y * outPitch
                 switch targetFormat {
-                case DRMFormat.rgb565:
+                case .rgb565:
                     let packed = Self.scale(wide.r, 65535, 31) << 11 | Self.scale(wide.g, 65535, 63) << 5 | Self.scale(wide.b, 65535, 31)
                     out.storeBytes(of: UInt16(packed).littleEndian, toByteOffset: at + x * 2, as: UInt16.self)
-                case 0x4834_5258, 0x4834_5241:  // XRGB16161616, ARGB16161616
+                case .xrgb16161616, .argb16161616:
                     for (index, value) in [wide.b, wide.g, wide.r, 0xffff].enumerated() {
                         out.storeBytes(of: UInt16(value).littleEndian, toByteOffset: at + x * 8 + index * 2, as: UInt16.self)
                     }

@@ -9,14 +9,14 @@ import Foundation
 /// A pixel format the simulation draws: per memory plane, bytes per pixel and vertical
 /// subsampling.
 struct SimulatedPixelFormat: Equatable {
-    let fourcc: UInt32
+    let fourcc: V4L2PixelFormat
     let planes: [(bytesPerPixel: UInt32, verticalDivisor: UInt32)]
 
-    static let rgb24 = SimulatedPixelFormat(fourcc: 0x3342_4752, planes: [(3, 1)])  // 'RGB3'
-    static let yuyv = SimulatedPixelFormat(fourcc: 0x5659_5559, planes: [(2, 1)])  // 'YUYV'
-    static let nv12m = SimulatedPixelFormat(fourcc: 0x3231_4d4e, planes: [(1, 1), (1, 2)])  // 'NM12': Y, then CbCr
-    static let xbgr32 = SimulatedPixelFormat(fourcc: 0x3432_5258, planes: [(4, 1)])  // 'XR24': B, G, R, 0 (DRM's XRGB8888)
-    static let rgb565 = SimulatedPixelFormat(fourcc: 0x5042_4752, planes: [(2, 1)])  // 'RGBP': rrrrrggg gggbbbbb, little-endian (DRM's RGB565)
+    static let rgb24 = SimulatedPixelFormat(fourcc: .rgb24, planes: [(3, 1)])
+    static let yuyv = SimulatedPixelFormat(fourcc: .yuyv, planes: [(2, 1)])
+    static let nv12m = SimulatedPixelFormat(fourcc: .nv12m, planes: [(1, 1), (1, 2)])  // Y, then CbCr
+    static let xbgr32 = SimulatedPixelFormat(fourcc: .xbgr32, planes: [(4, 1)])  // B, G, R, 0 (DRM's XRGB8888)
+    static let rgb565 = SimulatedPixelFormat(fourcc: .rgb565, planes: [(2, 1)])  // rrrrrggg gggbbbbb, little-endian (DRM's RGB565)
 
     static func == (a: Self, b: Self) -> Bool { a.fourcc == b.fourcc }
 

@@ -32,7 +32,7 @@ enum ConcurrencyCases {
                     do {
                         let gem = try display.importBuffer(buffer)
                         let framebuffer = try display.addFramebuffer(DRMFramebufferRequest(
-                            width: 64, height: 64, format: 0x3432_5258, handles: [gem.handle], pitches: [256]))
+                            width: 64, height: 64, format: .xrgb8888, handles: [gem.handle], pitches: [256]))
                         try framebuffer.remove()
                         try gem.close()
                     } catch {

@@ -311,7 +311,8 @@ extension DRMCases {
             let inventory = try KMSInventory(device: vkms)
             #expect(inventory.crtcs.count == 1)
             let primary = try #require(inventory.planes.first { $0.kind == .primary })
-            #expect(primary.formats.contains(xrgb8888))
+            // vkms's primary plane takes XRGB8888, XRGB16161616 and RGB565 ('XR48', not the half-float 'XR4H').
+            #expect(Set([.xrgb8888, .xrgb16161616, .rgb565]).isSubset(of: primary.formats), "\(primary.formats)")
             #expect(primary.modifiers[xrgb8888] == [0], "DRM_FORMAT_MOD_LINEAR only")
             #expect(inventory.planes.contains { $0.kind == .cursor })
             let virtual = try #require(inventory.connectors.first { $0.type == DRMConnectorType.virtual })

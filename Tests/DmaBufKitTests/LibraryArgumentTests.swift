@@ -76,7 +76,7 @@ struct LibraryArgumentTests {
         expectKernelError(.EINVAL) { _ = try kernel.read(buffer.fd, maxLength: -1) }
         try buffer.close()
         // libdrm reads four entries: a request stays four wide whatever is assigned.
-        var request = DRMFramebufferRequest(width: 64, height: 64, format: 0x3432_5258, handles: [GEMHandle(rawValue: 1)], pitches: [256])
+        var request = DRMFramebufferRequest(width: 64, height: 64, format: .xrgb8888, handles: [GEMHandle(rawValue: 1)], pitches: [256])
         request.handles = []
         request.pitches = [1, 2, 3, 4, 5, 6]
         request.offsets = [7]
@@ -90,9 +90,9 @@ struct LibraryArgumentTests {
         var empty = V4L2Format(type: .videoCapture, width: 64, height: 64, pixelFormat: V4L2PixelFormat.rgb24)
         empty.planes = []
         expectError(FrameConversionError.self) { _ = try converter.rgb24([[0]], format: empty) }
-        let huge = V4L2Format(type: .videoCapture, width: 40000, height: 40000, pixelFormat: 0x5659_5559)
+        let huge = V4L2Format(type: .videoCapture, width: 40000, height: 40000, pixelFormat: .yuyv)
         expectError(FrameConversionError.self) { _ = try converter.rgb24([[0]], format: huge) }
-        let zero = V4L2Format(type: .videoCapture, width: 0, height: 0, pixelFormat: 0x5659_5559)
+        let zero = V4L2Format(type: .videoCapture, width: 0, height: 0, pixelFormat: .yuyv)
         expectError(FrameConversionError.self) { _ = try converter.rgb24([[]], format: zero) }
     }
 

@@ -61,8 +61,8 @@ enum PipelineCases {
             var settings = configuration(.export, frames: 5)
             settings.width = 320
             settings.height = 180
-            let noMode = expectKernelError(.ENODEV) { _ = try Pipeline(settings, kernel: kernel).run() }
-            #expect(noMode?.reason?.contains("320x180") == true, "\(String(describing: noMode))")
+            let noMode = expectError(DisplayError.self) { _ = try Pipeline(settings, kernel: kernel).run() }
+            #expect(noMode?.problem.contains("320x180") == true, "\(String(describing: noMode))")
             settings = configuration(.export, frames: 5)
             settings.source = "no-such-camera"
             let noSource = expectKernelError(.ENOENT) { _ = try Pipeline(settings, kernel: kernel).run() }
@@ -70,8 +70,8 @@ enum PipelineCases {
             // vim2m's capture side has no XR24: the format the display needs is refused by name.
             settings = configuration(.export, frames: 5)
             settings.source = "vim2m"
-            let wrongFormat = expectKernelError(.EINVAL) { _ = try Pipeline(settings, kernel: kernel).run() }
-            #expect(wrongFormat?.reason?.contains("cannot take") == true, "\(String(describing: wrongFormat))")
+            let wrongFormat = expectError(PipelineError.self) { _ = try Pipeline(settings, kernel: kernel).run() }
+            #expect(wrongFormat?.problem.contains("cannot take") == true, "\(String(describing: wrongFormat))")
         }
     }
 }

@@ -6,7 +6,7 @@ import Testing
 /// captured pictures. Each runs on the real kernel in the VM and on the simulation.
 enum V4L2FormatCases {
     /// The capture formats libv4lconvert is tried on: packed YUV, two-plane YUV, RGB.
-    static let conversions: [(String, V4L2BufferType, UInt32)] = [
+    static let conversions: [(String, V4L2BufferType, V4L2PixelFormat)] = [
         ("vivid-000-vid-cap", .videoCapture, V4L2PixelFormat.yuyv),
         ("vivid-001-vid-cap", .videoCaptureMultiplanar, V4L2PixelFormat.nv12m),
         ("vivid-000-vid-cap", .videoCapture, V4L2PixelFormat.rgb24),
@@ -152,7 +152,7 @@ enum V4L2FormatCases {
             let yuyv = V4L2PixelFormat.yuyv
             let sizes = try device.frameSizes(yuyv)
             #expect(sizes.contains(.discrete(width: 640, height: 360)) && sizes.contains(.discrete(width: 1920, height: 1080)), "\(sizes)")
-            #expect(try device.frameSizes(0x2020_2020).isEmpty, "no sizes for a format the node lacks")
+            #expect(try device.frameSizes(V4L2PixelFormat(rawValue: 0x2020_2020)).isEmpty, "no sizes for a format the node lacks")
             let intervals = try device.frameIntervals(yuyv, width: 640, height: 360)
             #expect(intervals.count == 10 && intervals.first == .discrete(V4L2Fraction(1, 1)) && intervals.contains(.discrete(V4L2Fraction(1, 30))))
             #expect(try device.frameIntervals(yuyv, width: 641, height: 360).isEmpty, "no intervals for a size it lacks")
@@ -175,7 +175,7 @@ enum V4L2FormatCases {
     /// libv4lconvert turns a captured frame of vivid's 75% bars into RGB24 whatever the
     /// capture format: the middle of each bar has the bar's primaries (channel above half
     /// or not): white, yellow, cyan, green, magenta, red, blue, black.
-    static func convertedFramesShowTheBars(_ kernel: any Kernel, _ node: String, _ type: V4L2BufferType, _ pixelFormat: UInt32) throws {
+    static func convertedFramesShowTheBars(_ kernel: any Kernel, _ node: String, _ type: V4L2BufferType, _ pixelFormat: V4L2PixelFormat) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: node, kernel: kernel)
             try device.makeVividDeterministic()
@@ -192,7 +192,7 @@ enum V4L2FormatCases {
             }
             let expected = [(true, true, true), (true, true, false), (false, true, true), (false, true, false),
                             (true, false, true), (true, false, false), (false, false, true), (false, false, false)]
-            #expect(bars.elementsEqual(expected, by: ==), "\(V4L2PixelFormat.name(pixelFormat)) as RGB: \(bars)")
+            #expect(bars.elementsEqual(expected, by: ==), "\(pixelFormat) as RGB: \(bars)")
         }
     }
 

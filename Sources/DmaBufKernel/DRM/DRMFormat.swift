@@ -1,8 +1,13 @@
-/// Pixel formats by fourcc.
-public enum DRMFormat {
-    public static let xrgb8888: UInt32 = 0x3432_5258  // 'XR24'
-    public static let argb8888: UInt32 = 0x3432_5241  // 'AR24'
-    public static let rgb565: UInt32 = 0x3631_4752  // 'RG16'
+/// A DRM pixel format (`DRM_FORMAT_*`), by fourcc; any code passes through `rawValue`.
+public struct DRMFormat: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let xrgb8888 = DRMFormat(rawValue: 0x3432_5258)  // 'XR24'
+    public static let argb8888 = DRMFormat(rawValue: 0x3432_5241)  // 'AR24'
+    public static let rgb565 = DRMFormat(rawValue: 0x3631_4752)  // 'RG16'
+    public static let xrgb16161616 = DRMFormat(rawValue: 0x3834_5258)  // 'XR48'
+    public static let argb16161616 = DRMFormat(rawValue: 0x3834_5241)  // 'AR48'
+    public var description: String { FourCC.name(rawValue) }
 
     /// What vkms writes back (XRGB8888) for an RGB565 pixel: RGB565_to_argb_u16 (channel ×
     /// 65535 / 31 or 63, rounded), then argb_u16_to_XRGB8888 (÷ 257, rounded).

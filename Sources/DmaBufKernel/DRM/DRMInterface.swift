@@ -199,8 +199,8 @@ public struct DRMPlaneInfo: Hashable, Sendable {
     public var possibleCRTCs: UInt32
     public var crtc: CRTCID?
     public var framebuffer: FramebufferID?
-    public var formats: [UInt32]
-    public init(id: PlaneID, possibleCRTCs: UInt32, crtc: CRTCID?, framebuffer: FramebufferID?, formats: [UInt32]) {
+    public var formats: [DRMFormat]
+    public init(id: PlaneID, possibleCRTCs: UInt32, crtc: CRTCID?, framebuffer: FramebufferID?, formats: [DRMFormat]) {
         (self.id, self.possibleCRTCs, self.crtc, self.framebuffer, self.formats) = (id, possibleCRTCs, crtc, framebuffer, formats)
     }
 }
@@ -258,15 +258,14 @@ public struct DRMAtomicFlags: OptionSet, Hashable, Sendable {
 public struct DRMFramebufferRequest: Hashable, Sendable {
     public var width: UInt32
     public var height: UInt32
-    /// A fourcc (`DRM_FORMAT_*`).
-    public var format: UInt32
+    public var format: DRMFormat
     // Always four entries, whatever is assigned (libdrm reads four): shorter arrays are padded with 0, longer ones cut.
     public var handles: [GEMHandle] { didSet { handles = Self.four(handles) } }
     public var pitches: [UInt32] { didSet { pitches = Self.four(pitches) } }
     public var offsets: [UInt32] { didSet { offsets = Self.four(offsets) } }
     /// Per-plane modifiers; nil sends no `DRM_MODE_FB_MODIFIERS` flag.
     public var modifiers: [UInt64]? { didSet { modifiers = modifiers.map(Self.four) } }
-    public init(width: UInt32, height: UInt32, format: UInt32, handles: [GEMHandle], pitches: [UInt32], offsets: [UInt32] = [0, 0, 0, 0], modifiers: [UInt64]? = nil) {
+    public init(width: UInt32, height: UInt32, format: DRMFormat, handles: [GEMHandle], pitches: [UInt32], offsets: [UInt32] = [0, 0, 0, 0], modifiers: [UInt64]? = nil) {
         (self.width, self.height, self.format) = (width, height, format)
         (self.handles, self.pitches, self.offsets) = (Self.four(handles), Self.four(pitches), Self.four(offsets))
         self.modifiers = modifiers.map(Self.four)

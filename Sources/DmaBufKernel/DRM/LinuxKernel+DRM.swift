@@ -127,7 +127,7 @@ extension LinuxKernel {
         return DRMPlaneInfo(
             id: id, possibleCRTCs: p.possible_crtcs, crtc: p.crtc_id == 0 ? nil : CRTCID(rawValue: p.crtc_id),
             framebuffer: p.fb_id == 0 ? nil : FramebufferID(rawValue: p.fb_id),
-            formats: (0..<Int(p.count_formats)).map { p.formats[$0] })
+            formats: (0..<Int(p.count_formats)).map { DRMFormat(rawValue: p.formats[$0]) })
     }
 
     public func drmObjectProperties(_ fd: FileDescriptorNumber, _ object: DRMObjectID, type: DRMObjectType) throws(KernelError) -> [PropertyID: UInt64] {
@@ -173,7 +173,7 @@ extension LinuxKernel {
         var id: UInt32 = 0
         let flags: UInt32 = request.modifiers == nil ? 0 : UInt32(DRM_MODE_FB_MODIFIERS)
         let result = drmModeAddFB2WithModifiers(
-            fd.rawValue, request.width, request.height, request.format, request.handles.map(\.rawValue), request.pitches, request.offsets,
+            fd.rawValue, request.width, request.height, request.format.rawValue, request.handles.map(\.rawValue), request.pitches, request.offsets,
             request.modifiers, &id, flags)
         try negativeErrno("DRM_IOCTL_MODE_ADDFB2", result)
         return FramebufferID(rawValue: id)

@@ -14,10 +14,10 @@ extension LinuxKernel {
             capabilities: V4L2Capabilities(rawValue: cap.capabilities), deviceCaps: V4L2Capabilities(rawValue: cap.device_caps))
     }
 
-    public func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> UInt32 {
+    public func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> V4L2PixelFormat {
         var format: UInt32 = 0
         _ = try call("VIDIOC_ENUM_FMT") { cdmabuf_v4l2_enum_fmt(fd.rawValue, type.rawValue, index, &format) }
-        return format
+        return V4L2PixelFormat(rawValue: format)
     }
 
     private static func flat(_ format: V4L2Format) -> cdmabuf_v4l2_format {
@@ -25,7 +25,7 @@ extension LinuxKernel {
         out.type = format.type.rawValue
         out.width = format.width
         out.height = format.height
-        out.pixelformat = format.pixelFormat
+        out.pixelformat = format.pixelFormat.rawValue
         out.field = format.field
         out.colorspace = format.colorspace
         out.num_planes = UInt32(format.planes.count)
@@ -44,7 +44,7 @@ extension LinuxKernel {
             Array(raw.bindMemory(to: cdmabuf_v4l2_plane_format.self).prefix(Int(format.num_planes)))
         }.map { V4L2Format.Plane(bytesPerLine: $0.bytesperline, sizeImage: $0.sizeimage) }
         return V4L2Format(
-            type: type, width: format.width, height: format.height, pixelFormat: format.pixelformat, field: format.field,
+            type: type, width: format.width, height: format.height, pixelFormat: V4L2PixelFormat(rawValue: format.pixelformat), field: format.field,
             colorspace: format.colorspace, planes: planes)
     }
 
@@ -82,21 +82,21 @@ extension LinuxKernel {
         return (index, made, V4L2BufferCapabilities(rawValue: capabilities))
     }
 
-    public func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: UInt32, index: UInt32) throws(KernelError) -> V4L2FrameSize {
+    public func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32) throws(KernelError) -> V4L2FrameSize {
         var size = cdmabuf_v4l2_frame_size()
-        _ = try call("VIDIOC_ENUM_FRAMESIZES") { cdmabuf_v4l2_enum_framesizes(fd.rawValue, pixelFormat, index, &size) }
+        _ = try call("VIDIOC_ENUM_FRAMESIZES") { cdmabuf_v4l2_enum_framesizes(fd.rawValue, pixelFormat.rawValue, index, &size) }
         if size.type == 1 { return .discrete(width: size.width, height: size.height) }
         return .stepwise(
             width: size.min_width...max(size.min_width, size.max_width), widthStep: size.step_width,
             height: size.min_height...max(size.min_height, size.max_height), heightStep: size.step_height)
     }
 
-    public func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: UInt32, width: UInt32, height: UInt32, index: UInt32)
+    public func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32, index: UInt32)
         throws(KernelError) -> V4L2FrameInterval
     {
         var interval = cdmabuf_v4l2_frame_interval()
         _ = try call("VIDIOC_ENUM_FRAMEINTERVALS") {
-            cdmabuf_v4l2_enum_frameintervals(fd.rawValue, pixelFormat, width, height, index, &interval)
+            cdmabuf_v4l2_enum_frameintervals(fd.rawValue, pixelFormat.rawValue, width, height, index, &interval)
         }
         let first = V4L2Fraction(interval.numerator, interval.denominator)
         if interval.type == 1 { return .discrete(first) }

@@ -91,30 +91,31 @@ public struct V4L2Format: Hashable, Sendable {
     public var type: V4L2BufferType
     public var width: UInt32
     public var height: UInt32
-    /// A fourcc (`V4L2_PIX_FMT_*`).
-    public var pixelFormat: UInt32
+    public var pixelFormat: V4L2PixelFormat
     public var field: UInt32
     public var colorspace: UInt32
     public var planes: [Plane]
-    public init(type: V4L2BufferType, width: UInt32, height: UInt32, pixelFormat: UInt32, field: UInt32 = 1, colorspace: UInt32 = 0, planes: [Plane] = [Plane()]) {
+    public init(type: V4L2BufferType, width: UInt32, height: UInt32, pixelFormat: V4L2PixelFormat, field: UInt32 = 1, colorspace: UInt32 = 0, planes: [Plane] = [Plane()]) {
         (self.type, self.width, self.height, self.pixelFormat) = (type, width, height, pixelFormat)
         (self.field, self.colorspace, self.planes) = (field, colorspace, planes)
     }
 }
 
-/// Pixel formats by fourcc (`V4L2_PIX_FMT_*`).
-public enum V4L2PixelFormat {
-    public static let rgb24: UInt32 = 0x3342_4752  // 'RGB3'
-    public static let yuyv: UInt32 = 0x5659_5559  // 'YUYV'
-    public static let nv12: UInt32 = 0x3231_564e  // 'NV12': Y plane, then interleaved CbCr, in one buffer
-    public static let nv12m: UInt32 = 0x3231_4d4e  // 'NM12': the same in two buffers
-
-    /// "RGB3" for 0x33424752; big-endian variants (bit 31) get "-BE".
-    public static func name(_ code: UInt32) -> String {
-        let bigEndian = code & 0x8000_0000 != 0
-        let text = String(decoding: (0..<4).map { UInt8(truncatingIfNeeded: (code & 0x7fff_ffff) >> ($0 * 8)) }, as: UTF8.self)
-        return bigEndian ? text + "-BE" : text
-    }
+/// A V4L2 pixel format (`V4L2_PIX_FMT_*`), by fourcc; any code passes through `rawValue`.
+public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let rgb24 = V4L2PixelFormat(rawValue: 0x3342_4752)  // 'RGB3'
+    public static let yuyv = V4L2PixelFormat(rawValue: 0x5659_5559)  // 'YUYV'
+    /// 'NV12': Y plane, then interleaved CbCr, in one buffer.
+    public static let nv12 = V4L2PixelFormat(rawValue: 0x3231_564e)
+    /// 'NM12': the same in two buffers.
+    public static let nv12m = V4L2PixelFormat(rawValue: 0x3231_4d4e)
+    /// 'XR24' (`V4L2_PIX_FMT_XBGR32`): B, G, R, X in memory, the bytes of DRM's XRGB8888.
+    public static let xbgr32 = V4L2PixelFormat(rawValue: 0x3432_5258)
+    /// 'RGBP' (`V4L2_PIX_FMT_RGB565`): the bytes of DRM's RGB565.
+    public static let rgb565 = V4L2PixelFormat(rawValue: 0x5042_4752)
+    public var description: String { FourCC.name(rawValue) }
 }
 
 /// One plane of a `v4l2_buffer`.
@@ -194,7 +195,7 @@ public enum V4L2FrameInterval: Hashable, Sendable {
 public protocol V4L2Interface {
     func v4l2QueryCapability(_ fd: FileDescriptorNumber) throws(KernelError) -> V4L2Capability
     /// `VIDIOC_ENUM_FMT` at `index`; EINVAL past the last one.
-    func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> UInt32
+    func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> V4L2PixelFormat
     func v4l2GetFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Format
     /// `VIDIOC_S_FMT`, or `VIDIOC_TRY_FMT` when `tryOnly`; returns what the driver made of it.
     func v4l2SetFormat(_ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool) throws(KernelError) -> V4L2Format
@@ -206,9 +207,9 @@ public protocol V4L2Interface {
     func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
         throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
     /// `VIDIOC_ENUM_FRAMESIZES` at `index`; EINVAL past the last one.
-    func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: UInt32, index: UInt32) throws(KernelError) -> V4L2FrameSize
+    func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32) throws(KernelError) -> V4L2FrameSize
     /// `VIDIOC_ENUM_FRAMEINTERVALS` at `index` for a format and size; EINVAL past the last one.
-    func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: UInt32, width: UInt32, height: UInt32, index: UInt32)
+    func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32, index: UInt32)
         throws(KernelError) -> V4L2FrameInterval
     /// `VIDIOC_G_PARM`: the time per frame.
     func v4l2GetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Fraction

@@ -9,14 +9,14 @@ public struct DisplayPipe: Sendable {
     public let writeback: ConnectorID?
     public let mode: DRMModeInfo
     /// Pixel formats the primary plane scans out.
-    public let planeFormats: [UInt32]
+    public let planeFormats: [DRMFormat]
     /// Property ids by object and name.
     let properties: [DRMObjectID: [String: PropertyID]]
 
     /// Finds the first CRTC with a primary plane and a connected connector, in its preferred
     /// mode or the first mode of `size`. Enables the client caps this needs (universal planes,
     /// atomic, writeback connectors).
-    public init(device: borrowing DRMDevice, size: (width: Int, height: Int)? = nil) throws(KernelError) {
+    public init(device: borrowing DRMDevice, size: (width: Int, height: Int)? = nil) throws {
         let kernel = device.kernel
         let fd = device.fd
         let path = device.path
@@ -54,10 +54,10 @@ public struct DisplayPipe: Sendable {
         }
         guard let (connector, mode) = output else {
             let wanted = size.map { "a \($0.width)x\($0.height) mode (offered: \(Set(offered).sorted().joined(separator: ", ")))" } ?? "a mode"
-            throw KernelError("DRM_IOCTL_MODE_GETCONNECTOR", .ENODEV, path: path, reason: "no connected connector with \(wanted)")
+            throw DisplayError(path: path, "no connected connector with \(wanted)")
         }
         guard let crtc = resources.crtcs.first else {
-            throw KernelError("DRM_IOCTL_MODE_GETRESOURCES", .ENODEV, path: path, reason: "no CRTC")
+            throw DisplayError(path: path, "no CRTC")
         }
         _ = try names(crtc.object, .crtc)
 
@@ -71,7 +71,7 @@ public struct DisplayPipe: Sendable {
             if type == primaryValue { primary = plane; break }
         }
         guard let primary else {
-            throw KernelError("DRM_IOCTL_MODE_GETPLANE", .ENODEV, path: path, reason: "no primary plane for the first CRTC")
+            throw DisplayError(path: path, "no primary plane for the first CRTC")
         }
         (self.crtc, self.plane, self.connector, self.mode) = (crtc, primary.id, connector, mode)
         self.writeback = hasWriteback ? writeback : nil
@@ -79,9 +79,9 @@ public struct DisplayPipe: Sendable {
         self.properties = properties
     }
 
-    func property(_ object: DRMObjectID, _ name: String) throws(KernelError) -> PropertyID {
+    func property(_ object: DRMObjectID, _ name: String) throws(DisplayError) -> PropertyID {
         guard let id = properties[object]?[name] else {
-            throw KernelError("DRM_IOCTL_MODE_OBJ_GETPROPERTIES", .ENOENT, reason: "object \(object) has no property \(name)")
+            throw DisplayError(path: nil, "object \(object) has no property \(name)")
         }
         return id
     }
@@ -94,7 +94,7 @@ public struct DisplayPipe: Sendable {
     public func show(
         _ framebuffer: borrowing Framebuffer, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil,
         pageFlipEvent userData: UInt64? = nil
-    ) throws(KernelError) -> ShownFrame {
+    ) throws -> ShownFrame {
         try commit(framebuffer.id, on: device, writebackInto: writebackInto, event: userData, modeset: true)
     }
 
@@ -102,7 +102,7 @@ public struct DisplayPipe: Sendable {
     @discardableResult
     public func show(
         _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil, pageFlipEvent userData: UInt64? = nil
-    ) throws(KernelError) -> ShownFrame {
+    ) throws -> ShownFrame {
         try commit(framebuffer, on: device, writebackInto: writebackInto, event: userData, modeset: true)
     }
 
@@ -110,7 +110,7 @@ public struct DisplayPipe: Sendable {
     @discardableResult
     public func flip(
         to framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil, pageFlipEvent userData: UInt64? = nil
-    ) throws(KernelError) -> ShownFrame {
+    ) throws -> ShownFrame {
         try commit(framebuffer, on: device, writebackInto: writebackInto, event: userData, modeset: false)
     }
 
@@ -121,7 +121,7 @@ public struct DisplayPipe: Sendable {
     public func flip(
         to framebuffer: borrowing Framebuffer, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil,
         pageFlipEvent userData: UInt64? = nil
-    ) throws(KernelError) -> ShownFrame {
+    ) throws -> ShownFrame {
         try commit(framebuffer.id, on: device, writebackInto: writebackInto, event: userData, modeset: false)
     }
 
@@ -134,7 +134,7 @@ public struct DisplayPipe: Sendable {
 
     private func commit(
         _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID?, event userData: UInt64?, modeset: Bool
-    ) throws(KernelError) -> ShownFrame {
+    ) throws -> ShownFrame {
         let kernel = device.kernel
         let fd = device.fd
         let fences = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
@@ -143,7 +143,7 @@ public struct DisplayPipe: Sendable {
         let fenceAddress = { (index: Int) in UInt64(UInt(bitPattern: fences + index)) }
 
         var changes: [DRMAtomicProperty] = []
-        func set(_ object: DRMObjectID, _ name: String, _ value: UInt64) throws(KernelError) {
+        func set(_ object: DRMObjectID, _ name: String, _ value: UInt64) throws {
             changes.append(DRMAtomicProperty(object: object, property: try property(object, name), value: value))
         }
         var blob: BlobID?
@@ -169,7 +169,7 @@ public struct DisplayPipe: Sendable {
         try set(plane.object, "FB_ID", UInt64(framebuffer.rawValue))
         if let target = writebackInto {
             guard let writeback else {
-                throw KernelError("DRM_IOCTL_MODE_ATOMIC", .EOPNOTSUPP, path: device.path, reason: "\(device.driver) has no writeback connector")
+                throw DisplayError(path: device.path, "\(device.driver) has no writeback connector")
             }
             try set(writeback.object, "CRTC_ID", UInt64(crtc.rawValue))
             try set(writeback.object, "WRITEBACK_FB_ID", UInt64(target.rawValue))
@@ -191,9 +191,9 @@ public struct DisplayPipe: Sendable {
     }
 
     /// Turns the CRTC and its plane off (and detaches the connectors).
-    public func disable(on device: borrowing DRMDevice) throws(KernelError) {
+    public func disable(on device: borrowing DRMDevice) throws {
         var changes: [DRMAtomicProperty] = []
-        func set(_ object: DRMObjectID, _ name: String, _ value: UInt64) throws(KernelError) {
+        func set(_ object: DRMObjectID, _ name: String, _ value: UInt64) throws {
             changes.append(DRMAtomicProperty(object: object, property: try property(object, name), value: value))
         }
         try set(plane.object, "FB_ID", 0)
@@ -226,4 +226,14 @@ public struct ShownFrame: ~Copyable {
         try onScreen?.close()
         try writeback?.close()
     }
+}
+
+/// A display without what a `DisplayPipe` needs (a connected connector with the mode asked
+/// for, a CRTC, a primary plane, a property, a writeback connector): the kernel answered every
+/// query; the device does not offer it.
+public struct DisplayError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var path: String?
+    public var problem: String
+    public init(path: String?, _ problem: String) { (self.path, self.problem) = (path, problem) }
+    public var description: String { path.map { "display \($0): \(problem)" } ?? "display: \(problem)" }
 }

@@ -6,9 +6,9 @@ public struct PlaneDescription: Hashable, Sendable {
     public var id: PlaneID
     public var kind: Kind?
     public var possibleCRTCs: UInt32
-    public var formats: [UInt32]
+    public var formats: [DRMFormat]
     /// Modifiers per format from IN_FORMATS; empty when the plane has no such property.
-    public var modifiers: [UInt32: [UInt64]]
+    public var modifiers: [DRMFormat: [UInt64]]
 }
 
 public struct KMSInventory: Sendable {
@@ -49,12 +49,12 @@ public struct KMSInventory: Sendable {
 
     /// `struct drm_format_modifier_blob`: a header, the formats, then 24-byte entries of
     /// (64-format bitmask, its offset into the format list, modifier).
-    static func parseInFormats(_ bytes: [UInt8]) -> [UInt32: [UInt64]] {
+    static func parseInFormats(_ bytes: [UInt8]) -> [DRMFormat: [UInt64]] {
         func u32(_ at: Int) -> UInt32 { at + 4 <= bytes.count ? bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } : 0 }
         func u64(_ at: Int) -> UInt64 { at + 8 <= bytes.count ? bytes[at..<at + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) } : 0 }
         let formatCount = Int(u32(8)), formatsAt = Int(u32(12)), modifierCount = Int(u32(16)), modifiersAt = Int(u32(20))
-        let formats = (0..<formatCount).map { u32(formatsAt + 4 * $0) }
-        var result: [UInt32: [UInt64]] = [:]
+        let formats = (0..<formatCount).map { DRMFormat(rawValue: u32(formatsAt + 4 * $0)) }
+        var result: [DRMFormat: [UInt64]] = [:]
         for entry in 0..<modifierCount {
             let at = modifiersAt + 24 * entry
             let mask = u64(at), offset = Int(u32(at + 8)), modifier = u64(at + 16)

@@ -17,7 +17,7 @@ extension Pipeline {
         let output = try TemporaryOutput(beside: path)
         defer { output.discard() }
         let camera = try openSource(settings.source)
-        let (type, format) = try configureSource(camera, pixelFormat: Self.pixelFormat)
+        let (type, format) = try configureSource(camera, pixelFormat: Self.pixelFormat.v4l2)
         (report.sourcePath, report.sinkPath, report.copying) = ("\(camera.path) (\(camera.capability.card))", path, true)
         report.format = "XR24 \(settings.width)x\(settings.height)"
         let (pitch, size) = (Int(format.planes[0].bytesPerLine), Int(format.planes[0].sizeImage))

@@ -56,7 +56,7 @@ extension Pipeline {
         // A software stage (vim2m converts on the CPU) can take seconds a frame on a busy machine.
         func waitFor(_ queue: borrowing V4L2Queue, _ what: String) throws -> V4L2BufferInfo {
             guard let buffer = try queue.dequeue(waiting: .seconds(10)) else {
-                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no \(what) within 10 s after \(tally.shown) shown")
+                throw PipelineError(path: queue.path, "no \(what) (VIDIOC_DQBUF) within 10 s after \(tally.shown) shown")
             }
             return buffer
         }

@@ -77,7 +77,7 @@ extension Pipeline {
         guard let type = output.capability.streamingType, type.isOutput else {
             throw PipelineError(path: output.path, "\(node) is not a video output node")
         }
-        let format = try setFormat(output, type: type, Self.pixelFormat)
+        let format = try setFormat(output, type: type, Self.pixelFormat.v4l2)
         (report.sourcePath, report.sinkPath) = ("pattern in \(settings.allocator.rawValue) buffers", "\(output.path) (\(output.capability.card))")
         report.format = "XR24 \(settings.width)x\(settings.height)"
         let (pitch, size) = (Int(format.planes[0].bytesPerLine), format.planes[0].sizeImage)
@@ -95,7 +95,7 @@ extension Pipeline {
         var inFlight = 0
         func takeBack(_ queue: borrowing V4L2Queue) throws {
             guard let done = try queue.dequeue(waiting: .seconds(2)) else {
-                throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: output.path, reason: "no buffer back within 2 s after \(tally.shown) frames")
+                throw PipelineError(path: output.path, "no buffer back (VIDIOC_DQBUF) within 2 s after \(tally.shown) frames")
             }
             inFlight -= 1
             if done.flags.contains(.error) { report.erroneousFrames += 1 }

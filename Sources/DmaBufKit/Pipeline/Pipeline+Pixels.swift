@@ -31,7 +31,7 @@ extension Pipeline {
     }
 
     /// Writes a buffer (rows of `pitch` bytes) as PNG, converted to RGB by libv4lconvert.
-    func dump(_ slot: PipelineSlot, pitch: Int, pixelFormat: UInt32, on display: borrowing DRMDevice, to path: String) throws {
+    func dump(_ slot: PipelineSlot, pitch: Int, pixelFormat: V4L2PixelFormat, on display: borrowing DRMDevice, to path: String) throws {
         let (width, height) = (configuration.width, configuration.height)
         let bytes = try withPixels(slot, on: display) { Array($0.prefix(pitch * height)) }
         let format = V4L2Format(type: .videoCapture, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat,

@@ -15,13 +15,13 @@ public struct Pipeline {
     public var stopRequest: () -> Int32? = { nil }
 
     /// The pixel format both sides use: V4L2 'XR24' (B, G, R, X in memory) is DRM's XRGB8888.
-    public static let pixelFormat: UInt32 = 0x3432_5258
+    public static let pixelFormat = (v4l2: V4L2PixelFormat.xbgr32, drm: DRMFormat.xrgb8888)
     /// With a mem2mem stage (vim2m has no XR24) the display gets RGB565: V4L2 'RGBP' is DRM's 'RG16'.
-    static let rgb565 = (v4l2: UInt32(0x5042_4752), drm: UInt32(0x3631_4752))
+    static let rgb565 = (v4l2: V4L2PixelFormat.rgb565, drm: DRMFormat.rgb565)
 
-    /// What the display scans out: (V4L2 fourcc, DRM fourcc, bytes per pixel).
-    var displayFormat: (v4l2: UInt32, drm: UInt32, bytesPerPixel: Int) {
-        configuration.mem2mem == nil ? (Self.pixelFormat, Self.pixelFormat, 4) : (Self.rgb565.v4l2, Self.rgb565.drm, 2)
+    /// What the display scans out: the format on each side, and bytes per pixel.
+    var displayFormat: (v4l2: V4L2PixelFormat, drm: DRMFormat, bytesPerPixel: Int) {
+        configuration.mem2mem == nil ? (Self.pixelFormat.v4l2, Self.pixelFormat.drm, 4) : (Self.rgb565.v4l2, Self.rgb565.drm, 2)
     }
 
     public struct Progress: Sendable {
@@ -52,18 +52,18 @@ public struct Pipeline {
         let display = try openSink(settings.sink)
         let pipe = try DisplayPipe(device: display, size: (settings.width, settings.height))
         guard pipe.planeFormats.contains(displayFormat.drm) else {
-            throw PipelineError(path: display.path, "\(display.driver)'s primary plane cannot scan out \(V4L2PixelFormat.name(displayFormat.drm))")
+            throw PipelineError(path: display.path, "\(display.driver)'s primary plane cannot scan out \(displayFormat.drm)")
         }
         if settings.verifyEvery > 0 && pipe.writeback == nil {
             throw PipelineError(path: display.path, "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
         }
         report.sinkPath = "\(display.path) (\(display.driver))"
-        report.format = "\(V4L2PixelFormat.name(displayFormat.drm)) \(settings.width)x\(settings.height)"
+        report.format = "\(displayFormat.drm) \(settings.width)x\(settings.height)"
         if settings.source == PipelineConfiguration.patternSource {
             return try runPattern(display: display, pipe: pipe, report: report, progress: progress)
         }
         let camera = try openSource(settings.source)
-        let (type, format) = try configureSource(camera, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat : V4L2PixelFormat.rgb24)
+        let (type, format) = try configureSource(camera, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat.v4l2 : .rgb24)
         report.sourcePath = "\(camera.path) (\(camera.capability.card))"
         if let stage = settings.mem2mem {
             return try runMem2Mem(stage, camera: camera, type: type, display: display, pipe: pipe, report: report, progress: progress)
@@ -222,7 +222,7 @@ public struct Pipeline {
             }
             if let directory = settings.dumpDirectory {
                 try dump(shown, pitch: pitch, pixelFormat: displayFormat.v4l2, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-shown.png")
-                try dump(writeback, pitch: writeback.pitch, pixelFormat: Self.pixelFormat, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-writeback.png")
+                try dump(writeback, pitch: writeback.pitch, pixelFormat: Self.pixelFormat.v4l2, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-writeback.png")
             }
         }
         try afterFlip()
@@ -256,7 +256,7 @@ public struct Pipeline {
     }
 
     /// XR24 at the configured size and rate; vivid's test pattern when asked.
-    func configureSource(_ camera: borrowing V4L2Device, pixelFormat: UInt32) throws -> (V4L2BufferType, V4L2Format) {
+    func configureSource(_ camera: borrowing V4L2Device, pixelFormat: V4L2PixelFormat) throws -> (V4L2BufferType, V4L2Format) {
         let settings = configuration
         guard let type = camera.capability.streamingType, !type.isOutput else {
             throw PipelineError(path: camera.path, "\(camera.capability.card) is not a video capture node")
@@ -295,22 +295,23 @@ public struct Pipeline {
         let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
         slot.pitch = gem.pitch ?? configuration.width * 4
         slot.gem = consume gem
-        try slot.addFramebuffer { gem throws in try framebuffer(display, gem, pitch: slot.pitch, format: Self.pixelFormat) }
+        try slot.addFramebuffer { gem throws in try framebuffer(display, gem, pitch: slot.pitch, format: Self.pixelFormat.drm) }
     }
 
     /// S_FMT of `pixelFormat` at the configured size; an error when the node settles on anything else.
     @discardableResult
-    func setFormat(_ device: borrowing V4L2Device, type: V4L2BufferType, _ pixelFormat: UInt32) throws -> V4L2Format {
+    func setFormat(_ device: borrowing V4L2Device, type: V4L2BufferType, _ pixelFormat: V4L2PixelFormat) throws -> V4L2Format {
         let (width, height) = (configuration.width, configuration.height)
         let format = try device.setFormat(V4L2Format(type: type, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat))
         guard format.pixelFormat == pixelFormat, Int(format.width) == width, Int(format.height) == height else {
-            throw KernelError("VIDIOC_S_FMT", .EINVAL, path: device.path, reason:
-                "\(device.capability.card) gives \(V4L2PixelFormat.name(format.pixelFormat)) \(format.width)x\(format.height) for \(V4L2PixelFormat.name(pixelFormat)) \(width)x\(height), which the next stage cannot take as is")
+            throw PipelineError(
+                path: device.path,
+                "\(device.capability.card) gives \(format.pixelFormat) \(format.width)x\(format.height) for \(pixelFormat) \(width)x\(height), which the next stage cannot take as is")
         }
         return format
     }
 
-    func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int, format: UInt32? = nil) throws -> Framebuffer {
+    func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int, format: DRMFormat? = nil) throws -> Framebuffer {
         try display.addFramebuffer(DRMFramebufferRequest(
             width: UInt32(configuration.width), height: UInt32(configuration.height), format: format ?? displayFormat.drm,
             handles: [gem.handle], pitches: [UInt32(pitch)]))
@@ -325,7 +326,7 @@ public struct Pipeline {
         case .dumb:
             let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
             if let dumbPitch = gem.pitch, dumbPitch != pitch {
-                throw KernelError("DRM_IOCTL_MODE_CREATE_DUMB", .EINVAL, path: display.path, reason: "dumb buffer rows are \(dumbPitch) bytes, the source's \(pitch)")
+                throw PipelineError(path: display.path, "dumb buffer rows are \(dumbPitch) bytes, the source's \(pitch)")
             }
             let dmaBuf = try display.export(gem)
             slot.ownGEM = consume gem
@@ -357,7 +358,7 @@ public struct Pipeline {
     /// The next captured frame (waiting up to 2 s), its sequence gap booked by cause.
     func nextFrame(_ queue: borrowing V4L2Queue, _ tally: inout RunTally, _ report: inout PipelineReport) throws -> V4L2BufferInfo {
         guard let (frame, wasDone) = try queue.dequeueNotingReadiness(waiting: .seconds(2)) else {
-            throw KernelError("VIDIOC_DQBUF", .ETIMEDOUT, path: queue.path, reason: "no frame within 2 s after \(tally.shown) shown")
+            throw PipelineError(path: queue.path, "no frame (VIDIOC_DQBUF) within 2 s after \(tally.shown) shown")
         }
         tally.captured(frame, wasDone: wasDone, &report)
         return frame
@@ -371,7 +372,7 @@ public struct Pipeline {
                 return event.sequence
             }
         }
-        throw KernelError("DRM_IOCTL_MODE_ATOMIC", .ETIMEDOUT, path: display.path, reason: "no flip-complete event within 2 s")
+        throw PipelineError(path: display.path, "no flip-complete event within 2 s")
     }
 
 

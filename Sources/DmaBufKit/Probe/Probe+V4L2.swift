@@ -32,7 +32,7 @@ extension Probe {
         var facts = ["type": "\(type)"]
         var checks: [ProbeCheck] = []
         do {
-            facts["formats"] = try device.formats(type).map(V4L2PixelFormat.name).joined(separator: ",")
+            facts["formats"] = try device.formats(type).map(\.description).joined(separator: ",")
             let format = try device.format(type)
             facts["width"] = "\(format.width)"
             facts["height"] = "\(format.height)"

@@ -17,7 +17,7 @@ public struct FrameConverter: ~Copyable {
 
     /// Whether libv4lconvert can produce `pixelFormat` (it converts into RGB24, BGR24, YUV420
     /// and YVU420).
-    public static func canProduce(_ pixelFormat: UInt32) -> Bool { v4lconvert_supported_dst_format(pixelFormat) != 0 }
+    public static func canProduce(_ pixelFormat: V4L2PixelFormat) -> Bool { v4lconvert_supported_dst_format(pixelFormat.rawValue) != 0 }
 
     /// The frame in `planes` (one per buffer plane of `format`) as tightly packed RGB24 rows.
     /// Two-buffer NV12M with unpadded rows is handed over as the one-buffer NV12 it equals.
@@ -29,26 +29,26 @@ public struct FrameConverter: ~Copyable {
             throw FrameConversionError("v4lconvert_convert",
                 "\(format.width)x\(format.height) with \(format.planes.count) format planes and \(planes.count) buffers is no frame to convert (an RGB24 frame must fit in 4 GiB)")
         }
-        if format.pixelFormat == V4L2PixelFormat.nv12m, planes.count == 2, format.planes.allSatisfy({ $0.bytesPerLine == format.width }) {
-            sourceFormat = V4L2PixelFormat.nv12
+        if format.pixelFormat == .nv12m, planes.count == 2, format.planes.allSatisfy({ $0.bytesPerLine == format.width }) {
+            sourceFormat = .nv12
             source = Array(planes[0].prefix(Int(format.planes[0].sizeImage))) + Array(planes[1].prefix(Int(format.planes[1].sizeImage)))
         } else if planes.count == 1 {
             source = Array(planes[0].prefix(Int(format.planes[0].sizeImage)))
         } else {
-            throw FrameConversionError("v4lconvert_convert", "libv4lconvert converts single-buffer formats; \(V4L2PixelFormat.name(format.pixelFormat)) has \(planes.count) planes")
+            throw FrameConversionError("v4lconvert_convert", "libv4lconvert converts single-buffer formats; \(format.pixelFormat) has \(planes.count) planes")
         }
         var rgb = [UInt8](repeating: 0, count: size)
         let written = source.withUnsafeBytes { from in
             rgb.withUnsafeMutableBytes { to in
                 dmabufkit_v4lconvert_convert(
-                    data, format.width, format.height, sourceFormat, format.planes[0].bytesPerLine, from.baseAddress, UInt32(from.count),
-                    V4L2PixelFormat.rgb24, UInt32(pitch), to.baseAddress, UInt32(to.count))
+                    data, format.width, format.height, sourceFormat.rawValue, format.planes[0].bytesPerLine, from.baseAddress, UInt32(from.count),
+                    V4L2PixelFormat.rgb24.rawValue, UInt32(pitch), to.baseAddress, UInt32(to.count))
             }
         }
         guard written >= 0 else {
             let message = String(cString: v4lconvert_get_error_message(data))
             throw FrameConversionError("v4lconvert_convert", errno: Errno(rawValue: -written),
-                                        "\(V4L2PixelFormat.name(sourceFormat)) \(format.width)x\(format.height) to RGB3\(message.isEmpty ? "" : ": \(message)")")
+                                        "\(sourceFormat) \(format.width)x\(format.height) to RGB3\(message.isEmpty ? "" : ": \(message)")")
         }
         return rgb
     }

@@ -52,7 +52,7 @@ public struct V4L2Device: ~Copyable {
     public consuming func close() throws(KernelError) { try descriptor.close() }
 
     /// The pixel formats of a buffer type (`VIDIOC_ENUM_FMT` until EINVAL).
-    public func formats(_ type: V4L2BufferType) throws(KernelError) -> [UInt32] {
+    public func formats(_ type: V4L2BufferType) throws(KernelError) -> [V4L2PixelFormat] {
         try enumerate { index throws(KernelError) in
             try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2EnumFormat(fd, type: type, index: index) }
         }
@@ -74,14 +74,14 @@ public struct V4L2Device: ~Copyable {
     }
 
     /// The frame sizes the node offers for a pixel format (`VIDIOC_ENUM_FRAMESIZES` until EINVAL).
-    public func frameSizes(_ pixelFormat: UInt32) throws(KernelError) -> [V4L2FrameSize] {
+    public func frameSizes(_ pixelFormat: V4L2PixelFormat) throws(KernelError) -> [V4L2FrameSize] {
         try enumerate { index throws(KernelError) in
             try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2EnumFrameSize(fd, pixelFormat: pixelFormat, index: index) }
         }
     }
 
     /// The times per frame offered for a format and size (`VIDIOC_ENUM_FRAMEINTERVALS`).
-    public func frameIntervals(_ pixelFormat: UInt32, width: UInt32, height: UInt32) throws(KernelError) -> [V4L2FrameInterval] {
+    public func frameIntervals(_ pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32) throws(KernelError) -> [V4L2FrameInterval] {
         try enumerate { index throws(KernelError) in
             try descriptor.perform { kernel, fd throws(KernelError) in
                 try kernel.v4l2EnumFrameInterval(fd, pixelFormat: pixelFormat, width: width, height: height, index: index)
