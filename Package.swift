@@ -92,7 +92,8 @@ let package = Package(
         .testTarget(
             name: "DmaBufKitTests",
             dependencies: [
-                "DmaBufKit", "DmaBufSimulation", "DmaBufBench", "CDmaBuf", "CLibPNG", .product(name: "Logging", package: "swift-log"),
+                "DmaBufKit", "DmaBufSimulation", "DmaBufBench", "CDmaBuf", "CLibPNG",
+                .product(name: "Logging", package: "swift-log"),
                 // Built for the tests that run the tools as a user would (exit codes, signals, bad input).
                 "dmabuf-probe", "dmabuf-pipe", "dmabuf-bench",
             ],

@@ -1,7 +1,7 @@
 import DmaBufKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Everything one `dmabuf-bench` run measured, and how it compares with the targets.
@@ -35,7 +35,10 @@ public struct BenchReport: Codable, Sendable {
     /// "Well below the copy path": at most this fraction of it.
     public static let belowCopyTarget = 0.5
 
-    public init(kernel: any Kernel, clock: ClockCheck, loops: [LoopMeasurement], skipped: [String], pipelines: [PipelineCost.Measurement]) {
+    public init(
+        kernel: any Kernel, clock: ClockCheck, loops: [LoopMeasurement], skipped: [String],
+        pipelines: [PipelineCost.Measurement]
+    ) {
         (self.kernel, self.clock) = (kernel.kind, clock)
         release = (try? kernel.kernelRelease()) ?? "unknown"
         (self.loops, self.skipped, self.pipelines) = (loops, skipped, pipelines)
@@ -47,11 +50,15 @@ public struct BenchReport: Codable, Sendable {
         let compared = loops.filter { $0.ratio != nil }
         if !compared.isEmpty {
             let misses = compared.filter { $0.ratio!.median > ratioTarget }
-            targets.append(Target(
-                goal: "Swift/C ≤ \(ratioTarget) (median) on every ioctl loop", met: misses.isEmpty,
-                detail: misses.isEmpty
-                    ? "highest \(format(compared.map { $0.ratio!.median }.max()!, 3))"
-                    : "missed: " + misses.map { "\($0.loop) \($0.parameter) \(format($0.ratio!.median, 3)) (+\(format(($0.ratio!.median - 1) * 100, 1))%)" }.joined(separator: "; ")))
+            targets.append(
+                Target(
+                    goal: "Swift/C ≤ \(ratioTarget) (median) on every ioctl loop", met: misses.isEmpty,
+                    detail: misses.isEmpty
+                        ? "highest \(format(compared.map { $0.ratio!.median }.max()!, 3))"
+                        : "missed: "
+                            + misses.map {
+                                "\($0.loop) \($0.parameter) \(format($0.ratio!.median, 3)) (+\(format(($0.ratio!.median - 1) * 100, 1))%)"
+                            }.joined(separator: "; ")))
         }
         func cost(_ contender: PipelineCost.Contender, _ width: Int) -> Double? {
             pipelines.first { $0.contender == contender && $0.width == width }?.cpuMillisecondsPerFrame.median
@@ -59,21 +66,31 @@ public struct BenchReport: Codable, Sendable {
         for zeroCopy in [PipelineCost.Contender.export, .import] {
             if let small = cost(zeroCopy, 640), let large = cost(zeroCopy, 1920) {
                 let factor = large / max(small, 1e-9)
-                targets.append(Target(
-                    goal: "\(zeroCopy.rawValue): CPU per frame at 1920x1080 within \(flatnessTarget)× of 640x480", met: factor <= flatnessTarget,
-                    detail: "\(format(large, 2)) ms vs \(format(small, 2)) ms: \(format(factor, 2))×"))
+                targets.append(
+                    Target(
+                        goal: "\(zeroCopy.rawValue): CPU per frame at 1920x1080 within \(flatnessTarget)× of 640x480",
+                        met: factor <= flatnessTarget,
+                        detail: "\(format(large, 2)) ms vs \(format(small, 2)) ms: \(format(factor, 2))×"))
             }
             if let mine = cost(zeroCopy, 1920), let copying = cost(.copy, 1920) {
-                targets.append(Target(
-                    goal: "\(zeroCopy.rawValue): CPU per frame at 1920x1080 at most \(belowCopyTarget)× the copy path's", met: mine <= copying * belowCopyTarget,
-                    detail: "\(format(mine, 2)) ms vs \(format(copying, 2)) ms: \(format(mine / max(copying, 1e-9), 3))×"))
+                targets.append(
+                    Target(
+                        goal:
+                            "\(zeroCopy.rawValue): CPU per frame at 1920x1080 at most \(belowCopyTarget)× the copy path's",
+                        met: mine <= copying * belowCopyTarget,
+                        detail:
+                            "\(format(mine, 2)) ms vs \(format(copying, 2)) ms: \(format(mine / max(copying, 1e-9), 3))×"
+                    ))
             }
         }
         for width in [640, 1280, 1920] {
             if let mine = cost(.export, width), let theirs = cost(.gstreamer, width) {
-                targets.append(Target(
-                    goal: "export: CPU per frame ≤ GStreamer's at width \(width)", met: mine <= theirs,
-                    detail: "\(format(mine, 2)) ms vs \(format(theirs, 2)) ms: \(format(mine / max(theirs, 1e-9), 2))×"))
+                targets.append(
+                    Target(
+                        goal: "export: CPU per frame ≤ GStreamer's at width \(width)", met: mine <= theirs,
+                        detail:
+                            "\(format(mine, 2)) ms vs \(format(theirs, 2)) ms: \(format(mine / max(theirs, 1e-9), 2))×")
+                )
             }
         }
         return targets
@@ -88,8 +105,14 @@ public struct BenchReport: Codable, Sendable {
                 "|---|---|---|---|---|---|---|",
             ]
             for loop in loops {
-                let ratio = loop.ratio.map { "\(Self.format($0.minimum, 3)) / **\(Self.format($0.median, 3))** / \(Self.format($0.maximum, 3))" } ?? "-"
-                let perMiB = loop.swiftMicrosecondsPerMiB.map { swift in "\(loop.cMicrosecondsPerMiB.map { Self.format($0, 1) } ?? "-") / \(Self.format(swift, 1))" } ?? ""
+                let ratio =
+                    loop.ratio.map {
+                        "\(Self.format($0.minimum, 3)) / **\(Self.format($0.median, 3))** / \(Self.format($0.maximum, 3))"
+                    } ?? "-"
+                let perMiB =
+                    loop.swiftMicrosecondsPerMiB.map { swift in
+                        "\(loop.cMicrosecondsPerMiB.map { Self.format($0, 1) } ?? "-") / \(Self.format(swift, 1))"
+                    } ?? ""
                 lines.append(
                     "| \(loop.loop) | \(loop.parameter) | \(loop.rounds) × \(loop.runs) | \(loop.cNanosecondsPerRound.map { Self.format($0.median, 0) } ?? "-") "
                         + "| \(Self.format(loop.swiftNanosecondsPerRound.median, 0)) | \(ratio) | \(perMiB) |")
@@ -110,7 +133,9 @@ public struct BenchReport: Codable, Sendable {
             for measurement in pipelines {
                 let cost = measurement.cpuMillisecondsPerFrame
                 var title = measurement.title
-                if let copied = measurement.framesCopied, copied > 0 { title += " (\(copied) frames copied by kmssink)" }
+                if let copied = measurement.framesCopied, copied > 0 {
+                    title += " (\(copied) frames copied by kmssink)"
+                }
                 lines.append(
                     "| \(measurement.width)x\(measurement.height) | \(title) | \(Self.format(cost.minimum, 2)) / **\(Self.format(cost.median, 2))** / \(Self.format(cost.maximum, 2)) "
                         + "| \(Self.format(measurement.totalCPUSeconds.median, 2)) |")
@@ -119,7 +144,9 @@ public struct BenchReport: Codable, Sendable {
         }
         if !targets.isEmpty {
             lines += ["| target | met | figures |", "|---|---|---|"]
-            for target in targets { lines.append("| \(target.goal) | \(target.met ? "yes" : "**no**") | \(target.detail) |") }
+            for target in targets {
+                lines.append("| \(target.goal) | \(target.met ? "yes" : "**no**") | \(target.detail) |")
+            }
         }
         return lines.joined(separator: "\n")
     }

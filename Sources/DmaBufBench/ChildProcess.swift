@@ -1,7 +1,7 @@
 import DmaBufKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A program run to completion, with the CPU time it and its threads used (wait4's rusage).
@@ -41,7 +41,9 @@ struct ChildProcess {
         var index = 0
         while let entry = environ[index] {
             let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") { variables[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
+            if let equals = text.firstIndex(of: "=") {
+                variables[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
             index += 1
         }
         variables.merge(environment) { $1 }
@@ -67,7 +69,9 @@ struct ChildProcess {
             let now = ContinuousClock.now
             if clockFound && samples.count < sampleTimes.count && now >= started + sampleTimes[samples.count] {
                 var time = timespec()
-                if clock_gettime(cpuClock, &time) == 0 { samples.append(Double(time.tv_sec) + Double(time.tv_nsec) / 1e9) }
+                if clock_gettime(cpuClock, &time) == 0 {
+                    samples.append(Double(time.tv_sec) + Double(time.tv_nsec) / 1e9)
+                }
             }
             if !killed && now > started + timeout {
                 kill(pid, SIGKILL)

@@ -31,23 +31,31 @@ public struct ClockCheck: Codable, Sendable {
     init(step: Int64, busyMicroseconds: Int, wall: [Int64], cpu: [Int64]) {
         (stepNanoseconds, busyLoopMicroseconds, busyLoops) = (step, busyMicroseconds, wall.count)
         zeroReadings = cpu.count { $0 == 0 }
-        cpuOverWall = Spread(zip(cpu, wall).map { Double($0) / Double(max($1, 1)) }) ?? Spread(minimum: 0, median: 0, maximum: 0)
+        cpuOverWall =
+            Spread(zip(cpu, wall).map { Double($0) / Double(max($1, 1)) }) ?? Spread(minimum: 0, median: 0, maximum: 0)
         if step == 0 {
             problem = "the thread CPU clock never moved in 100000 readings"
         } else if zeroReadings > 0 {
-            problem = "the thread CPU clock read 0 for \(zeroReadings) of \(busyLoops) busy loops of \(busyMicroseconds) µs (it stalls)"
+            problem =
+                "the thread CPU clock read 0 for \(zeroReadings) of \(busyLoops) busy loops of \(busyMicroseconds) µs (it stalls)"
         } else if cpuOverWall.median < 0.5 {
-            problem = "busy loops of \(busyMicroseconds) µs read a median of \(Int(cpuOverWall.median * 100))% of their wall time in thread CPU time (the clock lags)"
+            problem =
+                "busy loops of \(busyMicroseconds) µs read a median of \(Int(cpuOverWall.median * 100))% of their wall time in thread CPU time (the clock lags)"
         } else if cpuOverWall.maximum > 1.1 {
-            problem = "a busy loop read \(Int(cpuOverWall.maximum * 100))% of its wall time in thread CPU time (the clock jumps)"
+            problem =
+                "a busy loop read \(Int(cpuOverWall.maximum * 100))% of its wall time in thread CPU time (the clock jumps)"
         }
     }
 
     /// One line for the report.
     public var summary: String {
-        var text = "thread CPU clock: step \(stepNanoseconds) ns; \(busyLoops) busy loops of \(busyLoopMicroseconds) µs read "
-        text += "\(Int(cpuOverWall.minimum * 100))/\(Int(cpuOverWall.median * 100))/\(Int(cpuOverWall.maximum * 100))% (min/median/max) of wall time, \(zeroReadings) read 0"
-        text += problem.map { " — unusable: \($0)" } ?? "; every run must take at least \(minimumRunNanoseconds / 1000) µs of CPU"
+        var text =
+            "thread CPU clock: step \(stepNanoseconds) ns; \(busyLoops) busy loops of \(busyLoopMicroseconds) µs read "
+        text +=
+            "\(Int(cpuOverWall.minimum * 100))/\(Int(cpuOverWall.median * 100))/\(Int(cpuOverWall.maximum * 100))% (min/median/max) of wall time, \(zeroReadings) read 0"
+        text +=
+            problem.map { " — unusable: \($0)" }
+            ?? "; every run must take at least \(minimumRunNanoseconds / 1000) µs of CPU"
         return text
     }
 
@@ -56,7 +64,9 @@ public struct ClockCheck: Codable, Sendable {
     /// (plus a step).
     func rejection(cpu: Int64, wall: Int64) -> String? {
         if cpu <= 0 { return "read \(cpu) ns of CPU time" }
-        if cpu * 10 < minimumRunNanoseconds { return "read \(cpu) ns of CPU time for a run sized for at least \(minimumRunNanoseconds) ns" }
+        if cpu * 10 < minimumRunNanoseconds {
+            return "read \(cpu) ns of CPU time for a run sized for at least \(minimumRunNanoseconds) ns"
+        }
         if cpu > wall + max(stepNanoseconds, 1000) { return "read \(cpu) ns of CPU time in \(wall) ns of wall time" }
         return nil
     }

@@ -36,7 +36,9 @@ public struct LoopBenchmarks {
     /// are listed as skipped, interrupted.
     public var stopRequest: () -> Int32? = { nil }
     /// The loops, by the names `--only` matches.
-    public static let loopNames = ["heap alloc+close", "udmabuf create+close", "DMA_BUF_IOCTL_SYNC pair", "V4L2 DQBUF+QBUF", "PRIME import+close"]
+    public static let loopNames = [
+        "heap alloc+close", "udmabuf create+close", "DMA_BUF_IOCTL_SYNC pair", "V4L2 DQBUF+QBUF", "PRIME import+close",
+    ]
     /// The clock every run is timed by; its step sets how long a run must be.
     public let clock: ClockCheck
     let logger: Logger
@@ -55,12 +57,15 @@ public struct LoopBenchmarks {
         var measurements: [LoopMeasurement] = []
         var skipped: [String] = []
         let groups: [() throws -> [LoopMeasurement]] = [heapLoops, udmabufLoops, syncLoop, videoLoop, primeLoop]
-        for (name, group) in zip(Self.loopNames, groups) where settings.only.isEmpty || settings.only.contains(where: { name.lowercased().contains($0.lowercased()) }) {
+        for (name, group) in zip(Self.loopNames, groups)
+        where settings.only.isEmpty || settings.only.contains(where: { name.lowercased().contains($0.lowercased()) }) {
             if let signal = stopRequest() {
                 skipped.append("\(name): not measured: interrupted by \(StopSignals.name(signal))")
                 continue
             }
-            do { measurements += try group() } catch let error as KernelError where error.errno == .ENOENT && error.operation == "open" {
+            do { measurements += try group() } catch let error as KernelError
+                where error.errno == .ENOENT && error.operation == "open"
+            {
                 skipped.append("\(name): \(error)")
                 logger.info("skipping \(name): \(error)")
             } catch let interruption as BenchmarkInterrupted {
@@ -95,7 +100,9 @@ public struct LoopBenchmarks {
             let started = monotonicNanoseconds()
             let cpu = try body(rounds)
             if let rejection = clock.rejection(cpu: cpu, wall: monotonicNanoseconds() - started) {
-                throw BenchmarkError("\(loop) \(parameter): \(side) run \(run + 1) of \(rounds) rounds \(rejection): the clock did not advance sensibly, so no ratio is given")
+                throw BenchmarkError(
+                    "\(loop) \(parameter): \(side) run \(run + 1) of \(rounds) rounds \(rejection): the clock did not advance sensibly, so no ratio is given"
+                )
             }
             return cpu
         }
@@ -106,8 +113,10 @@ public struct LoopBenchmarks {
             swiftTimes.append(try checked("the Swift side's", run, swift))
             if withReference && run % 2 == 1 { cTimes.append(try checked("the C reference's", run, c)) }
         }
-        let measurement = LoopMeasurement(loop: loop, parameter: parameter, bytes: bytes, rounds: rounds, c: cTimes, swift: swiftTimes)
-        logger.info("\(loop) \(parameter): Swift/C \(measurement.ratio.map { String(format: "%.3f", $0.median) } ?? "-")")
+        let measurement = LoopMeasurement(
+            loop: loop, parameter: parameter, bytes: bytes, rounds: rounds, c: cTimes, swift: swiftTimes)
+        logger.info(
+            "\(loop) \(parameter): Swift/C \(measurement.ratio.map { String(format: "%.3f", $0.median) } ?? "-")")
         return measurement
     }
 
@@ -116,9 +125,16 @@ public struct LoopBenchmarks {
         let (fd, path) = (heap.descriptor.fd.rawValue, heap.descriptor.path)
         var results: [LoopMeasurement] = []
         for (bytes, count) in settings.heapSizes {
-            results.append(try compare("heap alloc+close", "\(settings.heap) \(sizeText(bytes))", bytes: bytes, rounds: count,
-                c: { rounds in try reference("DMA_HEAP_IOCTL_ALLOC", path) { cbench_heap_alloc_close(fd, UInt64(bytes), Int32(rounds), $0) } },
-                swift: { rounds in try timed { for _ in 0..<rounds { try heap.allocate(length: bytes).close() } } }))
+            results.append(
+                try compare(
+                    "heap alloc+close", "\(settings.heap) \(sizeText(bytes))", bytes: bytes, rounds: count,
+                    c: { rounds in
+                        try reference("DMA_HEAP_IOCTL_ALLOC", path) {
+                            cbench_heap_alloc_close(fd, UInt64(bytes), Int32(rounds), $0)
+                        }
+                    },
+                    swift: { rounds in try timed { for _ in 0..<rounds { try heap.allocate(length: bytes).close() } } })
+            )
         }
         try heap.close()
         return results
@@ -130,9 +146,17 @@ public struct LoopBenchmarks {
         let (fd, memfdNumber, path) = (device.descriptor.fd.rawValue, memfd.fd.rawValue, device.descriptor.path)
         var results: [LoopMeasurement] = []
         for (bytes, count) in settings.udmabufSizes {
-            results.append(try compare("udmabuf create+close", sizeText(bytes), bytes: bytes, rounds: count,
-                c: { rounds in try reference("UDMABUF_CREATE", path) { cbench_udmabuf_create_close(fd, memfdNumber, UInt64(bytes), Int32(rounds), $0) } },
-                swift: { rounds in try timed { for _ in 0..<rounds { try device.create(from: memfd, size: bytes).close() } } }))
+            results.append(
+                try compare(
+                    "udmabuf create+close", sizeText(bytes), bytes: bytes, rounds: count,
+                    c: { rounds in
+                        try reference("UDMABUF_CREATE", path) {
+                            cbench_udmabuf_create_close(fd, memfdNumber, UInt64(bytes), Int32(rounds), $0)
+                        }
+                    },
+                    swift: { rounds in
+                        try timed { for _ in 0..<rounds { try device.create(from: memfd, size: bytes).close() } }
+                    }))
         }
         try memfd.close()
         try device.close()
@@ -143,7 +167,9 @@ public struct LoopBenchmarks {
         let heap = try DmaHeap(settings.heap, kernel: kernel)
         let buffer = try heap.allocate(length: settings.syncBufferBytes)
         let (fd, path) = (buffer.fd.rawValue, buffer.descriptor.path)
-        let result = try compare("DMA_BUF_IOCTL_SYNC pair", "\(settings.heap) heap \(sizeText(settings.syncBufferBytes)), mapped", bytes: nil, rounds: settings.syncRounds,
+        let result = try compare(
+            "DMA_BUF_IOCTL_SYNC pair", "\(settings.heap) heap \(sizeText(settings.syncBufferBytes)), mapped",
+            bytes: nil, rounds: settings.syncRounds,
             c: { rounds in try reference("DMA_BUF_IOCTL_SYNC", path) { cbench_sync_pairs(fd, Int32(rounds), $0) } },
             swift: { rounds in
                 try buffer.withMapping { mapping in
@@ -159,7 +185,9 @@ public struct LoopBenchmarks {
         let camera = try V4L2Device(name: settings.videoNode, kernel: kernel)
         let type = camera.capability.streamingType ?? .videoCapture
         var format = try camera.format(type)
-        (format.pixelFormat, format.width, format.height) = (V4L2PixelFormat.yuyv, settings.videoSize.width, settings.videoSize.height)
+        (format.pixelFormat, format.width, format.height) = (
+            V4L2PixelFormat.yuyv, settings.videoSize.width, settings.videoSize.height
+        )
         format = try camera.setFormat(format)
         let interval = try camera.setFrameInterval(type, V4L2Fraction(1, settings.videoFramesPerSecond))
         var queue = try V4L2Queue(device: camera, type: type, memory: .mmap, count: 4)
@@ -167,10 +195,13 @@ public struct LoopBenchmarks {
         try queue.start()
         let (fd, planes, path) = (camera.fd.rawValue, UInt32(queue.planeCount), camera.path)
         let result = try compare(
-            "V4L2 DQBUF+QBUF", "\(settings.videoNode) \(format.width)x\(format.height) at \(String(format: "%.0f", interval.framesPerSecond)) fps, poll-driven",
+            "V4L2 DQBUF+QBUF",
+            "\(settings.videoNode) \(format.width)x\(format.height) at \(String(format: "%.0f", interval.framesPerSecond)) fps, poll-driven",
             rounds: settings.videoRounds,
             c: { rounds in
-                try reference("VIDIOC_DQBUF", path) { cbench_v4l2_round_trips(fd, type.rawValue, type.isMultiplanar ? 1 : 0, planes, Int32(rounds), $0) }
+                try reference("VIDIOC_DQBUF", path) {
+                    cbench_v4l2_round_trips(fd, type.rawValue, type.isMultiplanar ? 1 : 0, planes, Int32(rounds), $0)
+                }
             },
             swift: { rounds in
                 try timed { () throws(KernelError) in
@@ -193,8 +224,13 @@ public struct LoopBenchmarks {
         let buffer = try heap.allocate(length: settings.syncBufferBytes)
         let (fd, dmaBuf, path) = (display.fd.rawValue, buffer.fd.rawValue, display.path)
         let result = try compare(
-            "PRIME import+close", "\(settings.display), \(settings.heap) heap \(sizeText(settings.syncBufferBytes))", rounds: settings.primeRounds,
-            c: { rounds in try reference("DRM_IOCTL_PRIME_FD_TO_HANDLE", path) { cbench_prime_import_close(fd, dmaBuf, Int32(rounds), $0) } },
+            "PRIME import+close", "\(settings.display), \(settings.heap) heap \(sizeText(settings.syncBufferBytes))",
+            rounds: settings.primeRounds,
+            c: { rounds in
+                try reference("DRM_IOCTL_PRIME_FD_TO_HANDLE", path) {
+                    cbench_prime_import_close(fd, dmaBuf, Int32(rounds), $0)
+                }
+            },
             swift: { rounds in try timed { for _ in 0..<rounds { try display.importBuffer(buffer).close() } } })
         try buffer.close()
         try heap.close()
@@ -204,10 +240,14 @@ public struct LoopBenchmarks {
 }
 
 /// Runs one C reference loop: its thread CPU time, or its errno as a `KernelError`.
-func reference(_ operation: String, _ path: String, _ body: (UnsafeMutablePointer<Int64>) -> Int32) throws(KernelError) -> Int64 {
+func reference(
+    _ operation: String, _ path: String, _ body: (UnsafeMutablePointer<Int64>) -> Int32
+) throws(KernelError) -> Int64 {
     var nanoseconds: Int64 = 0
     let result = body(&nanoseconds)
-    if result < 0 { throw KernelError(operation, Errno(rawValue: -result), path: path, reason: "in the C reference loop") }
+    if result < 0 {
+        throw KernelError(operation, Errno(rawValue: -result), path: path, reason: "in the C reference loop")
+    }
     return nanoseconds
 }
 

@@ -1,7 +1,7 @@
 import DmaBufKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One benchmark loop measured side by side: the C reference and DmaBufKit's typed API doing

@@ -69,7 +69,9 @@ public struct PipelineCost {
     public func run() throws -> [Measurement] {
         let sourcePath = try V4L2Device.nodes(kernel: LinuxKernel()).first { $0.name == settings.source }?.path
         guard let sourcePath else {
-            throw KernelError("open", .ENOENT, path: settings.source, reason: "no V4L2 node of that name (see /sys/class/video4linux/*/name)")
+            throw KernelError(
+                "open", .ENOENT, path: settings.source,
+                reason: "no V4L2 node of that name (see /sys/class/video4linux/*/name)")
         }
         var samples: [String: (perFrame: [Double], total: [Double], copied: Int?)] = [:]
         // A first run of each, unmeasured: GStreamer builds its plugin registry, files get cached.
@@ -85,12 +87,18 @@ public struct PipelineCost {
                             "clock_getcpuclockid", .EIO, path: settings.source,
                             reason: "\(contender.rawValue) ended before its measurement window closed")
                     }
-                    let perFrame = (outcome.cpuSamples[1] - outcome.cpuSamples[0]) / (settings.window.seconds * Double(settings.framesPerSecond))
+                    let perFrame =
+                        (outcome.cpuSamples[1] - outcome.cpuSamples[0])
+                        / (settings.window.seconds * Double(settings.framesPerSecond))
                     let key = "\(contender.rawValue) \(size.width)x\(size.height)"
                     samples[key, default: ([], [], nil)].perFrame.append(perFrame * 1000)
                     samples[key]!.total.append(outcome.cpuSeconds)
-                    if let copied = outcome.framesCopied { samples[key]!.copied = max(samples[key]!.copied ?? 0, copied) }
-                    logger.info("run \(run + 1)/\(settings.runs) \(key): \(String(format: "%.2f", perFrame * 1000)) ms CPU per frame")
+                    if let copied = outcome.framesCopied {
+                        samples[key]!.copied = max(samples[key]!.copied ?? 0, copied)
+                    }
+                    logger.info(
+                        "run \(run + 1)/\(settings.runs) \(key): \(String(format: "%.2f", perFrame * 1000)) ms CPU per frame"
+                    )
                 }
             }
         }
@@ -99,9 +107,12 @@ public struct PipelineCost {
                 let sample = samples["\(contender.rawValue) \(size.width)x\(size.height)"]!
                 return Measurement(
                     contender: contender, title: contender.title, width: size.width, height: size.height,
-                    framesPerSecond: settings.framesPerSecond, settleSeconds: settings.settle.seconds, windowSeconds: settings.window.seconds,
-                    command: arguments(contender, size: size, frames: frames, sourcePath: sourcePath).joined(separator: " "),
-                    cpuMillisecondsPerFrame: Spread(sample.perFrame)!, totalCPUSeconds: Spread(sample.total)!, framesCopied: sample.copied)
+                    framesPerSecond: settings.framesPerSecond, settleSeconds: settings.settle.seconds,
+                    windowSeconds: settings.window.seconds,
+                    command: arguments(contender, size: size, frames: frames, sourcePath: sourcePath).joined(
+                        separator: " "),
+                    cpuMillisecondsPerFrame: Spread(sample.perFrame)!, totalCPUSeconds: Spread(sample.total)!,
+                    framesCopied: sample.copied)
             }
         }
     }
@@ -109,36 +120,46 @@ public struct PipelineCost {
     /// Frames to ask for: the stream outlasts the window by two seconds.
     var frames: Int { Int(((settings.settle + settings.window).seconds + 2) * Double(settings.framesPerSecond)) }
 
-    func arguments(_ contender: Contender, size: (width: Int, height: Int), frames: Int, sourcePath: String) -> [String] {
+    func arguments(_ contender: Contender, size: (width: Int, height: Int), frames: Int, sourcePath: String) -> [String]
+    {
         switch contender {
         case .gstreamer:
             return [
-                settings.gstLaunch, "-q", "v4l2src", "device=\(sourcePath)", "io-mode=dmabuf", "num-buffers=\(frames)", "!",
-                "video/x-raw,format=BGRx,width=\(size.width),height=\(size.height),framerate=\(settings.framesPerSecond)/1", "!",
+                settings.gstLaunch, "-q", "v4l2src", "device=\(sourcePath)", "io-mode=dmabuf", "num-buffers=\(frames)",
+                "!",
+                "video/x-raw,format=BGRx,width=\(size.width),height=\(size.height),framerate=\(settings.framesPerSecond)/1",
+                "!",
                 "kmssink", "driver-name=\(settings.display)", "sync=false", "force-modesetting=true",
             ]
         case .export, .import, .copy:
             return [
-                settings.pipeProgram, "run", "--from", settings.source, "--to", settings.display, "--strategy", contender.rawValue,
+                settings.pipeProgram, "run", "--from", settings.source, "--to", settings.display, "--strategy",
+                contender.rawValue,
                 "--allocator", "system-heap", "--size", "\(size.width)x\(size.height)", "--frames", "\(frames)",
                 "--fps", "\(settings.framesPerSecond)", "--buffers", "4", "--verify-every", "0",
             ]
         }
     }
 
-    func measure(_ contender: Contender, size: (width: Int, height: Int), frames: Int, sourcePath: String)
+    func measure(
+        _ contender: Contender, size: (width: Int, height: Int), frames: Int, sourcePath: String
+    )
         throws -> (cpuSeconds: Double, cpuSamples: [Double], framesCopied: Int?)
     {
         let command = arguments(contender, size: size, frames: frames, sourcePath: sourcePath)
         let environment = contender == .gstreamer ? ["GST_DEBUG": "GST_PERFORMANCE:4", "GST_DEBUG_NO_COLOR": "1"] : [:]
         let outcome = try ChildProcess.run(
-            command, environment: environment, sampleTimes: [settings.settle, settings.settle + settings.window], timeout: settings.timeout)
+            command, environment: environment, sampleTimes: [settings.settle, settings.settle + settings.window],
+            timeout: settings.timeout)
         guard outcome.status == 0 else {
             throw KernelError(
                 command[0], .EIO, path: settings.source,
-                reason: "`\(command.joined(separator: " "))` exited with \(outcome.status): \(outcome.output.suffix(1500))")
+                reason:
+                    "`\(command.joined(separator: " "))` exited with \(outcome.status): \(outcome.output.suffix(1500))")
         }
-        let copied = contender == .gstreamer ? outcome.output.split(separator: "\n").filter { $0.contains("frame copy") }.count : nil
+        let copied =
+            contender == .gstreamer
+            ? outcome.output.split(separator: "\n").filter { $0.contains("frame copy") }.count : nil
         return (outcome.cpuSeconds, outcome.cpuSamples, copied)
     }
 }

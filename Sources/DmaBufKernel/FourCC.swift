@@ -5,7 +5,8 @@ public enum FourCC {
     /// "RGB3" for 0x33424752; big-endian variants (bit 31) get "-BE".
     public static func name(_ code: UInt32) -> String {
         let bigEndian = code & 0x8000_0000 != 0
-        let text = String(decoding: (0..<4).map { UInt8(truncatingIfNeeded: (code & 0x7fff_ffff) >> ($0 * 8)) }, as: UTF8.self)
+        let text = String(
+            decoding: (0..<4).map { UInt8(truncatingIfNeeded: (code & 0x7fff_ffff) >> ($0 * 8)) }, as: UTF8.self)
         return bigEndian ? text + "-BE" : text
     }
 }

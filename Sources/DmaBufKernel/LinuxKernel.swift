@@ -1,9 +1,9 @@
 internal import CDmaBuf
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The real kernel, through the C shim. Each shim function has exactly one caller here.

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// The simulated DRM devices: a vgem-like GEM-only device and a vkms-like KMS device with one
 /// CRTC, a primary and a cursor plane, a virtual connector and a writeback connector. Object
 /// and property ids, modes and checks follow vkms on Linux 6.1.
@@ -73,12 +74,13 @@ final class SimulatedDRMDevice {
     var vblankOff = false
     /// Extra vblanks the next flip waits (an injected late flip).
     var lateFlip: UInt32 = 0
-    let fenceContext = UInt64.random(in: 1 << 40 ..< 1 << 41)
+    let fenceContext = UInt64.random(in: 1 << 40..<1 << 41)
     var fenceSeqno: UInt64 = 0
 
     // vkms 6.1's object ids.
     static let primaryPlane: UInt32 = 31, cursorPlane: UInt32 = 33, crtc: UInt32 = 35
-    static let connector: UInt32 = 36, encoder: UInt32 = 37, writebackEncoder: UInt32 = 38, writebackConnector: UInt32 = 43
+    static let connector: UInt32 = 36, encoder: UInt32 = 37, writebackEncoder: UInt32 = 38,
+        writebackConnector: UInt32 = 43
     static let writebackFormatsBlob: UInt32 = 42, primaryInFormatsBlob: UInt32 = 32, cursorInFormatsBlob: UInt32 = 34
 
     /// vkms_formats (primary plane) and vkms_wb_formats.
@@ -94,17 +96,30 @@ final class SimulatedDRMDevice {
     ]
     static func propertyName(_ id: UInt32) -> String? { propertyIDs.first { $0.value == id }?.key }
 
-    static let planeProperties = ["type", "IN_FORMATS", "FB_ID", "CRTC_ID", "SRC_X", "SRC_Y", "SRC_W", "SRC_H", "CRTC_X", "CRTC_Y", "CRTC_W", "CRTC_H"]
+    static let planeProperties = [
+        "type", "IN_FORMATS", "FB_ID", "CRTC_ID", "SRC_X", "SRC_Y", "SRC_W", "SRC_H", "CRTC_X", "CRTC_Y", "CRTC_W",
+        "CRTC_H",
+    ]
     static let crtcProperties = ["ACTIVE", "MODE_ID", "OUT_FENCE_PTR"]
     static let connectorProperties = ["CRTC_ID"]
-    static let writebackProperties = ["CRTC_ID", "WRITEBACK_FB_ID", "WRITEBACK_PIXEL_FORMATS", "WRITEBACK_OUT_FENCE_PTR"]
+    static let writebackProperties = [
+        "CRTC_ID", "WRITEBACK_FB_ID", "WRITEBACK_PIXEL_FORMATS", "WRITEBACK_OUT_FENCE_PTR",
+    ]
 
     /// drm_add_modes_noedid's modes vkms offers (a few of them), 1024x768 preferred.
     static let modes: [DRMModeInfo] = [
-        DRMModeInfo(clock: 65000, hdisplay: 1024, hsyncStart: 1048, hsyncEnd: 1184, htotal: 1344, vdisplay: 768, vsyncStart: 771, vsyncEnd: 777, vtotal: 806, vrefresh: 60, flags: 0xa, type: 0x48, name: "1024x768"),
-        DRMModeInfo(clock: 148500, hdisplay: 1920, hsyncStart: 2008, hsyncEnd: 2052, htotal: 2200, vdisplay: 1080, vsyncStart: 1084, vsyncEnd: 1089, vtotal: 1125, vrefresh: 60, flags: 0x5, type: 0x40, name: "1920x1080"),
-        DRMModeInfo(clock: 74250, hdisplay: 1280, hsyncStart: 1390, hsyncEnd: 1430, htotal: 1650, vdisplay: 720, vsyncStart: 725, vsyncEnd: 730, vtotal: 750, vrefresh: 60, flags: 0x5, type: 0x40, name: "1280x720"),
-        DRMModeInfo(clock: 25175, hdisplay: 640, hsyncStart: 656, hsyncEnd: 752, htotal: 800, vdisplay: 480, vsyncStart: 490, vsyncEnd: 492, vtotal: 525, vrefresh: 60, flags: 0xa, type: 0x40, name: "640x480"),
+        DRMModeInfo(
+            clock: 65000, hdisplay: 1024, hsyncStart: 1048, hsyncEnd: 1184, htotal: 1344, vdisplay: 768,
+            vsyncStart: 771, vsyncEnd: 777, vtotal: 806, vrefresh: 60, flags: 0xa, type: 0x48, name: "1024x768"),
+        DRMModeInfo(
+            clock: 148500, hdisplay: 1920, hsyncStart: 2008, hsyncEnd: 2052, htotal: 2200, vdisplay: 1080,
+            vsyncStart: 1084, vsyncEnd: 1089, vtotal: 1125, vrefresh: 60, flags: 0x5, type: 0x40, name: "1920x1080"),
+        DRMModeInfo(
+            clock: 74250, hdisplay: 1280, hsyncStart: 1390, hsyncEnd: 1430, htotal: 1650, vdisplay: 720,
+            vsyncStart: 725, vsyncEnd: 730, vtotal: 750, vrefresh: 60, flags: 0x5, type: 0x40, name: "1280x720"),
+        DRMModeInfo(
+            clock: 25175, hdisplay: 640, hsyncStart: 656, hsyncEnd: 752, htotal: 800, vdisplay: 480, vsyncStart: 490,
+            vsyncEnd: 492, vtotal: 525, vrefresh: 60, flags: 0xa, type: 0x40, name: "640x480"),
     ]
 
     init(driver: String) {

@@ -26,8 +26,11 @@ extension SimulatedKernel {
     public func drmVersion(_ fd: FileDescriptorNumber) throws(KernelError) -> DRMVersion {
         let device = try drm(fd, "DRM_IOCTL_VERSION").device
         return device.isKMS
-            ? DRMVersion(major: 1, minor: 0, patch: 0, name: "vkms", date: "20180514", description: "Virtual Kernel Mode Setting")
-            : DRMVersion(major: 1, minor: 0, patch: 0, name: "vgem", date: "20120112", description: "Virtual GEM provider")
+            ? DRMVersion(
+                major: 1, minor: 0, patch: 0, name: "vkms", date: "20180514", description: "Virtual Kernel Mode Setting"
+            )
+            : DRMVersion(
+                major: 1, minor: 0, patch: 0, name: "vgem", date: "20120112", description: "Virtual GEM provider")
     }
 
     public func drmCapability(_ fd: FileDescriptorNumber, _ capability: UInt64) throws(KernelError) -> UInt64 {
@@ -48,7 +51,9 @@ extension SimulatedKernel {
         }
     }
 
-    public func drmSetClientCapability(_ fd: FileDescriptorNumber, _ capability: UInt64, value: UInt64) throws(KernelError) {
+    public func drmSetClientCapability(
+        _ fd: FileDescriptorNumber, _ capability: UInt64, value: UInt64
+    ) throws(KernelError) {
         let file = try drm(fd, "DRM_IOCTL_SET_CLIENT_CAP")
         guard value <= 1 else { throw KernelError("DRM_IOCTL_SET_CLIENT_CAP", .EINVAL) }
         locked {
@@ -71,7 +76,9 @@ extension SimulatedKernel {
 
     // MARK: GEM and PRIME
 
-    public func drmCreateDumb(_ fd: FileDescriptorNumber, width: UInt32, height: UInt32, bitsPerPixel: UInt32) throws(KernelError) -> DRMDumbBuffer {
+    public func drmCreateDumb(
+        _ fd: FileDescriptorNumber, width: UInt32, height: UInt32, bitsPerPixel: UInt32
+    ) throws(KernelError) -> DRMDumbBuffer {
         let operation = "DRM_IOCTL_MODE_CREATE_DUMB"
         let file = try drm(fd, operation)
         // drm_mode_create_dumb: zero sizes, overflowing pitch or size are EINVAL.
@@ -79,14 +86,17 @@ extension SimulatedKernel {
         let cpp = (UInt64(bitsPerPixel) + 7) / 8
         let pitch = UInt64(width) * cpp
         let page = UInt64(pageSize)
-        guard pitch <= UInt64(UInt32.max), pitch * UInt64(height) <= UInt64(UInt32.max) else { throw KernelError(operation, .EINVAL) }
+        guard pitch <= UInt64(UInt32.max), pitch * UInt64(height) <= UInt64(UInt32.max) else {
+            throw KernelError(operation, .EINVAL)
+        }
         let size = (pitch * UInt64(height) + page - 1) / page * page
         let memory = try host.memfdCreate(name: "sim:\(file.device.driver) dumb", flags: .closeOnExec)
         do { try host.truncate(memory, length: size) } catch {
             try? host.close(memory)
             throw KernelError(operation, error.errno)
         }
-        let object = SimulatedGEM(segments: [SimulatedSegment(memfd: memory, offset: 0, size: size)], size: size, vmappable: true, dumb: true)
+        let object = SimulatedGEM(
+            segments: [SimulatedSegment(memfd: memory, offset: 0, size: size)], size: size, vmappable: true, dumb: true)
         let handle = locked { file.add(object) }
         return DRMDumbBuffer(handle: handle, pitch: UInt32(pitch), size: size)
     }
@@ -96,12 +106,16 @@ extension SimulatedKernel {
 
     public func drmMapDumb(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError) -> UInt64 {
         let file = try drm(fd, "DRM_IOCTL_MODE_MAP_DUMB")
-        guard locked({ file.handles[handle.rawValue] }) != nil else { throw KernelError("DRM_IOCTL_MODE_MAP_DUMB", .ENOENT) }
+        guard locked({ file.handles[handle.rawValue] }) != nil else {
+            throw KernelError("DRM_IOCTL_MODE_MAP_DUMB", .ENOENT)
+        }
         return mapOffset(handle)
     }
 
     /// mmap of a DRM file at a dumb buffer's offset maps that object's memory.
-    func mapGEM(of drm: SimulatedDRMFile, file: SimulatedFile, length: Int, protection: MemoryProtection, offset: UInt64)
+    func mapGEM(
+        of drm: SimulatedDRMFile, file: SimulatedFile, length: Int, protection: MemoryProtection, offset: UInt64
+    )
         throws(KernelError) -> UnsafeMutableRawPointer
     {
         guard offset & 0xffff_ffff == 0, let object = locked({ drm.handles[UInt32(offset >> 32)] }) else {
@@ -109,7 +123,8 @@ extension SimulatedKernel {
         }
         if length == 0 || UInt64(length) > object.size { throw KernelError("mmap", .EINVAL) }
         let page = pageSize
-        let base = try mapSegments(object.segments, length: (length + page - 1) / page * page, protection: protection, shared: true, offset: 0)
+        let base = try mapSegments(
+            object.segments, length: (length + page - 1) / page * page, protection: protection, shared: true, offset: 0)
         locked {
             file.references += 1
             mappings[base] = (file, length)
@@ -128,7 +143,9 @@ extension SimulatedKernel {
     private func closeHandle(_ file: SimulatedDRMFile, _ handle: GEMHandle, _ operation: String) throws(KernelError) {
         // drm_gem_handle_delete: an unknown handle is EINVAL. The object lives on while a
         // framebuffer or an exported dma-buf holds it (they hold their own copies here).
-        guard let object = locked({ file.handles.removeValue(forKey: handle.rawValue) }) else { throw KernelError(operation, .EINVAL) }
+        guard let object = locked({ file.handles.removeValue(forKey: handle.rawValue) }) else {
+            throw KernelError(operation, .EINVAL)
+        }
         releaseIfUnused(object)
     }
 
@@ -140,7 +157,9 @@ extension SimulatedKernel {
         if !used { for segment in object.segments { try? host.close(segment.memfd) } }
     }
 
-    public func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: PrimeFlags) throws(KernelError) -> FileDescriptorNumber {
+    public func drmPrimeHandleToFD(
+        _ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: PrimeFlags
+    ) throws(KernelError) -> FileDescriptorNumber {
         let operation = "DRM_IOCTL_PRIME_HANDLE_TO_FD"
         let file = try drm(fd, operation)
         // drm_prime_handle_to_fd_ioctl: only DRM_CLOEXEC and DRM_RDWR.
@@ -148,19 +167,26 @@ extension SimulatedKernel {
         guard let object = locked({ file.handles[handle.rawValue] }) else { throw KernelError(operation, .ENOENT) }
         var segments: [SimulatedSegment] = []
         for segment in object.segments {
-            do { segments.append(SimulatedSegment(memfd: try host.duplicate(segment.memfd), offset: segment.offset, size: segment.size)) } catch {
+            do {
+                segments.append(
+                    SimulatedSegment(
+                        memfd: try host.duplicate(segment.memfd), offset: segment.offset, size: segment.size))
+            } catch {
                 for made in segments { try? host.close(made.memfd) }
                 throw KernelError(operation, error.errno)
             }
         }
         let buffer = SimulatedDmaBuf(
-            exporter: "drm", size: object.size, writable: flags.contains(.readWrite), mmapRule: .sharedOnly, segments: segments)
+            exporter: "drm", size: object.size, writable: flags.contains(.readWrite), mmapRule: .sharedOnly,
+            segments: segments)
         let exported = try install(.dmaBuf(buffer), label: "PRIME", closeOnExec: flags.contains(.closeOnExec))
         locked { object.dmaBuf = ObjectIdentifier(buffer) }
         return exported
     }
 
-    public func drmPrimeFDToHandle(_ fd: FileDescriptorNumber, dmaBuf: FileDescriptorNumber) throws(KernelError) -> GEMHandle {
+    public func drmPrimeFDToHandle(
+        _ fd: FileDescriptorNumber, dmaBuf: FileDescriptorNumber
+    ) throws(KernelError) -> GEMHandle {
         let operation = "DRM_IOCTL_PRIME_FD_TO_HANDLE"
         let file = try drm(fd, operation)
         // dma_buf_get: a closed fd is EBADF, another kind of file EINVAL.
@@ -169,16 +195,23 @@ extension SimulatedKernel {
         let identity = ObjectIdentifier(buffer)
         if let known = locked({ file.handle(for: identity) }) { return known }
         // Our own export coming back: the same object gets a handle again (self-import).
-        if let own = locked({ file.device.ownObject(exportedAs: identity, in: files) }) { return locked { file.add(own) } }
+        if let own = locked({ file.device.ownObject(exportedAs: identity, in: files) }) {
+            return locked { file.add(own) }
+        }
         var segments: [SimulatedSegment] = []
-        let pieces = buffer.segments.isEmpty ? [SimulatedSegment(memfd: dmaBuf, offset: 0, size: buffer.size)] : buffer.segments
+        let pieces =
+            buffer.segments.isEmpty ? [SimulatedSegment(memfd: dmaBuf, offset: 0, size: buffer.size)] : buffer.segments
         for piece in pieces {
-            do { segments.append(SimulatedSegment(memfd: try host.duplicate(piece.memfd), offset: piece.offset, size: piece.size)) } catch {
+            do {
+                segments.append(
+                    SimulatedSegment(memfd: try host.duplicate(piece.memfd), offset: piece.offset, size: piece.size))
+            } catch {
                 for made in segments { try? host.close(made.memfd) }
                 throw KernelError(operation, error.errno)
             }
         }
-        let object = SimulatedGEM(segments: segments, size: buffer.size, vmappable: buffer.exporter != "udmabuf", dumb: false)
+        let object = SimulatedGEM(
+            segments: segments, size: buffer.size, vmappable: buffer.exporter != "udmabuf", dumb: false)
         object.dmaBuf = identity
         return locked { file.add(object) }
     }
@@ -189,7 +222,9 @@ extension SimulatedKernel {
         let file = try kms(fd, "DRM_IOCTL_MODE_GETRESOURCES")
         return locked {
             let owned = file.device.framebuffers.filter { $0.value.owner == ObjectIdentifier(file) }.keys.sorted()
-            let connectors = [SimulatedDRMDevice.connector] + (file.writebackConnectors ? [SimulatedDRMDevice.writebackConnector] : [])
+            let connectors =
+                [SimulatedDRMDevice.connector]
+                + (file.writebackConnectors ? [SimulatedDRMDevice.writebackConnector] : [])
             return DRMResources(
                 framebuffers: owned.map(FramebufferID.init), crtcs: [CRTCID(rawValue: SimulatedDRMDevice.crtc)],
                 connectors: connectors.map(ConnectorID.init),
@@ -207,7 +242,9 @@ extension SimulatedKernel {
         return DRMConnectorInfo(
             id: id, type: writeback ? .writeback : .virtual, typeIndex: 1,
             connection: writeback ? 3 : 1,
-            encoders: [EncoderID(rawValue: writeback ? SimulatedDRMDevice.writebackEncoder : SimulatedDRMDevice.encoder)],
+            encoders: [
+                EncoderID(rawValue: writeback ? SimulatedDRMDevice.writebackEncoder : SimulatedDRMDevice.encoder)
+            ],
             modes: SimulatedDRMDevice.modes)
     }
 
@@ -216,28 +253,35 @@ extension SimulatedKernel {
         guard locked({ file.device.objectType(id.rawValue, file: file) }) == .encoder else {
             throw KernelError("DRM_IOCTL_MODE_GETENCODER", .ENOENT)
         }
-        return DRMEncoderInfo(id: id, type: id.rawValue == SimulatedDRMDevice.writebackEncoder ? .writeback : .virtual, possibleCRTCs: 1)
+        return DRMEncoderInfo(
+            id: id, type: id.rawValue == SimulatedDRMDevice.writebackEncoder ? .writeback : .virtual, possibleCRTCs: 1)
     }
 
     public func drmPlanes(_ fd: FileDescriptorNumber) throws(KernelError) -> [PlaneID] {
         let file = try kms(fd, "DRM_IOCTL_MODE_GETPLANERESOURCES")
         // Without universal planes only overlays are listed; vkms has none.
-        return locked { file.universalPlanes } ? [SimulatedDRMDevice.primaryPlane, SimulatedDRMDevice.cursorPlane].map(PlaneID.init) : []
+        return locked { file.universalPlanes }
+            ? [SimulatedDRMDevice.primaryPlane, SimulatedDRMDevice.cursorPlane].map(PlaneID.init) : []
     }
 
     public func drmPlane(_ fd: FileDescriptorNumber, _ id: PlaneID) throws(KernelError) -> DRMPlaneInfo {
         let file = try kms(fd, "DRM_IOCTL_MODE_GETPLANE")
-        guard locked({ file.device.objectType(id.rawValue, file: file) }) == .plane else { throw KernelError("DRM_IOCTL_MODE_GETPLANE", .ENOENT) }
+        guard locked({ file.device.objectType(id.rawValue, file: file) }) == .plane else {
+            throw KernelError("DRM_IOCTL_MODE_GETPLANE", .ENOENT)
+        }
         return locked {
             let state = file.device.kms
             return DRMPlaneInfo(
                 id: id, possibleCRTCs: 1, crtc: state.planeCRTC[id.rawValue].map(CRTCID.init),
                 framebuffer: state.planeFB[id.rawValue].map(FramebufferID.init),
-                formats: id.rawValue == SimulatedDRMDevice.primaryPlane ? SimulatedDRMDevice.planeFormats : SimulatedDRMDevice.cursorFormats)
+                formats: id.rawValue == SimulatedDRMDevice.primaryPlane
+                    ? SimulatedDRMDevice.planeFormats : SimulatedDRMDevice.cursorFormats)
         }
     }
 
-    public func drmObjectProperties(_ fd: FileDescriptorNumber, _ object: DRMObjectID, type: DRMObjectType) throws(KernelError) -> [PropertyID: UInt64] {
+    public func drmObjectProperties(
+        _ fd: FileDescriptorNumber, _ object: DRMObjectID, type: DRMObjectType
+    ) throws(KernelError) -> [PropertyID: UInt64] {
         let file = try kms(fd, "DRM_IOCTL_MODE_OBJ_GETPROPERTIES")
         return try locked { () throws(KernelError) in
             let device = file.device
@@ -246,7 +290,8 @@ extension SimulatedKernel {
             }
             var values: [PropertyID: UInt64] = [:]
             for name in device.propertyNames(of: object.rawValue) {
-                values[PropertyID(rawValue: SimulatedDRMDevice.propertyIDs[name]!)] = device.value(of: name, on: object.rawValue)
+                values[PropertyID(rawValue: SimulatedDRMDevice.propertyIDs[name]!)] = device.value(
+                    of: name, on: object.rawValue)
             }
             return values
         }
@@ -254,11 +299,18 @@ extension SimulatedKernel {
 
     public func drmProperty(_ fd: FileDescriptorNumber, _ id: PropertyID) throws(KernelError) -> DRMPropertyInfo {
         _ = try kms(fd, "DRM_IOCTL_MODE_GETPROPERTY")
-        guard let name = SimulatedDRMDevice.propertyName(id.rawValue) else { throw KernelError("DRM_IOCTL_MODE_GETPROPERTY", .ENOENT) }
+        guard let name = SimulatedDRMDevice.propertyName(id.rawValue) else {
+            throw KernelError("DRM_IOCTL_MODE_GETPROPERTY", .ENOENT)
+        }
         switch name {
-        case "type": return DRMPropertyInfo(id: id, name: name, flags: [.enumeration, .immutable], values: [0, 1, 2], enumNames: ["Overlay", "Primary", "Cursor"])
-        case "IN_FORMATS", "WRITEBACK_PIXEL_FORMATS": return DRMPropertyInfo(id: id, name: name, flags: [.blob, .immutable])
-        case "MODE_ID", "WRITEBACK_FB_ID", "FB_ID", "CRTC_ID": return DRMPropertyInfo(id: id, name: name, flags: name == "MODE_ID" ? .blob : .object)
+        case "type":
+            return DRMPropertyInfo(
+                id: id, name: name, flags: [.enumeration, .immutable], values: [0, 1, 2],
+                enumNames: ["Overlay", "Primary", "Cursor"])
+        case "IN_FORMATS", "WRITEBACK_PIXEL_FORMATS":
+            return DRMPropertyInfo(id: id, name: name, flags: [.blob, .immutable])
+        case "MODE_ID", "WRITEBACK_FB_ID", "FB_ID", "CRTC_ID":
+            return DRMPropertyInfo(id: id, name: name, flags: name == "MODE_ID" ? .blob : .object)
         default: return DRMPropertyInfo(id: id, name: name, flags: .range, values: [0, UInt64(UInt32.max)])
         }
     }
@@ -275,7 +327,9 @@ extension SimulatedKernel {
 
     public func drmBlob(_ fd: FileDescriptorNumber, _ id: BlobID) throws(KernelError) -> [UInt8] {
         let file = try kms(fd, "DRM_IOCTL_MODE_GETPROPBLOB")
-        guard let blob = locked({ file.device.blobs[id.rawValue] }) else { throw KernelError("DRM_IOCTL_MODE_GETPROPBLOB", .ENOENT) }
+        guard let blob = locked({ file.device.blobs[id.rawValue] }) else {
+            throw KernelError("DRM_IOCTL_MODE_GETPROPBLOB", .ENOENT)
+        }
         return blob.bytes
     }
 
@@ -284,15 +338,21 @@ extension SimulatedKernel {
         try locked { () throws(KernelError) in
             // drm_mode_destroyblob_ioctl: unknown ENOENT, someone else's EPERM. A blob in use
             // (MODE_ID) stays alive for the CRTC state; the id is gone for userspace either way.
-            guard let blob = file.device.blobs[id.rawValue] else { throw KernelError("DRM_IOCTL_MODE_DESTROYPROPBLOB", .ENOENT) }
-            guard blob.owner == ObjectIdentifier(file) else { throw KernelError("DRM_IOCTL_MODE_DESTROYPROPBLOB", .EPERM) }
+            guard let blob = file.device.blobs[id.rawValue] else {
+                throw KernelError("DRM_IOCTL_MODE_DESTROYPROPBLOB", .ENOENT)
+            }
+            guard blob.owner == ObjectIdentifier(file) else {
+                throw KernelError("DRM_IOCTL_MODE_DESTROYPROPBLOB", .EPERM)
+            }
             file.device.blobs[id.rawValue] = nil
         }
     }
 
     // MARK: Framebuffers
 
-    public func drmAddFramebuffer(_ fd: FileDescriptorNumber, _ request: DRMFramebufferRequest) throws(KernelError) -> FramebufferID {
+    public func drmAddFramebuffer(
+        _ fd: FileDescriptorNumber, _ request: DRMFramebufferRequest
+    ) throws(KernelError) -> FramebufferID {
         let operation = "DRM_IOCTL_MODE_ADDFB2"
         let file = try kms(fd, operation)
         let modifiers = request.modifiers ?? [0, 0, 0, 0]
@@ -320,18 +380,25 @@ extension SimulatedKernel {
         for i in planes..<4 {
             if modifiers[i] != 0 { throw KernelError(operation, .EINVAL) }
             guard withModifiers else { continue }
-            if request.handles[i].rawValue != 0 || request.pitches[i] != 0 || request.offsets[i] != 0 { throw KernelError(operation, .EINVAL) }
+            if request.handles[i].rawValue != 0 || request.pitches[i] != 0 || request.offsets[i] != 0 {
+                throw KernelError(operation, .EINVAL)
+            }
         }
         // drm_gem_fb_init_with_funcs: each handle must exist and be large enough.
         for i in 0..<planes {
-            guard let object = locked({ file.handles[request.handles[i].rawValue] }) else { throw KernelError(operation, .ENOENT) }
-            let minimum = UInt64(request.height - 1) * UInt64(request.pitches[i]) + UInt64(request.width) * cpp + UInt64(request.offsets[i])
+            guard let object = locked({ file.handles[request.handles[i].rawValue] }) else {
+                throw KernelError(operation, .ENOENT)
+            }
+            let minimum =
+                UInt64(request.height - 1) * UInt64(request.pitches[i]) + UInt64(request.width) * cpp
+                + UInt64(request.offsets[i])
             if object.size < minimum { throw KernelError(operation, .EINVAL) }
             objects.append(object)
         }
         return locked {
             let id = file.device.newObjectID()
-            file.device.framebuffers[id] = SimulatedFramebuffer(request: request, objects: objects, owner: ObjectIdentifier(file))
+            file.device.framebuffers[id] = SimulatedFramebuffer(
+                request: request, objects: objects, owner: ObjectIdentifier(file))
             return FramebufferID(rawValue: id)
         }
     }
@@ -339,7 +406,8 @@ extension SimulatedKernel {
     public func drmRemoveFramebuffer(_ fd: FileDescriptorNumber, _ id: FramebufferID) throws(KernelError) {
         let file = try kms(fd, "DRM_IOCTL_MODE_RMFB")
         let removed = try locked { () throws(KernelError) -> SimulatedFramebuffer in
-            guard let framebuffer = file.device.framebuffers[id.rawValue], framebuffer.owner == ObjectIdentifier(file) else {
+            guard let framebuffer = file.device.framebuffers[id.rawValue], framebuffer.owner == ObjectIdentifier(file)
+            else {
                 throw KernelError("DRM_IOCTL_MODE_RMFB", .ENOENT)
             }
             removeFramebuffer(id.rawValue, from: file.device)
@@ -383,7 +451,9 @@ extension SimulatedKernel {
 
     // MARK: Atomic
 
-    public func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64) throws(KernelError) {
+    public func drmAtomicCommit(
+        _ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64
+    ) throws(KernelError) {
         let operation = "DRM_IOCTL_MODE_ATOMIC"
         // libdrm's drmModeAtomicCommit does not send an empty request.
         if properties.isEmpty { return }
@@ -413,14 +483,18 @@ extension SimulatedKernel {
                 case "ACTIVE": next.active = value != 0
                 case "MODE_ID":
                     if value == 0 { (next.mode, next.modeBlob) = (nil, 0); break }
-                    guard let blob = device.blobs[UInt32(truncatingIfNeeded: value)], let mode = DRMModeInfo(bytes: blob.bytes) else {
+                    guard let blob = device.blobs[UInt32(truncatingIfNeeded: value)],
+                        let mode = DRMModeInfo(bytes: blob.bytes)
+                    else {
                         throw fail(.EINVAL)
                     }
                     (next.mode, next.modeBlob) = (mode, UInt32(value))
                 case "OUT_FENCE_PTR", "WRITEBACK_OUT_FENCE_PTR":
                     // drm_atomic_uapi.c: put_user(-1, fence_ptr) when the property is set: a bad pointer is EFAULT.
                     if value != 0 {
-                        guard Self.userPointerIsWritable(value, length: MemoryLayout<Int32>.size) else { throw fail(.EFAULT) }
+                        guard Self.userPointerIsWritable(value, length: MemoryLayout<Int32>.size) else {
+                            throw fail(.EFAULT)
+                        }
                         pointers.append((name, value))
                     }
                 case "FB_ID":
@@ -441,7 +515,9 @@ extension SimulatedKernel {
             }
             // drm_atomic_helper_check_modeset and friends.
             let crtcUsers = next.connectorCRTC.filter { $0.value == SimulatedDRMDevice.crtc }.keys
-            let modeset = next.active != device.kms.active || next.modeBlob != device.kms.modeBlob || next.connectorCRTC != device.kms.connectorCRTC
+            let modeset =
+                next.active != device.kms.active || next.modeBlob != device.kms.modeBlob
+                || next.connectorCRTC != device.kms.connectorCRTC
             if modeset && !flags.contains(.allowModeset) { throw fail(.EINVAL) }
             let enabled = next.mode != nil
             if next.active && !enabled { throw fail(.EINVAL) }
@@ -454,12 +530,16 @@ extension SimulatedKernel {
                 let rect = next.planeRect[plane] ?? [:]
                 let srcW = (rect["SRC_W"] ?? 0) >> 16, srcH = (rect["SRC_H"] ?? 0) >> 16
                 let srcX = (rect["SRC_X"] ?? 0) >> 16, srcY = (rect["SRC_Y"] ?? 0) >> 16
-                if srcX + srcW > UInt64(fb.request.width) || srcY + srcH > UInt64(fb.request.height) { throw fail(.ENOSPC) }
+                if srcX + srcW > UInt64(fb.request.width) || srcY + srcH > UInt64(fb.request.height) {
+                    throw fail(.ENOSPC)
+                }
                 if !next.active { throw fail(.EINVAL) }  // plane on a disabled CRTC
                 if plane == SimulatedDRMDevice.primaryPlane, let mode = next.mode {
                     // Primary: full screen, no scaling, visible.
                     let dst = (rect["CRTC_X"] ?? 0, rect["CRTC_Y"] ?? 0, rect["CRTC_W"] ?? 0, rect["CRTC_H"] ?? 0)
-                    if dst != (0, 0, UInt64(mode.hdisplay), UInt64(mode.vdisplay)) || srcW != dst.2 || srcH != dst.3 { throw fail(.EINVAL) }
+                    if dst != (0, 0, UInt64(mode.hdisplay), UInt64(mode.vdisplay)) || srcW != dst.2 || srcH != dst.3 {
+                        throw fail(.EINVAL)
+                    }
                     if !SimulatedDRMDevice.planeFormats.contains(fb.request.format) { throw fail(.EINVAL) }
                 }
                 // vkms prepare_fb: drm_gem_fb_vmap of every object.
@@ -467,15 +547,21 @@ extension SimulatedKernel {
             }
             if writebackFB != 0 {
                 let fb = device.framebuffers[writebackFB]!
-                guard next.connectorCRTC[SimulatedDRMDevice.writebackConnector] != nil, next.active, let mode = next.mode else {
+                guard next.connectorCRTC[SimulatedDRMDevice.writebackConnector] != nil, next.active,
+                    let mode = next.mode
+                else {
                     throw fail(.EINVAL)
                 }
-                if fb.request.width != UInt32(mode.hdisplay) || fb.request.height != UInt32(mode.vdisplay) { throw fail(.EINVAL) }
+                if fb.request.width != UInt32(mode.hdisplay) || fb.request.height != UInt32(mode.vdisplay) {
+                    throw fail(.EINVAL)
+                }
                 if !SimulatedDRMDevice.writebackFormats.contains(fb.request.format) { throw fail(.EINVAL) }
                 if fb.objects.contains(where: { !$0.vmappable }) { throw fail(.EINVAL) }
                 writebackTarget = fb
             }
-            if pointers.contains(where: { $0.name == "WRITEBACK_OUT_FENCE_PTR" }) && writebackFB == 0 { throw fail(.EINVAL) }
+            if pointers.contains(where: { $0.name == "WRITEBACK_OUT_FENCE_PTR" }) && writebackFB == 0 {
+                throw fail(.EINVAL)
+            }
             if flags.contains(.pageFlipEvent) && !next.active { throw fail(.EINVAL) }
             if flags.contains(.testOnly) { return }
 
@@ -489,9 +575,11 @@ extension SimulatedKernel {
                 // DRM event times are CLOCK_MONOTONIC (drm_crtc_vblank_count_and_time).
                 var now = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &now)
-                file.events.append(DRMEvent(
-                    type: .flipComplete, userData: userData, seconds: UInt32(now.tv_sec), microseconds: UInt32(now.tv_nsec / 1000),
-                    sequence: device.frame, crtc: CRTCID(rawValue: SimulatedDRMDevice.crtc)))
+                file.events.append(
+                    DRMEvent(
+                        type: .flipComplete, userData: userData, seconds: UInt32(now.tv_sec),
+                        microseconds: UInt32(now.tv_nsec / 1000),
+                        sequence: device.frame, crtc: CRTCID(rawValue: SimulatedDRMDevice.crtc)))
                 state.broadcast()
             }
             fencePointers = pointers.map(\.address)
@@ -503,8 +591,11 @@ extension SimulatedKernel {
         for address in fencePointers {
             let fence = locked { () -> SimulatedSyncFile in
                 device.fenceSeqno += 1
-                return SimulatedSyncFile(fences: [SimulatedFence(
-                    context: device.fenceContext, seqno: device.fenceSeqno, driver: "vkms", timelineName: "vkms-crtc", signalled: true)])
+                return SimulatedSyncFile(fences: [
+                    SimulatedFence(
+                        context: device.fenceContext, seqno: device.fenceSeqno, driver: "vkms",
+                        timelineName: "vkms-crtc", signalled: true)
+                ])
             }
             let fenceFD = try install(.syncFile(fence), label: "sync_file", closeOnExec: true)
             // Checked writable when the property was set; copied bytewise (a user pointer need not be aligned).
@@ -521,7 +612,9 @@ extension SimulatedKernel {
             // drm_crtc_vblank_get, which fails while drm_crtc_vblank_off holds the counter (a
             // CRTC switched off; one never switched on since boot still counts).
             guard file.device.isKMS else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .EOPNOTSUPP) }
-            guard crtc.rawValue == SimulatedDRMDevice.crtc else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .ENOENT) }
+            guard crtc.rawValue == SimulatedDRMDevice.crtc else {
+                throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .ENOENT)
+            }
             guard !file.device.vblankOff else { throw KernelError("DRM_IOCTL_CRTC_GET_SEQUENCE", .EINVAL) }
             return UInt64(file.device.frame)
         }

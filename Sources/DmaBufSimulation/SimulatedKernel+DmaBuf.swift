@@ -25,7 +25,9 @@ extension SimulatedKernel {
         locked { buffer.name = name }
     }
 
-    public func dmaBufExportSyncFile(_ fd: FileDescriptorNumber, flags: DmaBufSyncFlags) throws(KernelError) -> FileDescriptorNumber {
+    public func dmaBufExportSyncFile(
+        _ fd: FileDescriptorNumber, flags: DmaBufSyncFlags
+    ) throws(KernelError) -> FileDescriptorNumber {
         let operation = "DMA_BUF_IOCTL_EXPORT_SYNC_FILE"
         record(operation)
         let buffer = try dmaBuf(fd, operation)
@@ -38,7 +40,9 @@ extension SimulatedKernel {
         return try install(.syncFile(sync), label: "sync_file", closeOnExec: true)
     }
 
-    public func dmaBufImportSyncFile(_ fd: FileDescriptorNumber, flags: DmaBufSyncFlags, syncFile: FileDescriptorNumber)
+    public func dmaBufImportSyncFile(
+        _ fd: FileDescriptorNumber, flags: DmaBufSyncFlags, syncFile: FileDescriptorNumber
+    )
         throws(KernelError)
     {
         let operation = "DMA_BUF_IOCTL_IMPORT_SYNC_FILE"
@@ -60,6 +64,8 @@ extension SimulatedKernel {
     private func checkSyncFileFlags(_ flags: DmaBufSyncFlags, _ operation: String) throws(KernelError) {
         // The request's field is a __u32: higher bits never reach the driver.
         let field = DmaBufSyncFlags(rawValue: flags.rawValue & UInt64(UInt32.max))
-        if !field.subtracting(.readWrite).isEmpty || field.isDisjoint(with: .readWrite) { throw KernelError(operation, .EINVAL) }
+        if !field.subtracting(.readWrite).isEmpty || field.isDisjoint(with: .readWrite) {
+            throw KernelError(operation, .EINVAL)
+        }
     }
 }

@@ -57,7 +57,8 @@ extension SimulatedKernel {
         case KernelPaths.dmaBufDebugList: return locked { bufinfo() }
         default:
             let sysfs = KernelPaths.videoSysfsDirectory + "/video"
-            if path.hasPrefix(sysfs), path.hasSuffix("/name"), let index = Int(path.dropFirst(sysfs.count).dropLast("/name".count)),
+            if path.hasPrefix(sysfs), path.hasSuffix("/name"),
+                let index = Int(path.dropFirst(sysfs.count).dropLast("/name".count)),
                 videoDevices.indices.contains(index)
             {
                 return videoDevices[index].name + "\n"
@@ -76,7 +77,9 @@ extension SimulatedKernel {
     }
 
     public func read(_ fd: FileDescriptorNumber, maxLength: Int) throws(KernelError) -> [UInt8] {
-        if maxLength < 0 { throw KernelError("read", .EINVAL, reason: "length \(maxLength) is negative; no syscall issued") }
+        if maxLength < 0 {
+            throw KernelError("read", .EINVAL, reason: "length \(maxLength) is negative; no syscall issued")
+        }
         guard let file = locked({ files[fd.rawValue] }) else { return try host.read(fd, maxLength: maxLength) }
         // A DRM file reads its events (through drmReadEvents); the others have no read op.
         if file.drm != nil { throw KernelError("read", .EINVAL, reason: "use drmReadEvents") }
@@ -85,7 +88,9 @@ extension SimulatedKernel {
 
     public func listDirectory(_ path: String) throws(KernelError) -> [String] {
         if path == KernelPaths.drmDirectory, !drmDevices.isEmpty { return drmDevices.keys.sorted() }
-        if path == KernelPaths.videoSysfsDirectory, !videoDevices.isEmpty { return videoDevices.indices.map { "video\($0)" } }
+        if path == KernelPaths.videoSysfsDirectory, !videoDevices.isEmpty {
+            return videoDevices.indices.map { "video\($0)" }
+        }
         guard path == KernelPaths.dmaHeapDirectory, !configuration.heaps.isEmpty else {
             throw KernelError("opendir", .ENOENT, path: path)
         }
@@ -116,15 +121,17 @@ extension SimulatedKernel {
             let numbers = String(
                 format: "%08llu\t%08x\t%08x\t%08ld", buffer.size, buffer.writable ? O_RDWR : O_RDONLY,
                 buffer.writable ? 0x1f : 0x1d, file.references)
-            text += "\(numbers)\t\(buffer.exporter)\t\(String(format: "%08llu", file.inode))\t\(buffer.name ?? "<none>")\n"
+            text +=
+                "\(numbers)\t\(buffer.exporter)\t\(String(format: "%08llu", file.inode))\t\(buffer.name ?? "<none>")\n"
             text += "\tAttached Devices:\nTotal 0 devices attached\n\n"
         }
         text += "\nTotal \(live.count) objects, \(live.reduce(0) { $0 + $1.dmaBuf!.size }) bytes\n"
         return text
     }
 
-    public func descriptorFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32 { try host.descriptorFlags(fd) }
-
+    public func descriptorFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32 {
+        try host.descriptorFlags(fd)
+    }
 
     // MARK: Memory
 
@@ -134,8 +141,12 @@ extension SimulatedKernel {
         guard let file = locked({ files[fd.rawValue] }) else {
             return try host.mmap(fd, length: length, protection: protection, shared: shared, offset: offset)
         }
-        if let drm = file.drm { return try mapGEM(of: drm, file: file, length: length, protection: protection, offset: offset) }
-        if let video = file.video { return try mapVideoBuffer(video, file: file, length: length, protection: protection, offset: offset) }
+        if let drm = file.drm {
+            return try mapGEM(of: drm, file: file, length: length, protection: protection, offset: offset)
+        }
+        if let video = file.video {
+            return try mapVideoBuffer(video, file: file, length: length, protection: protection, offset: offset)
+        }
         guard let buffer = file.dmaBuf else {
             throw KernelError("mmap", .ENODEV)  // heap, udmabuf and sync_file files have no mmap
         }
@@ -158,7 +169,8 @@ extension SimulatedKernel {
         if buffer.segments.isEmpty {
             base = try host.mmap(fd, length: length, protection: protection, shared: shared, offset: offset)
         } else {
-            base = try mapSegments(buffer.segments, length: Int(pages * page), protection: protection, shared: shared, offset: offset)
+            base = try mapSegments(
+                buffer.segments, length: Int(pages * page), protection: protection, shared: shared, offset: offset)
         }
         locked {
             file.references += 1
@@ -208,7 +220,9 @@ extension SimulatedKernel {
         if let file = record?.file { locked { drop(file) } }
     }
 
-    public func poll(_ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32)
+    public func poll(
+        _ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32
+    )
         throws(KernelError) -> PollEvents
     {
         guard let file = locked({ files[fd.rawValue] }) else {
@@ -229,7 +243,9 @@ extension SimulatedKernel {
             default: return []
             }
         }
-        let deadline = timeoutMilliseconds < 0 ? Date.distantFuture : Date(timeIntervalSinceNow: Double(timeoutMilliseconds) / 1000)
+        let deadline =
+            timeoutMilliseconds < 0
+            ? Date.distantFuture : Date(timeIntervalSinceNow: Double(timeoutMilliseconds) / 1000)
         state.lock()
         defer { state.unlock() }
         // Errors and hang-ups are reported whether asked for or not.

@@ -3,7 +3,9 @@ import Foundation
 
 /// sync_file (drivers/dma-buf/sync_file.c), sw_sync (drivers/dma-buf/sw_sync.c)
 extension SimulatedKernel {
-    public func syncFileMerge(_ fd: FileDescriptorNumber, _ other: FileDescriptorNumber, name: String)
+    public func syncFileMerge(
+        _ fd: FileDescriptorNumber, _ other: FileDescriptorNumber, name: String
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
         let operation = "SYNC_IOC_MERGE"
@@ -18,22 +20,31 @@ extension SimulatedKernel {
                 latest[fence.context] = fence
             }
             let pending = latest.values.sorted { ($0.context, $0.seqno) < ($1.context, $1.seqno) }
-            let fences = pending.isEmpty
-                ? [SimulatedFence(context: allocateContext(), seqno: 0, driver: "stub", timelineName: "stub", signalled: true)]
+            let fences =
+                pending.isEmpty
+                ? [
+                    SimulatedFence(
+                        context: allocateContext(), seqno: 0, driver: "stub", timelineName: "stub", signalled: true)
+                ]
                 : pending
             return SimulatedSyncFile(
-                fences: fences, userName: truncated(name, to: 31), arrayContext: fences.count > 1 ? allocateContext() : 0)
+                fences: fences, userName: truncated(name, to: 31),
+                arrayContext: fences.count > 1 ? allocateContext() : 0)
         }
         return try install(.syncFile(merged), label: "sync_file", closeOnExec: true)
     }
 
     public func syncFileInfo(_ fd: FileDescriptorNumber) throws(KernelError) -> SyncFileInfo {
         record("SYNC_IOC_FILE_INFO")
-        guard let sync = try file(fd, "SYNC_IOC_FILE_INFO").syncFile else { throw KernelError("SYNC_IOC_FILE_INFO", .ENOTTY) }
+        guard let sync = try file(fd, "SYNC_IOC_FILE_INFO").syncFile else {
+            throw KernelError("SYNC_IOC_FILE_INFO", .ENOTTY)
+        }
         return locked { SyncFileInfo(name: sync.name, status: sync.status, fences: sync.fences.map(\.info)) }
     }
 
-    public func swSyncCreateFence(timeline: FileDescriptorNumber, value: UInt32, name: String)
+    public func swSyncCreateFence(
+        timeline: FileDescriptorNumber, value: UInt32, name: String
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
         record("SW_SYNC_IOC_CREATE_FENCE")
@@ -53,7 +64,9 @@ extension SimulatedKernel {
 
     public func swSyncIncrement(timeline: FileDescriptorNumber, by count: UInt32) throws(KernelError) {
         record("SW_SYNC_IOC_INC")
-        guard let line = try file(timeline, "SW_SYNC_IOC_INC").timeline else { throw KernelError("SW_SYNC_IOC_INC", .ENOTTY) }
+        guard let line = try file(timeline, "SW_SYNC_IOC_INC").timeline else {
+            throw KernelError("SW_SYNC_IOC_INC", .ENOTTY)
+        }
         locked { line.advance(by: UInt64(count)) }
         state.broadcast()
     }

@@ -8,10 +8,13 @@ extension SimulatedKernel {
     ) throws(KernelError) -> FileDescriptorNumber {
         record("UDMABUF_CREATE")
         return try createUdmabuf(
-            "UDMABUF_CREATE", device: device, flags: flags, items: [UdmabufItem(memfd: memfd, offset: offset, size: size)])
+            "UDMABUF_CREATE", device: device, flags: flags,
+            items: [UdmabufItem(memfd: memfd, offset: offset, size: size)])
     }
 
-    public func udmabufCreateList(device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem])
+    public func udmabufCreateList(
+        device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem]
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
         let operation = "UDMABUF_CREATE_LIST"
@@ -22,7 +25,9 @@ extension SimulatedKernel {
         return try createUdmabuf(operation, device: device, flags: flags, items: items)
     }
 
-    private func createUdmabuf(_ operation: String, device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem])
+    private func createUdmabuf(
+        _ operation: String, device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem]
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
         guard case .udmabufDevice = try file(device, operation).kind else { throw KernelError(operation, .ENOTTY) }
@@ -59,7 +64,8 @@ extension SimulatedKernel {
                 throw KernelError(operation, .EINVAL)
             }
             do {
-                segments.append(SimulatedSegment(memfd: try host.duplicate(item.memfd), offset: item.offset, size: item.size))
+                segments.append(
+                    SimulatedSegment(memfd: try host.duplicate(item.memfd), offset: item.offset, size: item.size))
             } catch {
                 undo()
                 throw KernelError(operation, error.errno)

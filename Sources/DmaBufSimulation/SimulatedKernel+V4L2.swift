@@ -4,7 +4,9 @@ import Foundation
 /// V4L2 ioctls on the simulated vivid and vim2m nodes, with vb2's checks and errnos on Linux 6.1.
 extension SimulatedKernel {
     func videoDevice(at path: String) -> SimulatedVideoDevice? {
-        guard path.hasPrefix("/dev/video"), let index = Int(path.dropFirst("/dev/video".count)), videoDevices.indices.contains(index) else { return nil }
+        guard path.hasPrefix("/dev/video"), let index = Int(path.dropFirst("/dev/video".count)),
+            videoDevices.indices.contains(index)
+        else { return nil }
         return videoDevices[index]
     }
 
@@ -27,7 +29,9 @@ extension SimulatedKernel {
     }
 
     /// The queue of `type` on this open: EINVAL when the node has none.
-    private func queue(_ fd: FileDescriptorNumber, _ type: V4L2BufferType, _ operation: String) throws(KernelError)
+    private func queue(
+        _ fd: FileDescriptorNumber, _ type: V4L2BufferType, _ operation: String
+    ) throws(KernelError)
         -> (SimulatedVideoFile, SimulatedVideoQueue)
     {
         let file = try video(fd, operation)
@@ -39,7 +43,9 @@ extension SimulatedKernel {
         try video(fd, "VIDIOC_QUERYCAP").device.capability
     }
 
-    public func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> V4L2PixelFormat {
+    public func v4l2EnumFormat(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32
+    ) throws(KernelError) -> V4L2PixelFormat {
         let (file, _) = try queue(fd, type, "VIDIOC_ENUM_FMT")
         guard Int(index) < file.device.formats.count else { throw KernelError("VIDIOC_ENUM_FMT", .EINVAL) }
         return file.device.formats[Int(index)].fourcc
@@ -50,7 +56,9 @@ extension SimulatedKernel {
         return locked { queue.format }
     }
 
-    public func v4l2SetFormat(_ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool) throws(KernelError) -> V4L2Format {
+    public func v4l2SetFormat(
+        _ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool
+    ) throws(KernelError) -> V4L2Format {
         let operation = tryOnly ? "VIDIOC_TRY_FMT" : "VIDIOC_S_FMT"
         let (file, queue) = try queue(fd, format.type, operation)
         let device = file.device
@@ -59,12 +67,16 @@ extension SimulatedKernel {
         let (width, height) = device.nearestSize(width: format.width, height: format.height)
         return try locked { () throws(KernelError) in
             if tryOnly {
-                return V4L2Format(type: format.type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: 1, colorspace: 8,
-                                  planes: pixelFormat.planeFormats(width: width, height: height))
+                return V4L2Format(
+                    type: format.type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: 1,
+                    colorspace: 8,
+                    planes: pixelFormat.planeFormats(width: width, height: height))
             }
             if !queue.buffers.isEmpty { throw KernelError(operation, .EBUSY) }  // vb2_is_busy
             (queue.pixelFormat, queue.width, queue.height) = (pixelFormat, width, height)
-            if device.role == .capture, let size = SimulatedVivid.webcamSizes.firstIndex(where: { $0 == (width, height) }) {
+            if device.role == .capture,
+                let size = SimulatedVivid.webcamSizes.firstIndex(where: { $0 == (width, height) })
+            {
                 // vivid_s_fmt_vid_cap: keep the time per frame within what the new size offers.
                 let offered = 2 * (SimulatedVivid.webcamSizes.count - size)
                 if let index = SimulatedVivid.webcamIntervals.firstIndex(of: device.timePerFrame), index >= offered {
@@ -75,7 +87,9 @@ extension SimulatedKernel {
         }
     }
 
-    public func v4l2RequestBuffers(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32)
+    public func v4l2RequestBuffers(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32
+    )
         throws(KernelError) -> (count: UInt32, capabilities: V4L2BufferCapabilities)
     {
         let operation = "VIDIOC_REQBUFS"
@@ -101,7 +115,9 @@ extension SimulatedKernel {
         return (UInt32(made), SimulatedVideoDevice.queueCapabilities)
     }
 
-    public func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
+    public func v4l2CreateBuffers(
+        _ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32
+    )
         throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
     {
         let operation = "VIDIOC_CREATE_BUFS"
@@ -110,7 +126,9 @@ extension SimulatedKernel {
         let first = try locked { () throws(KernelError) -> Int in
             // vb2_ioctl_create_bufs: the owner's queue; vb2_core_create_bufs: the queue's memory.
             if let owner = queue.owner, owner != ObjectIdentifier(file) { throw KernelError(operation, .EBUSY) }
-            if let current = queue.memory, current != memory, !queue.buffers.isEmpty { throw KernelError(operation, .EINVAL) }
+            if let current = queue.memory, current != memory, !queue.buffers.isEmpty {
+                throw KernelError(operation, .EINVAL)
+            }
             // queue_setup: one size per plane of the current format, none smaller than it needs.
             let needed = queue.planeFormats.map(\.sizeImage)
             let asked = format.planes.map(\.sizeImage)
@@ -123,7 +141,8 @@ extension SimulatedKernel {
         if first == Self.vb2MaxFrame { throw KernelError(operation, .ENOBUFS) }
         guard count > 0 else { return (UInt32(first), 0, SimulatedVideoDevice.queueCapabilities) }
         let granted = min(Int(count), Self.vb2MaxFrame - first)
-        let made = try allocateBuffers(queue, file: file, memory: memory, count: granted, sizes: format.planes.map(\.sizeImage), operation)
+        let made = try allocateBuffers(
+            queue, file: file, memory: memory, count: granted, sizes: format.planes.map(\.sizeImage), operation)
         return (UInt32(first), UInt32(made), SimulatedVideoDevice.queueCapabilities)
     }
 
@@ -133,12 +152,15 @@ extension SimulatedKernel {
     /// Appends `count` buffers with planes of `sizes` (MMAP: each plane's memory, at the next
     /// page-aligned offset, as vb2 __setup_offsets).
     private func allocateBuffers(
-        _ queue: SimulatedVideoQueue, file: SimulatedVideoFile, memory: V4L2Memory, count: Int, sizes: [UInt32], _ operation: String
+        _ queue: SimulatedVideoQueue, file: SimulatedVideoFile, memory: V4L2Memory, count: Int, sizes: [UInt32],
+        _ operation: String
     ) throws(KernelError) -> Int {
         let page = UInt32(pageSize)
         // vim2m's capture offsets start at DST_QUEUE_OFF_BASE so one mmap() serves both queues.
         let base: UInt32 = file.device.role == .mem2mem && !queue.type.isOutput ? 1 << 30 : 0
-        var offset = locked { queue.buffers.last?.planes.last.map { $0.memoryOffset + ($0.length + page - 1) / page * page } ?? base }
+        var offset = locked {
+            queue.buffers.last?.planes.last.map { $0.memoryOffset + ($0.length + page - 1) / page * page } ?? base
+        }
         var buffers: [SimulatedVideoBuffer] = []
         for _ in 0..<count {
             let buffer = SimulatedVideoBuffer(planes: sizes.map { SimulatedVideoPlane(length: $0) })
@@ -187,8 +209,10 @@ extension SimulatedKernel {
         }
         if buffer.error { flags.insert(.error) }
         let planes = buffer.planes.map { plane in
-            V4L2Plane(bytesUsed: plane.bytesUsed, length: plane.length, dataOffset: queue.type.isMultiplanar ? plane.dataOffset : 0,
-                      memoryOffset: memory == .mmap ? plane.memoryOffset : 0, fd: memory == .dmabuf ? plane.dmaBufFD : -1)
+            V4L2Plane(
+                bytesUsed: plane.bytesUsed, length: plane.length,
+                dataOffset: queue.type.isMultiplanar ? plane.dataOffset : 0,
+                memoryOffset: memory == .mmap ? plane.memoryOffset : 0, fd: memory == .dmabuf ? plane.dmaBufFD : -1)
         }
         return V4L2BufferInfo(
             index: UInt32(index), type: queue.type, memory: memory, flags: flags, field: 1, sequence: buffer.sequence,
@@ -196,12 +220,18 @@ extension SimulatedKernel {
     }
 
     /// __verify_planes_array: a multi-planar request names at least every plane of the buffer.
-    private func checkPlanes(_ queue: SimulatedVideoQueue, _ index: Int, given: Int, _ operation: String) throws(KernelError) {
+    private func checkPlanes(
+        _ queue: SimulatedVideoQueue, _ index: Int, given: Int, _ operation: String
+    ) throws(KernelError) {
         guard index < queue.buffers.count else { throw KernelError(operation, .EINVAL) }
-        if queue.type.isMultiplanar && (given < queue.buffers[index].planes.count || given > 8) { throw KernelError(operation, .EINVAL) }
+        if queue.type.isMultiplanar && (given < queue.buffers[index].planes.count || given > 8) {
+            throw KernelError(operation, .EINVAL)
+        }
     }
 
-    public func v4l2QueryBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int)
+    public func v4l2QueryBuffer(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int
+    )
         throws(KernelError) -> V4L2BufferInfo
     {
         let (_, queue) = try queue(fd, type, "VIDIOC_QUERYBUF")
@@ -212,7 +242,9 @@ extension SimulatedKernel {
     }
 
     /// mmap of a video node maps one plane of an MMAP buffer by its offset (vb2_mmap).
-    func mapVideoBuffer(_ video: SimulatedVideoFile, file: SimulatedFile, length: Int, protection: MemoryProtection, offset: UInt64)
+    func mapVideoBuffer(
+        _ video: SimulatedVideoFile, file: SimulatedFile, length: Int, protection: MemoryProtection, offset: UInt64
+    )
         throws(KernelError) -> UnsafeMutableRawPointer
     {
         let page = UInt64(pageSize)
@@ -220,13 +252,16 @@ extension SimulatedKernel {
             if video.device.disconnected { throw KernelError("mmap", .ENODEV) }
             let planes = video.context.queues.filter { $0.memory == .mmap }.flatMap { $0.buffers.flatMap(\.planes) }
             // "not set up for mmap" / no buffer at that offset.
-            guard let plane = planes.first(where: { UInt64($0.memoryOffset) == offset }), let memory = plane.memory else {
+            guard let plane = planes.first(where: { UInt64($0.memoryOffset) == offset }), let memory = plane.memory
+            else {
                 throw KernelError("mmap", .EINVAL)
             }
             return (memory, (UInt64(plane.length) + page - 1) / page * page)
         }
         if UInt64(length) > size { throw KernelError("mmap", .EINVAL) }
-        let base = try mapSegments([SimulatedSegment(memfd: memory, offset: 0, size: size)], length: Int(size), protection: protection, shared: true, offset: 0)
+        let base = try mapSegments(
+            [SimulatedSegment(memfd: memory, offset: 0, size: size)], length: Int(size), protection: protection,
+            shared: true, offset: 0)
         locked {
             file.references += 1
             mappings[base] = (file, length)
@@ -234,15 +269,19 @@ extension SimulatedKernel {
         return base
     }
 
-    public func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: OpenFlags)
+    public func v4l2ExportBuffer(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: OpenFlags
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
         let operation = "VIDIOC_EXPBUF"
         let (_, queue) = try queue(fd, type, operation)
         let (memory, size) = try locked { () throws(KernelError) -> (FileDescriptorNumber, UInt32) in
             // vb2_core_expbuf: MMAP queues only, a valid index and plane, CLOEXEC|ACCMODE flags.
-            guard queue.memory == .mmap, Int(index) < queue.buffers.count, Int(plane) < queue.buffers[Int(index)].planes.count,
-                let memory = queue.buffers[Int(index)].planes[Int(plane)].memory, flags.subtracting([.closeOnExec, .readWrite, .writeOnly]).isEmpty
+            guard queue.memory == .mmap, Int(index) < queue.buffers.count,
+                Int(plane) < queue.buffers[Int(index)].planes.count,
+                let memory = queue.buffers[Int(index)].planes[Int(plane)].memory,
+                flags.subtracting([.closeOnExec, .readWrite, .writeOnly]).isEmpty
             else { throw KernelError(operation, .EINVAL) }
             return (memory, queue.buffers[Int(index)].planes[Int(plane)].length)
         }
@@ -251,12 +290,15 @@ extension SimulatedKernel {
         let piece: FileDescriptorNumber
         do { piece = try host.duplicate(memory) } catch { throw KernelError(operation, error.errno) }
         let buffer = SimulatedDmaBuf(
-            exporter: "videobuf2_vmalloc", size: rounded, writable: !flags.isDisjoint(with: [.readWrite, .writeOnly]), mmapRule: .sharedOnly,
+            exporter: "videobuf2_vmalloc", size: rounded, writable: !flags.isDisjoint(with: [.readWrite, .writeOnly]),
+            mmapRule: .sharedOnly,
             segments: [SimulatedSegment(memfd: piece, offset: 0, size: rounded)])
         return try install(.dmaBuf(buffer), label: "EXPBUF", closeOnExec: flags.contains(.closeOnExec))
     }
 
-    public func v4l2QueueBuffer(_ fd: FileDescriptorNumber, _ request: V4L2BufferInfo) throws(KernelError) -> V4L2BufferInfo {
+    public func v4l2QueueBuffer(
+        _ fd: FileDescriptorNumber, _ request: V4L2BufferInfo
+    ) throws(KernelError) -> V4L2BufferInfo {
         let operation = "VIDIOC_QBUF"
         let (file, queue) = try queue(fd, request.type, operation)
         let index = Int(request.index)
@@ -268,7 +310,9 @@ extension SimulatedKernel {
             guard queue.buffers[index].state == .dequeued else { throw KernelError(operation, .EINVAL) }
             return queue.buffers[index].planes.map(\.length)
         }
-        let given = queue.type.isMultiplanar ? Array(request.planes.prefix(lengths.count)) : [request.planes.first ?? V4L2Plane()]
+        let given =
+            queue.type.isMultiplanar
+            ? Array(request.planes.prefix(lengths.count)) : [request.planes.first ?? V4L2Plane()]
         if queue.type.isOutput {
             // __verify_length: a payload within the plane; a data offset inside the payload.
             for (plane, length) in zip(given, lengths) {
@@ -281,7 +325,9 @@ extension SimulatedKernel {
         var imported: [[SimulatedSegment]] = []
         if request.memory == .dmabuf {
             do {
-                for (plane, length) in zip(given, lengths) { imported.append(try importPlane(plane, minimum: length, operation)) }
+                for (plane, length) in zip(given, lengths) {
+                    imported.append(try importPlane(plane, minimum: length, operation))
+                }
             } catch {
                 for segment in imported.flatMap({ $0 }) { try? host.close(segment.memfd) }
                 throw error
@@ -293,14 +339,17 @@ extension SimulatedKernel {
             if file.device.role == .output {
                 for (number, (plane, format)) in zip(given, queue.planeFormats).enumerated() {
                     let used = plane.bytesUsed == 0 ? buffer.planes[number].length : plane.bytesUsed
-                    if used < format.sizeImage + (queue.type.isMultiplanar ? plane.dataOffset : 0) { return KernelError(operation, .EINVAL) }
+                    if used < format.sizeImage + (queue.type.isMultiplanar ? plane.dataOffset : 0) {
+                        return KernelError(operation, .EINVAL)
+                    }
                 }
             }
             for (number, plane) in buffer.planes.enumerated() {
                 for segment in plane.imported { try? host.close(segment.memfd) }
                 plane.imported = number < imported.count ? imported[number] : []
                 plane.dmaBufFD = request.memory == .dmabuf ? given[number].fd : -1
-                plane.bytesUsed = queue.type.isOutput ? (given[number].bytesUsed == 0 ? plane.length : given[number].bytesUsed) : 0
+                plane.bytesUsed =
+                    queue.type.isOutput ? (given[number].bytesUsed == 0 ? plane.length : given[number].bytesUsed) : 0
                 plane.dataOffset = queue.type.isOutput && queue.type.isMultiplanar ? given[number].dataOffset : 0
             }
             buffer.state = .queued
@@ -320,15 +369,22 @@ extension SimulatedKernel {
 
     /// __prepare_dmabuf for one plane: a dma-buf fd, at least the plane's size, that
     /// vb2-vmalloc can vmap. Returns the queue's own references to its memory.
-    private func importPlane(_ plane: V4L2Plane, minimum: UInt32, _ operation: String) throws(KernelError) -> [SimulatedSegment] {
+    private func importPlane(
+        _ plane: V4L2Plane, minimum: UInt32, _ operation: String
+    ) throws(KernelError) -> [SimulatedSegment] {
         let fd = FileDescriptorNumber(rawValue: plane.fd)
         guard let buffer = locked({ files[fd.rawValue]?.dmaBuf }) else { throw KernelError(operation, .EINVAL) }  // "invalid dmabuf fd"
         let length = plane.length == 0 ? buffer.size : UInt64(plane.length)
         if length < UInt64(minimum) || buffer.size < UInt64(minimum) { throw KernelError(operation, .EINVAL) }  // "invalid dmabuf length"
         if buffer.exporter == "udmabuf" { throw KernelError(operation, .EFAULT) }  // vb2_vmalloc_map_dmabuf: no vmap
         var pieces: [SimulatedSegment] = []
-        for piece in buffer.segments.isEmpty ? [SimulatedSegment(memfd: fd, offset: 0, size: buffer.size)] : buffer.segments {
-            do { pieces.append(SimulatedSegment(memfd: try host.duplicate(piece.memfd), offset: piece.offset, size: piece.size)) } catch {
+        for piece in buffer.segments.isEmpty
+            ? [SimulatedSegment(memfd: fd, offset: 0, size: buffer.size)] : buffer.segments
+        {
+            do {
+                pieces.append(
+                    SimulatedSegment(memfd: try host.duplicate(piece.memfd), offset: piece.offset, size: piece.size))
+            } catch {
                 for made in pieces { try? host.close(made.memfd) }
                 throw KernelError(operation, error.errno)
             }
@@ -336,7 +392,9 @@ extension SimulatedKernel {
         return pieces
     }
 
-    public func v4l2DequeueBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int)
+    public func v4l2DequeueBuffer(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int
+    )
         throws(KernelError) -> V4L2BufferInfo?
     {
         let operation = "VIDIOC_DQBUF"
@@ -344,7 +402,9 @@ extension SimulatedKernel {
         let device = file.device
         try locked { () throws(KernelError) in
             guard queue.memory == memory, queue.streaming else { throw KernelError(operation, .EINVAL) }  // "streaming off, will not wait"
-            if let first = queue.buffers.first, queue.type.isMultiplanar, planes < first.planes.count { throw KernelError(operation, .EINVAL) }
+            if let first = queue.buffers.first, queue.type.isMultiplanar, planes < first.planes.count {
+                throw KernelError(operation, .EINVAL)
+            }
         }
         if device.role == .mem2mem { try vim2m.runJob(file.context) }
         // vivid's capture thread fills buffers while the process waits (poll, or the hooks
@@ -434,14 +494,20 @@ extension SimulatedKernel {
         if !queues.contains(where: \.streaming) { return [.error] }
         var events: PollEvents = []
         for queue in queues where queue.streaming {
-            let ready: Bool = if device.role == .mem2mem {
-                queue.oldest(.done) != nil || queues.allSatisfy { $0.streaming && $0.oldest(.queued) != nil }
-            } else if device.role == .output {
-                queue.oldest(.done) != nil || (queue.running && queue.buffers.count(where: { $0.state == .queued }) >= 2)
-            } else {
-                // While the process waits, vivid's thread fills the next queued buffer.
-                queue.oldest(.done) != nil || (queue.running && queue.oldest(.queued) != nil && { vivid.captureTick(queue); return true }())
-            }
+            let ready: Bool =
+                if device.role == .mem2mem {
+                    queue.oldest(.done) != nil || queues.allSatisfy { $0.streaming && $0.oldest(.queued) != nil }
+                } else if device.role == .output {
+                    queue.oldest(.done) != nil
+                        || (queue.running && queue.buffers.count(where: { $0.state == .queued }) >= 2)
+                } else {
+                    // While the process waits, vivid's thread fills the next queued buffer.
+                    queue.oldest(.done) != nil
+                        || (queue.running && queue.oldest(.queued) != nil
+                            && {
+                                vivid.captureTick(queue); return true
+                            }())
+                }
             if ready { events.insert(queue.type.isOutput ? .writable : .readable) }
         }
         return events
@@ -457,7 +523,9 @@ extension SimulatedKernel {
                 // vb2_core_streamon: buffers must exist (streamoff needs none).
                 guard queue.memory != nil else { throw KernelError(operation, .EINVAL) }
                 if queue.streaming { return [] }
-                if device.startStreamingError && device.role != .mem2mem && queue.buffers.count(where: { $0.state == .queued }) >= queue.minimumBuffers {
+                if device.startStreamingError && device.role != .mem2mem
+                    && queue.buffers.count(where: { $0.state == .queued }) >= queue.minimumBuffers
+                {
                     // start_streaming fails; vb2 takes the buffers back as queued.
                     device.startStreamingError = false
                     throw KernelError(operation, .EINVAL)
@@ -482,10 +550,14 @@ extension SimulatedKernel {
         for segment in dropped { try? host.close(segment.memfd) }
     }
 
-    public func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32) throws(KernelError) -> V4L2FrameSize {
+    public func v4l2EnumFrameSize(
+        _ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32
+    ) throws(KernelError) -> V4L2FrameSize {
         let operation = "VIDIOC_ENUM_FRAMESIZES"
         let device = try video(fd, operation).device
-        guard device.formats.contains(where: { $0.fourcc == pixelFormat }) else { throw KernelError(operation, .EINVAL) }
+        guard device.formats.contains(where: { $0.fourcc == pixelFormat }) else {
+            throw KernelError(operation, .EINVAL)
+        }
         switch device.role {
         case .mem2mem:  // vim2m: one range, widths in steps of 2
             guard index == 0 else { throw KernelError(operation, .EINVAL) }
@@ -500,7 +572,9 @@ extension SimulatedKernel {
         }
     }
 
-    public func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32, index: UInt32)
+    public func v4l2EnumFrameInterval(
+        _ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32, index: UInt32
+    )
         throws(KernelError) -> V4L2FrameInterval
     {
         let operation = "VIDIOC_ENUM_FRAMEINTERVALS"
@@ -514,7 +588,9 @@ extension SimulatedKernel {
         return .discrete(SimulatedVivid.webcamIntervals[Int(index)])
     }
 
-    public func v4l2GetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Fraction {
+    public func v4l2GetFrameInterval(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType
+    ) throws(KernelError) -> V4L2Fraction {
         let device = try video(fd, "VIDIOC_G_PARM").device
         switch device.role {
         case .mem2mem: throw KernelError("VIDIOC_G_PARM", .ENOTTY)
@@ -525,16 +601,24 @@ extension SimulatedKernel {
         }
     }
 
-    public func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction) throws(KernelError) -> V4L2Fraction {
+    public func v4l2SetFrameInterval(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction
+    ) throws(KernelError) -> V4L2Fraction {
         let device = try video(fd, "VIDIOC_S_PARM").device
         guard device.role == .capture else { throw KernelError("VIDIOC_S_PARM", .ENOTTY) }
         guard device.shared?.queue(type) != nil else { throw KernelError("VIDIOC_S_PARM", .EINVAL) }
         return locked {
             // vivid_vid_cap_s_parm: the first offered interval not longer than the one asked for.
-            let size = device.shared?.queues.first.flatMap { queue in SimulatedVivid.webcamSizes.firstIndex { $0 == (queue.width, queue.height) } } ?? 1
+            let size =
+                device.shared?.queues.first.flatMap { queue in
+                    SimulatedVivid.webcamSizes.firstIndex { $0 == (queue.width, queue.height) }
+                } ?? 1
             let offered = Array(SimulatedVivid.webcamIntervals.prefix(2 * (SimulatedVivid.webcamSizes.count - size)))
             let asked = interval.denominator == 0 ? offered.last! : interval
-            let chosen = offered.first { UInt64(asked.numerator) * UInt64($0.denominator) >= UInt64($0.numerator) * UInt64(asked.denominator) } ?? offered.last!
+            let chosen =
+                offered.first {
+                    UInt64(asked.numerator) * UInt64($0.denominator) >= UInt64($0.numerator) * UInt64(asked.denominator)
+                } ?? offered.last!
             device.timePerFrame = chosen
             return chosen
         }
@@ -545,7 +629,8 @@ extension SimulatedKernel {
         let device = file.device
         try locked { () throws(KernelError) in
             switch (device.role, id) {
-            case (.mem2mem, V4L2Control.horizontalFlip), (.mem2mem, V4L2Control.verticalFlip): file.context.controls[id] = value
+            case (.mem2mem, V4L2Control.horizontalFlip), (.mem2mem, V4L2Control.verticalFlip):
+                file.context.controls[id] = value
             case (.mem2mem, _): throw KernelError("VIDIOC_S_EXT_CTRLS", .EINVAL)
             case (_, VividControl.startStreamingError): device.startStreamingError = true  // a button
             case (_, VividControl.dequeueError): device.dequeueError = true  // a button
@@ -563,12 +648,19 @@ extension SimulatedKernel {
     public func v4l2GetControl(_ fd: FileDescriptorNumber, id: UInt32) throws(KernelError) -> Int32 {
         let file = try video(fd, "VIDIOC_G_EXT_CTRLS")
         // Defaults as the drivers register them (vivid: no movement; everything else 0).
-        let defaults: [UInt32: Int32] = file.device.role == .mem2mem
+        let defaults: [UInt32: Int32] =
+            file.device.role == .mem2mem
             ? [V4L2Control.horizontalFlip: 0, V4L2Control.verticalFlip: 0]
-            : [VividControl.testPattern: 0, VividControl.osdTextMode: 0, VividControl.horizontalMovement: VividControl.noMovement,
-               VividControl.verticalMovement: VividControl.noMovement, V4L2Control.horizontalFlip: 0, V4L2Control.verticalFlip: 0]
+            : [
+                VividControl.testPattern: 0, VividControl.osdTextMode: 0,
+                VividControl.horizontalMovement: VividControl.noMovement,
+                VividControl.verticalMovement: VividControl.noMovement, V4L2Control.horizontalFlip: 0,
+                V4L2Control.verticalFlip: 0,
+            ]
         return try locked { () throws(KernelError) in
-            guard let value = file.context.controls[id] ?? defaults[id] else { throw KernelError("VIDIOC_G_EXT_CTRLS", .EINVAL) }
+            guard let value = file.context.controls[id] ?? defaults[id] else {
+                throw KernelError("VIDIOC_G_EXT_CTRLS", .EINVAL)
+            }
             return value
         }
     }

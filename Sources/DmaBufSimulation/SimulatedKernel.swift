@@ -47,12 +47,18 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
 
     public init(_ configuration: Configuration = Configuration()) {
         self.configuration = configuration
-        drmDevices = configuration.drm ? ["card0": SimulatedDRMDevice(driver: "vgem"), "card1": SimulatedDRMDevice(driver: "vkms")] : [:]
-        videoDevices = configuration.v4l2
-            ? [SimulatedVideoDevice(name: "vivid-000-vid-cap", role: .capture), SimulatedVideoDevice(name: "vivid-000-vid-out", role: .output),
-               SimulatedVideoDevice(name: "vivid-001-vid-cap", role: .capture, multiplanar: true),
-               SimulatedVideoDevice(name: "vivid-001-vid-out", role: .output, multiplanar: true),
-               SimulatedVideoDevice(name: "vim2m", role: .mem2mem)] : []
+        drmDevices =
+            configuration.drm
+            ? ["card0": SimulatedDRMDevice(driver: "vgem"), "card1": SimulatedDRMDevice(driver: "vkms")] : [:]
+        videoDevices =
+            configuration.v4l2
+            ? [
+                SimulatedVideoDevice(name: "vivid-000-vid-cap", role: .capture),
+                SimulatedVideoDevice(name: "vivid-000-vid-out", role: .output),
+                SimulatedVideoDevice(name: "vivid-001-vid-cap", role: .capture, multiplanar: true),
+                SimulatedVideoDevice(name: "vivid-001-vid-out", role: .output, multiplanar: true),
+                SimulatedVideoDevice(name: "vim2m", role: .mem2mem),
+            ] : []
     }
 
     public var kind: String { "simulated" }
@@ -82,7 +88,8 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     public var drmObjectCount: Int {
         locked {
             var seen = Set<ObjectIdentifier>()
-            let handles = files.values.compactMap(\.drm).filter { seen.insert(ObjectIdentifier($0)).inserted }.reduce(0) { $0 + $1.handles.count }
+            let handles = files.values.compactMap(\.drm).filter { seen.insert(ObjectIdentifier($0)).inserted }.reduce(0)
+            { $0 + $1.handles.count }
             return handles + drmDevices.values.reduce(0) { $0 + $1.framebuffers.count }
         }
     }
@@ -104,7 +111,9 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     /// Backs a new kernel object with a host memfd and registers it under that fd.
-    func install(_ kind: SimulatedFile.Kind, label: String, closeOnExec: Bool, size: UInt64 = 0)
+    func install(
+        _ kind: SimulatedFile.Kind, label: String, closeOnExec: Bool, size: UInt64 = 0
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
         let flags: MemfdFlags = closeOnExec ? [.allowSealing, .closeOnExec] : .allowSealing

@@ -1,6 +1,7 @@
 import DmaBufKernel
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The kernel objects the simulation keeps behind its file descriptors. Every one is backed

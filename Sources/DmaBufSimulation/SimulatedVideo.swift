@@ -21,7 +21,11 @@ struct SimulatedPixelFormat: Equatable {
     static func == (a: Self, b: Self) -> Bool { a.fourcc == b.fourcc }
 
     func planeFormats(width: UInt32, height: UInt32) -> [V4L2Format.Plane] {
-        planes.map { V4L2Format.Plane(bytesPerLine: width * $0.bytesPerPixel, sizeImage: width * $0.bytesPerPixel * height / $0.verticalDivisor) }
+        planes.map {
+            V4L2Format.Plane(
+                bytesPerLine: width * $0.bytesPerPixel,
+                sizeImage: width * $0.bytesPerPixel * height / $0.verticalDivisor)
+        }
     }
 }
 
@@ -80,12 +84,16 @@ final class SimulatedVideoQueue {
     let minimumBuffers: Int
 
     init(type: V4L2BufferType, pixelFormat: SimulatedPixelFormat, width: UInt32, height: UInt32, minimumBuffers: Int) {
-        (self.type, self.pixelFormat, self.width, self.height, self.minimumBuffers) = (type, pixelFormat, width, height, minimumBuffers)
+        (self.type, self.pixelFormat, self.width, self.height, self.minimumBuffers) = (
+            type, pixelFormat, width, height, minimumBuffers
+        )
     }
 
     var planeFormats: [V4L2Format.Plane] { pixelFormat.planeFormats(width: width, height: height) }
     var format: V4L2Format {
-        V4L2Format(type: type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: 1, colorspace: 8, planes: planeFormats)
+        V4L2Format(
+            type: type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: 1, colorspace: 8,
+            planes: planeFormats)
     }
     /// The driver has started: STREAMON, then at least `minimumBuffers` queued.
     var running: Bool { streaming && started }
@@ -131,39 +139,51 @@ final class SimulatedVideoDevice {
 
     init(name: String, role: Role, multiplanar: Bool = false) {
         (self.name, self.role, self.multiplanar) = (name, role, multiplanar)
-        formats = role == .mem2mem ? [.rgb24, .rgb565] : (multiplanar ? [.yuyv, .rgb24, .xbgr32, .nv12m] : [.yuyv, .rgb24, .xbgr32])
-        shared = role == .mem2mem ? nil : SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar))
+        formats =
+            role == .mem2mem
+            ? [.rgb24, .rgb565] : (multiplanar ? [.yuyv, .rgb24, .xbgr32, .nv12m] : [.yuyv, .rgb24, .xbgr32])
+        shared =
+            role == .mem2mem
+            ? nil : SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar))
     }
 
     var driver: String { role == .mem2mem ? "vim2m" : "vivid" }
 
     static func makeQueues(role: Role, multiplanar: Bool) -> [SimulatedVideoQueue] {
-        let types: [V4L2BufferType] = switch role {
-        case .capture: [multiplanar ? .videoCaptureMultiplanar : .videoCapture]
-        case .output: [multiplanar ? .videoOutputMultiplanar : .videoOutput]
-        case .mem2mem: [.videoOutput, .videoCapture]
-        }
+        let types: [V4L2BufferType] =
+            switch role {
+            case .capture: [multiplanar ? .videoCaptureMultiplanar : .videoCapture]
+            case .output: [multiplanar ? .videoOutputMultiplanar : .videoOutput]
+            case .mem2mem: [.videoOutput, .videoCapture]
+            }
         return types.map { type in
-            role == .output ? SimulatedVideoQueue(type: type, pixelFormat: .yuyv, width: outputSize.0, height: outputSize.1, minimumBuffers: 2)
-            : role == .mem2mem
-                ? SimulatedVideoQueue(type: type, pixelFormat: .rgb24, width: 640, height: 480, minimumBuffers: 0)
-                : SimulatedVideoQueue(type: type, pixelFormat: .yuyv, width: 640, height: 360, minimumBuffers: 2)
+            role == .output
+                ? SimulatedVideoQueue(
+                    type: type, pixelFormat: .yuyv, width: outputSize.0, height: outputSize.1, minimumBuffers: 2)
+                : role == .mem2mem
+                    ? SimulatedVideoQueue(type: type, pixelFormat: .rgb24, width: 640, height: 480, minimumBuffers: 0)
+                    : SimulatedVideoQueue(type: type, pixelFormat: .yuyv, width: 640, height: 360, minimumBuffers: 2)
         }
     }
 
-    func newContext() -> SimulatedVideoContext { shared ?? SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar)) }
+    func newContext() -> SimulatedVideoContext {
+        shared ?? SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar))
+    }
 
     var capability: V4L2Capability {
-        let caps: V4L2Capabilities = switch (role, multiplanar) {
-        case (.capture, false): .videoCapture
-        case (.capture, true): .videoCaptureMultiplanar
-        case (.output, false): .videoOutput
-        case (.output, true): .videoOutputMultiplanar
-        case (.mem2mem, _): .videoMem2Mem
-        }
+        let caps: V4L2Capabilities =
+            switch (role, multiplanar) {
+            case (.capture, false): .videoCapture
+            case (.capture, true): .videoCaptureMultiplanar
+            case (.output, false): .videoOutput
+            case (.output, true): .videoOutputMultiplanar
+            case (.mem2mem, _): .videoMem2Mem
+            }
         let bus = role == .mem2mem ? "platform:vim2m" : "platform:\(name.prefix(9))"
-        return V4L2Capability(driver: driver, card: driver, busInfo: bus, capabilities: caps.union([.streaming, V4L2Capabilities(rawValue: 0x8000_0000)]),
-                              deviceCaps: caps.union(.streaming))
+        return V4L2Capability(
+            driver: driver, card: driver, busInfo: bus,
+            capabilities: caps.union([.streaming, V4L2Capabilities(rawValue: 0x8000_0000)]),
+            deviceCaps: caps.union(.streaming))
     }
 
     /// vivid's output starts on S-Video with a PAL standard (720x576); with its crop, compose
@@ -177,7 +197,8 @@ final class SimulatedVideoDevice {
         if role == .mem2mem { return (min(max(width, 32), 640) & ~1, min(max(height, 32), 480)) }
         if role == .output { return (min(max(width, 16), 16384) & ~1, min(max(height, 16), 9216)) }
         return SimulatedVivid.webcamSizes.min {
-            abs(Int($0.0) - Int(width)) + abs(Int($0.1) - Int(height)) < abs(Int($1.0) - Int(width)) + abs(Int($1.1) - Int(height))
+            abs(Int($0.0) - Int(width)) + abs(Int($0.1) - Int(height)) < abs(Int($1.0) - Int(width))
+                + abs(Int($1.1) - Int(height))
         }!
     }
 

@@ -10,9 +10,13 @@ struct SimulatedVivid {
 
     /// vivid's webcam input sizes and the times per frame it offers (the first 2 × (6 − size
     /// index) of them for each size).
-    static let webcamSizes: [(UInt32, UInt32)] = [(320, 180), (640, 360), (640, 480), (1280, 720), (1920, 1080), (3840, 2160)]
-    static let webcamIntervals: [V4L2Fraction] = [(1, 1), (1, 2), (1, 4), (1, 5), (1, 10), (2, 25), (1, 15), (1, 25), (1, 30), (1, 40), (1, 50), (1, 60)]
-        .map { V4L2Fraction($0.0, $0.1) }
+    static let webcamSizes: [(UInt32, UInt32)] = [
+        (320, 180), (640, 360), (640, 480), (1280, 720), (1920, 1080), (3840, 2160),
+    ]
+    static let webcamIntervals: [V4L2Fraction] = [
+        (1, 1), (1, 2), (1, 4), (1, 5), (1, 10), (2, 25), (1, 15), (1, 25), (1, 30), (1, 40), (1, 50), (1, 60),
+    ]
+    .map { V4L2Fraction($0.0, $0.1) }
 
     static let bars: [(UInt8, UInt8, UInt8)] = ColourBars.seventyFivePercent.map { ($0.red, $0.green, $0.blue) }
 
@@ -33,14 +37,16 @@ struct SimulatedVivid {
         let bar = { (x: Int) in colours[x * colours.count / width] }
         switch (format.fourcc, plane) {
         case (SimulatedPixelFormat.rgb24.fourcc, _): return (0..<width).flatMap { x in [bar(x).0, bar(x).1, bar(x).2] }
-        case (SimulatedPixelFormat.xbgr32.fourcc, _): return (0..<width).flatMap { x in [bar(x).2, bar(x).1, bar(x).0, 0] }
+        case (SimulatedPixelFormat.xbgr32.fourcc, _):
+            return (0..<width).flatMap { x in [bar(x).2, bar(x).1, bar(x).0, 0] }
         case (SimulatedPixelFormat.yuyv.fourcc, _):
             return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in
                 let (y0, cb, cr) = ycbcr(bar(x)), y1 = ycbcr(bar(x + 1)).0
                 return [y0, cb, y1, cr]
             }
         case (_, 0): return (0..<width).map { ycbcr(bar($0)).0 }
-        default: return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in [ycbcr(bar(x)).1, ycbcr(bar(x)).2] }
+        default:
+            return stride(from: 0, to: width, by: 2).flatMap { x -> [UInt8] in [ycbcr(bar(x)).1, ycbcr(bar(x)).2] }
         }
     }
 
@@ -64,10 +70,16 @@ struct SimulatedVivid {
     /// With its OSD on (text mode "All" or "Counters Only") vivid writes the frame's time and
     /// sequence number on its text line 1 (rows 16–31) from x = 16; the model writes the
     /// sequence number there, one 8x8 block of 0xff bytes per set bit, in the first plane.
-    func draw(_ queue: SimulatedVideoQueue, _ context: SimulatedVideoContext, sequence: UInt32, into buffer: SimulatedVideoBuffer) throws(KernelError) {
+    func draw(
+        _ queue: SimulatedVideoQueue, _ context: SimulatedVideoContext, sequence: UInt32,
+        into buffer: SimulatedVideoBuffer
+    ) throws(KernelError) {
         let (format, width, height, planeFormats, pattern, osd) = kernel.locked {
-            (queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats, context.controls[VividControl.testPattern] ?? 0,
-             (context.controls[VividControl.osdTextMode] ?? 0) != VividControl.osdNone)
+            (
+                queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats,
+                context.controls[VividControl.testPattern] ?? 0,
+                (context.controls[VividControl.osdTextMode] ?? 0) != VividControl.osdNone
+            )
         }
         for (number, plane) in buffer.planes.enumerated() {
             let row = Self.barRow(format, plane: number, width: width, pattern: pattern)
@@ -76,12 +88,16 @@ struct SimulatedVivid {
             let pixelBytes = max(1, row.count / max(width, 1))
             try kernel.withMapped(plane) { view in
                 for y in 0..<rows where (y + 1) * pitch <= view.count {
-                    row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
+                    row.withUnsafeBytes {
+                        view.baseAddress!.advanced(by: y * pitch).copyMemory(
+                            from: $0.baseAddress!, byteCount: row.count)
+                    }
                 }
                 guard osd && number == 0 else { return }
                 for bit in 0..<32 where 16 + (bit + 1) * 8 <= width && sequence >> bit & 1 == 1 {
                     for y in 16..<min(24, rows) where (y + 1) * pitch <= view.count {
-                        (view.baseAddress! + y * pitch + (16 + bit * 8) * pixelBytes).initializeMemory(as: UInt8.self, repeating: 0xff, count: 8 * pixelBytes)
+                        (view.baseAddress! + y * pitch + (16 + bit * 8) * pixelBytes).initializeMemory(
+                            as: UInt8.self, repeating: 0xff, count: 8 * pixelBytes)
                     }
                 }
             }

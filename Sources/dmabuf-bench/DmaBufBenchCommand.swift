@@ -1,7 +1,7 @@
 import ArgumentParser
 import DmaBufBench
-import DmaBufKit
 import DmaBufCommandLine
+import DmaBufKit
 import Foundation
 import Logging
 
@@ -56,7 +56,10 @@ struct DmaBufBenchCommand: ParsableCommand {
     @Option(help: "Scale every loop's rounds (0.1 for a quick look).")
     var roundsScale = 1.0
 
-    @Option(help: ArgumentHelp("Only the loops whose name contains this (heap, udmabuf, SYNC, V4L2, PRIME); repeatable.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Only the loops whose name contains this (heap, udmabuf, SYNC, V4L2, PRIME); repeatable.", valueName: "name"
+        ))
     var only: [String] = []
 
     @Flag(help: "Also measure the pipelines' CPU per frame (needs vivid, vkms, dmabuf-pipe and gst-launch-1.0).")
@@ -80,7 +83,10 @@ struct DmaBufBenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the JSON report to this file.", valueName: "path"))
     var saveJson: String?
 
-    @Flag(help: "Only check the clock (print its step and how busy loops read) and exit: 0 when it can time a benchmark, 1 when not.")
+    @Flag(
+        help:
+            "Only check the clock (print its step and how busy loops read) and exit: 0 when it can time a benchmark, 1 when not."
+    )
     var checkClock = false
 
     @Flag(name: .shortAndLong, help: "Log each measurement to standard error.")
@@ -89,15 +95,25 @@ struct DmaBufBenchCommand: ParsableCommand {
     func validate() throws {
         if runs < 1 || pipelineRuns < 1 { throw ValidationError("--runs and --pipeline-runs must be at least 1") }
         if !(roundsScale > 0) { throw ValidationError("--rounds-scale must be above 0") }
-        if simulated && (pipelines || pipelinesOnly) { throw ValidationError("--pipelines needs the real kernel: drop --simulated") }
-        if !roundsScale.isFinite || roundsScale > 1000 { throw ValidationError("--rounds-scale \(roundsScale): out of range, above 0 and at most 1000") }
-        if runs > 1000 || pipelineRuns > 100 { throw ValidationError("--runs at most 1000, --pipeline-runs at most 100") }
+        if simulated && (pipelines || pipelinesOnly) {
+            throw ValidationError("--pipelines needs the real kernel: drop --simulated")
+        }
+        if !roundsScale.isFinite || roundsScale > 1000 {
+            throw ValidationError("--rounds-scale \(roundsScale): out of range, above 0 and at most 1000")
+        }
+        if runs > 1000 || pipelineRuns > 100 {
+            throw ValidationError("--runs at most 1000, --pipeline-runs at most 100")
+        }
         if let saveJson {
             // Found now, not after a run of many minutes.
-            do { try OutputCheck.file(saveJson, for: "--save-json \(saveJson)") } catch { throw ValidationError("\(error)") }
+            do { try OutputCheck.file(saveJson, for: "--save-json \(saveJson)") } catch {
+                throw ValidationError("\(error)")
+            }
         }
-        for name in only where !LoopBenchmarks.loopNames.contains(where: { $0.lowercased().contains(name.lowercased()) }) {
-            throw ValidationError("--only \(name) matches no loop (loops: \(LoopBenchmarks.loopNames.joined(separator: ", ")))")
+        for name in only
+        where !LoopBenchmarks.loopNames.contains(where: { $0.lowercased().contains(name.lowercased()) }) {
+            throw ValidationError(
+                "--only \(name) matches no loop (loops: \(LoopBenchmarks.loopNames.joined(separator: ", ")))")
         }
     }
 
@@ -119,7 +135,9 @@ struct DmaBufBenchCommand: ParsableCommand {
         }
         do {
             if let problem = clock.problem {
-                throw BenchmarkError("this machine's clock cannot time a benchmark: \(problem). In a VM, boot the guest with tsc=reliable (or use KVM)")
+                throw BenchmarkError(
+                    "this machine's clock cannot time a benchmark: \(problem). In a VM, boot the guest with tsc=reliable (or use KVM)"
+                )
             }
             var loops: [LoopMeasurement] = [], skipped: [String] = []
             if !pipelinesOnly {
@@ -155,7 +173,8 @@ struct DmaBufBenchCommand: ParsableCommand {
 
     /// A program installed beside this one.
     static func sibling(_ name: String) -> String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent(name).path
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import DmaBufKit
 import DmaBufCommandLine
+import DmaBufKit
 import Foundation
 import Logging
 
@@ -77,22 +77,35 @@ struct Run: ParsableCommand {
     @Argument(help: "Scenario files to run instead of the flags' pipeline.")
     var scenarios: [String] = []
 
-    @Option(name: .customLong("from"), help: "Capture node: a name (vivid-000-vid-cap), a driver (vivid) or a path; or pattern (drawn by the CPU). Default: vivid.")
+    @Option(
+        name: .customLong("from"),
+        help:
+            "Capture node: a name (vivid-000-vid-cap), a driver (vivid) or a path; or pattern (drawn by the CPU). Default: vivid."
+    )
     var source: String?
 
-    @Option(name: .customLong("to"), help: "Display: a DRM driver name (vkms) or a path (/dev/dri/card1); a V4L2 output node (vivid-000-vid-out, with --from pattern); or file:PATH to write the raw frames to a file. Default: vkms.")
+    @Option(
+        name: .customLong("to"),
+        help:
+            "Display: a DRM driver name (vkms) or a path (/dev/dri/card1); a V4L2 output node (vivid-000-vid-out, with --from pattern); or file:PATH to write the raw frames to a file. Default: vkms."
+    )
     var sink: String?
 
-    @Option(help: ArgumentHelp("A mem2mem node between source and display (vim2m): RGB24 in, RGB565 out; needs --strategy export.", valueName: "node"))
+    @Option(
+        help: ArgumentHelp(
+            "A mem2mem node between source and display (vim2m): RGB24 in, RGB565 out; needs --strategy export.",
+            valueName: "node"))
     var mem2mem: String?
 
     @Option(help: "export, import or copy. Default: export.")
     var strategy: PipelineConfiguration.Strategy?
 
-    @Option(help: "Where import's buffers come from: system-heap, reserved-heap, udmabuf or dumb. Default: system-heap.")
+    @Option(
+        help: "Where import's buffers come from: system-heap, reserved-heap, udmabuf or dumb. Default: system-heap.")
     var allocator: PipelineConfiguration.Allocator?
 
-    @Option(help: "Frame size WIDTHxHEIGHT, each side 1…16384; the display needs a mode of that size. Default: 640x480.")
+    @Option(
+        help: "Frame size WIDTHxHEIGHT, each side 1…16384; the display needs a mode of that size. Default: 640x480.")
     var size: String?
 
     @Option(help: "Frames to show, 1…10000000. Default: 300.")
@@ -113,16 +126,28 @@ struct Run: ParsableCommand {
     @Option(help: "Fail below this rate of frames shown, 0…1000 (frames the source itself skipped count as shown).")
     var minFps: Double?
 
-    @Option(help: "Fail with more frames dropped by the pipeline (the driver had no empty buffer) than this; default 5% of --frames.")
+    @Option(
+        help:
+            "Fail with more frames dropped by the pipeline (the driver had no empty buffer) than this; default 5% of --frames."
+    )
     var maxDrops: Int?
 
-    @Option(help: "Fail with more frames skipped by a late source (empty buffers were queued) than this; default half of --frames.")
+    @Option(
+        help:
+            "Fail with more frames skipped by a late source (empty buffers were queued) than this; default half of --frames."
+    )
     var maxSourceDrops: Int?
 
-    @Option(help: ArgumentHelp("Write every verified frame as PNG into this directory (a subdirectory per scenario): the buffer shown and what the display wrote back.", valueName: "directory"))
+    @Option(
+        help: ArgumentHelp(
+            "Write every verified frame as PNG into this directory (a subdirectory per scenario): the buffer shown and what the display wrote back.",
+            valueName: "directory"))
     var dumpFrames: String?
 
-    @Option(help: ArgumentHelp("Where scenarios' relative file sinks write (default: a fresh temporary directory, removed afterwards).", valueName: "directory"))
+    @Option(
+        help: ArgumentHelp(
+            "Where scenarios' relative file sinks write (default: a fresh temporary directory, removed afterwards).",
+            valueName: "directory"))
     var outputDir: String?
 
     @Flag(help: "Print the results as JSON.")
@@ -140,10 +165,14 @@ struct Run: ParsableCommand {
     /// The flags that describe a pipeline: with scenario files they would be ignored, so they are refused.
     private var pipelineFlagsGiven: [String] {
         let given: [(String, Bool)] = [
-            ("--from", source != nil), ("--to", sink != nil), ("--mem2mem", mem2mem != nil), ("--strategy", strategy != nil),
-            ("--allocator", allocator != nil), ("--size", size != nil), ("--frames", frames != nil), ("--fps", fps != nil),
-            ("--buffers", buffers != nil), ("--verify-every", verifyEvery != nil), ("--test-pattern", testPattern != nil),
-            ("--min-fps", minFps != nil), ("--max-drops", maxDrops != nil), ("--max-source-drops", maxSourceDrops != nil),
+            ("--from", source != nil), ("--to", sink != nil), ("--mem2mem", mem2mem != nil),
+            ("--strategy", strategy != nil),
+            ("--allocator", allocator != nil), ("--size", size != nil), ("--frames", frames != nil),
+            ("--fps", fps != nil),
+            ("--buffers", buffers != nil), ("--verify-every", verifyEvery != nil),
+            ("--test-pattern", testPattern != nil),
+            ("--min-fps", minFps != nil), ("--max-drops", maxDrops != nil),
+            ("--max-source-drops", maxSourceDrops != nil),
         ]
         return given.filter(\.1).map(\.0)
     }
@@ -151,14 +180,20 @@ struct Run: ParsableCommand {
     /// The flags' pipeline, checked by the same rules as a scenario file.
     func flagsConfiguration() throws(ConfigurationError) -> PipelineConfiguration {
         let defaults = PipelineConfiguration()
-        let (width, height) = try size.map { text throws(ConfigurationError) in try PipelineConfiguration.parseSize(text) } ?? (defaults.width, defaults.height)
+        let (width, height) =
+            try size.map { text throws(ConfigurationError) in try PipelineConfiguration.parseSize(text) } ?? (
+                defaults.width, defaults.height
+            )
         let verifyEvery = verifyEvery ?? defaults.verifyEvery
         let configuration = PipelineConfiguration(
             source: source ?? defaults.source, sink: sink ?? defaults.sink, strategy: strategy ?? defaults.strategy,
             allocator: allocator ?? defaults.allocator, width: width, height: height, frames: frames ?? defaults.frames,
-            framesPerSecond: fps ?? defaults.framesPerSecond, buffers: buffers ?? defaults.buffers, verifyEvery: verifyEvery,
+            framesPerSecond: fps ?? defaults.framesPerSecond, buffers: buffers ?? defaults.buffers,
+            verifyEvery: verifyEvery,
             testPattern: testPattern ?? defaults.testPattern, mem2mem: mem2mem, dumpDirectory: dumpFrames,
-            expectations: .init(minimumFramesPerSecond: minFps, maximumDrops: maxDrops, maximumSourceDrops: maxSourceDrops, verified: verifyEvery > 0))
+            expectations: .init(
+                minimumFramesPerSecond: minFps, maximumDrops: maxDrops, maximumSourceDrops: maxSourceDrops,
+                verified: verifyEvery > 0))
         try configuration.validate()
         return configuration
     }
@@ -167,7 +202,9 @@ struct Run: ParsableCommand {
         if !scenarios.isEmpty {
             let given = pipelineFlagsGiven
             if !given.isEmpty {
-                throw ValidationError("\(given.joined(separator: ", ")) cannot be combined with scenario files: a scenario file sets the whole pipeline")
+                throw ValidationError(
+                    "\(given.joined(separator: ", ")) cannot be combined with scenario files: a scenario file sets the whole pipeline"
+                )
             }
         } else {
             do { _ = try flagsConfiguration() } catch { throw ValidationError("\(error)") }
@@ -183,7 +220,8 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "dmabuf-pipe")
         let runs = try plannedRuns()
         try checkOutputs(runs)
-        let temporaryDirectory = outputDir == nil && runs.contains { $0.pipeline.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) }
+        let temporaryDirectory =
+            outputDir == nil && runs.contains { $0.pipeline.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) }
             ? try makeTemporaryDirectory() : nil
         defer { if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) } }
 
@@ -193,10 +231,13 @@ struct Run: ParsableCommand {
         var results: [ScenarioResult] = []
         for scenario in runs {
             if StopSignals.pending != nil { break }
-            let placed = scenarios.isEmpty ? scenario : scenario.placingFiles(under: outputDir ?? temporaryDirectory ?? ".")
+            let placed =
+                scenarios.isEmpty ? scenario : scenario.placingFiles(under: outputDir ?? temporaryDirectory ?? ".")
             let result = placed.run(kernel: kernel, logger: logger, stopRequest: { StopSignals.pending }) { progress in
                 guard live else { return }
-                let line = String(format: "\r%@: frame %d/%d, %.1f fps, %d dropped", scenario.name, progress.frame, progress.total, progress.framesPerSecond, progress.drops)
+                let line = String(
+                    format: "\r%@: frame %d/%d, %.1f fps, %d dropped", scenario.name, progress.frame, progress.total,
+                    progress.framesPerSecond, progress.drops)
                 FileHandle.standardError.write(Data(line.utf8))
             }
             if live { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
@@ -208,8 +249,9 @@ struct Run: ParsableCommand {
             print("interrupted by \(StopSignals.name(interruption)): \(results.count) of \(runs.count) runs reported")
         }
         if json {
-            let document = PipeOutput(version: DmaBufKitVersion.string, kernel: kernel.kind, paced: kernel.pacesFrames,
-                                      interruptedBy: interruption.map(StopSignals.name), results: results)
+            let document = PipeOutput(
+                version: DmaBufKitVersion.string, kernel: kernel.kind, paced: kernel.pacesFrames,
+                interruptedBy: interruption.map(StopSignals.name), results: results)
             print(String(decoding: try ToolSupport.json(document), as: UTF8.self))
         }
         if let junit {
@@ -228,7 +270,11 @@ struct Run: ParsableCommand {
         if scenarios.isEmpty {
             let configuration: PipelineConfiguration
             do { configuration = try flagsConfiguration() } catch { throw usage("\(error)") }
-            return [PipelineScenario(name: "\(configuration.strategy.rawValue) \(configuration.source) → \(configuration.sink)", pipeline: configuration)]
+            return [
+                PipelineScenario(
+                    name: "\(configuration.strategy.rawValue) \(configuration.source) → \(configuration.sink)",
+                    pipeline: configuration)
+            ]
         }
         var runs: [PipelineScenario] = [], errors: [String] = [], labels: Set<String> = []
         for path in scenarios {
@@ -273,20 +319,24 @@ struct Run: ParsableCommand {
     func makeTemporaryDirectory() throws -> String {
         var template = Array("\(NSTemporaryDirectory())/dmabuf-pipe.XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw usage("cannot create a temporary directory for the file sink (\(Errno(rawValue: errno))); give --output-dir")
+            throw usage(
+                "cannot create a temporary directory for the file sink (\(Errno(rawValue: errno))); give --output-dir")
         }
         return String(cString: made)
     }
 
     func printResult(_ result: ScenarioResult, expectsFailure: Bool) {
-        let mark = switch result.status {
-        case .passed: "ok  "
-        case .failed, .denied: "FAIL"
-        case .skipped: "skip"
-        case .interrupted: "stop"
-        }
+        let mark =
+            switch result.status {
+            case .passed: "ok  "
+            case .failed, .denied: "FAIL"
+            case .skipped: "skip"
+            case .interrupted: "stop"
+            }
         print("\(mark) \(result.name)")
-        if let summary = result.report?.summary { print("     " + summary.replacingOccurrences(of: "\n", with: "\n     ")) }
+        if let summary = result.report?.summary {
+            print("     " + summary.replacingOccurrences(of: "\n", with: "\n     "))
+        }
         if !result.passed || expectsFailure { print("     \(result.reason)") }
         fflush(nil)  // each result as it comes, also into a file or a pipe (nil: every stream)
     }

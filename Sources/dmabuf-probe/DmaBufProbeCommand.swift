@@ -1,6 +1,6 @@
 import ArgumentParser
-import DmaBufKit
 import DmaBufCommandLine
+import DmaBufKit
 import Foundation
 import Logging
 
@@ -40,10 +40,17 @@ struct DmaBufProbeCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON (stable schema, see README.md).")
     var json = false
 
-    @Flag(help: "Also try every exporter (heaps, udmabuf, dumb buffers, EXPBUF) with every importer (PRIME import + AddFB2, V4L2 DMABUF QBUF).")
+    @Flag(
+        help:
+            "Also try every exporter (heaps, udmabuf, dumb buffers, EXPBUF) with every importer (PRIME import + AddFB2, V4L2 DMABUF QBUF)."
+    )
     var matrix = false
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Probe only this device: a path (/dev/video0, /dev/dri/card1), a number (0: /dev/video0), a V4L2 node name (vivid-000-vid-cap) or a DRM driver (vkms).", valueName: "device"))
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp(
+            "Probe only this device: a path (/dev/video0, /dev/dri/card1), a number (0: /dev/video0), a V4L2 node name (vivid-000-vid-cap) or a DRM driver (vkms).",
+            valueName: "device"))
     var device: String?
 
     @Flag(help: "Probe the simulated kernel instead of this machine's.")
@@ -53,7 +60,9 @@ struct DmaBufProbeCommand: ParsableCommand {
     var verbose = false
 
     func validate() throws {
-        if device?.isEmpty == true { throw ValidationError("--device names nothing: a path, a number, a V4L2 node name or a DRM driver") }
+        if device?.isEmpty == true {
+            throw ValidationError("--device names nothing: a path, a number, a V4L2 node name or a DRM driver")
+        }
     }
 
     func run() throws {
@@ -68,7 +77,8 @@ struct DmaBufProbeCommand: ParsableCommand {
         if let device {
             do { selected = try probe.select(device) } catch {
                 ToolSupport.warn("dmabuf-probe: \(error)")
-                throw ExitCode(error.errno == .EACCES || error.errno == .EPERM ? ExitStatus.permission : ExitStatus.nothingToTest)
+                throw ExitCode(
+                    error.errno == .EACCES || error.errno == .EPERM ? ExitStatus.permission : ExitStatus.nothingToTest)
             }
         }
         StopSignals.install()

@@ -15,7 +15,8 @@ func check(_ row: BadInput, on kernel: any Kernel) {
                 Issue.record("\(row.name): succeeded, expected \(row.expected.name) (\(row.source))")
             }
         } catch {
-            #expect(error.errno == row.expected, "\(row.name): \(error) — expected \(row.expected.name) per \(row.source)")
+            #expect(
+                error.errno == row.expected, "\(row.name): \(error) — expected \(row.expected.name) per \(row.source)")
         }
     }
 }
@@ -29,11 +30,11 @@ struct SimulatedBadInputTests {
 }
 
 extension DeviceTests {
-@Suite("Bad inputs on the real kernel")
-struct BadInputs {
-    @Test(arguments: BadInputTable.rows)
-    func row(_ row: BadInput) {
-        check(row, on: LinuxKernel())
+    @Suite("Bad inputs on the real kernel")
+    struct BadInputs {
+        @Test(arguments: BadInputTable.rows)
+        func row(_ row: BadInput) {
+            check(row, on: LinuxKernel())
+        }
     }
-}
 }

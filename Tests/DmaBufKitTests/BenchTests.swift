@@ -1,8 +1,9 @@
-@testable import DmaBufBench
 import DmaBufKit
 import DmaBufSimulation
 import Logging
 import Testing
+
+@testable import DmaBufBench
 
 /// The benchmark loops on both kernels: every loop runs (on the real one against the C
 /// reference too), each round does what it says, and nothing is left behind.
@@ -16,17 +17,22 @@ enum BenchCases {
             #expect(benchmarks.clock.problem == nil, "\(benchmarks.clock.summary)")
             let (measurements, skipped) = try benchmarks.run()
             #expect(skipped.isEmpty, "\(skipped)")
-            #expect(measurements.map(\.loop) == [
-                "heap alloc+close", "heap alloc+close", "heap alloc+close", "heap alloc+close",
-                "udmabuf create+close", "udmabuf create+close", "udmabuf create+close",
-                "DMA_BUF_IOCTL_SYNC pair", "V4L2 DQBUF+QBUF", "PRIME import+close",
-            ])
+            #expect(
+                measurements.map(\.loop) == [
+                    "heap alloc+close", "heap alloc+close", "heap alloc+close", "heap alloc+close",
+                    "udmabuf create+close", "udmabuf create+close", "udmabuf create+close",
+                    "DMA_BUF_IOCTL_SYNC pair", "V4L2 DQBUF+QBUF", "PRIME import+close",
+                ])
             for measurement in measurements {
                 #expect(measurement.runs == 2 && measurement.rounds >= 1)
                 // Every run was sized to the clock's minimum, whatever --rounds-scale asked.
                 let minimum = Double(benchmarks.clock.minimumRunNanoseconds) / 10
-                #expect(measurement.swiftNanosecondsPerRound.minimum * Double(measurement.rounds) >= minimum, "\(measurement.loop)")
-                #expect((measurement.cNanosecondsPerRound?.minimum ?? minimum) * Double(measurement.rounds) >= minimum, "\(measurement.loop)")
+                #expect(
+                    measurement.swiftNanosecondsPerRound.minimum * Double(measurement.rounds) >= minimum,
+                    "\(measurement.loop)")
+                #expect(
+                    (measurement.cNanosecondsPerRound?.minimum ?? minimum) * Double(measurement.rounds) >= minimum,
+                    "\(measurement.loop)")
                 // The C reference runs only against the real kernel, and then gives every loop a ratio.
                 #expect((measurement.ratio != nil) == (kernel is LinuxKernel), "\(measurement.loop)")
                 #expect((measurement.swiftMicrosecondsPerMiB != nil) == ((measurement.bytes ?? 0) >= 1 << 20))
@@ -45,8 +51,12 @@ struct SimulatedBenchTests {
         configuration.heaps = []
         var settings = LoopBenchmarks.Settings()
         (settings.runs, settings.roundsScale) = (1, 0.002)
-        let (measurements, skipped) = try LoopBenchmarks(kernel: SimulatedKernel(configuration), settings: settings, logger: Logger(label: "test")).run()
-        #expect(skipped.count == 3 && skipped.allSatisfy { $0.contains("ENOENT") && $0.contains("/dev/dma_heap/system") }, "\(skipped)")
+        let (measurements, skipped) = try LoopBenchmarks(
+            kernel: SimulatedKernel(configuration), settings: settings, logger: Logger(label: "test")
+        ).run()
+        #expect(
+            skipped.count == 3 && skipped.allSatisfy { $0.contains("ENOENT") && $0.contains("/dev/dma_heap/system") },
+            "\(skipped)")
         #expect(Set(measurements.map(\.loop)) == ["udmabuf create+close", "V4L2 DQBUF+QBUF"])
     }
 
@@ -56,12 +66,21 @@ struct SimulatedBenchTests {
         let wall = [Int64](repeating: 200_000, count: 10)
         let sound = ClockCheck(step: 40, busyMicroseconds: 200, wall: wall, cpu: [Int64](repeating: 199_000, count: 10))
         #expect(sound.problem == nil && sound.minimumRunNanoseconds == 1_000_000, "\(sound.summary)")
-        let stalling = ClockCheck(step: 40, busyMicroseconds: 200, wall: wall, cpu: [0] + [Int64](repeating: 199_000, count: 9))
+        let stalling = ClockCheck(
+            step: 40, busyMicroseconds: 200, wall: wall, cpu: [0] + [Int64](repeating: 199_000, count: 9))
         #expect(stalling.problem?.contains("read 0 for 1 of 10") == true)
-        #expect(ClockCheck(step: 40, busyMicroseconds: 200, wall: wall, cpu: [Int64](repeating: 60_000, count: 10)).problem?.contains("lags") == true)
-        #expect(ClockCheck(step: 40, busyMicroseconds: 200, wall: wall, cpu: [4_000_000] + [Int64](repeating: 199_000, count: 9)).problem?.contains("jumps") == true)
-        #expect(ClockCheck(step: 0, busyMicroseconds: 200, wall: wall, cpu: wall).problem?.contains("never moved") == true)
-        #expect(ClockCheck(step: 4_000_000, busyMicroseconds: 200, wall: wall, cpu: wall).minimumRunNanoseconds == 400_000_000)
+        #expect(
+            ClockCheck(step: 40, busyMicroseconds: 200, wall: wall, cpu: [Int64](repeating: 60_000, count: 10)).problem?
+                .contains("lags") == true)
+        #expect(
+            ClockCheck(
+                step: 40, busyMicroseconds: 200, wall: wall, cpu: [4_000_000] + [Int64](repeating: 199_000, count: 9)
+            ).problem?.contains("jumps") == true)
+        #expect(
+            ClockCheck(step: 0, busyMicroseconds: 200, wall: wall, cpu: wall).problem?.contains("never moved") == true)
+        #expect(
+            ClockCheck(step: 4_000_000, busyMicroseconds: 200, wall: wall, cpu: wall).minimumRunNanoseconds
+                == 400_000_000)
 
         #expect(sound.rejection(cpu: 1_100_000, wall: 1_200_000) == nil)
         #expect(sound.rejection(cpu: 0, wall: 1_200_000) != nil)
@@ -75,8 +94,10 @@ struct SimulatedBenchTests {
 
     /// The targets are judged from the medians, and a miss says by how much.
     @Test func targetsSayByHowMuch() throws {
-        let within = LoopMeasurement(loop: "a", parameter: "x", bytes: nil, rounds: 10, c: [1000, 1000, 1000], swift: [1010, 1200, 1040])
-        let over = LoopMeasurement(loop: "b", parameter: "y", bytes: 1 << 21, rounds: 10, c: [1000, 1000, 1000], swift: [1100, 1080, 1300])
+        let within = LoopMeasurement(
+            loop: "a", parameter: "x", bytes: nil, rounds: 10, c: [1000, 1000, 1000], swift: [1010, 1200, 1040])
+        let over = LoopMeasurement(
+            loop: "b", parameter: "y", bytes: 1 << 21, rounds: 10, c: [1000, 1000, 1000], swift: [1100, 1080, 1300])
         #expect(within.ratio?.median == 1.04 && over.ratio?.median == 1.1)
         #expect(over.cMicrosecondsPerMiB == 0.05 && over.swiftMicrosecondsPerMiB == 0.055)
         let targets = BenchReport.judge(loops: [within, over], pipelines: [])
@@ -84,25 +105,35 @@ struct SimulatedBenchTests {
         #expect(targets[0].detail == "missed: b y 1.100 (+10.0%)")
         #expect(BenchReport.judge(loops: [within], pipelines: [])[0].met)
 
-        func cost(_ contender: PipelineCost.Contender, _ width: Int, _ milliseconds: Double) -> PipelineCost.Measurement {
+        func cost(_ contender: PipelineCost.Contender, _ width: Int, _ milliseconds: Double) -> PipelineCost.Measurement
+        {
             let spread = Spread(minimum: milliseconds, median: milliseconds, maximum: milliseconds)
             return PipelineCost.Measurement(
-                contender: contender, title: contender.title, width: width, height: width * 9 / 16, framesPerSecond: 5, settleSeconds: 5,
-                windowSeconds: 8, command: "", cpuMillisecondsPerFrame: spread, totalCPUSeconds: spread, framesCopied: nil)
+                contender: contender, title: contender.title, width: width, height: width * 9 / 16, framesPerSecond: 5,
+                settleSeconds: 5,
+                windowSeconds: 8, command: "", cpuMillisecondsPerFrame: spread, totalCPUSeconds: spread,
+                framesCopied: nil)
         }
-        let pipelines = [cost(.export, 640, 1.0), cost(.export, 1920, 1.3), cost(.copy, 1920, 20), cost(.gstreamer, 640, 2), cost(.gstreamer, 1920, 1.2)]
-        let verdicts = Dictionary(uniqueKeysWithValues: BenchReport.judge(loops: [], pipelines: pipelines).map { ($0.goal, $0.met) })
-        #expect(verdicts == [
-            "export: CPU per frame at 1920x1080 within 1.2× of 640x480": false,
-            "export: CPU per frame at 1920x1080 at most 0.5× the copy path's": true,
-            "export: CPU per frame ≤ GStreamer's at width 640": true,
-            "export: CPU per frame ≤ GStreamer's at width 1920": false,
-        ])
+        let pipelines = [
+            cost(.export, 640, 1.0), cost(.export, 1920, 1.3), cost(.copy, 1920, 20), cost(.gstreamer, 640, 2),
+            cost(.gstreamer, 1920, 1.2),
+        ]
+        let verdicts = Dictionary(
+            uniqueKeysWithValues: BenchReport.judge(loops: [], pipelines: pipelines).map { ($0.goal, $0.met) })
+        #expect(
+            verdicts == [
+                "export: CPU per frame at 1920x1080 within 1.2× of 640x480": false,
+                "export: CPU per frame at 1920x1080 at most 0.5× the copy path's": true,
+                "export: CPU per frame ≤ GStreamer's at width 640": true,
+                "export: CPU per frame ≤ GStreamer's at width 1920": false,
+            ])
     }
 }
 
 extension DeviceTests {
-    @Suite("Benchmarks on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
+    @Suite(
+        "Benchmarks on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason)
+    )
     struct BenchOnDevices {
         @Test func loops() throws { try BenchCases.loopsRunAndLeakNothing(LinuxKernel()) }
     }

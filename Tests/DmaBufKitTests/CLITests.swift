@@ -10,7 +10,10 @@ import Testing
 struct CLITests {
     /// Values for a numeric flag: the edges of Int, a double where an integer is wanted, NaN, infinity.
     static let hostileValues = ["-1", "0", "\(Int.max)", "99999999999999999999", "1e300", "nan", "inf", "-inf"]
-    static let numericFlags = ["--frames", "--fps", "--buffers", "--verify-every", "--test-pattern", "--min-fps", "--max-drops", "--max-source-drops"]
+    static let numericFlags = [
+        "--frames", "--fps", "--buffers", "--verify-every", "--test-pattern", "--min-fps", "--max-drops",
+        "--max-source-drops",
+    ]
 
     /// Every numeric flag with every hostile value: exit 64 (or, for a value the flag allows, a
     /// run that ends normally); never a trap (SIGILL/SIGTRAP would read as 132/133).
@@ -20,13 +23,19 @@ struct CLITests {
             let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "3", "\(flag)=\(value)"])
             let allowed = Self.allows(flag, value)
             #expect(run.status == (allowed ? 0 : 64), "\(flag)=\(value): exit \(run.status)\n\(run.errors)")
-            if !allowed { #expect(run.errors.contains(flag.dropFirst(2)) || run.errors.contains("Error:"), "\(flag)=\(value): \(run.errors)") }
+            if !allowed {
+                #expect(
+                    run.errors.contains(flag.dropFirst(2)) || run.errors.contains("Error:"),
+                    "\(flag)=\(value): \(run.errors)")
+            }
         }
     }
 
     static func allows(_ flag: String, _ value: String) -> Bool {
         switch (flag, value) {
-        case ("--verify-every", "0"), ("--test-pattern", "0"), ("--min-fps", "0"), ("--max-drops", "0"), ("--max-source-drops", "0"): true
+        case ("--verify-every", "0"), ("--test-pattern", "0"), ("--min-fps", "0"), ("--max-drops", "0"),
+            ("--max-source-drops", "0"):
+            true
         default: false
         }
     }
@@ -77,8 +86,11 @@ struct CLITests {
             ("negative.yaml", "name: b\npipeline:\n  frames: -1\n"),
             ("wrong-type.yaml", "name: c\npipeline:\n  frames: many\n"),
         ]
-        for (name, text) in files { try text.write(toFile: "\(directory.path)/\(name)", atomically: true, encoding: .utf8) }
-        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated"] + files.map { "\(directory.path)/\($0.0)" } + [directory.path])
+        for (name, text) in files {
+            try text.write(toFile: "\(directory.path)/\(name)", atomically: true, encoding: .utf8)
+        }
+        let run = try ToolRun.run(
+            "dmabuf-pipe", ["run", "--simulated"] + files.map { "\(directory.path)/\($0.0)" } + [directory.path])
         #expect(run.status == 64)
         #expect(run.output.isEmpty, "no scenario ran: \(run.output)")
         #expect(run.errors.contains("unknown-key.yaml:4: pipeline.size: unknown key"), "\(run.errors)")
@@ -93,7 +105,8 @@ struct CLITests {
         let scenario = "\(directory.path)/escape.yaml"
         try "name: ../../escaped\npipeline:\n  frames: 2\n".write(toFile: scenario, atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: "\(directory.path)/a/b", withIntermediateDirectories: true)
-        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", scenario, "--dump-frames", "\(directory.path)/a/b"])
+        let run = try ToolRun.run(
+            "dmabuf-pipe", ["run", "--simulated", scenario, "--dump-frames", "\(directory.path)/a/b"])
         #expect(run.status == 0, "\(run.output)\(run.errors)")
         #expect(!FileManager.default.fileExists(atPath: "\(directory.path)/escaped"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory.path)/a/b") == ["escaped"])
@@ -105,7 +118,9 @@ struct CLITests {
         let directory = try TemporaryDirectory()
         let junit = "\(directory.path)/report.xml"
         var streaming = false
-        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--verbose", "--frames", "1000000", "--junit", junit]) { running in
+        let run = try ToolRun.run(
+            "dmabuf-pipe", ["run", "--simulated", "--verbose", "--frames", "1000000", "--junit", junit]
+        ) { running in
             streaming = running.waitForErrors(containing: "frames to show")  // the run is in its frame loop
             kill(running.process.processIdentifier, signal)
         }
@@ -123,12 +138,16 @@ struct CLITests {
         let directory = try TemporaryDirectory()
         let target = "\(directory.path)/frames.raw"
         try "precious".write(toFile: target, atomically: true, encoding: .utf8)
-        let run = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--from", "/dev/video99", "--to", "file:\(target)", "--frames", "3"])
+        let run = try ToolRun.run(
+            "dmabuf-pipe", ["run", "--simulated", "--from", "/dev/video99", "--to", "file:\(target)", "--frames", "3"])
         #expect(run.status == 2, "absent source: nothing to test (\(run.output))")
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "precious")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["frames.raw"], "no temporary file left")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["frames.raw"],
+            "no temporary file left")
 
-        let good = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--to", "file:\(target)", "--frames", "3", "--verify-every", "0"])
+        let good = try ToolRun.run(
+            "dmabuf-pipe", ["run", "--simulated", "--to", "file:\(target)", "--frames", "3", "--verify-every", "0"])
         #expect(good.status == 0, "\(good.output)")
         #expect(try FileManager.default.attributesOfItem(atPath: target)[.size] as? Int == 3 * 640 * 480 * 4)
     }
@@ -136,18 +155,29 @@ struct CLITests {
     /// Each exit code from the table, produced by the tool.
     @Test func exitCodesKeepTheirPromise() throws {
         #expect(try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "3"]).status == ExitStatus.ok)
-        #expect(try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "3", "--test-pattern", "5"]).status == ExitStatus.failed)
-        let absent = try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "3", "--from", "vivid-007-vid-cap"])
+        #expect(
+            try ToolRun.run("dmabuf-pipe", ["run", "--simulated", "--frames", "3", "--test-pattern", "5"]).status
+                == ExitStatus.failed)
+        let absent = try ToolRun.run(
+            "dmabuf-pipe", ["run", "--simulated", "--frames", "3", "--from", "vivid-007-vid-cap"])
         #expect(absent.status == ExitStatus.nothingToTest)
         #expect(absent.output.contains("found: vivid-000-vid-cap"), "names what exists: \(absent.output)")
         #expect(try ToolRun.run("dmabuf-pipe", ["run", "--bogus"]).status == ExitStatus.usage)
         #expect(try ToolRun.run("dmabuf-probe", ["--simulated"]).status == ExitStatus.ok)
-        #expect(try ToolRun.run("dmabuf-probe", ["--simulated", "-d", "vivid-007-vid-cap"]).status == ExitStatus.nothingToTest)
-        #expect(try ToolRun.run("dmabuf-bench", ["--simulated", "--only", "nothing-by-this-name"]).status == ExitStatus.usage)
+        #expect(
+            try ToolRun.run("dmabuf-probe", ["--simulated", "-d", "vivid-007-vid-cap"]).status
+                == ExitStatus.nothingToTest)
+        #expect(
+            try ToolRun.run("dmabuf-bench", ["--simulated", "--only", "nothing-by-this-name"]).status
+                == ExitStatus.usage)
         for tool in ["dmabuf-probe", "dmabuf-pipe run", "dmabuf-bench"] {
             let words = tool.split(separator: " ").map(String.init)
-            let bug = try ToolRun.run(words[0], Array(words.dropFirst()) + ["--simulated"], environment: ["DMABUFKIT_INJECT_FAULT": "internal-error"])
-            #expect(bug.status == ExitStatus.internalError && bug.errors.contains("internal error"), "\(tool): \(bug.status) \(bug.errors)")
+            let bug = try ToolRun.run(
+                words[0], Array(words.dropFirst()) + ["--simulated"],
+                environment: ["DMABUFKIT_INJECT_FAULT": "internal-error"])
+            #expect(
+                bug.status == ExitStatus.internalError && bug.errors.contains("internal error"),
+                "\(tool): \(bug.status) \(bug.errors)")
         }
     }
 
@@ -158,7 +188,11 @@ struct CLITests {
         #expect(version.output.trimmingCharacters(in: .whitespacesAndNewlines) == DmaBufKitVersion.string)
         let help = try ToolRun.run(tool, tool == "dmabuf-pipe" ? ["run", "--help"] : ["--help"])
         let table = ExitStatus.table.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        for line in table { #expect(help.output.replacingOccurrences(of: "\n", with: " ").contains(line.prefix(30)), "\(tool) --help lacks: \(line)") }
+        for line in table {
+            #expect(
+                help.output.replacingOccurrences(of: "\n", with: " ").contains(line.prefix(30)),
+                "\(tool) --help lacks: \(line)")
+        }
     }
 
     /// A device that is not accessible makes a run denied (3), an absent one skipped (2); a
@@ -167,11 +201,15 @@ struct CLITests {
         var configuration = SimulatedKernel.Configuration()
         configuration.deniedPaths = ["/dev/dri/card1"]
         let logger = Logger(label: "test")
-        let denied = PipelineScenario(name: "denied", pipeline: PipelineConfiguration(frames: 2)).run(kernel: SimulatedKernel(configuration), logger: logger)
+        let denied = PipelineScenario(name: "denied", pipeline: PipelineConfiguration(frames: 2)).run(
+            kernel: SimulatedKernel(configuration), logger: logger)
         #expect(denied.status == .denied && denied.reason.contains("EACCES"), "\(denied.reason)")
-        let absent = PipelineScenario(name: "absent", pipeline: PipelineConfiguration(source: "no-such-camera", frames: 2)).run(kernel: SimulatedKernel(), logger: logger)
+        let absent = PipelineScenario(
+            name: "absent", pipeline: PipelineConfiguration(source: "no-such-camera", frames: 2)
+        ).run(kernel: SimulatedKernel(), logger: logger)
         #expect(absent.status == .skipped && absent.reason.contains("found:"), "\(absent.reason)")
-        let passed = PipelineScenario(name: "passed", pipeline: PipelineConfiguration(frames: 2)).run(kernel: SimulatedKernel(), logger: logger)
+        let passed = PipelineScenario(name: "passed", pipeline: PipelineConfiguration(frames: 2)).run(
+            kernel: SimulatedKernel(), logger: logger)
         var black = PipelineConfiguration(frames: 2)
         black.testPattern = 5
         let failed = PipelineScenario(name: "failed", pipeline: black).run(kernel: SimulatedKernel(), logger: logger)
@@ -187,7 +225,8 @@ struct CLITests {
 extension CLITests {
     /// JUnit carries each scenario's time (it was once taken after the result was returned: 0).
     @Test func scenarioTimesAreRecorded() {
-        let result = PipelineScenario(name: "timed", pipeline: PipelineConfiguration(frames: 3)).run(kernel: SimulatedKernel(), logger: Logger(label: "test"))
+        let result = PipelineScenario(name: "timed", pipeline: PipelineConfiguration(frames: 3)).run(
+            kernel: SimulatedKernel(), logger: Logger(label: "test"))
         #expect(result.passed && result.seconds > 0, "\(result.seconds)")
         #expect(!ScenarioResult.junit([result]).contains("time=\"0.000\""))
     }

@@ -11,10 +11,16 @@ enum ConcurrencyCases {
     /// Races every kernel must survive. A round on the real kernel costs many times one on
     /// the model, and a race shows within a few hundred: the model gets four times as many.
     static let shared: [KernelCase] = [
-        KernelCase("concurrent imports on one device") { try concurrentImportsOnOneDevice($0, rounds: $0 is LinuxKernel ? 500 : 2000) },
+        KernelCase("concurrent imports on one device") {
+            try concurrentImportsOnOneDevice($0, rounds: $0 is LinuxKernel ? 500 : 2000)
+        },
         KernelCase("concurrent allocations") { try concurrentAllocations($0, rounds: $0 is LinuxKernel ? 250 : 1000) },
-        KernelCase("a dropped DRM device leaves the next file alone") { try aDroppedDRMDeviceLeavesTheNextFileAlone($0) },
-        KernelCase("a dropped video device leaves the next file alone") { try aDroppedVideoDeviceLeavesTheNextFileAlone($0) },
+        KernelCase("a dropped DRM device leaves the next file alone") {
+            try aDroppedDRMDeviceLeavesTheNextFileAlone($0)
+        },
+        KernelCase("a dropped video device leaves the next file alone") {
+            try aDroppedVideoDeviceLeavesTheNextFileAlone($0)
+        },
     ]
 
     /// 8 threads import one dma-buf into one DRM device, add a framebuffer over it and close
@@ -31,8 +37,9 @@ enum ConcurrencyCases {
                 for _ in 0..<rounds {
                     do {
                         let gem = try display.importBuffer(buffer)
-                        let framebuffer = try display.addFramebuffer(DRMFramebufferRequest(
-                            width: 64, height: 64, format: .xrgb8888, handles: [gem.handle], pitches: [256]))
+                        let framebuffer = try display.addFramebuffer(
+                            DRMFramebufferRequest(
+                                width: 64, height: 64, format: .xrgb8888, handles: [gem.handle], pitches: [256]))
                         try framebuffer.remove()
                         try gem.close()
                     } catch {
@@ -105,7 +112,9 @@ enum ConcurrencyCases {
                 try next.close()
             }
         }
-        #expect(arranged, "in \(attempts) tries the next file never got the dropped number and handle: the case did not run")
+        #expect(
+            arranged, "in \(attempts) tries the next file never got the dropped number and handle: the case did not run"
+        )
     }
 
     /// A V4L2 device dropped without close() while its queue lives; another node's file gets
@@ -126,7 +135,9 @@ enum ConcurrencyCases {
                 arranged = next.descriptor.fd == number
                 let nextQueue = try V4L2Queue(device: next, type: .videoOutput, memory: .mmap, count: 2)
                 try queue.take()?.release()  // through its own descriptor of the capture node
-                #expect(try nextQueue.info(BufferIndex(rawValue: 1)).index == 1, "the output node's buffers are still there")
+                #expect(
+                    try nextQueue.info(BufferIndex(rawValue: 1)).index == 1, "the output node's buffers are still there"
+                )
                 try nextQueue.release()
                 try next.close()
             }
@@ -142,9 +153,11 @@ struct SimulatedConcurrencyTests {
 }
 
 extension DeviceTests {
-@Suite("Threads and reused fds on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
-struct ConcurrencyOnDevices {
-    @Test(arguments: ConcurrencyCases.shared)
-    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
-}
+    @Suite(
+        "Threads and reused fds on the real kernel",
+        .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
+    struct ConcurrencyOnDevices {
+        @Test(arguments: ConcurrencyCases.shared)
+        func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
+    }
 }

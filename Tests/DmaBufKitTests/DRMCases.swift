@@ -6,15 +6,23 @@ import Testing
 /// simulated kernel and, in the VM, on the real one.
 enum DRMCases {
     /// DRM/KMS behaviour every kernel must show, on vkms and vgem.
-    static let shared: [KernelCase] = [
-        KernelCase("inventory lists planes, formats and modifiers") { try inventoryListsPlanesFormatsAndModifiers($0) },
-        KernelCase("offsets, pitches and flips") { try offsetsPitchesAndFlips($0) },
-        KernelCase("devices are found by driver name") { try devicesAreFoundByDriverName($0) },
-        KernelCase("PRIME handles are shared and released once") { try primeHandlesAreSharedAndReleasedOnce($0) },
-        KernelCase("scanout outlives its exporter, RMFB turns the plane off") { try scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff($0) },
-    ] + Exporter.allCases.map { exporter in
-        KernelCase("writeback of a \(exporter.rawValue) matches the scanned-out buffer") { try writebackMatchesTheScannedOutBuffer($0, from: exporter) }
-    }
+    static let shared: [KernelCase] =
+        [
+            KernelCase("inventory lists planes, formats and modifiers") {
+                try inventoryListsPlanesFormatsAndModifiers($0)
+            },
+            KernelCase("offsets, pitches and flips") { try offsetsPitchesAndFlips($0) },
+            KernelCase("devices are found by driver name") { try devicesAreFoundByDriverName($0) },
+            KernelCase("PRIME handles are shared and released once") { try primeHandlesAreSharedAndReleasedOnce($0) },
+            KernelCase("scanout outlives its exporter, RMFB turns the plane off") {
+                try scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff($0)
+            },
+        ]
+        + Exporter.allCases.map { exporter in
+            KernelCase("writeback of a \(exporter.rawValue) matches the scanned-out buffer") {
+                try writebackMatchesTheScannedOutBuffer($0, from: exporter)
+            }
+        }
 
     static let xrgb8888 = DRMFormat.xrgb8888
 
@@ -25,10 +33,15 @@ enum DRMCases {
         return (0x5a00_0000 | r << 16 | g << 8 | b) ^ (inverted ? 0x00ff_ffff : 0)
     }
 
-    static func fill(_ view: UnsafeMutableRawBufferPointer, width: Int, height: Int, pitch: Int, offset: Int = 0, inverted: Bool = false) {
+    static func fill(
+        _ view: UnsafeMutableRawBufferPointer, width: Int, height: Int, pitch: Int, offset: Int = 0,
+        inverted: Bool = false
+    ) {
         for y in 0..<height {
             for x in 0..<width {
-                view.storeBytes(of: pixel(x, y, inverted: inverted).littleEndian, toByteOffset: offset + y * pitch + x * 4, as: UInt32.self)
+                view.storeBytes(
+                    of: pixel(x, y, inverted: inverted).littleEndian, toByteOffset: offset + y * pitch + x * 4,
+                    as: UInt32.self)
             }
         }
     }
@@ -46,7 +59,9 @@ enum DRMCases {
                 let want = y + rowShift < height ? pixel(x, y + rowShift, inverted: inverted) : 0
                 if got & 0xff_ffff != want & 0xff_ffff {
                     count += 1
-                    if first.count < 5 { first.append("(\(x),\(y)) got \(String(got, radix: 16)) want \(String(want, radix: 16))") }
+                    if first.count < 5 {
+                        first.append("(\(x),\(y)) got \(String(got, radix: 16)) want \(String(want, radix: 16))")
+                    }
                 }
             }
         }
@@ -54,9 +69,13 @@ enum DRMCases {
     }
 
     /// A width x height XRGB8888 framebuffer over one GEM buffer.
-    static func xrgbFramebuffer(_ device: borrowing DRMDevice, _ buffer: borrowing GEMBuffer, width: Int, height: Int, pitch: Int) throws -> Framebuffer {
-        try device.addFramebuffer(DRMFramebufferRequest(
-            width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [buffer.handle], pitches: [UInt32(pitch)]))
+    static func xrgbFramebuffer(
+        _ device: borrowing DRMDevice, _ buffer: borrowing GEMBuffer, width: Int, height: Int, pitch: Int
+    ) throws -> Framebuffer {
+        try device.addFramebuffer(
+            DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [buffer.handle],
+                pitches: [UInt32(pitch)]))
     }
 
     /// Framebuffers this open file owns (GETRESOURCES lists the caller's own).
@@ -113,7 +132,9 @@ enum DRMCases {
 
             if exporter == .udmabuf, try kernel.kernelRelease().hasPrefix("6.1.") {
                 // udmabuf gains vmap in 6.2; vkms needs it to read the buffer.
-                let error = expectKernelError(.EINVAL) { _ = try pipe.show(framebuffer, on: vkms, writebackInto: targetFB.id) }
+                let error = expectKernelError(.EINVAL) {
+                    _ = try pipe.show(framebuffer, on: vkms, writebackInto: targetFB.id)
+                }
                 #expect(error?.reason?.contains("udmabuf has none before Linux 6.2") == true)
                 try targetFB.remove()
                 try framebuffer.remove()
@@ -125,7 +146,9 @@ enum DRMCases {
             let shown = try pipe.show(framebuffer, on: vkms, writebackInto: targetFB.id)
             #expect(try shown.onScreen?.wait(timeout: .seconds(5)) == true, "the frame reached the screen")
             #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true, "the writeback completed")
-            let result = try vkms.withMapping(target) { mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!) }
+            let result = try vkms.withMapping(target) {
+                mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!)
+            }
             #expect(result.count == 0, "\(result.count) of \(width * height) pixels differ: \(result.first)")
 
             try pipe.disable(on: vkms)
@@ -185,7 +208,9 @@ extension DRMCases {
             try kernel.close(again)
             let handle = second.handle
             try second.close()
-            expectKernelError(.ENOENT) { _ = try kernel.drmPrimeHandleToFD(vkms.fd, handle, flags: PrimeFlags.closeOnExec) }
+            expectKernelError(.ENOENT) {
+                _ = try kernel.drmPrimeHandleToFD(vkms.fd, handle, flags: PrimeFlags.closeOnExec)
+            }
 
             let own = try vgem.importBuffer(shared)
             #expect(own.handle == dumb.handle, "self-import returns the exporter's own handle")
@@ -220,8 +245,12 @@ extension DRMCases {
             let shown = try pipe.show(framebuffer, on: vkms, writebackInto: targetFB.id, pageFlipEvent: 0xF11F)
             #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true)
             let events = try vkms.readEvents(timeout: .seconds(5))
-            #expect(events.map(\.type) == [DRMEventType.flipComplete] && events.first?.userData == 0xF11F && events.first?.crtc == pipe.crtc)
-            let result = try vkms.withMapping(target) { mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!) }
+            #expect(
+                events.map(\.type) == [DRMEventType.flipComplete] && events.first?.userData == 0xF11F
+                    && events.first?.crtc == pipe.crtc)
+            let result = try vkms.withMapping(target) {
+                mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!)
+            }
             #expect(result.count == 0, "after the exporter closed: \(result.count) pixels differ: \(result.first)")
             try shown.close()
 
@@ -229,7 +258,8 @@ extension DRMCases {
             try framebuffer.remove()
             #expect(try kernel.drmPlane(vkms.fd, pipe.plane).framebuffer == nil)
             let crtcProperties = try kernel.drmObjectProperties(vkms.fd, pipe.crtc.object, type: .crtc)
-            let active = try #require(crtcProperties.first { (try? kernel.drmProperty(vkms.fd, $0.key).name) == "ACTIVE" })
+            let active = try #require(
+                crtcProperties.first { (try? kernel.drmProperty(vkms.fd, $0.key).name) == "ACTIVE" })
             #expect(active.value == 1, "atomic_remove_fb disables only the plane when the driver allows it")
             try pipe.disable(on: vkms)
 
@@ -256,11 +286,14 @@ extension DRMCases {
             let first = try DmaHeap("system", kernel: kernel).allocate(length: 2 * offset + height * pitch)
             try first.write { fill($0, width: width, height: height, pitch: pitch, offset: offset) }
             let firstGEM = try vkms.importBuffer(first)
-            let firstFB = try vkms.addFramebuffer(DRMFramebufferRequest(
-                width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [firstGEM.handle],
-                pitches: [UInt32(pitch)], offsets: [UInt32(offset)]))
+            let firstFB = try vkms.addFramebuffer(
+                DRMFramebufferRequest(
+                    width: UInt32(width), height: UInt32(height), format: xrgb8888, handles: [firstGEM.handle],
+                    pitches: [UInt32(pitch)], offsets: [UInt32(offset)]))
             let second = try vkms.createDumbBuffer(width: width, height: height)
-            try vkms.withMapping(second) { fill($0, width: width, height: height, pitch: second.pitch!, inverted: true) }
+            try vkms.withMapping(second) {
+                fill($0, width: width, height: height, pitch: second.pitch!, inverted: true)
+            }
             let secondFB = try xrgbFramebuffer(vkms, second, width: width, height: height, pitch: second.pitch!)
             let target = try vkms.createDumbBuffer(width: width, height: height)
             let targetFB = try xrgbFramebuffer(vkms, target, width: width, height: height, pitch: target.pitch!)
@@ -270,7 +303,9 @@ extension DRMCases {
             try shown.close()
             let doubled = try kernel.kernelRelease().hasPrefix("6.1.")
             let atOffset = try vkms.withMapping(target) {
-                mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!, rowShift: doubled ? offset / pitch : 0)
+                mismatches(
+                    UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!,
+                    rowShift: doubled ? offset / pitch : 0)
             }
             #expect(atOffset.count == 0, "offset/pitch framebuffer: \(atOffset.count) pixels differ: \(atOffset.first)")
 
@@ -281,8 +316,13 @@ extension DRMCases {
             let events = try vkms.readEvents(timeout: .seconds(5))
             #expect(events.map(\.userData) == [7] && events.first?.type == DRMEventType.flipComplete)
             // A flip lands on a vblank after the one it was committed in, counted by the same counter.
-            #expect(events.first.map { $0.sequence &- UInt32(truncatingIfNeeded: committedAfter) } ?? 0 >= 1, "\(events), committed after \(committedAfter)")
-            let afterFlip = try vkms.withMapping(target) { mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!, inverted: true) }
+            #expect(
+                events.first.map { $0.sequence &- UInt32(truncatingIfNeeded: committedAfter) } ?? 0 >= 1,
+                "\(events), committed after \(committedAfter)")
+            let afterFlip = try vkms.withMapping(target) {
+                mismatches(
+                    UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!, inverted: true)
+            }
             #expect(afterFlip.count == 0, "after the flip: \(afterFlip.count) pixels differ: \(afterFlip.first)")
             // Without a pending event, reading waits out its timeout and finds none.
             #expect(try vkms.readEvents(timeout: .milliseconds(50)).isEmpty)
@@ -338,7 +378,9 @@ extension DRMCases {
     }
 
     /// Flips and returns the vblank sequence of the flip, from its event.
-    static func flipSequence(_ pipe: DisplayPipe, to framebuffer: borrowing Framebuffer, on vkms: borrowing DRMDevice) throws -> UInt32 {
+    static func flipSequence(
+        _ pipe: DisplayPipe, to framebuffer: borrowing Framebuffer, on vkms: borrowing DRMDevice
+    ) throws -> UInt32 {
         try pipe.flip(to: framebuffer, on: vkms, pageFlipEvent: 1).close()
         return try #require(try vkms.readEvents(timeout: .seconds(5)).first).sequence
     }

@@ -11,14 +11,14 @@ struct SimulatedDRMTests {
 }
 
 extension DeviceTests {
-@Suite("DRM/KMS on the real kernel", .enabled(if: DRMDevices.available || Devices.required, DRMDevices.skipReason))
-struct DRMOnDevices {
-    @Test func crc() throws { try DRMCases.crcsFollowWhatIsShown(LinuxKernel()) }
-    @Test(arguments: DRMCases.shared)
-    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
-    @Test(arguments: DRMBadInputTable.rows)
-    func badInput(_ row: DRMBadInput) throws { try DRMBadInputTable.check(row, on: LinuxKernel()) }
-}
+    @Suite("DRM/KMS on the real kernel", .enabled(if: DRMDevices.available || Devices.required, DRMDevices.skipReason))
+    struct DRMOnDevices {
+        @Test func crc() throws { try DRMCases.crcsFollowWhatIsShown(LinuxKernel()) }
+        @Test(arguments: DRMCases.shared)
+        func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
+        @Test(arguments: DRMBadInputTable.rows)
+        func badInput(_ row: DRMBadInput) throws { try DRMBadInputTable.check(row, on: LinuxKernel()) }
+    }
 }
 
 /// The DRM devices the DRM device tests need: vkms (with writeback) and vgem.

@@ -7,11 +7,17 @@ import Testing
 enum DmaBufCases {
     /// Heaps, udmabuf, dma-buf and sync_file behaviour every kernel must show.
     static let shared: [KernelCase] = [
-        KernelCase("system heap buffer is zero-filled and keeps what is written") { try heapBufferIsZeroFilledAndKeepsWhatIsWritten($0, heap: "system") },
-        KernelCase("reserved heap buffer is zero-filled and keeps what is written") { try heapBufferIsZeroFilledAndKeepsWhatIsWritten($0, heap: "reserved") },
+        KernelCase("system heap buffer is zero-filled and keeps what is written") {
+            try heapBufferIsZeroFilledAndKeepsWhatIsWritten($0, heap: "system")
+        },
+        KernelCase("reserved heap buffer is zero-filled and keeps what is written") {
+            try heapBufferIsZeroFilledAndKeepsWhatIsWritten($0, heap: "reserved")
+        },
         KernelCase("lengths are rounded up to pages") { try lengthIsRoundedUpToPages($0) },
         KernelCase("fdinfo of a system heap buffer") { try fdinfoShowsNameExporterAndReferences($0, heap: "system") },
-        KernelCase("fdinfo of a reserved heap buffer") { try fdinfoShowsNameExporterAndReferences($0, heap: "reserved") },
+        KernelCase("fdinfo of a reserved heap buffer") {
+            try fdinfoShowsNameExporterAndReferences($0, heap: "reserved")
+        },
         KernelCase("debugfs lists every buffer by name") { try debugfsListsEveryBufferByName($0) },
         KernelCase("udmabuf views are coherent with the memfd") { try udmabufViewsAreCoherentWithTheMemfd($0) },
         KernelCase("udmabuf list concatenates ranges in order") { try udmabufListConcatenatesRangesInOrder($0) },
@@ -87,8 +93,11 @@ enum DmaBufCases {
             let reserved = try DmaHeap("reserved", kernel: kernel).allocate(length: 4096, name: "bufinfo-cma")
             let memfd = try Memfd(kernel: kernel, name: "bufinfo", length: 4096)
             let udmabuf = try UdmabufDevice(kernel: kernel).create(from: memfd)
-            for (info, name) in [(try system.info(), "bufinfo-system"), (try reserved.info(), "bufinfo-cma"), (try udmabuf.info(), nil)] {
-                let entry = try #require(try listed(info.inode), "inode \(info.inode) (\(info.exporter)) not in bufinfo")
+            for (info, name) in [
+                (try system.info(), "bufinfo-system"), (try reserved.info(), "bufinfo-cma"), (try udmabuf.info(), nil),
+            ] {
+                let entry = try #require(
+                    try listed(info.inode), "inode \(info.inode) (\(info.exporter)) not in bufinfo")
                 #expect(entry.exporter == info.exporter && entry.size == info.size && entry.count == 1)
                 #expect(entry.name == name)
             }
@@ -109,7 +118,9 @@ enum DmaBufCases {
             let buffer = try device.create(from: memfd)
             #expect(buffer.length == 64 << 10)
             #expect(try buffer.info().exporter == "udmabuf")
-            try memfd.withMapping { view in view[0] = 0x11; view[view.count - 1] = 0x22 }
+            try memfd.withMapping { view in
+                view[0] = 0x11; view[view.count - 1] = 0x22
+            }
             try buffer.readWrite { view in
                 #expect(view[0] == 0x11 && view[view.count - 1] == 0x22)
                 view[4096] = 0x33
@@ -126,7 +137,10 @@ enum DmaBufCases {
             let b = try Memfd(kernel: kernel, name: "b", length: 4 * page)
             try a.withMapping { view in for p in 0..<4 { view[p * page] = 0xA0 | UInt8(p) } }
             try b.withMapping { view in for p in 0..<4 { view[p * page] = 0xB0 | UInt8(p) } }
-            let buffer = try device.create(ranges: [a.range(offset: 3 * page, size: page), b.range(offset: page, size: 2 * page), a.range(offset: 0, size: page)])
+            let buffer = try device.create(ranges: [
+                a.range(offset: 3 * page, size: page), b.range(offset: page, size: 2 * page),
+                a.range(offset: 0, size: page),
+            ])
             #expect(buffer.length == 4 * page)
             try buffer.read { view in
                 #expect((0..<4).map { view[$0 * page] } == [0xA3, 0xB1, 0xB2, 0xA0])
@@ -159,8 +173,12 @@ enum DmaBufCases {
             #expect(error2?.reason?.contains("F_SEAL_WRITE") == true, "\(String(describing: error2))")
 
             let good = try Memfd(kernel: kernel, name: "good", length: 3 * kernel.pageSize)
-            let error3 = expectKernelError(.EINVAL) { _ = try device.create(from: good, offset: 100, size: kernel.pageSize) }
-            #expect(error3?.reason?.contains("offset 100 is not a multiple of the page size") == true, "\(String(describing: error3))")
+            let error3 = expectKernelError(.EINVAL) {
+                _ = try device.create(from: good, offset: 100, size: kernel.pageSize)
+            }
+            #expect(
+                error3?.reason?.contains("offset 100 is not a multiple of the page size") == true,
+                "\(String(describing: error3))")
 
             let heapBuffer = try DmaHeap("system", kernel: kernel).allocate(length: 4096)
             let error4 = expectKernelError(.EBADFD) {
@@ -245,7 +263,9 @@ enum DmaBufCases {
             try? kernel.dmaBufSync(fd, flags: [.end, .read])
             done.signal()
         }
-        #expect(done.wait(timeout: .now() + .milliseconds(100)) == .timedOut, "SYNC_START returned before the fence signalled")
+        #expect(
+            done.wait(timeout: .now() + .milliseconds(100)) == .timedOut,
+            "SYNC_START returned before the fence signalled")
         signalled.set()
         try timeline.advance()
         #expect(done.wait(timeout: .now() + .seconds(10)) == .success)

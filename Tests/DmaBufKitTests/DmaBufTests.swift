@@ -27,7 +27,10 @@ struct SimulatedDmaBufTests {
         let kernel = SimulatedKernel()
         let buffer = try DmaHeap("system", kernel: kernel).allocate(length: 4096)
         #expect(throws: Boom.self) { try buffer.readWrite { _ in throw Boom() } }
-        #expect(kernel.ioctlLog == ["DMA_HEAP_IOCTL_ALLOC", "DMA_BUF_IOCTL_SYNC START|READ|WRITE", "DMA_BUF_IOCTL_SYNC END|READ|WRITE"])
+        #expect(
+            kernel.ioctlLog == [
+                "DMA_HEAP_IOCTL_ALLOC", "DMA_BUF_IOCTL_SYNC START|READ|WRITE", "DMA_BUF_IOCTL_SYNC END|READ|WRITE",
+            ])
         #expect(kernel.mappingCount == 0)
     }
 
@@ -99,14 +102,16 @@ struct SimulatedDmaBufTests {
 
     @Test func errorsReadWell() {
         let error = KernelError("UDMABUF_CREATE", .EBADFD, path: "/dev/udmabuf", reason: "fd 9 is not a memfd")
-        #expect(error.description == "UDMABUF_CREATE on /dev/udmabuf failed: EBADFD (File descriptor in bad state): fd 9 is not a memfd")
+        #expect(
+            error.description
+                == "UDMABUF_CREATE on /dev/udmabuf failed: EBADFD (File descriptor in bad state): fd 9 is not a memfd")
     }
 }
 
 extension DeviceTests {
-@Suite("dma-buf API on the real kernel")
-struct DmaBufAPI {
-    @Test(arguments: DmaBufCases.shared)
-    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
-}
+    @Suite("dma-buf API on the real kernel")
+    struct DmaBufAPI {
+        @Test(arguments: DmaBufCases.shared)
+        func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
+    }
 }

@@ -14,13 +14,27 @@ extension PipelineCases {
             ("export", configuration(.export, frames: 300)),
             ("import", configuration(.import, frames: 300)),
             ("copy", configuration(.copy, frames: 300)),
-            ("pattern", PipelineConfiguration(source: PipelineConfiguration.patternSource, strategy: .import, frames: 300)),
-            ("file", PipelineConfiguration(sink: "file:\(output.path)/frames.raw", frames: 300, framesPerSecond: 10, buffers: 8, verifyEvery: 0,
-                                           expectations: .init(verified: false))),
-            ("video output", PipelineConfiguration(source: PipelineConfiguration.patternSource, sink: "vivid-000-vid-out", strategy: .import,
-                                                   width: 720, height: 576, frames: 300, verifyEvery: 0, expectations: .init(verified: false))),
+            (
+                "pattern",
+                PipelineConfiguration(source: PipelineConfiguration.patternSource, strategy: .import, frames: 300)
+            ),
+            (
+                "file",
+                PipelineConfiguration(
+                    sink: "file:\(output.path)/frames.raw", frames: 300, framesPerSecond: 10, buffers: 8,
+                    verifyEvery: 0,
+                    expectations: .init(verified: false))
+            ),
+            (
+                "video output",
+                PipelineConfiguration(
+                    source: PipelineConfiguration.patternSource, sink: "vivid-000-vid-out", strategy: .import,
+                    width: 720, height: 576, frames: 300, verifyEvery: 0, expectations: .init(verified: false))
+            ),
         ]
-        var mem2mem = PipelineConfiguration(frames: 300, framesPerSecond: 5, buffers: 16, verifyEvery: 0, mem2mem: "vim2m", expectations: .init(verified: false))
+        var mem2mem = PipelineConfiguration(
+            frames: 300, framesPerSecond: 5, buffers: 16, verifyEvery: 0, mem2mem: "vim2m",
+            expectations: .init(verified: false))
         mem2mem.testPattern = 0
         topologies.append(("mem2mem", mem2mem))
         for (name, settings) in topologies {
@@ -34,14 +48,18 @@ extension PipelineCases {
                 let report = try pipeline.run()
                 #expect(report.interruptedBy == "SIGINT", "\(name): \(report.summary)")
                 #expect(report.framesShown <= 3, "\(name): stopped at the frame boundary: \(report.summary)")
-                #expect(!report.passed && report.failures.contains { $0.contains("interrupted by SIGINT") }, "\(name): \(report.failures)")
+                #expect(
+                    !report.passed && report.failures.contains { $0.contains("interrupted by SIGINT") },
+                    "\(name): \(report.failures)")
                 // The queues were released: the same topology starts again at once.
                 var again = settings
                 again.frames = 2
                 #expect(try Pipeline(again, kernel: kernel).run().framesShown == 2, "\(name) runs again")
             }
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: output.path) == ["frames.raw"], "only the completed run wrote its file")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: output.path) == ["frames.raw"],
+            "only the completed run wrote its file")
     }
 }
 

@@ -11,7 +11,9 @@ struct LibraryArgumentTests {
         let kernel = SimulatedKernel()
         try expectNoLeaks(kernel) {
             let camera = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
-            expectKernelError(.EINVAL) { _ = try V4L2Queue(device: camera, type: .videoCapture, memory: .mmap, count: -1) }
+            expectKernelError(.EINVAL) {
+                _ = try V4L2Queue(device: camera, type: .videoCapture, memory: .mmap, count: -1)
+            }
             var queue = try V4L2Queue(device: camera, type: .videoCapture, memory: .mmap, count: 2)
             for plane in [-1, 1, 2, Int.max] {
                 let error = expectKernelError(.EINVAL) { _ = try queue.export(BufferIndex(rawValue: 0), plane: plane) }
@@ -44,7 +46,9 @@ struct LibraryArgumentTests {
         try expectNoLeaks(kernel) {
             let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
             for (width, height, bpp) in [(-1, 64, 32), (1 << 33, 64, 32), (64, Int.min, 32), (64, 64, -8)] {
-                expectKernelError(.EINVAL) { _ = try vkms.createDumbBuffer(width: width, height: height, bitsPerPixel: bpp) }
+                expectKernelError(.EINVAL) {
+                    _ = try vkms.createDumbBuffer(width: width, height: height, bitsPerPixel: bpp)
+                }
             }
             try vkms.close()
         }
@@ -55,13 +59,17 @@ struct LibraryArgumentTests {
         try expectNoLeaks(kernel) {
             let device = try UdmabufDevice(kernel: kernel)
             let memfd = try Memfd(kernel: kernel, name: "arguments", length: 1 << 16)
-            for (offset, size) in [(Int.min, nil), (-4096, nil), (1 << 17, nil), (0, -1), (Int.max, 4096)] as [(Int, Int?)] {
+            for (offset, size) in [(Int.min, nil), (-4096, nil), (1 << 17, nil), (0, -1), (Int.max, 4096)]
+                as [(Int, Int?)]
+            {
                 expectKernelError(.EINVAL) { _ = try device.create(from: memfd, offset: offset, size: size) }
             }
             // A range that wraps past UInt64.max: Linux's shmem refuses it with EINVAL; so does the model.
             let wrapping = UdmabufItem(memfd: memfd.descriptor.fd, offset: UInt64.max - 4095, size: 8192)
             expectKernelError(.EINVAL) {
-                _ = try kernel.udmabufCreate(device: device.descriptor.fd, memfd: wrapping.memfd, flags: [], offset: wrapping.offset, size: wrapping.size)
+                _ = try kernel.udmabufCreate(
+                    device: device.descriptor.fd, memfd: wrapping.memfd, flags: [], offset: wrapping.offset,
+                    size: wrapping.size)
             }
             try memfd.close()
             try device.close()
@@ -76,12 +84,15 @@ struct LibraryArgumentTests {
         expectKernelError(.EINVAL) { _ = try kernel.read(buffer.fd, maxLength: -1) }
         try buffer.close()
         // libdrm reads four entries: a request stays four wide whatever is assigned.
-        var request = DRMFramebufferRequest(width: 64, height: 64, format: .xrgb8888, handles: [GEMHandle(rawValue: 1)], pitches: [256])
+        var request = DRMFramebufferRequest(
+            width: 64, height: 64, format: .xrgb8888, handles: [GEMHandle(rawValue: 1)], pitches: [256])
         request.handles = []
         request.pitches = [1, 2, 3, 4, 5, 6]
         request.offsets = [7]
         request.modifiers = [9]
-        #expect(request.handles.map(\.rawValue) == [0, 0, 0, 0] && request.pitches == [1, 2, 3, 4] && request.offsets == [7, 0, 0, 0])
+        #expect(
+            request.handles.map(\.rawValue) == [0, 0, 0, 0] && request.pitches == [1, 2, 3, 4]
+                && request.offsets == [7, 0, 0, 0])
         #expect(request.modifiers == [9, 0, 0, 0])
     }
 
@@ -107,8 +118,9 @@ struct LibraryArgumentTests {
             let outFence = try #require(try ids.first { try kernel.drmProperty(vkms.fd, $0).name == "OUT_FENCE_PTR" })
             for address: UInt64 in [8, 0xdead_0000, UInt64.max - 3] {
                 expectKernelError(.EFAULT) {
-                    try kernel.drmAtomicCommit(vkms.fd, [DRMAtomicProperty(object: pipe.crtc.object, property: outFence, value: address)],
-                                               flags: DRMAtomicFlags.testOnly, userData: 0)
+                    try kernel.drmAtomicCommit(
+                        vkms.fd, [DRMAtomicProperty(object: pipe.crtc.object, property: outFence, value: address)],
+                        flags: DRMAtomicFlags.testOnly, userData: 0)
                 }
             }
             try vkms.close()

@@ -9,25 +9,33 @@ import Testing
 /// on the simulated kernel and, in the VM, on vivid and vkms.
 enum PipelineCases {
     static func configuration(
-        _ strategy: PipelineConfiguration.Strategy, _ allocator: PipelineConfiguration.Allocator = .systemHeap, frames: Int, verifyEvery: Int = 1
+        _ strategy: PipelineConfiguration.Strategy, _ allocator: PipelineConfiguration.Allocator = .systemHeap,
+        frames: Int, verifyEvery: Int = 1
     ) -> PipelineConfiguration {
         // 8 buffers absorb the stall of a verified frame (a debug build under TCG compares
         // 640x480 in about a frame period); at 10 fps vivid's own thread keeps its period on
         // an emulated CPU (at 15 it woke late enough to skip a sequence number now and then).
-        PipelineConfiguration(strategy: strategy, allocator: allocator, frames: frames, framesPerSecond: 10, buffers: 8, verifyEvery: verifyEvery)
+        PipelineConfiguration(
+            strategy: strategy, allocator: allocator, frames: frames, framesPerSecond: 10, buffers: 8,
+            verifyEvery: verifyEvery)
     }
 
     /// Every frame shown, every `verifyEvery`-th one verified pixel-exact, none dropped at
     /// 10 frames per second (what a debug build and vivid keep up with under TCG); zero-copy
     /// strategies copy nothing.
     static func runsVerified(
-        _ kernel: any Kernel, _ strategy: PipelineConfiguration.Strategy, _ allocator: PipelineConfiguration.Allocator, frames: Int, verifyEvery: Int
+        _ kernel: any Kernel, _ strategy: PipelineConfiguration.Strategy, _ allocator: PipelineConfiguration.Allocator,
+        frames: Int, verifyEvery: Int
     ) throws {
         try expectNoLeaks(kernel) {
-            let report = try Pipeline(configuration(strategy, allocator, frames: frames, verifyEvery: verifyEvery), kernel: kernel).run()
+            let report = try Pipeline(
+                configuration(strategy, allocator, frames: frames, verifyEvery: verifyEvery), kernel: kernel
+            ).run()
             #expect(report.passed, "\(report.summary)")
             let verified = (frames + verifyEvery - 1) / verifyEvery
-            #expect(report.framesShown == frames && report.framesVerified == verified && report.framesMismatched == 0 && report.blankFrames == 0)
+            #expect(
+                report.framesShown == frames && report.framesVerified == verified && report.framesMismatched == 0
+                    && report.blankFrames == 0)
             #expect(report.copying == (strategy == .copy))
             #expect(report.bytesCopied == (strategy == .copy ? frames * 640 * 480 * 4 : 0))
             #expect(report.drops == 0 && report.unchangedFrames == 0, "\(report.summary)")
@@ -50,7 +58,9 @@ enum PipelineCases {
     static func udmabufImportStopsWithTheReason(_ kernel: any Kernel) throws {
         guard try kernel.kernelRelease().hasPrefix("6.1.") else { return }
         expectNoLeaks(kernel) {
-            let error = expectKernelError(.EFAULT) { _ = try Pipeline(configuration(.import, .udmabuf, frames: 5), kernel: kernel).run() }
+            let error = expectKernelError(.EFAULT) {
+                _ = try Pipeline(configuration(.import, .udmabuf, frames: 5), kernel: kernel).run()
+            }
             #expect(error?.reason?.contains("vmap") == true, "\(String(describing: error))")
         }
     }
@@ -83,55 +93,69 @@ struct SimulatedPipelineTests {
 }
 
 extension DeviceTests {
-@Suite("Pipelines on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
-struct PipelineOnDevices {
-    @Test(arguments: PipelineCases.shared)
-    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
-}
+    @Suite(
+        "Pipelines on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
+    struct PipelineOnDevices {
+        @Test(arguments: PipelineCases.shared)
+        func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
+    }
 }
 
 extension PipelineCases {
     /// Pipeline behaviour every kernel must show: the strategies verified through writeback,
     /// failures for their reasons, and nothing left behind.
-    static let shared: [KernelCase] = [
-        (PipelineConfiguration.Strategy.export, PipelineConfiguration.Allocator.systemHeap), (.import, .systemHeap), (.import, .dumb), (.copy, .systemHeap),
-    ].map { strategy, allocator in
-        KernelCase("\(strategy.rawValue) from \(allocator.rawValue) runs verified") { kernel in
-            // On a kernel that paces frames (a debug build under TCG compares a 640x480 frame
-            // in about a frame period) every 10th of 60 frames; unpaced, every one of 10.
-            let (frames, verifyEvery) = kernel.pacesFrames ? (60, 10) : (10, 1)
-            try runsVerified(kernel, strategy, allocator, frames: frames, verifyEvery: verifyEvery)
-        }
-    } + [
-        KernelCase("black frames fail verification") { try blackFramesFail($0) },
-        KernelCase("udmabuf import stops with the reason") { try udmabufImportStopsWithTheReason($0) },
-        KernelCase("impossible runs say why") { try impossibleRunsSayWhy($0) },
-        KernelCase("the sharing matrix agrees with the pipelines") { try matrixAgreesWithPipelines($0) },
-        KernelCase("dumped frames show the bars") { try dumpedFramesShowTheBars($0) },
-        KernelCase("busy and vanishing sources end cleanly") { try busyAndVanishingSourcesEndCleanly($0) },
-        KernelCase("a file sink writes the frames") { try fileSinkWritesTheFrames($0) },
-        KernelCase("a V4L2 output sink takes the pattern") { try videoOutputSinkTakesThePattern($0) },
-        KernelCase("stopped runs release everything") { try stoppedRunsReleaseEverything($0) },
-    ]
+    static let shared: [KernelCase] =
+        [
+            (PipelineConfiguration.Strategy.export, PipelineConfiguration.Allocator.systemHeap), (.import, .systemHeap),
+            (.import, .dumb), (.copy, .systemHeap),
+        ].map { strategy, allocator in
+            KernelCase("\(strategy.rawValue) from \(allocator.rawValue) runs verified") { kernel in
+                // On a kernel that paces frames (a debug build under TCG compares a 640x480 frame
+                // in about a frame period) every 10th of 60 frames; unpaced, every one of 10.
+                let (frames, verifyEvery) = kernel.pacesFrames ? (60, 10) : (10, 1)
+                try runsVerified(kernel, strategy, allocator, frames: frames, verifyEvery: verifyEvery)
+            }
+        } + [
+            KernelCase("black frames fail verification") { try blackFramesFail($0) },
+            KernelCase("udmabuf import stops with the reason") { try udmabufImportStopsWithTheReason($0) },
+            KernelCase("impossible runs say why") { try impossibleRunsSayWhy($0) },
+            KernelCase("the sharing matrix agrees with the pipelines") { try matrixAgreesWithPipelines($0) },
+            KernelCase("dumped frames show the bars") { try dumpedFramesShowTheBars($0) },
+            KernelCase("busy and vanishing sources end cleanly") { try busyAndVanishingSourcesEndCleanly($0) },
+            KernelCase("a file sink writes the frames") { try fileSinkWritesTheFrames($0) },
+            KernelCase("a V4L2 output sink takes the pattern") { try videoOutputSinkTakesThePattern($0) },
+            KernelCase("stopped runs release everything") { try stoppedRunsReleaseEverything($0) },
+        ]
 }
 
 /// The scenario suite in Tests/Scenarios, on the simulated kernel (the VM runs it with
 /// dmabuf-pipe): every scenario passes, the must-fail ones by failing for their reason.
 @Suite("Scenarios on the simulated kernel")
 struct SimulatedScenarioTests {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Scenarios")
-    static let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Scenarios")
+    static let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter {
+        $0.hasSuffix(".yaml")
+    }.sorted()
 
     @Test func theSuiteHasWhatItPromises() throws {
         let scenarios = try Self.files.map { try PipelineScenario.load(Self.directory.appendingPathComponent($0).path) }
         let strategies = Set(scenarios.map(\.pipeline.strategy))
         #expect(strategies == Set(PipelineConfiguration.Strategy.allCases))
-        #expect(Set(scenarios.filter { $0.pipeline.strategy == .import }.map(\.pipeline.allocator)) == Set(PipelineConfiguration.Allocator.allCases))
-        #expect(scenarios.contains { $0.expectFailure != nil && $0.pipeline.testPattern == 5 }, "a scenario that must fail on blank frames")
-        #expect(scenarios.contains { $0.expectFailure != nil && $0.pipeline.injectStuckDisplay != nil }, "a scenario that must fail on a stale frame")
+        #expect(
+            Set(scenarios.filter { $0.pipeline.strategy == .import }.map(\.pipeline.allocator))
+                == Set(PipelineConfiguration.Allocator.allCases))
+        #expect(
+            scenarios.contains { $0.expectFailure != nil && $0.pipeline.testPattern == 5 },
+            "a scenario that must fail on blank frames")
+        #expect(
+            scenarios.contains { $0.expectFailure != nil && $0.pipeline.injectStuckDisplay != nil },
+            "a scenario that must fail on a stale frame")
         #expect(scenarios.contains { $0.pipeline.mem2mem != nil && $0.expectFailure == nil }, "a mem2mem stage")
         #expect(scenarios.contains { $0.pipeline.source == "vivid-001-vid-cap" }, "a multi-planar source")
-        #expect(scenarios.contains { $0.pipeline.source == PipelineConfiguration.patternSource && $0.expectFailure == nil }, "the pattern source")
+        #expect(
+            scenarios.contains { $0.pipeline.source == PipelineConfiguration.patternSource && $0.expectFailure == nil },
+            "the pattern source")
     }
 
     @Test(arguments: files)
@@ -139,7 +163,8 @@ struct SimulatedScenarioTests {
         let kernel = SimulatedKernel()
         try expectNoLeaks(kernel) {
             let output = try TemporaryDirectory()
-            let scenario = try PipelineScenario.load(Self.directory.appendingPathComponent(file).path).placingFiles(under: output.path)
+            let scenario = try PipelineScenario.load(Self.directory.appendingPathComponent(file).path).placingFiles(
+                under: output.path)
             let result = scenario.run(kernel: kernel, logger: Logger(label: "test"))
             #expect(result.passed, "\(result.reason)")
         }
@@ -162,8 +187,12 @@ extension PipelineCases {
         for (strategy, allocator, cells) in expectations {
             let statuses = cells.map { matrix.cell($0.0, $0.1)?.status }
             var started = true
-            do { _ = try Pipeline(configuration(strategy, allocator, frames: 3, verifyEvery: 0), kernel: kernel).run() } catch { started = false }
-            #expect(statuses.allSatisfy { $0 == .ok } == started, "\(strategy) \(allocator): cells \(statuses), pipeline started: \(started)")
+            do {
+                _ = try Pipeline(configuration(strategy, allocator, frames: 3, verifyEvery: 0), kernel: kernel).run()
+            } catch { started = false }
+            #expect(
+                statuses.allSatisfy { $0 == .ok } == started,
+                "\(strategy) \(allocator): cells \(statuses), pipeline started: \(started)")
         }
         if try kernel.kernelRelease().hasPrefix("6.1.") {
             #expect(matrix.cell("udmabuf", vivid)?.status == .unsupported)
@@ -176,18 +205,25 @@ extension PipelineCases {
     /// --dump-frames writes real PNGs (read back here with libpng) of the shown buffer and the
     /// writeback: the same picture, vivid's 75% bars.
     static func dumpedFramesShowTheBars(_ kernel: any Kernel) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dmabufkit-dump-\(getpid())-\(kernel.kind)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "dmabufkit-dump-\(getpid())-\(kernel.kind)"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var settings = configuration(.export, frames: 3, verifyEvery: 2)
         settings.dumpDirectory = directory
         let report = try Pipeline(settings, kernel: kernel).run()
         #expect(report.passed, "\(report.summary)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-            == ["frame-0000-shown.png", "frame-0000-writeback.png", "frame-0002-shown.png", "frame-0002-writeback.png"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+                == [
+                    "frame-0000-shown.png", "frame-0000-writeback.png", "frame-0002-shown.png",
+                    "frame-0002-writeback.png",
+                ])
         func picture(_ name: String) throws -> [UInt8] {
             var width: UInt32 = 0, height: UInt32 = 0
-            try #require(dmabufkit_png_read_rgb("\(directory)/\(name)", &width, &height, nil, 0) == 0, "\(name) is a PNG")
+            try #require(
+                dmabufkit_png_read_rgb("\(directory)/\(name)", &width, &height, nil, 0) == 0, "\(name) is a PNG")
             #expect(width == 640 && height == 480)
             var rgb = [UInt8](repeating: 0, count: Int(width * height * 3))
             try #require(dmabufkit_png_read_rgb("\(directory)/\(name)", &width, &height, &rgb, rgb.count) == 0)
@@ -197,7 +233,8 @@ extension PipelineCases {
         #expect(shown == written, "the written-back picture is the one shown")
         let row = 240 * 640 * 3
         #expect(Array(shown[(row + 40 * 3)..<(row + 40 * 3 + 3)]) == [0xbf, 0xbf, 0xbf], "75% white on the left")
-        #expect(Array(shown[(row + 520 * 3)..<(row + 520 * 3 + 3)]) == [0x00, 0x00, 0xbf], "75% blue in the seventh bar")
+        #expect(
+            Array(shown[(row + 520 * 3)..<(row + 520 * 3 + 3)]) == [0x00, 0x00, 0xbf], "75% blue in the seventh bar")
     }
 }
 
@@ -209,7 +246,9 @@ extension PipelineCases {
         try expectNoLeaks(kernel) {
             let holder = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
             let held = try V4L2Queue(device: holder, type: .videoCapture, memory: .mmap, count: 2)
-            let busy = expectKernelError(.EBUSY) { _ = try Pipeline(configuration(.export, frames: 5), kernel: kernel).run() }
+            let busy = expectKernelError(.EBUSY) {
+                _ = try Pipeline(configuration(.export, frames: 5), kernel: kernel).run()
+            }
             #expect(busy?.reason?.contains("busy") == true, "\(String(describing: busy))")
             try held.release()
             try holder.close()
@@ -231,7 +270,9 @@ extension PipelineCases {
 extension PipelineCases {
     /// The file sink: every frame appended raw (a CPU copy, reported), vivid's bars in it.
     static func fileSinkWritesTheFrames(_ kernel: any Kernel) throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dmabufkit-file-sink-\(getpid())-\(kernel.kind).raw").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "dmabufkit-file-sink-\(getpid())-\(kernel.kind).raw"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try expectNoLeaks(kernel) {
             var settings = configuration(.export, frames: 4, verifyEvery: 2)
@@ -242,7 +283,9 @@ extension PipelineCases {
             let bytes = try #require(FileManager.default.contents(atPath: path))
             #expect(bytes.count == 4 * frame && report.bytesCopied == 4 * frame)
             let pixel = (240 * 640 + 40) * 4
-            #expect(Array(bytes[(3 * frame + pixel)..<(3 * frame + pixel + 3)]) == [0xbf, 0xbf, 0xbf], "75% white in the last frame")
+            #expect(
+                Array(bytes[(3 * frame + pixel)..<(3 * frame + pixel + 3)]) == [0xbf, 0xbf, 0xbf],
+                "75% white in the last frame")
         }
     }
 }
@@ -252,9 +295,10 @@ extension PipelineCases {
     /// S-Video PAL size); a camera source is refused with the reason; udmabuf at QBUF (6.1).
     static func videoOutputSinkTakesThePattern(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
-            var settings = PipelineConfiguration(source: PipelineConfiguration.patternSource, sink: "vivid-000-vid-out", strategy: .import,
-                                                 width: 720, height: 576, frames: 10, verifyEvery: 0,
-                                                 expectations: .init(verified: false))
+            var settings = PipelineConfiguration(
+                source: PipelineConfiguration.patternSource, sink: "vivid-000-vid-out", strategy: .import,
+                width: 720, height: 576, frames: 10, verifyEvery: 0,
+                expectations: .init(verified: false))
             let report = try Pipeline(settings, kernel: kernel).run()
             #expect(report.passed && report.framesShown == 10 && report.erroneousFrames == 0, "\(report.summary)")
             var camera = settings
@@ -268,4 +312,3 @@ extension PipelineCases {
         }
     }
 }
-

@@ -23,7 +23,10 @@ enum ProbeCases {
         #expect(Set(found.drm.items.map(\.driver)) == ["vkms", "vgem"])
         let vkms = try #require(found.drm.items.first { $0.driver == "vkms" })
         #expect(vkms.facts["writeback"] == "true")
-        #expect(vkms.checks.map(\.name) == ["dumb-export", "import-system-heap", "import-udmabuf", "addfb2", "scanout-writeback"])
+        #expect(
+            vkms.checks.map(\.name) == [
+                "dumb-export", "import-system-heap", "import-udmabuf", "addfb2", "scanout-writeback",
+            ])
         #expect(found.drm.items.allSatisfy { $0.checks.allSatisfy { $0.status == .ok } })
         // V4L2: vivid's nodes export and import heap buffers; udmabuf is a known 6.1 limit.
         #expect(found.v4l2.status == .ok)
@@ -43,7 +46,10 @@ struct ProbeTests {
         let report = try ProbeCases.everyPathPresentWorks(SimulatedKernel())
         #expect(report.kernel.kind == "simulated")
         #expect(report.udmabuf.facts == ["size_limit_mb": "64", "list_limit": "1024"])
-        #expect(Set(report.v4l2.items.map(\.name)) == ["vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m"])
+        #expect(
+            Set(report.v4l2.items.map(\.name)) == [
+                "vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m",
+            ])
     }
 
     @Test func aKernelWithoutDevicesSaysWhatIsMissing() {
@@ -102,7 +108,10 @@ struct ProbeTests {
         let report = Probe(kernel: SimulatedKernel()).run()
         let data = try JSONEncoder().encode(report)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        #expect(Set(object.keys) == ["schemaVersion", "version", "kernel", "heaps", "udmabuf", "syncFile", "drm", "v4l2", "exitCode"])
+        #expect(
+            Set(object.keys) == [
+                "schemaVersion", "version", "kernel", "heaps", "udmabuf", "syncFile", "drm", "v4l2", "exitCode",
+            ])
         #expect(object["version"] as? String == DmaBufKitVersion.string)
         #expect(object["schemaVersion"] as? Int == 1)
         let heaps = try #require(object["heaps"] as? [String: Any])
@@ -113,19 +122,23 @@ struct ProbeTests {
 }
 
 extension DeviceTests {
-@Suite("dmabuf-probe on the real kernel")
-struct ProbeOnDevices {
-    @Test func everythingWorksOnTheRealKernel() throws {
-        let kernel = LinuxKernel()
-        let report = try ProbeCases.everyPathPresentWorks(kernel)
-        #expect(report.kernel.kind == "linux")
-        // The facts are the module's parameters as the kernel reports them.
-        let limit = try kernel.readFile(KernelPaths.udmabufSizeLimit).trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(report.udmabuf.facts["size_limit_mb"] == limit)
-        let names = Set(report.v4l2.items.map(\.name))
-        #expect(names.isSuperset(of: ["vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m"]), "\(names)")
+    @Suite("dmabuf-probe on the real kernel")
+    struct ProbeOnDevices {
+        @Test func everythingWorksOnTheRealKernel() throws {
+            let kernel = LinuxKernel()
+            let report = try ProbeCases.everyPathPresentWorks(kernel)
+            #expect(report.kernel.kind == "linux")
+            // The facts are the module's parameters as the kernel reports them.
+            let limit = try kernel.readFile(KernelPaths.udmabufSizeLimit).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            #expect(report.udmabuf.facts["size_limit_mb"] == limit)
+            let names = Set(report.v4l2.items.map(\.name))
+            #expect(
+                names.isSuperset(of: [
+                    "vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m",
+                ]), "\(names)")
+        }
     }
-}
 }
 
 @Suite("System libraries")
@@ -160,7 +173,9 @@ struct ProbeSelectionTests {
         #expect(try probe.select("vkms") == .drm(path: "/dev/dri/card1", driver: "vkms"))
         #expect(try probe.select("/dev/dri/card0") == .drm(path: "/dev/dri/card0", driver: "vgem"))
         let missing = expectKernelError(.ENOENT) { _ = try probe.select("vivid-007-vid-cap") }
-        #expect(missing?.reason?.contains("found: /dev/video0 (vivid-000-vid-cap)") == true, "\(String(describing: missing))")
+        #expect(
+            missing?.reason?.contains("found: /dev/video0 (vivid-000-vid-cap)") == true,
+            "\(String(describing: missing))")
     }
 
     @Test func onlyTheSelectedDeviceIsProbedAndImportsInTheMatrix() throws {

@@ -22,9 +22,10 @@ import Testing
     let (width, height) = (Int(pipe.mode.hdisplay), Int(pipe.mode.vdisplay))
     let pixels = try heap.allocate(length: width * height * 4)
     let scanout = try vkms.importBuffer(pixels)
-    let framebuffer = try vkms.addFramebuffer(DRMFramebufferRequest(
-        width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888,
-        handles: [scanout.handle], pitches: [UInt32(width * 4)]))
+    let framebuffer = try vkms.addFramebuffer(
+        DRMFramebufferRequest(
+            width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888,
+            handles: [scanout.handle], pitches: [UInt32(width * 4)]))
     let shown = try pipe.show(framebuffer, on: vkms)
     #expect(try shown.onScreen?.wait(timeout: .seconds(1)) == true)
 }

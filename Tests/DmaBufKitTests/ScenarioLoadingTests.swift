@@ -11,12 +11,17 @@ struct ScenarioLoadingTests {
         "expect.min-fps", "expect.max-drops", "expect.max-source-drops",
     ]
     /// Values no field may take (as YAML spells them).
-    static let rejected = ["-1", "\(Int.max)", "99999999999999999999", "1e300", ".nan", ".inf", "-.inf", "many", "[1, 2]", "{a: 1}"]
+    static let rejected = [
+        "-1", "\(Int.max)", "99999999999999999999", "1e300", ".nan", ".inf", "-.inf", "many", "[1, 2]", "{a: 1}",
+    ]
 
     static func document(_ key: String, _ value: String) -> String {
         let parts = key.split(separator: ".")
-        if parts.count == 2 { return "name: sweep\npipeline:\n  frames: 10\n  \(parts[0]):\n    \(parts[1]): \(value)\n" }
-        return "name: sweep\npipeline:\n  frames: 10\n  \(key): \(value)\n".replacingOccurrences(of: "  frames: 10\n  frames:", with: "  frames:")
+        if parts.count == 2 {
+            return "name: sweep\npipeline:\n  frames: 10\n  \(parts[0]):\n    \(parts[1]): \(value)\n"
+        }
+        return "name: sweep\npipeline:\n  frames: 10\n  \(key): \(value)\n".replacingOccurrences(
+            of: "  frames: 10\n  frames:", with: "  frames:")
     }
 
     @Test(arguments: numericKeys)
@@ -35,11 +40,20 @@ struct ScenarioLoadingTests {
     @Test func unknownKeysAndConflictsNameTheLine() {
         let cases: [(String, String)] = [
             ("name: a\npipeline:\n  size: 1280x720\n", "sweep.yaml:3: pipeline.size: unknown key"),
-            ("name: a\npipeline:\n  frames: 3\n  expect:\n    verify_every: 2\n", "sweep.yaml:5: pipeline.expect.verify_every: unknown key"),
+            (
+                "name: a\npipeline:\n  frames: 3\n  expect:\n    verify_every: 2\n",
+                "sweep.yaml:5: pipeline.expect.verify_every: unknown key"
+            ),
             ("name: a\nframes: 3\n", "sweep.yaml:2: frames: unknown key"),
             ("pipeline:\n  frames: 3\n", "name: is required"),
-            ("name: a\npipeline:\n  mem2mem: vim2m\n  strategy: import\n", "sweep.yaml:4: pipeline.strategy import: a mem2mem stage"),
-            ("name: a\npipeline:\n  strategy: fast\n", "sweep.yaml:3: pipeline.strategy fast: must be one of export, import, copy"),
+            (
+                "name: a\npipeline:\n  mem2mem: vim2m\n  strategy: import\n",
+                "sweep.yaml:4: pipeline.strategy import: a mem2mem stage"
+            ),
+            (
+                "name: a\npipeline:\n  strategy: fast\n",
+                "sweep.yaml:3: pipeline.strategy fast: must be one of export, import, copy"
+            ),
             ("name: a\npipeline: [1, 2]\n", "pipeline: must be a mapping"),
             ("", "scenario: is empty"),
             ("name: [unclosed\n", "is not valid YAML"),
@@ -62,14 +76,18 @@ struct ScenarioLoadingTests {
         var seeds: [String] = []
         for directory in ["Fuzz/scenario-seeds", "Scenarios"] {
             let folder = root.appendingPathComponent(directory)
-            for file in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() where file.hasSuffix(".yaml") {
+            for file in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+            where file.hasSuffix(".yaml") {
                 seeds.append(try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8))
             }
         }
         #expect(seeds.count >= 18)
         var random = SplitMix64(seed: 0x5eed_d0c5)
-        let fragments = [":", "-", " ", "\n", "{", "}", "[", "]", "&a", "*a", "!!int", "\"", "'", "#", "0", "-1", "1e400", ".nan", "~", "\t",
-                         "frames", "fps", "expect", "pipeline", "name", "\u{0}", "é", "99999999999999999999"]
+        let fragments = [
+            ":", "-", " ", "\n", "{", "}", "[", "]", "&a", "*a", "!!int", "\"", "'", "#", "0", "-1", "1e400", ".nan",
+            "~", "\t",
+            "frames", "fps", "expect", "pipeline", "name", "\u{0}", "é", "99999999999999999999",
+        ]
         var loaded = 0, refused = 0
         for _ in 0..<400 {
             var text = Array(seeds[Int(random.next() % UInt64(seeds.count))])
@@ -78,7 +96,8 @@ struct ScenarioLoadingTests {
                 switch random.next() % 3 {
                 case 0: text.insert(contentsOf: fragments[Int(random.next() % UInt64(fragments.count))], at: at)
                 case 1: if !text.isEmpty { text.removeSubrange(at..<min(text.count, at + 1 + Int(random.next() % 8))) }
-                default: if !text.isEmpty { text[at] = fragments[Int(random.next() % UInt64(fragments.count))].first ?? " " }
+                default:
+                    if !text.isEmpty { text[at] = fragments[Int(random.next() % UInt64(fragments.count))].first ?? " " }
                 }
             }
             do {

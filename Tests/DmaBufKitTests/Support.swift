@@ -22,7 +22,9 @@ struct DeviceTests {}
 enum Devices {
     static let systemHeap = "/dev/dma_heap/system"
     static let reservedHeap = "/dev/dma_heap/reserved"
-    static var all: [String] { [systemHeap, reservedHeap, KernelPaths.udmabuf, KernelPaths.swSync, KernelPaths.dmaBufDebugList] }
+    static var all: [String] {
+        [systemHeap, reservedHeap, KernelPaths.udmabuf, KernelPaths.swSync, KernelPaths.dmaBufDebugList]
+    }
     static var missing: [String] { all.filter { !FileManager.default.fileExists(atPath: $0) } }
     static var available: Bool { missing.isEmpty }
     /// Set by `make vm-test` inside the VM.
@@ -45,13 +47,18 @@ struct ResourceCount: Equatable, CustomStringConvertible {
     static func of(_ kernel: any Kernel) -> ResourceCount {
         if let simulated = kernel as? SimulatedKernel {
             return ResourceCount(
-                descriptors: simulated.openDescriptorCount, mappings: simulated.mappingCount, drmObjects: simulated.drmObjectCount)
+                descriptors: simulated.openDescriptorCount, mappings: simulated.mappingCount,
+                drmObjects: simulated.drmObjectCount)
         }
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
-        let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8))?
-            .split(separator: "\n").filter { $0.contains("dmabuf") || $0.contains("memfd:") || $0.contains("/dev/dri/") }.count ?? -1
+        let maps =
+            (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8))?
+            .split(separator: "\n").filter {
+                $0.contains("dmabuf") || $0.contains("memfd:") || $0.contains("/dev/dri/")
+            }.count ?? -1
         let debugfs = "/sys/kernel/debug/dri"
-        let framebuffers = ((try? FileManager.default.contentsOfDirectory(atPath: debugfs)) ?? []).reduce(0) { total, minor in
+        let framebuffers = ((try? FileManager.default.contentsOfDirectory(atPath: debugfs)) ?? []).reduce(0) {
+            total, minor in
             let text = (try? String(contentsOfFile: "\(debugfs)/\(minor)/framebuffer", encoding: .utf8)) ?? ""
             return total + text.split(separator: "\n").filter { $0.hasPrefix("framebuffer[") }.count
         }
@@ -62,7 +69,9 @@ struct ResourceCount: Equatable, CustomStringConvertible {
 }
 
 /// Runs `body` and expects it to leave no descriptor or mapping behind.
-func expectNoLeaks(_ kernel: any Kernel, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) rethrows {
+func expectNoLeaks(
+    _ kernel: any Kernel, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
+) rethrows {
     let before = ResourceCount.of(kernel)
     try body()
     let after = ResourceCount.of(kernel)
@@ -127,9 +136,12 @@ struct ToolRun {
 
     /// The tool built beside this test bundle (`swift test` builds them: the test target depends on them).
     static func path(of tool: String) -> String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
-        while directory.path != "/" && !FileManager.default.fileExists(atPath: directory.appendingPathComponent(tool).path) {
+        while directory.path != "/"
+            && !FileManager.default.fileExists(atPath: directory.appendingPathComponent(tool).path)
+        {
             directory.deleteLastPathComponent()
         }
         return directory.appendingPathComponent(tool).path
@@ -137,7 +149,8 @@ struct ToolRun {
 
     /// Runs `tool` with `arguments`; `whileRunning` gets the process once it started (to signal it).
     static func run(
-        _ tool: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120, whileRunning: ((Running) -> Void)? = nil
+        _ tool: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120,
+        whileRunning: ((Running) -> Void)? = nil
     ) throws -> ToolRun {
         let process = Process()
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -162,8 +175,11 @@ struct ToolRun {
         watchdog.cancel()
         let outputData = FileManager.default.contents(atPath: outputPath) ?? Data()
         let errorData = FileManager.default.contents(atPath: errorsPath) ?? Data()
-        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-        return ToolRun(status: status, output: String(decoding: outputData, as: UTF8.self), errors: String(decoding: errorData, as: UTF8.self))
+        let status =
+            process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return ToolRun(
+            status: status, output: String(decoding: outputData, as: UTF8.self),
+            errors: String(decoding: errorData, as: UTF8.self))
     }
 
     /// A tool still running: its process, and what it wrote to standard error so far.
@@ -175,7 +191,11 @@ struct ToolRun {
         /// tool reached, not a guess at how long it takes to get there.
         func waitForErrors(containing text: String) -> Bool {
             for _ in 0..<600 {
-                if let data = FileManager.default.contents(atPath: errorsPath), String(decoding: data, as: UTF8.self).contains(text) { return true }
+                if let data = FileManager.default.contents(atPath: errorsPath),
+                    String(decoding: data, as: UTF8.self).contains(text)
+                {
+                    return true
+                }
                 if !process.isRunning { return false }
                 Thread.sleep(forTimeInterval: 0.1)
             }
@@ -190,7 +210,9 @@ struct ToolRun {
 struct KernelCase: Sendable, CustomTestStringConvertible {
     let name: String
     let body: @Sendable (any Kernel) throws -> Void
-    init(_ name: String, _ body: @escaping @Sendable (any Kernel) throws -> Void) { (self.name, self.body) = (name, body) }
+    init(_ name: String, _ body: @escaping @Sendable (any Kernel) throws -> Void) {
+        (self.name, self.body) = (name, body)
+    }
     var testDescription: String { name }
     func run(on kernel: any Kernel) throws { try body(kernel) }
 }

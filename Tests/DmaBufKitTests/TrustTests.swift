@@ -1,10 +1,11 @@
-@testable import DmaBufKit
 import DmaBufSimulation
 import Foundation
 import Testing
 
+@testable import DmaBufKit
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Results a busy machine cannot fake: drops are booked to whoever caused them, and a verified
@@ -77,9 +78,11 @@ struct CaptureLedgerTests {
         lossy.framesShown = 100
         (lossy.drops, lossy.sourceDrops, lossy.framesVerified) = (6, 51, 100)
         lossy.judge()
-        #expect(lossy.failures.count == 2 && lossy.failures.allSatisfy { $0.contains("the default") }, "\(lossy.failures)")
+        #expect(
+            lossy.failures.count == 2 && lossy.failures.allSatisfy { $0.contains("the default") }, "\(lossy.failures)")
         // min-fps: a late source's skips count as kept up with (99 frames in 11 s, 11 skipped: 10 fps).
-        var late = PipelineReport(configuration: PipelineConfiguration(frames: 100, expectations: .init(minimumFramesPerSecond: 9.5)))
+        var late = PipelineReport(
+            configuration: PipelineConfiguration(frames: 100, expectations: .init(minimumFramesPerSecond: 9.5)))
         (late.framesShown, late.framesPerSecond, late.sourceDrops, late.framesVerified) = (100, 9, 11, 100)
         late.judge()
         #expect(late.passed && late.keptUpFramesPerSecond == 10, "\(late.failures)")
@@ -87,7 +90,9 @@ struct CaptureLedgerTests {
         late.failures = []
         late.judge()
         #expect(late.failures.count == 1 && late.failures[0].contains("below the 9.5 expected"), "\(late.failures)")
-        var stated = PipelineReport(configuration: PipelineConfiguration(frames: 100, expectations: .init(maximumDrops: 10, maximumSourceDrops: 60)))
+        var stated = PipelineReport(
+            configuration: PipelineConfiguration(
+                frames: 100, expectations: .init(maximumDrops: 10, maximumSourceDrops: 60)))
         stated.framesShown = 100
         (stated.drops, stated.sourceDrops, stated.framesVerified) = (6, 51, 100)
         stated.judge()
@@ -115,9 +120,11 @@ enum TrustCases {
     /// vivid's capture thread is an ordinary kthread: real-time busy threads on every CPU keep
     /// it from running for 600 ms (6 periods at 10 fps), after which it skips the periods it
     /// slept through with every buffer still queued. A stall: 12 periods asleep.
-    static var real: Interference { Interference(
-        sourceRunsLate: { RealtimeHog.occupyEveryCPU(milliseconds: 600) },
-        pipelineStalls: { usleep(1_200_000) }) }
+    static var real: Interference {
+        Interference(
+            sourceRunsLate: { RealtimeHog.occupyEveryCPU(milliseconds: 600) },
+            pipelineStalls: { usleep(1_200_000) })
+    }
 
     static func configuration(frames: Int) -> PipelineConfiguration {
         var settings = PipelineCases.configuration(.export, frames: frames, verifyEvery: 0)
@@ -126,7 +133,9 @@ enum TrustCases {
     }
 
     /// A source that skips frames while buffers wait does not count against max-drops.
-    static func lateSourceIsNotThePipelinesDrop(_ kernel: any Kernel, _ interference: Interference, exactly: Int?) throws {
+    static func lateSourceIsNotThePipelinesDrop(
+        _ kernel: any Kernel, _ interference: Interference, exactly: Int?
+    ) throws {
         try expectNoLeaks(kernel) {
             let report = try Pipeline(configuration(frames: 12), kernel: kernel).run { progress in
                 if progress.frame == 4 { interference.sourceRunsLate() }
@@ -137,7 +146,8 @@ enum TrustCases {
     }
 
     /// A pipeline that keeps the driver without an empty buffer drops frames, and they count.
-    static func starvedQueueIsThePipelinesDrop(_ kernel: any Kernel, _ interference: Interference, exactly: Int?) throws {
+    static func starvedQueueIsThePipelinesDrop(_ kernel: any Kernel, _ interference: Interference, exactly: Int?) throws
+    {
         try expectNoLeaks(kernel) {
             let report = try Pipeline(configuration(frames: 16), kernel: kernel).run { progress in
                 if progress.frame == 4 { interference.pipelineStalls() }
@@ -152,11 +162,14 @@ enum TrustCases {
     /// every frame carries its counter, so the old picture is not the new one.
     static func stuckDisplayFails(_ kernel: any Kernel, source: String) throws {
         try expectNoLeaks(kernel) {
-            var settings = PipelineCases.configuration(source == PipelineConfiguration.patternSource ? .import : .export, frames: 6, verifyEvery: 1)
+            var settings = PipelineCases.configuration(
+                source == PipelineConfiguration.patternSource ? .import : .export, frames: 6, verifyEvery: 1)
             (settings.source, settings.injectStuckDisplay) = (source, 3)
             let report = try Pipeline(settings, kernel: kernel).run()
             #expect(!report.passed && report.framesMismatched == 1 && report.unchangedFrames == 0, "\(report.summary)")
-            #expect(report.failures.contains { $0.contains("differ from what the display wrote back") }, "\(report.failures)")
+            #expect(
+                report.failures.contains { $0.contains("differ from what the display wrote back") },
+                "\(report.failures)")
         }
     }
 
@@ -166,14 +179,15 @@ enum TrustCases {
     /// the change (made after 2 frames were shown): from the 10th frame on, every one is newer.
     static func unchangingSourceFails(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
-            let report = try Pipeline(PipelineCases.configuration(.export, frames: 14, verifyEvery: 1), kernel: kernel).run { progress in
-                guard progress.frame == 2 else { return }
-                do {
-                    let other = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
-                    try other.setControl(VividControl.osdTextMode, VividControl.osdNone)
-                    try other.close()
-                } catch { Issue.record("turning vivid's OSD off: \(error)") }
-            }
+            let report = try Pipeline(PipelineCases.configuration(.export, frames: 14, verifyEvery: 1), kernel: kernel)
+                .run { progress in
+                    guard progress.frame == 2 else { return }
+                    do {
+                        let other = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+                        try other.setControl(VividControl.osdTextMode, VividControl.osdNone)
+                        try other.close()
+                    } catch { Issue.record("turning vivid's OSD off: \(error)") }
+                }
             #expect(!report.passed && report.unchangedFrames >= 1 && report.framesMismatched == 0, "\(report.summary)")
             #expect(report.failures.contains { $0.contains("same picture as the frame before") }, "\(report.failures)")
         }
@@ -199,10 +213,13 @@ struct SimulatedTrustTests {
     @Test func lateFlipsAreTheDisplays() throws {
         let kernel = SimulatedKernel()
         try expectNoLeaks(kernel) {
-            let report = try Pipeline(PipelineCases.configuration(.export, frames: 6, verifyEvery: 1), kernel: kernel).run { progress in
-                if progress.frame == 3 { kernel.delayNextFlip(vblanks: 2) }
-            }
-            #expect(report.passed && report.lateFlips == 1 && report.vblanksMissed == 2 && report.drops == 0, "\(report.summary)")
+            let report = try Pipeline(PipelineCases.configuration(.export, frames: 6, verifyEvery: 1), kernel: kernel)
+                .run { progress in
+                    if progress.frame == 3 { kernel.delayNextFlip(vblanks: 2) }
+                }
+            #expect(
+                report.passed && report.lateFlips == 1 && report.vblanksMissed == 2 && report.drops == 0,
+                "\(report.summary)")
         }
     }
 
@@ -222,10 +239,16 @@ struct SimulatedTrustTests {
 }
 
 extension DeviceTests {
-    @Suite("Trustworthy pipeline results on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
+    @Suite(
+        "Trustworthy pipeline results on the real kernel",
+        .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
     struct TrustOnDevices {
-        @Test func lateSource() throws { try TrustCases.lateSourceIsNotThePipelinesDrop(LinuxKernel(), TrustCases.real, exactly: nil) }
-        @Test func starvedQueue() throws { try TrustCases.starvedQueueIsThePipelinesDrop(LinuxKernel(), TrustCases.real, exactly: nil) }
+        @Test func lateSource() throws {
+            try TrustCases.lateSourceIsNotThePipelinesDrop(LinuxKernel(), TrustCases.real, exactly: nil)
+        }
+        @Test func starvedQueue() throws {
+            try TrustCases.starvedQueueIsThePipelinesDrop(LinuxKernel(), TrustCases.real, exactly: nil)
+        }
         @Test(arguments: ["vivid", PipelineConfiguration.patternSource])
         func stuckDisplay(_ source: String) throws { try TrustCases.stuckDisplayFails(LinuxKernel(), source: source) }
         @Test func unchangingSource() throws { try TrustCases.unchangingSourceFails(LinuxKernel()) }
@@ -243,7 +266,9 @@ enum RealtimeHog {
             Thread.detachNewThread {
                 var parameter = sched_param(sched_priority: 1)
                 let status = pthread_setschedparam(pthread_self(), SCHED_FIFO, &parameter)
-                if status != 0 { Issue.record("pthread_setschedparam(SCHED_FIFO): \(String(cString: strerror(status)))") }
+                if status != 0 {
+                    Issue.record("pthread_setschedparam(SCHED_FIFO): \(String(cString: strerror(status)))")
+                }
                 while DispatchTime.now().uptimeNanoseconds < deadline {}
                 done.signal()
             }

@@ -54,74 +54,123 @@ enum V4L2BadInputTable {
     static let core = "videobuf2-core.c"
     static let v4l2 = "videobuf2-v4l2.c"
     static let rows: [V4L2BadInput] = [
-        V4L2BadInput(name: "QBUF DMABUF of a memfd", errno: .EINVAL, source: "\(core):1280 __prepare_dmabuf: dma_buf_get fails") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "QBUF DMABUF of a memfd", errno: .EINVAL, source: "\(core):1280 __prepare_dmabuf: dma_buf_get fails"
+        ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(fd: try f.files.memfd()))
         },
-        V4L2BadInput(name: "QBUF DMABUF of an fd that is not open", errno: .EINVAL, source: "\(core):1280 __prepare_dmabuf: dma_buf_get fails") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "QBUF DMABUF of an fd that is not open", errno: .EINVAL,
+            source: "\(core):1280 __prepare_dmabuf: dma_buf_get fails"
+        ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(fd: FileDescriptorNumber(rawValue: 9999)))
         },
-        V4L2BadInput(name: "QBUF DMABUF smaller than the plane", errno: .EINVAL, source: "\(core):1291 __prepare_dmabuf: length < min_length") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "QBUF DMABUF smaller than the plane", errno: .EINVAL,
+            source: "\(core):1291 __prepare_dmabuf: length < min_length"
+        ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(fd: try f.files.dmaBuf()))
         },
-        V4L2BadInput(name: "QBUF an index beyond the buffers", errno: .EINVAL, source: "\(v4l2):381 vb2_queue_or_prepare_buf: index >= num_buffers") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "QBUF an index beyond the buffers", errno: .EINVAL,
+            source: "\(v4l2):381 vb2_queue_or_prepare_buf: index >= num_buffers"
+        ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(2, fd: try f.frameBuffer()))
         },
-        V4L2BadInput(name: "QBUF an MMAP buffer on a DMABUF queue", errno: .EINVAL, source: "\(v4l2):392 vb2_queue_or_prepare_buf: memory != q->memory") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "QBUF an MMAP buffer on a DMABUF queue", errno: .EINVAL,
+            source: "\(v4l2):392 vb2_queue_or_prepare_buf: memory != q->memory"
+        ) { f throws(KernelError) in
             try f.request(.dmabuf)
-            _ = try f.kernel.v4l2QueueBuffer(f.video, V4L2BufferInfo(index: 0, type: .videoCapture, memory: .mmap, planes: [V4L2Plane()]))
+            _ = try f.kernel.v4l2QueueBuffer(
+                f.video, V4L2BufferInfo(index: 0, type: .videoCapture, memory: .mmap, planes: [V4L2Plane()]))
         },
-        V4L2BadInput(name: "QBUF a buffer already queued", errno: .EINVAL, source: "\(core):1747 vb2_core_qbuf: state is not DEQUEUED or PREPARED") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "QBUF a buffer already queued", errno: .EINVAL,
+            source: "\(core):1747 vb2_core_qbuf: state is not DEQUEUED or PREPARED"
+        ) { f throws(KernelError) in
             try f.request(.dmabuf)
             let buffer = f.dmaBufBuffer(fd: try f.frameBuffer())
             _ = try f.kernel.v4l2QueueBuffer(f.video, buffer)
             _ = try f.kernel.v4l2QueueBuffer(f.video, buffer)
         },
-        V4L2BadInput(name: "DQBUF before STREAMON", errno: .EINVAL, source: "\(core):1830 __vb2_wait_for_done_vb: !q->streaming") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "DQBUF before STREAMON", errno: .EINVAL, source: "\(core):1830 __vb2_wait_for_done_vb: !q->streaming"
+        ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2DequeueBuffer(f.video, type: .videoCapture, memory: .dmabuf, planes: 1)
         },
-        V4L2BadInput(name: "STREAMON without buffers", errno: .EINVAL, source: "\(core):2129 vb2_core_streamon: !q->num_buffers") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "STREAMON without buffers", errno: .EINVAL, source: "\(core):2129 vb2_core_streamon: !q->num_buffers"
+        ) { f throws(KernelError) in
             try f.kernel.v4l2Stream(f.video, type: .videoCapture, on: true)
         },
-        V4L2BadInput(name: "REQBUFS while streaming", errno: .EBUSY, source: "\(core):772 vb2_core_reqbufs: q->streaming") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "REQBUFS while streaming", errno: .EBUSY, source: "\(core):772 vb2_core_reqbufs: q->streaming"
+        ) { f throws(KernelError) in
             try f.request(.mmap)
             try f.kernel.v4l2Stream(f.video, type: .videoCapture, on: true)
             try f.request(.mmap, count: 4)
         },
-        V4L2BadInput(name: "REQBUFS from a second open while the first owns the queue", errno: .EBUSY, source: "\(v4l2):993 vb2_ioctl_reqbufs: vb2_queue_is_busy") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "REQBUFS from a second open while the first owns the queue", errno: .EBUSY,
+            source: "\(v4l2):993 vb2_ioctl_reqbufs: vb2_queue_is_busy"
+        ) { f throws(KernelError) in
             try f.request(.mmap)
             let other = f.files.own(try f.kernel.open(f.path, flags: [.readWrite, .nonBlocking, .closeOnExec]))
             _ = try f.kernel.v4l2RequestBuffers(other, type: .videoCapture, memory: .mmap, count: 2)
         },
-        V4L2BadInput(name: "S_FMT while buffers are allocated", errno: .EBUSY, source: "vivid-vid-cap.c:712 vivid_s_fmt_vid_cap: vb2_is_busy") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "S_FMT while buffers are allocated", errno: .EBUSY,
+            source: "vivid-vid-cap.c:712 vivid_s_fmt_vid_cap: vb2_is_busy"
+        ) { f throws(KernelError) in
             try f.request(.mmap)
             var format = try f.kernel.v4l2GetFormat(f.video, type: .videoCapture)
             format.width = format.width == 640 ? 320 : 640
             _ = try f.kernel.v4l2SetFormat(f.video, format, tryOnly: false)
         },
-        V4L2BadInput(name: "mmap of a DMABUF queue", errno: .EINVAL, source: "\(core):2208 __find_plane_by_offset: memory != MMAP") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "mmap of a DMABUF queue", errno: .EINVAL,
+            source: "\(core):2208 __find_plane_by_offset: memory != MMAP"
+        ) { f throws(KernelError) in
             try f.request(.dmabuf)
             try f.files.map(f.video, length: Int(f.sizeImage), protection: [.read])
         },
-        V4L2BadInput(name: "EXPBUF on a DMABUF queue", errno: .EINVAL, source: "\(core):2246 vb2_core_expbuf: memory != MMAP") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "EXPBUF on a DMABUF queue", errno: .EINVAL, source: "\(core):2246 vb2_core_expbuf: memory != MMAP"
+        ) { f throws(KernelError) in
             try f.request(.dmabuf)
-            _ = f.files.own(try f.kernel.v4l2ExportBuffer(f.video, type: .videoCapture, index: 0, plane: 0, flags: [.closeOnExec]))
+            _ = f.files.own(
+                try f.kernel.v4l2ExportBuffer(f.video, type: .videoCapture, index: 0, plane: 0, flags: [.closeOnExec]))
         },
-        V4L2BadInput(name: "EXPBUF with O_NONBLOCK", errno: .EINVAL, source: "\(core):2256 vb2_core_expbuf: flags beyond O_CLOEXEC | O_ACCMODE") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "EXPBUF with O_NONBLOCK", errno: .EINVAL,
+            source: "\(core):2256 vb2_core_expbuf: flags beyond O_CLOEXEC | O_ACCMODE"
+        ) { f throws(KernelError) in
             try f.request(.mmap)
-            _ = f.files.own(try f.kernel.v4l2ExportBuffer(f.video, type: .videoCapture, index: 0, plane: 0, flags: [.closeOnExec, .nonBlocking]))
+            _ = f.files.own(
+                try f.kernel.v4l2ExportBuffer(
+                    f.video, type: .videoCapture, index: 0, plane: 0, flags: [.closeOnExec, .nonBlocking]))
         },
-        V4L2BadInput(name: "EXPBUF an index beyond the buffers", errno: .EINVAL, source: "\(core):2266 vb2_core_expbuf: index >= num_buffers") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "EXPBUF an index beyond the buffers", errno: .EINVAL,
+            source: "\(core):2266 vb2_core_expbuf: index >= num_buffers"
+        ) { f throws(KernelError) in
             try f.request(.mmap)
-            _ = f.files.own(try f.kernel.v4l2ExportBuffer(f.video, type: .videoCapture, index: 2, plane: 0, flags: [.closeOnExec]))
+            _ = f.files.own(
+                try f.kernel.v4l2ExportBuffer(f.video, type: .videoCapture, index: 2, plane: 0, flags: [.closeOnExec]))
         },
-        V4L2BadInput(name: "EXPBUF a plane beyond the buffer's", errno: .EINVAL, source: "\(core):2273 vb2_core_expbuf: plane >= num_planes") { f throws(KernelError) in
+        V4L2BadInput(
+            name: "EXPBUF a plane beyond the buffer's", errno: .EINVAL,
+            source: "\(core):2273 vb2_core_expbuf: plane >= num_planes"
+        ) { f throws(KernelError) in
             try f.request(.mmap)
-            _ = f.files.own(try f.kernel.v4l2ExportBuffer(f.video, type: .videoCapture, index: 0, plane: 1, flags: [.closeOnExec]))
+            _ = f.files.own(
+                try f.kernel.v4l2ExportBuffer(f.video, type: .videoCapture, index: 0, plane: 1, flags: [.closeOnExec]))
         },
     ]
 

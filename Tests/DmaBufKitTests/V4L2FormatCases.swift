@@ -13,7 +13,9 @@ enum V4L2FormatCases {
     ]
 
     /// Captures one frame into heap buffers (one per plane) and returns each plane's bytes.
-    static func captureIntoHeap(_ device: borrowing V4L2Device, _ format: V4L2Format, kernel: any Kernel) throws -> (V4L2BufferInfo, [[UInt8]]) {
+    static func captureIntoHeap(
+        _ device: borrowing V4L2Device, _ format: V4L2Format, kernel: any Kernel
+    ) throws -> (V4L2BufferInfo, [[UInt8]]) {
         let heap = try DmaHeap("system", kernel: kernel)
         let planes = try format.planes.map { try heap.allocate(length: Int($0.sizeImage)).release() }
         defer { for fd in planes { try? kernel.close(fd) } }
@@ -25,7 +27,8 @@ enum V4L2FormatCases {
         let frame = try #require(try queue.dequeue(waiting: .seconds(5)), "a frame within 5 s")
         try queue.release()
         let bytes = try zip(planes, format.planes).map { fd, plane in
-            let view = DmaBuf(OwnedDescriptor(try kernel.duplicate(fd), kernel: kernel, path: "plane"), length: Int(plane.sizeImage))
+            let view = DmaBuf(
+                OwnedDescriptor(try kernel.duplicate(fd), kernel: kernel, path: "plane"), length: Int(plane.sizeImage))
             let bytes = try view.read { Array($0) }
             try view.close()
             return bytes
@@ -42,7 +45,10 @@ enum V4L2FormatCases {
             try device.makeVividDeterministic()
             let type = V4L2BufferType.videoCaptureMultiplanar
             #expect(try device.formats(type).contains(V4L2PixelFormat.nv12m))
-            let format = try device.setFormat(V4L2Format(type: type, width: 640, height: 360, pixelFormat: V4L2PixelFormat.nv12m, planes: [.init(), .init()]))
+            let format = try device.setFormat(
+                V4L2Format(
+                    type: type, width: 640, height: 360, pixelFormat: V4L2PixelFormat.nv12m, planes: [.init(), .init()])
+            )
             try #require(format.pixelFormat == V4L2PixelFormat.nv12m && format.planes.count == 2)
             #expect(format.planes[0].sizeImage == 640 * 360 && format.planes[1].sizeImage == 640 * 180)
 
@@ -52,11 +58,16 @@ enum V4L2FormatCases {
             var exported: [[FileDescriptorNumber]] = []
             for index in queue.indices {
                 let info = try queue.info(index)
-                #expect(info.planes.count == 2 && Set(info.planes.map(\.memoryOffset)).count == 2, "each plane has its own offset")
-                mapped.append(try info.planes.map { plane in
-                    let base = try kernel.mmap(device.fd, length: Int(plane.length), protection: [.read], shared: true, offset: UInt64(plane.memoryOffset))
-                    return UnsafeMutableRawBufferPointer(start: base, count: Int(plane.length))
-                })
+                #expect(
+                    info.planes.count == 2 && Set(info.planes.map(\.memoryOffset)).count == 2,
+                    "each plane has its own offset")
+                mapped.append(
+                    try info.planes.map { plane in
+                        let base = try kernel.mmap(
+                            device.fd, length: Int(plane.length), protection: [.read], shared: true,
+                            offset: UInt64(plane.memoryOffset))
+                        return UnsafeMutableRawBufferPointer(start: base, count: Int(plane.length))
+                    })
                 exported.append(try (0..<2).map { try queue.export(index, plane: $0).release() })
                 try queue.enqueue(index)
             }
@@ -66,7 +77,10 @@ enum V4L2FormatCases {
             var mmapPicture: [[UInt8]] = []
             for plane in 0..<2 {
                 let used = Int(frame.planes[plane].bytesUsed)
-                let view = DmaBuf(OwnedDescriptor(try kernel.duplicate(exported[Int(frame.index)][plane]), kernel: kernel, path: "EXPBUF"), length: used)
+                let view = DmaBuf(
+                    OwnedDescriptor(
+                        try kernel.duplicate(exported[Int(frame.index)][plane]), kernel: kernel, path: "EXPBUF"),
+                    length: used)
                 let same = try view.read { $0.prefix(used).elementsEqual(mapped[Int(frame.index)][plane].prefix(used)) }
                 #expect(same, "plane \(plane): the exported dma-buf differs from the MMAP view")
                 mmapPicture.append(Array(mapped[Int(frame.index)][plane].prefix(used)))
@@ -90,7 +104,10 @@ enum V4L2FormatCases {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: "vivid-001-vid-out", kernel: kernel)
             let type = V4L2BufferType.videoOutputMultiplanar
-            let format = try device.setFormat(V4L2Format(type: type, width: 640, height: 360, pixelFormat: V4L2PixelFormat.nv12m, planes: [.init(), .init()]))
+            let format = try device.setFormat(
+                V4L2Format(
+                    type: type, width: 640, height: 360, pixelFormat: V4L2PixelFormat.nv12m, planes: [.init(), .init()])
+            )
             try #require(format.planes.count == 2)
             let offset: UInt32 = 4096
             let sizes = format.planes.map(\.sizeImage)
@@ -99,8 +116,12 @@ enum V4L2FormatCases {
             defer { for fd in planes { try? kernel.close(fd) } }
             let queue = try V4L2Queue(device: device, type: type, memory: .dmabuf, count: 2)
             let first = BufferIndex(rawValue: 0), second = BufferIndex(rawValue: 1)
-            expectKernelError(.EINVAL) { try queue.enqueue(first, dmaBufs: planes, bytesUsed: [offset, offset], dataOffsets: [offset, offset]) }
-            expectKernelError(.EINVAL) { try queue.enqueue(first, dmaBufs: planes, bytesUsed: sizes, dataOffsets: [offset, offset]) }
+            expectKernelError(.EINVAL) {
+                try queue.enqueue(first, dmaBufs: planes, bytesUsed: [offset, offset], dataOffsets: [offset, offset])
+            }
+            expectKernelError(.EINVAL) {
+                try queue.enqueue(first, dmaBufs: planes, bytesUsed: sizes, dataOffsets: [offset, offset])
+            }
             let payload = sizes.map { $0 + offset }
             try queue.enqueue(first, dmaBufs: planes, bytesUsed: payload, dataOffsets: [offset, offset])
             try queue.enqueue(second, dmaBufs: planes, bytesUsed: payload, dataOffsets: [offset, offset])
@@ -128,7 +149,9 @@ enum V4L2FormatCases {
             var smaller = format
             smaller.planes[0].sizeImage /= 2
             expectKernelError(.EINVAL) { _ = try queue.createBuffers(1, format: smaller) }
-            expectKernelError(.EINVAL) { _ = try kernel.v4l2CreateBuffers(device.fd, memory: .dmabuf, format: format, count: 1) }
+            expectKernelError(.EINVAL) {
+                _ = try kernel.v4l2CreateBuffers(device.fd, memory: .dmabuf, format: format, count: 1)
+            }
             #expect(queue.count == 4)
             for index in queue.indices { try queue.enqueue(index) }
             try queue.start()
@@ -151,23 +174,35 @@ enum V4L2FormatCases {
             let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
             let yuyv = V4L2PixelFormat.yuyv
             let sizes = try device.frameSizes(yuyv)
-            #expect(sizes.contains(.discrete(width: 640, height: 360)) && sizes.contains(.discrete(width: 1920, height: 1080)), "\(sizes)")
-            #expect(try device.frameSizes(V4L2PixelFormat(rawValue: 0x2020_2020)).isEmpty, "no sizes for a format the node lacks")
+            #expect(
+                sizes.contains(.discrete(width: 640, height: 360))
+                    && sizes.contains(.discrete(width: 1920, height: 1080)), "\(sizes)")
+            #expect(
+                try device.frameSizes(V4L2PixelFormat(rawValue: 0x2020_2020)).isEmpty,
+                "no sizes for a format the node lacks")
             let intervals = try device.frameIntervals(yuyv, width: 640, height: 360)
-            #expect(intervals.count == 10 && intervals.first == .discrete(V4L2Fraction(1, 1)) && intervals.contains(.discrete(V4L2Fraction(1, 30))))
-            #expect(try device.frameIntervals(yuyv, width: 641, height: 360).isEmpty, "no intervals for a size it lacks")
+            #expect(
+                intervals.count == 10 && intervals.first == .discrete(V4L2Fraction(1, 1))
+                    && intervals.contains(.discrete(V4L2Fraction(1, 30))))
+            #expect(
+                try device.frameIntervals(yuyv, width: 641, height: 360).isEmpty, "no intervals for a size it lacks")
 
             try device.setFormat(V4L2Format(type: .videoCapture, width: 640, height: 360, pixelFormat: yuyv))
             let before = try device.frameInterval(.videoCapture)
             #expect(try device.setFrameInterval(.videoCapture, V4L2Fraction(1, 30)) == V4L2Fraction(1, 30))
             #expect(try device.frameInterval(.videoCapture) == V4L2Fraction(1, 30))
             let fastest = try device.setFrameInterval(.videoCapture, V4L2Fraction(1, 1000))
-            #expect(fastest == V4L2Fraction(1, 40), "the fastest offered at 640x360 (the first 10 of vivid's 12): \(fastest)")
+            #expect(
+                fastest == V4L2Fraction(1, 40),
+                "the fastest offered at 640x360 (the first 10 of vivid's 12): \(fastest)")
             try device.setFrameInterval(.videoCapture, before)
             try device.close()
 
             let m2m = try V4L2Device(name: "vim2m", kernel: kernel)
-            #expect(try m2m.frameSizes(V4L2PixelFormat.rgb24) == [.stepwise(width: 32...640, widthStep: 2, height: 32...480, heightStep: 1)])
+            #expect(
+                try m2m.frameSizes(V4L2PixelFormat.rgb24) == [
+                    .stepwise(width: 32...640, widthStep: 2, height: 32...480, heightStep: 1)
+                ])
             try m2m.close()
         }
     }
@@ -175,12 +210,17 @@ enum V4L2FormatCases {
     /// libv4lconvert turns a captured frame of vivid's 75% bars into RGB24 whatever the
     /// capture format: the middle of each bar has the bar's primaries (channel above half
     /// or not): white, yellow, cyan, green, magenta, red, blue, black.
-    static func convertedFramesShowTheBars(_ kernel: any Kernel, _ node: String, _ type: V4L2BufferType, _ pixelFormat: V4L2PixelFormat) throws {
+    static func convertedFramesShowTheBars(
+        _ kernel: any Kernel, _ node: String, _ type: V4L2BufferType, _ pixelFormat: V4L2PixelFormat
+    ) throws {
         try expectNoLeaks(kernel) {
             let device = try V4L2Device(name: node, kernel: kernel)
             try device.makeVividDeterministic()
             let planes = pixelFormat == V4L2PixelFormat.nv12m ? 2 : 1
-            let format = try device.setFormat(V4L2Format(type: type, width: 640, height: 360, pixelFormat: pixelFormat, planes: Array(repeating: .init(), count: planes)))
+            let format = try device.setFormat(
+                V4L2Format(
+                    type: type, width: 640, height: 360, pixelFormat: pixelFormat,
+                    planes: Array(repeating: .init(), count: planes)))
             try #require(format.pixelFormat == pixelFormat)
             let (_, bytes) = try captureIntoHeap(device, format, kernel: kernel)
             try device.close()
@@ -190,8 +230,10 @@ enum V4L2FormatCases {
                 let pixel = (row * width + (2 * bar + 1) * width / 16) * 3
                 return (rgb[pixel] > 128, rgb[pixel + 1] > 128, rgb[pixel + 2] > 128)
             }
-            let expected = [(true, true, true), (true, true, false), (false, true, true), (false, true, false),
-                            (true, false, true), (true, false, false), (false, false, true), (false, false, false)]
+            let expected = [
+                (true, true, true), (true, true, false), (false, true, true), (false, true, false),
+                (true, false, true), (true, false, false), (false, false, true), (false, false, false),
+            ]
             #expect(bars.elementsEqual(expected, by: ==), "\(pixelFormat) as RGB: \(bars)")
         }
     }

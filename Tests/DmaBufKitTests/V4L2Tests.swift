@@ -6,27 +6,33 @@ import Testing
 /// the simulation has the node (all of them: vivid's two instances and vim2m), on it too.
 enum V4L2Cases {
     /// V4L2 behaviour every kernel must show: vivid, vim2m and vb2 with exported and imported dma-bufs.
-    static let shared: [KernelCase] = [
-        KernelCase("exported buffers show the captured frames") { try exportedBuffersShowTheCapturedFrames($0) },
-        KernelCase("capture into heap buffers, single-planar") { try captureIntoHeapBuffers($0, "vivid-000-vid-cap", .videoCapture) },
-        KernelCase("capture into heap buffers, multi-planar") { try captureIntoHeapBuffers($0, "vivid-001-vid-cap", .videoCaptureMultiplanar) },
-        KernelCase("output from heap buffers") { try outputFromHeapBuffers($0) },
-        KernelCase("udmabuf import into vivid") { try udmabufIsRefusedOn61($0) },
-        KernelCase("too few planes") { try tooFewPlanes($0) },
-        KernelCase("exported buffers outlive their queue") { try exportedBuffersOutliveTheirQueue($0) },
-        KernelCase("mem2mem round trip through heap buffers") { try mem2memRoundTripThroughHeapBuffers($0) },
-        KernelCase("deterministic vivid frames repeat") { try deterministicVividFramesRepeat($0) },
-        KernelCase("injected errors tear down cleanly") { try injectedErrorsTearDownCleanly($0) },
-        KernelCase("NV12M planes export and import") { try V4L2FormatCases.nv12mPlanesExportAndImport($0) },
-        KernelCase("output planes with data offsets") { try V4L2FormatCases.outputPlanesWithDataOffsets($0) },
-        KernelCase("CREATE_BUFS adds larger buffers") { try V4L2FormatCases.createBuffersAddsLargerBuffers($0) },
-        KernelCase("frame sizes and intervals") { try V4L2FormatCases.frameSizesAndIntervals($0) },
-        KernelCase("disconnect mid-stream") { try V4L2FormatCases.disconnectMidStream($0) },
-    ] + V4L2FormatCases.conversions.map { node, type, pixelFormat in
-        KernelCase("\(node) \(pixelFormat) converted by libv4lconvert shows the bars") {
-            try V4L2FormatCases.convertedFramesShowTheBars($0, node, type, pixelFormat)
+    static let shared: [KernelCase] =
+        [
+            KernelCase("exported buffers show the captured frames") { try exportedBuffersShowTheCapturedFrames($0) },
+            KernelCase("capture into heap buffers, single-planar") {
+                try captureIntoHeapBuffers($0, "vivid-000-vid-cap", .videoCapture)
+            },
+            KernelCase("capture into heap buffers, multi-planar") {
+                try captureIntoHeapBuffers($0, "vivid-001-vid-cap", .videoCaptureMultiplanar)
+            },
+            KernelCase("output from heap buffers") { try outputFromHeapBuffers($0) },
+            KernelCase("udmabuf import into vivid") { try udmabufIsRefusedOn61($0) },
+            KernelCase("too few planes") { try tooFewPlanes($0) },
+            KernelCase("exported buffers outlive their queue") { try exportedBuffersOutliveTheirQueue($0) },
+            KernelCase("mem2mem round trip through heap buffers") { try mem2memRoundTripThroughHeapBuffers($0) },
+            KernelCase("deterministic vivid frames repeat") { try deterministicVividFramesRepeat($0) },
+            KernelCase("injected errors tear down cleanly") { try injectedErrorsTearDownCleanly($0) },
+            KernelCase("NV12M planes export and import") { try V4L2FormatCases.nv12mPlanesExportAndImport($0) },
+            KernelCase("output planes with data offsets") { try V4L2FormatCases.outputPlanesWithDataOffsets($0) },
+            KernelCase("CREATE_BUFS adds larger buffers") { try V4L2FormatCases.createBuffersAddsLargerBuffers($0) },
+            KernelCase("frame sizes and intervals") { try V4L2FormatCases.frameSizesAndIntervals($0) },
+            KernelCase("disconnect mid-stream") { try V4L2FormatCases.disconnectMidStream($0) },
+        ]
+        + V4L2FormatCases.conversions.map { node, type, pixelFormat in
+            KernelCase("\(node) \(pixelFormat) converted by libv4lconvert shows the bars") {
+                try V4L2FormatCases.convertedFramesShowTheBars($0, node, type, pixelFormat)
+            }
         }
-    }
 
     /// vivid capture with MMAP buffers, each exported with EXPBUF: the dma-buf's CPU view
     /// (under DMA_BUF_IOCTL_SYNC) equals the MMAP view of the same buffer, frame after frame.
@@ -48,10 +54,14 @@ enum V4L2Cases {
             for index in 0..<granted.count {
                 let info = try kernel.v4l2QueryBuffer(fd, type: type, memory: .mmap, index: index, planes: 1)
                 let length = Int(info.planes[0].length)
-                let base = try kernel.mmap(fd, length: length, protection: [.read], shared: true, offset: UInt64(info.planes[0].memoryOffset))
+                let base = try kernel.mmap(
+                    fd, length: length, protection: [.read], shared: true, offset: UInt64(info.planes[0].memoryOffset))
                 mappings.append(UnsafeMutableRawBufferPointer(start: base, count: length))
-                exported.append(try kernel.v4l2ExportBuffer(fd, type: type, index: index, plane: 0, flags: [.closeOnExec, .readWrite]))
-                _ = try kernel.v4l2QueueBuffer(fd, V4L2BufferInfo(index: index, type: type, memory: .mmap, planes: [V4L2Plane()]))
+                exported.append(
+                    try kernel.v4l2ExportBuffer(
+                        fd, type: type, index: index, plane: 0, flags: [.closeOnExec, .readWrite]))
+                _ = try kernel.v4l2QueueBuffer(
+                    fd, V4L2BufferInfo(index: index, type: type, memory: .mmap, planes: [V4L2Plane()]))
             }
             try kernel.v4l2Stream(fd, type: type, on: true)
             var sequences: [UInt32] = []
@@ -62,14 +72,21 @@ enum V4L2Cases {
                 sequences.append(frame.sequence)
                 let used = Int(frame.planes[0].bytesUsed)
                 #expect(used == Int(format.planes[0].sizeImage))
-                let shared = DmaBuf(OwnedDescriptor(try kernel.duplicate(exported[Int(frame.index)]), kernel: kernel, path: "EXPBUF"), length: mappings[Int(frame.index)].count)
-                let same = try shared.read { view in view.prefix(used).elementsEqual(mappings[Int(frame.index)].prefix(used)) }
+                let shared = DmaBuf(
+                    OwnedDescriptor(try kernel.duplicate(exported[Int(frame.index)]), kernel: kernel, path: "EXPBUF"),
+                    length: mappings[Int(frame.index)].count)
+                let same = try shared.read { view in
+                    view.prefix(used).elementsEqual(mappings[Int(frame.index)].prefix(used))
+                }
                 #expect(same, "frame \(frame.sequence): the exported dma-buf differs from the MMAP view")
                 try shared.close()
-                _ = try kernel.v4l2QueueBuffer(fd, V4L2BufferInfo(index: frame.index, type: type, memory: .mmap, planes: [V4L2Plane()]))
+                _ = try kernel.v4l2QueueBuffer(
+                    fd, V4L2BufferInfo(index: frame.index, type: type, memory: .mmap, planes: [V4L2Plane()]))
             }
             // Frames may be dropped here (a debug build under TCG is slow), never reordered.
-            #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count, "sequence numbers: \(sequences)")
+            #expect(
+                sequences == sequences.sorted() && Set(sequences).count == sequences.count,
+                "sequence numbers: \(sequences)")
             // Take every buffer back; then nothing can become ready, and on a non-blocking fd
             // DQBUF says so with EAGAIN, which is a result (nil), not an error.
             for _ in 0..<granted.count {
@@ -107,7 +124,9 @@ extension V4L2Cases {
             let frame = try #require(try queue.dequeue(waiting: .seconds(5)), "a frame within 5 s")
             #expect(frame.planes[0].bytesUsed == UInt32(size))
             #expect(frame.planes[0].fd == (frame.index == 0 ? first.fd.rawValue : second.fd.rawValue))
-            let filled = try (frame.index == 0 ? first.read { $0.contains { $0 != 0 } } : second.read { $0.contains { $0 != 0 } })
+            let filled =
+                try
+                (frame.index == 0 ? first.read { $0.contains { $0 != 0 } } : second.read { $0.contains { $0 != 0 } })
             #expect(filled, "vivid wrote the picture into the heap buffer")
             try queue.release()
             try second.close()
@@ -165,7 +184,9 @@ extension V4L2Cases {
 enum V4L2Devices {
     static let names = (try? V4L2Device.nodes(kernel: LinuxKernel()).map(\.name)) ?? []
     static var available: Bool { names.contains("vivid-000-vid-cap") }
-    static var skipReason: Comment { "needs the vivid driver's video nodes (found: \(names.isEmpty ? "none" : names.joined(separator: ", "))); see README.md, VM test rig" }
+    static var skipReason: Comment {
+        "needs the vivid driver's video nodes (found: \(names.isEmpty ? "none" : names.joined(separator: ", "))); see README.md, VM test rig"
+    }
 }
 
 extension V4L2Cases {
@@ -175,8 +196,11 @@ extension V4L2Cases {
             let multi = try V4L2Device(name: "vivid-001-vid-cap", kernel: kernel)
             let multiQueue = try V4L2Queue(device: multi, type: .videoCaptureMultiplanar, memory: .mmap, count: 2)
             expectKernelError(.EINVAL) {
-                _ = try kernel.v4l2QueueBuffer(multi.fd, V4L2BufferInfo(
-                    index: 0, type: .videoCaptureMultiplanar, memory: .mmap, planes: Array(repeating: V4L2Plane(), count: multiQueue.planeCount - 1)))
+                _ = try kernel.v4l2QueueBuffer(
+                    multi.fd,
+                    V4L2BufferInfo(
+                        index: 0, type: .videoCaptureMultiplanar, memory: .mmap,
+                        planes: Array(repeating: V4L2Plane(), count: multiQueue.planeCount - 1)))
             }
             try multiQueue.release()
             try multi.close()
@@ -208,8 +232,10 @@ extension V4L2Cases {
             let device = try V4L2Device(name: "vim2m", kernel: kernel)
             #expect(device.capability.deviceCaps.contains(.videoMem2Mem))
             let rgb24 = V4L2PixelFormat.rgb24, width: UInt32 = 320, height: UInt32 = 240
-            let source = try device.setFormat(V4L2Format(type: .videoOutput, width: width, height: height, pixelFormat: rgb24))
-            let result = try device.setFormat(V4L2Format(type: .videoCapture, width: width, height: height, pixelFormat: rgb24))
+            let source = try device.setFormat(
+                V4L2Format(type: .videoOutput, width: width, height: height, pixelFormat: rgb24))
+            let result = try device.setFormat(
+                V4L2Format(type: .videoCapture, width: width, height: height, pixelFormat: rgb24))
             #expect(source.planes[0].bytesPerLine == width * 3 && result.planes[0].sizeImage == width * height * 3)
             try device.setControl(V4L2Control.verticalFlip, 1)
             let pitch = Int(width) * 3, size = Int(source.planes[0].sizeImage)
@@ -217,7 +243,9 @@ extension V4L2Cases {
             let heap = try DmaHeap("system", kernel: kernel)
             let input = try heap.allocate(length: size, name: "m2m-in")
             let output = try heap.allocate(length: size, name: "m2m-out")
-            try input.write { view in for i in 0..<size { view[i] = UInt8(truncatingIfNeeded: i / pitch * 7 + i % pitch) } }
+            try input.write { view in
+                for i in 0..<size { view[i] = UInt8(truncatingIfNeeded: i / pitch * 7 + i % pitch) }
+            }
             let inQueue = try V4L2Queue(device: device, type: .videoOutput, memory: .dmabuf, count: 1)
             let outQueue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 1)
             try inQueue.enqueue(BufferIndex(rawValue: 0), dmaBufs: [input.fd], bytesUsed: [UInt32(size)])
@@ -230,7 +258,8 @@ extension V4L2Cases {
             let flipped = try input.read { source in
                 try output.read { result in
                     (0..<Int(height)).allSatisfy { y in
-                        result[(y * pitch)..<((y + 1) * pitch)].elementsEqual(source[((Int(height) - 1 - y) * pitch)..<((Int(height) - y) * pitch)])
+                        result[(y * pitch)..<((y + 1) * pitch)].elementsEqual(
+                            source[((Int(height) - 1 - y) * pitch)..<((Int(height) - y) * pitch)])
                     }
                 }
             }
@@ -253,7 +282,8 @@ extension V4L2Cases {
             try device.makeVividDeterministic()
             #expect(try device.control(VividControl.osdTextMode) == VividControl.osdNone)
             #expect(try device.control(VividControl.horizontalMovement) == VividControl.noMovement)
-            let format = try device.setFormat(V4L2Format(type: .videoCapture, width: 640, height: 360, pixelFormat: .rgb24))
+            let format = try device.setFormat(
+                V4L2Format(type: .videoCapture, width: 640, height: 360, pixelFormat: .rgb24))
             let size = Int(format.planes[0].sizeImage)
             let heap = try DmaHeap("system", kernel: kernel)
             let first = try heap.allocate(length: size), second = try heap.allocate(length: size)
@@ -289,7 +319,9 @@ extension V4L2Cases {
 
             try device.setControl(VividControl.startStreamingError, 1)
             let failing = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 2)
-            for (index, fd) in buffers.enumerated() { try failing.enqueue(BufferIndex(rawValue: UInt32(index)), dmaBufs: [fd]) }
+            for (index, fd) in buffers.enumerated() {
+                try failing.enqueue(BufferIndex(rawValue: UInt32(index)), dmaBufs: [fd])
+            }
             expectKernelError(.EINVAL) { try failing.start() }
             // The driver gives its buffers back to vb2 as queued: ready for another STREAMON.
             let afterFailure = try failing.info(BufferIndex(rawValue: 0))
@@ -297,7 +329,9 @@ extension V4L2Cases {
             try failing.release()
 
             let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 2)
-            for (index, fd) in buffers.enumerated() { try queue.enqueue(BufferIndex(rawValue: UInt32(index)), dmaBufs: [fd]) }
+            for (index, fd) in buffers.enumerated() {
+                try queue.enqueue(BufferIndex(rawValue: UInt32(index)), dmaBufs: [fd])
+            }
             try queue.start()
             try device.setControl(VividControl.dequeueError, 1)
             var sawError = false
@@ -322,11 +356,11 @@ struct SimulatedV4L2Tests {
 }
 
 extension DeviceTests {
-@Suite("V4L2 on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
-struct V4L2OnDevices {
-    @Test(arguments: V4L2Cases.shared)
-    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
-    @Test(arguments: V4L2BadInputTable.rows)
-    func badInput(_ row: V4L2BadInput) throws { try V4L2BadInputTable.check(row, on: LinuxKernel()) }
-}
+    @Suite("V4L2 on the real kernel", .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
+    struct V4L2OnDevices {
+        @Test(arguments: V4L2Cases.shared)
+        func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: LinuxKernel()) }
+        @Test(arguments: V4L2BadInputTable.rows)
+        func badInput(_ row: V4L2BadInput) throws { try V4L2BadInputTable.check(row, on: LinuxKernel()) }
+    }
 }

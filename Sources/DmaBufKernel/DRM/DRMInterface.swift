@@ -100,8 +100,12 @@ public struct DRMModeInfo: Hashable, Sendable, CustomStringConvertible {
         vrefresh: UInt32, flags: UInt32 = 0, type: UInt32 = 0, name: String
     ) {
         self.clock = clock
-        (self.hdisplay, self.hsyncStart, self.hsyncEnd, self.htotal, self.hskew) = (hdisplay, hsyncStart, hsyncEnd, htotal, hskew)
-        (self.vdisplay, self.vsyncStart, self.vsyncEnd, self.vtotal, self.vscan) = (vdisplay, vsyncStart, vsyncEnd, vtotal, vscan)
+        (self.hdisplay, self.hsyncStart, self.hsyncEnd, self.htotal, self.hskew) = (
+            hdisplay, hsyncStart, hsyncEnd, htotal, hskew
+        )
+        (self.vdisplay, self.vsyncStart, self.vsyncEnd, self.vtotal, self.vscan) = (
+            vdisplay, vsyncStart, vsyncEnd, vtotal, vscan
+        )
         (self.vrefresh, self.flags, self.type, self.name) = (vrefresh, flags, type, name)
     }
 
@@ -114,7 +118,9 @@ public struct DRMModeInfo: Hashable, Sendable, CustomStringConvertible {
         var out: [UInt8] = []
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
         put(clock)
-        for value in [hdisplay, hsyncStart, hsyncEnd, htotal, hskew, vdisplay, vsyncStart, vsyncEnd, vtotal, vscan] { put(value) }
+        for value in [hdisplay, hsyncStart, hsyncEnd, htotal, hskew, vdisplay, vsyncStart, vsyncEnd, vtotal, vscan] {
+            put(value)
+        }
         put(vrefresh); put(flags); put(type)
         var nameBytes = Array(name.utf8.prefix(31))
         nameBytes += [UInt8](repeating: 0, count: 32 - nameBytes.count)
@@ -129,8 +135,12 @@ public struct DRMModeInfo: Hashable, Sendable, CustomStringConvertible {
             return bytes[offset..<offset + MemoryLayout<T>.size].reversed().reduce(T.zero) { $0 << 8 | T($1) }
         }
         clock = get(UInt32.self)
-        (hdisplay, hsyncStart, hsyncEnd, htotal, hskew) = (get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self))
-        (vdisplay, vsyncStart, vsyncEnd, vtotal, vscan) = (get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self))
+        (hdisplay, hsyncStart, hsyncEnd, htotal, hskew) = (
+            get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self)
+        )
+        (vdisplay, vsyncStart, vsyncEnd, vtotal, vscan) = (
+            get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self), get(UInt16.self)
+        )
         (vrefresh, flags, type) = (get(UInt32.self), get(UInt32.self), get(UInt32.self))
         name = String(decoding: bytes[36...].prefix { $0 != 0 }, as: UTF8.self)
     }
@@ -161,8 +171,13 @@ public struct DRMConnectorInfo: Hashable, Sendable {
     public var connection: UInt32
     public var encoders: [EncoderID]
     public var modes: [DRMModeInfo]
-    public init(id: ConnectorID, type: DRMConnectorType, typeIndex: UInt32, connection: UInt32, encoders: [EncoderID], modes: [DRMModeInfo]) {
-        (self.id, self.type, self.typeIndex, self.connection, self.encoders, self.modes) = (id, type, typeIndex, connection, encoders, modes)
+    public init(
+        id: ConnectorID, type: DRMConnectorType, typeIndex: UInt32, connection: UInt32, encoders: [EncoderID],
+        modes: [DRMModeInfo]
+    ) {
+        (self.id, self.type, self.typeIndex, self.connection, self.encoders, self.modes) = (
+            id, type, typeIndex, connection, encoders, modes
+        )
     }
 }
 
@@ -201,7 +216,9 @@ public struct DRMPlaneInfo: Hashable, Sendable {
     public var framebuffer: FramebufferID?
     public var formats: [DRMFormat]
     public init(id: PlaneID, possibleCRTCs: UInt32, crtc: CRTCID?, framebuffer: FramebufferID?, formats: [DRMFormat]) {
-        (self.id, self.possibleCRTCs, self.crtc, self.framebuffer, self.formats) = (id, possibleCRTCs, crtc, framebuffer, formats)
+        (self.id, self.possibleCRTCs, self.crtc, self.framebuffer, self.formats) = (
+            id, possibleCRTCs, crtc, framebuffer, formats
+        )
     }
 }
 
@@ -213,7 +230,8 @@ public struct DRMPropertyInfo: Hashable, Sendable {
     /// Range bounds, or the values of an enum/bitmask (paired with `enumNames`).
     public var values: [UInt64]
     public var enumNames: [String]
-    public init(id: PropertyID, name: String, flags: DRMPropertyFlags, values: [UInt64] = [], enumNames: [String] = []) {
+    public init(id: PropertyID, name: String, flags: DRMPropertyFlags, values: [UInt64] = [], enumNames: [String] = [])
+    {
         (self.id, self.name, self.flags, self.values, self.enumNames) = (id, name, flags, values, enumNames)
     }
     public var isImmutable: Bool { flags.contains(.immutable) }
@@ -265,13 +283,18 @@ public struct DRMFramebufferRequest: Hashable, Sendable {
     public var offsets: [UInt32] { didSet { offsets = Self.four(offsets) } }
     /// Per-plane modifiers; nil sends no `DRM_MODE_FB_MODIFIERS` flag.
     public var modifiers: [UInt64]? { didSet { modifiers = modifiers.map(Self.four) } }
-    public init(width: UInt32, height: UInt32, format: DRMFormat, handles: [GEMHandle], pitches: [UInt32], offsets: [UInt32] = [0, 0, 0, 0], modifiers: [UInt64]? = nil) {
+    public init(
+        width: UInt32, height: UInt32, format: DRMFormat, handles: [GEMHandle], pitches: [UInt32],
+        offsets: [UInt32] = [0, 0, 0, 0], modifiers: [UInt64]? = nil
+    ) {
         (self.width, self.height, self.format) = (width, height, format)
         (self.handles, self.pitches, self.offsets) = (Self.four(handles), Self.four(pitches), Self.four(offsets))
         self.modifiers = modifiers.map(Self.four)
     }
 
-    static func four<T: FixedWidthInteger>(_ values: [T]) -> [T] { Array((values + [T](repeating: 0, count: 4)).prefix(4)) }
+    static func four<T: FixedWidthInteger>(_ values: [T]) -> [T] {
+        Array((values + [T](repeating: 0, count: 4)).prefix(4))
+    }
     static func four(_ handles: [GEMHandle]) -> [GEMHandle] {
         Array((handles + [GEMHandle](repeating: GEMHandle(rawValue: 0), count: 4)).prefix(4))
     }
@@ -282,7 +305,9 @@ public struct DRMDumbBuffer: Hashable, Sendable {
     public var handle: GEMHandle
     public var pitch: UInt32
     public var size: UInt64
-    public init(handle: GEMHandle, pitch: UInt32, size: UInt64) { (self.handle, self.pitch, self.size) = (handle, pitch, size) }
+    public init(handle: GEMHandle, pitch: UInt32, size: UInt64) {
+        (self.handle, self.pitch, self.size) = (handle, pitch, size)
+    }
 }
 
 /// A DRM event read from the device fd (`drm_event_vblank`: vblank or flip completion).
@@ -292,8 +317,12 @@ public struct DRMEvent: Hashable, Sendable {
     public var seconds: UInt32, microseconds: UInt32
     public var sequence: UInt32
     public var crtc: CRTCID
-    public init(type: DRMEventType, userData: UInt64, seconds: UInt32, microseconds: UInt32, sequence: UInt32, crtc: CRTCID) {
-        (self.type, self.userData, self.seconds, self.microseconds, self.sequence, self.crtc) = (type, userData, seconds, microseconds, sequence, crtc)
+    public init(
+        type: DRMEventType, userData: UInt64, seconds: UInt32, microseconds: UInt32, sequence: UInt32, crtc: CRTCID
+    ) {
+        (self.type, self.userData, self.seconds, self.microseconds, self.sequence, self.crtc) = (
+            type, userData, seconds, microseconds, sequence, crtc
+        )
     }
 }
 
@@ -311,11 +340,15 @@ public protocol DRMInterface {
     func drmCapability(_ fd: FileDescriptorNumber, _ capability: UInt64) throws(KernelError) -> UInt64
     func drmSetClientCapability(_ fd: FileDescriptorNumber, _ capability: UInt64, value: UInt64) throws(KernelError)
 
-    func drmCreateDumb(_ fd: FileDescriptorNumber, width: UInt32, height: UInt32, bitsPerPixel: UInt32) throws(KernelError) -> DRMDumbBuffer
+    func drmCreateDumb(
+        _ fd: FileDescriptorNumber, width: UInt32, height: UInt32, bitsPerPixel: UInt32
+    ) throws(KernelError) -> DRMDumbBuffer
     func drmMapDumb(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError) -> UInt64
     func drmDestroyDumb(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError)
     func drmGEMClose(_ fd: FileDescriptorNumber, _ handle: GEMHandle) throws(KernelError)
-    func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: PrimeFlags) throws(KernelError) -> FileDescriptorNumber
+    func drmPrimeHandleToFD(
+        _ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: PrimeFlags
+    ) throws(KernelError) -> FileDescriptorNumber
     func drmPrimeFDToHandle(_ fd: FileDescriptorNumber, dmaBuf: FileDescriptorNumber) throws(KernelError) -> GEMHandle
 
     func drmResources(_ fd: FileDescriptorNumber) throws(KernelError) -> DRMResources
@@ -323,18 +356,24 @@ public protocol DRMInterface {
     func drmEncoder(_ fd: FileDescriptorNumber, _ id: EncoderID) throws(KernelError) -> DRMEncoderInfo
     func drmPlanes(_ fd: FileDescriptorNumber) throws(KernelError) -> [PlaneID]
     func drmPlane(_ fd: FileDescriptorNumber, _ id: PlaneID) throws(KernelError) -> DRMPlaneInfo
-    func drmObjectProperties(_ fd: FileDescriptorNumber, _ object: DRMObjectID, type: DRMObjectType) throws(KernelError) -> [PropertyID: UInt64]
+    func drmObjectProperties(
+        _ fd: FileDescriptorNumber, _ object: DRMObjectID, type: DRMObjectType
+    ) throws(KernelError) -> [PropertyID: UInt64]
     func drmProperty(_ fd: FileDescriptorNumber, _ id: PropertyID) throws(KernelError) -> DRMPropertyInfo
     func drmCreateBlob(_ fd: FileDescriptorNumber, _ bytes: [UInt8]) throws(KernelError) -> BlobID
     func drmBlob(_ fd: FileDescriptorNumber, _ id: BlobID) throws(KernelError) -> [UInt8]
     func drmDestroyBlob(_ fd: FileDescriptorNumber, _ id: BlobID) throws(KernelError)
 
-    func drmAddFramebuffer(_ fd: FileDescriptorNumber, _ request: DRMFramebufferRequest) throws(KernelError) -> FramebufferID
+    func drmAddFramebuffer(
+        _ fd: FileDescriptorNumber, _ request: DRMFramebufferRequest
+    ) throws(KernelError) -> FramebufferID
     func drmRemoveFramebuffer(_ fd: FileDescriptorNumber, _ id: FramebufferID) throws(KernelError)
     /// `DRM_IOCTL_MODE_ATOMIC`. Values of `OUT_FENCE_PTR` and `WRITEBACK_OUT_FENCE_PTR` are
     /// addresses of an `Int32` the kernel fills with a sync_file fd. An empty request is not
     /// sent at all (libdrm returns success without the ioctl).
-    func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64) throws(KernelError)
+    func drmAtomicCommit(
+        _ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64)
+        throws(KernelError)
     /// `DRM_IOCTL_CRTC_GET_SEQUENCE`: the CRTC's vblank count now (the counter flip events
     /// carry, 32 bits of it); EINVAL once the CRTC was switched off (drm_crtc_vblank_off).
     func drmCRTCSequence(_ fd: FileDescriptorNumber, _ crtc: CRTCID) throws(KernelError) -> UInt64

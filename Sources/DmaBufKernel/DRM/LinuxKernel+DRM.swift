@@ -2,7 +2,7 @@ internal import CDmaBuf
 internal import CLibDRM
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// DRM through libdrm. libdrm has two error conventions, and each call site uses its own:
@@ -18,7 +18,9 @@ extension LinuxKernel {
         if result != 0 { throw KernelError(operation, Errno(rawValue: errno)) }
     }
     /// For getters that return NULL and set `errno`.
-    private func object<T>(_ operation: String, _ pointer: UnsafeMutablePointer<T>?) throws(KernelError) -> UnsafeMutablePointer<T> {
+    private func object<T>(
+        _ operation: String, _ pointer: UnsafeMutablePointer<T>?
+    ) throws(KernelError) -> UnsafeMutablePointer<T> {
         guard let pointer else { throw KernelError(operation, Errno(rawValue: errno == 0 ? ENOMEM : errno)) }
         return pointer
     }
@@ -42,13 +44,19 @@ extension LinuxKernel {
         return value
     }
 
-    public func drmSetClientCapability(_ fd: FileDescriptorNumber, _ capability: UInt64, value: UInt64) throws(KernelError) {
+    public func drmSetClientCapability(
+        _ fd: FileDescriptorNumber, _ capability: UInt64, value: UInt64
+    ) throws(KernelError) {
         try minusOne("DRM_IOCTL_SET_CLIENT_CAP", drmSetClientCap(fd.rawValue, capability, value))
     }
 
-    public func drmCreateDumb(_ fd: FileDescriptorNumber, width: UInt32, height: UInt32, bitsPerPixel: UInt32) throws(KernelError) -> DRMDumbBuffer {
+    public func drmCreateDumb(
+        _ fd: FileDescriptorNumber, width: UInt32, height: UInt32, bitsPerPixel: UInt32
+    ) throws(KernelError) -> DRMDumbBuffer {
         var handle: UInt32 = 0, pitch: UInt32 = 0, size: UInt64 = 0
-        try negativeErrno("DRM_IOCTL_MODE_CREATE_DUMB", drmModeCreateDumbBuffer(fd.rawValue, width, height, bitsPerPixel, 0, &handle, &pitch, &size))
+        try negativeErrno(
+            "DRM_IOCTL_MODE_CREATE_DUMB",
+            drmModeCreateDumbBuffer(fd.rawValue, width, height, bitsPerPixel, 0, &handle, &pitch, &size))
         return DRMDumbBuffer(handle: GEMHandle(rawValue: handle), pitch: pitch, size: size)
     }
 
@@ -66,13 +74,19 @@ extension LinuxKernel {
         try minusOne("DRM_IOCTL_GEM_CLOSE", drmCloseBufferHandle(fd.rawValue, handle.rawValue))
     }
 
-    public func drmPrimeHandleToFD(_ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: PrimeFlags) throws(KernelError) -> FileDescriptorNumber {
+    public func drmPrimeHandleToFD(
+        _ fd: FileDescriptorNumber, _ handle: GEMHandle, flags: PrimeFlags
+    ) throws(KernelError) -> FileDescriptorNumber {
         var prime: Int32 = -1
-        try minusOne("DRM_IOCTL_PRIME_HANDLE_TO_FD", CLibDRM.drmPrimeHandleToFD(fd.rawValue, handle.rawValue, flags.rawValue, &prime))
+        try minusOne(
+            "DRM_IOCTL_PRIME_HANDLE_TO_FD",
+            CLibDRM.drmPrimeHandleToFD(fd.rawValue, handle.rawValue, flags.rawValue, &prime))
         return FileDescriptorNumber(rawValue: prime)
     }
 
-    public func drmPrimeFDToHandle(_ fd: FileDescriptorNumber, dmaBuf: FileDescriptorNumber) throws(KernelError) -> GEMHandle {
+    public func drmPrimeFDToHandle(
+        _ fd: FileDescriptorNumber, dmaBuf: FileDescriptorNumber
+    ) throws(KernelError) -> GEMHandle {
         var handle: UInt32 = 0
         try minusOne("DRM_IOCTL_PRIME_FD_TO_HANDLE", CLibDRM.drmPrimeFDToHandle(fd.rawValue, dmaBuf.rawValue, &handle))
         return GEMHandle(rawValue: handle)
@@ -99,19 +113,24 @@ extension LinuxKernel {
             let m = c.modes[index]
             let name = withUnsafeBytes(of: m.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return DRMModeInfo(
-                clock: m.clock, hdisplay: m.hdisplay, hsyncStart: m.hsync_start, hsyncEnd: m.hsync_end, htotal: m.htotal,
-                hskew: m.hskew, vdisplay: m.vdisplay, vsyncStart: m.vsync_start, vsyncEnd: m.vsync_end, vtotal: m.vtotal,
+                clock: m.clock, hdisplay: m.hdisplay, hsyncStart: m.hsync_start, hsyncEnd: m.hsync_end,
+                htotal: m.htotal,
+                hskew: m.hskew, vdisplay: m.vdisplay, vsyncStart: m.vsync_start, vsyncEnd: m.vsync_end,
+                vtotal: m.vtotal,
                 vscan: m.vscan, vrefresh: m.vrefresh, flags: m.flags, type: m.type, name: name)
         }
         return DRMConnectorInfo(
-            id: id, type: DRMConnectorType(rawValue: c.connector_type), typeIndex: c.connector_type_id, connection: c.connection.rawValue,
+            id: id, type: DRMConnectorType(rawValue: c.connector_type), typeIndex: c.connector_type_id,
+            connection: c.connection.rawValue,
             encoders: (0..<Int(c.count_encoders)).map { EncoderID(rawValue: c.encoders[$0]) }, modes: modes)
     }
 
     public func drmEncoder(_ fd: FileDescriptorNumber, _ id: EncoderID) throws(KernelError) -> DRMEncoderInfo {
         let encoder = try object("DRM_IOCTL_MODE_GETENCODER", drmModeGetEncoder(fd.rawValue, id.rawValue))
         defer { drmModeFreeEncoder(encoder) }
-        return DRMEncoderInfo(id: id, type: DRMEncoderType(rawValue: encoder.pointee.encoder_type), possibleCRTCs: encoder.pointee.possible_crtcs)
+        return DRMEncoderInfo(
+            id: id, type: DRMEncoderType(rawValue: encoder.pointee.encoder_type),
+            possibleCRTCs: encoder.pointee.possible_crtcs)
     }
 
     public func drmPlanes(_ fd: FileDescriptorNumber) throws(KernelError) -> [PlaneID] {
@@ -130,11 +149,17 @@ extension LinuxKernel {
             formats: (0..<Int(p.count_formats)).map { DRMFormat(rawValue: p.formats[$0]) })
     }
 
-    public func drmObjectProperties(_ fd: FileDescriptorNumber, _ object: DRMObjectID, type: DRMObjectType) throws(KernelError) -> [PropertyID: UInt64] {
-        let properties = try self.object("DRM_IOCTL_MODE_OBJ_GETPROPERTIES", drmModeObjectGetProperties(fd.rawValue, object.rawValue, type.rawValue))
+    public func drmObjectProperties(
+        _ fd: FileDescriptorNumber, _ object: DRMObjectID, type: DRMObjectType
+    ) throws(KernelError) -> [PropertyID: UInt64] {
+        let properties = try self.object(
+            "DRM_IOCTL_MODE_OBJ_GETPROPERTIES", drmModeObjectGetProperties(fd.rawValue, object.rawValue, type.rawValue))
         defer { drmModeFreeObjectProperties(properties) }
         let p = properties.pointee
-        return Dictionary(uniqueKeysWithValues: (0..<Int(p.count_props)).map { (PropertyID(rawValue: p.props[$0]), p.prop_values[$0]) })
+        return Dictionary(
+            uniqueKeysWithValues: (0..<Int(p.count_props)).map {
+                (PropertyID(rawValue: p.props[$0]), p.prop_values[$0])
+            })
     }
 
     public func drmProperty(_ fd: FileDescriptorNumber, _ id: PropertyID) throws(KernelError) -> DRMPropertyInfo {
@@ -150,12 +175,14 @@ extension LinuxKernel {
                 withUnsafeBytes(of: p.enums[index].name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             }
         }
-        return DRMPropertyInfo(id: id, name: name, flags: DRMPropertyFlags(rawValue: p.flags), values: values, enumNames: names)
+        return DRMPropertyInfo(
+            id: id, name: name, flags: DRMPropertyFlags(rawValue: p.flags), values: values, enumNames: names)
     }
 
     public func drmCreateBlob(_ fd: FileDescriptorNumber, _ bytes: [UInt8]) throws(KernelError) -> BlobID {
         var id: UInt32 = 0
-        try negativeErrno("DRM_IOCTL_MODE_CREATEPROPBLOB", drmModeCreatePropertyBlob(fd.rawValue, bytes, bytes.count, &id))
+        try negativeErrno(
+            "DRM_IOCTL_MODE_CREATEPROPBLOB", drmModeCreatePropertyBlob(fd.rawValue, bytes, bytes.count, &id))
         return BlobID(rawValue: id)
     }
 
@@ -169,11 +196,14 @@ extension LinuxKernel {
         try negativeErrno("DRM_IOCTL_MODE_DESTROYPROPBLOB", drmModeDestroyPropertyBlob(fd.rawValue, id.rawValue))
     }
 
-    public func drmAddFramebuffer(_ fd: FileDescriptorNumber, _ request: DRMFramebufferRequest) throws(KernelError) -> FramebufferID {
+    public func drmAddFramebuffer(
+        _ fd: FileDescriptorNumber, _ request: DRMFramebufferRequest
+    ) throws(KernelError) -> FramebufferID {
         var id: UInt32 = 0
         let flags: UInt32 = request.modifiers == nil ? 0 : UInt32(DRM_MODE_FB_MODIFIERS)
         let result = drmModeAddFB2WithModifiers(
-            fd.rawValue, request.width, request.height, request.format.rawValue, request.handles.map(\.rawValue), request.pitches, request.offsets,
+            fd.rawValue, request.width, request.height, request.format.rawValue, request.handles.map(\.rawValue),
+            request.pitches, request.offsets,
             request.modifiers, &id, flags)
         try negativeErrno("DRM_IOCTL_MODE_ADDFB2", result)
         return FramebufferID(rawValue: id)
@@ -183,20 +213,26 @@ extension LinuxKernel {
         try negativeErrno("DRM_IOCTL_MODE_RMFB", drmModeRmFB(fd.rawValue, id.rawValue))
     }
 
-    public func drmAtomicCommit(_ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64) throws(KernelError) {
+    public func drmAtomicCommit(
+        _ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64
+    ) throws(KernelError) {
         guard let request = drmModeAtomicAlloc() else { throw KernelError("DRM_IOCTL_MODE_ATOMIC", .ENOMEM) }
         defer { drmModeAtomicFree(request) }
         for change in properties {
-            let added = drmModeAtomicAddProperty(request, change.object.rawValue, change.property.rawValue, change.value)
+            let added = drmModeAtomicAddProperty(
+                request, change.object.rawValue, change.property.rawValue, change.value)
             if added < 0 { throw KernelError("DRM_IOCTL_MODE_ATOMIC", Errno(rawValue: -added)) }
         }
         try negativeErrno(
-            "DRM_IOCTL_MODE_ATOMIC", drmModeAtomicCommit(fd.rawValue, request, flags.rawValue, UnsafeMutableRawPointer(bitPattern: UInt(userData))))
+            "DRM_IOCTL_MODE_ATOMIC",
+            drmModeAtomicCommit(
+                fd.rawValue, request, flags.rawValue, UnsafeMutableRawPointer(bitPattern: UInt(userData))))
     }
 
     public func drmCRTCSequence(_ fd: FileDescriptorNumber, _ crtc: CRTCID) throws(KernelError) -> UInt64 {
         var sequence: UInt64 = 0, nanoseconds: UInt64 = 0
-        try minusOne("DRM_IOCTL_CRTC_GET_SEQUENCE", drmCrtcGetSequence(fd.rawValue, crtc.rawValue, &sequence, &nanoseconds))
+        try minusOne(
+            "DRM_IOCTL_CRTC_GET_SEQUENCE", drmCrtcGetSequence(fd.rawValue, crtc.rawValue, &sequence, &nanoseconds))
         return sequence
     }
 
@@ -205,7 +241,7 @@ extension LinuxKernel {
         let count: Int
         do {
             count = try readChunk(fd, into: &buffer)
-        } catch where error.errno == .EAGAIN {
+        } catch  where error.errno == .EAGAIN {
             return []
         }
         var events: [DRMEvent] = []
@@ -213,14 +249,19 @@ extension LinuxKernel {
         let header = MemoryLayout<drm_event>.size
         while offset + header <= count {
             let (type, length) = buffer.withUnsafeBytes { raw in
-                (raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self), Int(raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)))
+                (
+                    raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self),
+                    Int(raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+                )
             }
             guard length >= header, offset + length <= count else { break }
             if length >= MemoryLayout<drm_event_vblank>.size {
                 let e = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: drm_event_vblank.self) }
-                events.append(DRMEvent(
-                    type: DRMEventType(rawValue: type), userData: e.user_data, seconds: e.tv_sec, microseconds: e.tv_usec, sequence: e.sequence,
-                    crtc: CRTCID(rawValue: e.crtc_id)))
+                events.append(
+                    DRMEvent(
+                        type: DRMEventType(rawValue: type), userData: e.user_data, seconds: e.tv_sec,
+                        microseconds: e.tv_usec, sequence: e.sequence,
+                        crtc: CRTCID(rawValue: e.crtc_id)))
             }
             offset += length
         }

@@ -19,7 +19,9 @@ public let dmaBufNameCapacity = 32
 public protocol DmaBufInterface: AnyObject {
     func dmaBufSync(_ fd: FileDescriptorNumber, flags: DmaBufSyncFlags) throws(KernelError)
     func dmaBufSetName(_ fd: FileDescriptorNumber, _ name: String) throws(KernelError)
-    func dmaBufExportSyncFile(_ fd: FileDescriptorNumber, flags: DmaBufSyncFlags) throws(KernelError)
+    func dmaBufExportSyncFile(
+        _ fd: FileDescriptorNumber, flags: DmaBufSyncFlags
+    ) throws(KernelError)
         -> FileDescriptorNumber
     func dmaBufImportSyncFile(
         _ fd: FileDescriptorNumber, flags: DmaBufSyncFlags, syncFile: FileDescriptorNumber

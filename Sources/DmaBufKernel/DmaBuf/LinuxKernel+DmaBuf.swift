@@ -10,13 +10,19 @@ extension LinuxKernel {
         _ = try call("DMA_BUF_SET_NAME_B") { cdmabuf_dma_buf_set_name(fd.rawValue, name) }
     }
 
-    public func dmaBufExportSyncFile(_ fd: FileDescriptorNumber, flags: DmaBufSyncFlags) throws(KernelError)
+    public func dmaBufExportSyncFile(
+        _ fd: FileDescriptorNumber, flags: DmaBufSyncFlags
+    ) throws(KernelError)
         -> FileDescriptorNumber
     {
-        try newFD("DMA_BUF_IOCTL_EXPORT_SYNC_FILE") { cdmabuf_dma_buf_export_sync_file(fd.rawValue, UInt32(truncatingIfNeeded: flags.rawValue)) }
+        try newFD("DMA_BUF_IOCTL_EXPORT_SYNC_FILE") {
+            cdmabuf_dma_buf_export_sync_file(fd.rawValue, UInt32(truncatingIfNeeded: flags.rawValue))
+        }
     }
 
-    public func dmaBufImportSyncFile(_ fd: FileDescriptorNumber, flags: DmaBufSyncFlags, syncFile: FileDescriptorNumber)
+    public func dmaBufImportSyncFile(
+        _ fd: FileDescriptorNumber, flags: DmaBufSyncFlags, syncFile: FileDescriptorNumber
+    )
         throws(KernelError)
     {
         _ = try call("DMA_BUF_IOCTL_IMPORT_SYNC_FILE") {

@@ -70,14 +70,15 @@ public protocol FilesInterface: AnyObject {
     /// `F_GETFD` bits (close-on-exec).
     func descriptorFlags(_ fd: FileDescriptorNumber) throws(KernelError) -> Int32
 
-
     func mmap(
         _ fd: FileDescriptorNumber, length: Int, protection: MemoryProtection, shared: Bool,
         offset: UInt64
     ) throws(KernelError) -> UnsafeMutableRawPointer
     func munmap(_ address: UnsafeMutableRawPointer, length: Int) throws(KernelError)
     /// Waits up to `timeoutMilliseconds` (-1: forever) and returns the ready events (empty on timeout).
-    func poll(_ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32)
+    func poll(
+        _ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32
+    )
         throws(KernelError) -> PollEvents
     func memfdCreate(name: String, flags: MemfdFlags) throws(KernelError) -> FileDescriptorNumber
     func truncate(_ fd: FileDescriptorNumber, length: UInt64) throws(KernelError)

@@ -1,9 +1,9 @@
 internal import CDmaBuf
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Files and memory: open/close/read, mmap, poll, memfd and its seals.
@@ -40,11 +40,15 @@ extension LinuxKernel {
         let fd = try open(path, flags: [.writeOnly, .closeOnExec])
         defer { try? close(fd) }
         let bytes = Array(text.utf8)
-        do { _ = try call("write") { Int32(cdmabuf_write(fd.rawValue, bytes, bytes.count)) } } catch { throw error.at(path) }
+        do { _ = try call("write") { Int32(cdmabuf_write(fd.rawValue, bytes, bytes.count)) } } catch {
+            throw error.at(path)
+        }
     }
 
     public func read(_ fd: FileDescriptorNumber, maxLength: Int) throws(KernelError) -> [UInt8] {
-        if maxLength < 0 { throw KernelError("read", .EINVAL, reason: "length \(maxLength) is negative; no syscall issued") }
+        if maxLength < 0 {
+            throw KernelError("read", .EINVAL, reason: "length \(maxLength) is negative; no syscall issued")
+        }
         var buffer = [UInt8](repeating: 0, count: maxLength)
         let count = try readChunk(fd, into: &buffer)
         return Array(buffer[0..<count])
@@ -77,7 +81,6 @@ extension LinuxKernel {
         try call("F_GETFD") { cdmabuf_fd_flags(fd.rawValue) }
     }
 
-
     // MARK: Memory
 
     public func mmap(
@@ -97,7 +100,9 @@ extension LinuxKernel {
         _ = try call("munmap") { cdmabuf_munmap(address, UInt64(length)) }
     }
 
-    public func poll(_ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32)
+    public func poll(
+        _ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32
+    )
         throws(KernelError) -> PollEvents
     {
         var revents: Int16 = 0

@@ -2,7 +2,9 @@ internal import CDmaBuf
 
 /// sync_file: merge and info; sw_sync timelines (debugfs) for tests.
 extension LinuxKernel {
-    public func syncFileMerge(_ fd: FileDescriptorNumber, _ other: FileDescriptorNumber, name: String)
+    public func syncFileMerge(
+        _ fd: FileDescriptorNumber, _ other: FileDescriptorNumber, name: String
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
         try newFD("SYNC_IOC_MERGE") { cdmabuf_sync_merge(fd.rawValue, other.rawValue, name) }
@@ -41,7 +43,9 @@ extension LinuxKernel {
             })
     }
 
-    public func swSyncCreateFence(timeline: FileDescriptorNumber, value: UInt32, name: String)
+    public func swSyncCreateFence(
+        timeline: FileDescriptorNumber, value: UInt32, name: String
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
         try newFD("SW_SYNC_IOC_CREATE_FENCE") { cdmabuf_sw_sync_create_fence(timeline.rawValue, value, name) }

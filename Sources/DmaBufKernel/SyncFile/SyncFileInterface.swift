@@ -30,13 +30,16 @@ public struct SyncFileInfo: Hashable, Sendable {
 /// sync_file (drivers/dma-buf/sync_file.c): fences as file descriptors; sw_sync (debugfs)
 /// makes timelines a test can signal by hand.
 public protocol SyncFileInterface: AnyObject {
-    func syncFileMerge(_ fd: FileDescriptorNumber, _ other: FileDescriptorNumber, name: String)
+    func syncFileMerge(
+        _ fd: FileDescriptorNumber, _ other: FileDescriptorNumber, name: String
+    )
         throws(KernelError) -> FileDescriptorNumber
     func syncFileInfo(_ fd: FileDescriptorNumber) throws(KernelError) -> SyncFileInfo
 
-
     // sw_sync (debugfs `sync/sw_sync`)
-    func swSyncCreateFence(timeline: FileDescriptorNumber, value: UInt32, name: String)
+    func swSyncCreateFence(
+        timeline: FileDescriptorNumber, value: UInt32, name: String
+    )
         throws(KernelError) -> FileDescriptorNumber
     func swSyncIncrement(timeline: FileDescriptorNumber, by count: UInt32) throws(KernelError)
 }

@@ -10,7 +10,9 @@ extension LinuxKernel {
         }
     }
 
-    public func udmabufCreateList(device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem])
+    public func udmabufCreateList(
+        device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem]
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
         let raw = items.map {

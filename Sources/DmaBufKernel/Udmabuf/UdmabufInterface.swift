@@ -23,7 +23,9 @@ public protocol UdmabufInterface: AnyObject {
         device: FileDescriptorNumber, memfd: FileDescriptorNumber, flags: UdmabufFlags, offset: UInt64,
         size: UInt64
     ) throws(KernelError) -> FileDescriptorNumber
-    func udmabufCreateList(device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem])
+    func udmabufCreateList(
+        device: FileDescriptorNumber, flags: UdmabufFlags, items: [UdmabufItem]
+    )
         throws(KernelError) -> FileDescriptorNumber
 }
 

@@ -11,10 +11,13 @@ extension LinuxKernel {
         _ = try call("VIDIOC_QUERYCAP") { cdmabuf_v4l2_querycap(fd.rawValue, &cap) }
         return V4L2Capability(
             driver: Self.text(cap.driver), card: Self.text(cap.card), busInfo: Self.text(cap.bus_info),
-            capabilities: V4L2Capabilities(rawValue: cap.capabilities), deviceCaps: V4L2Capabilities(rawValue: cap.device_caps))
+            capabilities: V4L2Capabilities(rawValue: cap.capabilities),
+            deviceCaps: V4L2Capabilities(rawValue: cap.device_caps))
     }
 
-    public func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> V4L2PixelFormat {
+    public func v4l2EnumFormat(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32
+    ) throws(KernelError) -> V4L2PixelFormat {
         var format: UInt32 = 0
         _ = try call("VIDIOC_ENUM_FMT") { cdmabuf_v4l2_enum_fmt(fd.rawValue, type.rawValue, index, &format) }
         return V4L2PixelFormat(rawValue: format)
@@ -44,7 +47,8 @@ extension LinuxKernel {
             Array(raw.bindMemory(to: cdmabuf_v4l2_plane_format.self).prefix(Int(format.num_planes)))
         }.map { V4L2Format.Plane(bytesPerLine: $0.bytesperline, sizeImage: $0.sizeimage) }
         return V4L2Format(
-            type: type, width: format.width, height: format.height, pixelFormat: V4L2PixelFormat(rawValue: format.pixelformat), field: format.field,
+            type: type, width: format.width, height: format.height,
+            pixelFormat: V4L2PixelFormat(rawValue: format.pixelformat), field: format.field,
             colorspace: format.colorspace, planes: planes)
     }
 
@@ -55,7 +59,9 @@ extension LinuxKernel {
         return try Self.typed(format)
     }
 
-    public func v4l2SetFormat(_ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool) throws(KernelError) -> V4L2Format {
+    public func v4l2SetFormat(
+        _ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool
+    ) throws(KernelError) -> V4L2Format {
         var flat = Self.flat(format)
         if tryOnly {
             _ = try call("VIDIOC_TRY_FMT") { cdmabuf_v4l2_try_fmt(fd.rawValue, &flat) }
@@ -65,33 +71,47 @@ extension LinuxKernel {
         return try Self.typed(flat)
     }
 
-    public func v4l2RequestBuffers(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32)
+    public func v4l2RequestBuffers(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32
+    )
         throws(KernelError) -> (count: UInt32, capabilities: V4L2BufferCapabilities)
     {
         var granted = count, capabilities: UInt32 = 0
-        _ = try call("VIDIOC_REQBUFS") { cdmabuf_v4l2_reqbufs(fd.rawValue, type.rawValue, memory.rawValue, &granted, &capabilities) }
+        _ = try call("VIDIOC_REQBUFS") {
+            cdmabuf_v4l2_reqbufs(fd.rawValue, type.rawValue, memory.rawValue, &granted, &capabilities)
+        }
         return (granted, V4L2BufferCapabilities(rawValue: capabilities))
     }
 
-    public func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
+    public func v4l2CreateBuffers(
+        _ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32
+    )
         throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
     {
         var flat = Self.flat(format)
         var index: UInt32 = 0, made = count, capabilities: UInt32 = 0
-        _ = try call("VIDIOC_CREATE_BUFS") { cdmabuf_v4l2_create_bufs(fd.rawValue, memory.rawValue, &flat, &index, &made, &capabilities) }
+        _ = try call("VIDIOC_CREATE_BUFS") {
+            cdmabuf_v4l2_create_bufs(fd.rawValue, memory.rawValue, &flat, &index, &made, &capabilities)
+        }
         return (index, made, V4L2BufferCapabilities(rawValue: capabilities))
     }
 
-    public func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32) throws(KernelError) -> V4L2FrameSize {
+    public func v4l2EnumFrameSize(
+        _ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32
+    ) throws(KernelError) -> V4L2FrameSize {
         var size = cdmabuf_v4l2_frame_size()
-        _ = try call("VIDIOC_ENUM_FRAMESIZES") { cdmabuf_v4l2_enum_framesizes(fd.rawValue, pixelFormat.rawValue, index, &size) }
+        _ = try call("VIDIOC_ENUM_FRAMESIZES") {
+            cdmabuf_v4l2_enum_framesizes(fd.rawValue, pixelFormat.rawValue, index, &size)
+        }
         if size.type == 1 { return .discrete(width: size.width, height: size.height) }
         return .stepwise(
             width: size.min_width...max(size.min_width, size.max_width), widthStep: size.step_width,
             height: size.min_height...max(size.min_height, size.max_height), heightStep: size.step_height)
     }
 
-    public func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32, index: UInt32)
+    public func v4l2EnumFrameInterval(
+        _ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32, index: UInt32
+    )
         throws(KernelError) -> V4L2FrameInterval
     {
         var interval = cdmabuf_v4l2_frame_interval()
@@ -105,13 +125,17 @@ extension LinuxKernel {
             step: V4L2Fraction(interval.step_numerator, interval.step_denominator))
     }
 
-    public func v4l2GetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Fraction {
+    public func v4l2GetFrameInterval(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType
+    ) throws(KernelError) -> V4L2Fraction {
         var numerator: UInt32 = 0, denominator: UInt32 = 0
         _ = try call("VIDIOC_G_PARM") { cdmabuf_v4l2_g_parm(fd.rawValue, type.rawValue, &numerator, &denominator) }
         return V4L2Fraction(numerator, denominator)
     }
 
-    public func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction) throws(KernelError) -> V4L2Fraction {
+    public func v4l2SetFrameInterval(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction
+    ) throws(KernelError) -> V4L2Fraction {
         var numerator = interval.numerator, denominator = interval.denominator
         _ = try call("VIDIOC_S_PARM") { cdmabuf_v4l2_s_parm(fd.rawValue, type.rawValue, &numerator, &denominator) }
         return V4L2Fraction(numerator, denominator)
@@ -135,60 +159,78 @@ extension LinuxKernel {
             for index in 0..<min(buffer.planeCount, planes.count) {
                 let plane = buffer.plane(index)
                 planes[index] = cdmabuf_v4l2_plane(
-                    bytesused: plane.bytesUsed, length: plane.length, data_offset: plane.dataOffset, mem_offset: plane.memoryOffset, fd: plane.fd)
+                    bytesused: plane.bytesUsed, length: plane.length, data_offset: plane.dataOffset,
+                    mem_offset: plane.memoryOffset, fd: plane.fd)
             }
         }
         return out
     }
 
-    private static func typed(_ buffer: cdmabuf_v4l2_buffer, _ operation: String) throws(KernelError) -> V4L2BufferInfo {
+    private static func typed(_ buffer: cdmabuf_v4l2_buffer, _ operation: String) throws(KernelError) -> V4L2BufferInfo
+    {
         guard let type = V4L2BufferType(rawValue: buffer.type), let memory = V4L2Memory(rawValue: buffer.memory) else {
             throw KernelError(operation, .EINVAL)
         }
         return withUnsafeBytes(of: buffer.planes) { raw in
             let planes = raw.bindMemory(to: cdmabuf_v4l2_plane.self)
             return V4L2BufferInfo(
-                index: buffer.index, type: type, memory: memory, flags: V4L2BufferFlags(rawValue: buffer.flags), field: buffer.field, sequence: buffer.sequence,
+                index: buffer.index, type: type, memory: memory, flags: V4L2BufferFlags(rawValue: buffer.flags),
+                field: buffer.field, sequence: buffer.sequence,
                 timestamp: .seconds(buffer.timestamp_sec) + .microseconds(buffer.timestamp_usec),
                 planeCount: min(Int(buffer.num_planes), planes.count)
             ) { number in
                 let plane = planes[number]
-                return V4L2Plane(bytesUsed: plane.bytesused, length: plane.length, dataOffset: plane.data_offset, memoryOffset: plane.mem_offset, fd: plane.fd)
+                return V4L2Plane(
+                    bytesUsed: plane.bytesused, length: plane.length, dataOffset: plane.data_offset,
+                    memoryOffset: plane.mem_offset, fd: plane.fd)
             }
         }
     }
 
-    public func v4l2QueryBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int)
+    public func v4l2QueryBuffer(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int
+    )
         throws(KernelError) -> V4L2BufferInfo
     {
-        var buffer = Self.flat(V4L2BufferInfo(index: index, type: type, memory: memory, planes: Array(repeating: V4L2Plane(), count: planes)))
+        var buffer = Self.flat(
+            V4L2BufferInfo(
+                index: index, type: type, memory: memory, planes: Array(repeating: V4L2Plane(), count: planes)))
         _ = try call("VIDIOC_QUERYBUF") { cdmabuf_v4l2_querybuf(fd.rawValue, &buffer) }
         return try Self.typed(buffer, "VIDIOC_QUERYBUF")
     }
 
-    public func v4l2QueueBuffer(_ fd: FileDescriptorNumber, _ buffer: V4L2BufferInfo) throws(KernelError) -> V4L2BufferInfo {
+    public func v4l2QueueBuffer(
+        _ fd: FileDescriptorNumber, _ buffer: V4L2BufferInfo
+    ) throws(KernelError) -> V4L2BufferInfo {
         var flat = Self.flat(buffer)
         _ = try call("VIDIOC_QBUF") { cdmabuf_v4l2_qbuf(fd.rawValue, &flat) }
         return try Self.typed(flat, "VIDIOC_QBUF")
     }
 
-    public func v4l2DequeueBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int)
+    public func v4l2DequeueBuffer(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int
+    )
         throws(KernelError) -> V4L2BufferInfo?
     {
         var buffer = cdmabuf_v4l2_buffer()
         (buffer.type, buffer.memory, buffer.num_planes) = (type.rawValue, memory.rawValue, UInt32(planes))
         do {
             _ = try call("VIDIOC_DQBUF") { cdmabuf_v4l2_dqbuf(fd.rawValue, &buffer) }
-        } catch where error.errno == .EAGAIN {
+        } catch  where error.errno == .EAGAIN {
             return nil
         }
         return try Self.typed(buffer, "VIDIOC_DQBUF")
     }
 
-    public func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: OpenFlags)
+    public func v4l2ExportBuffer(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: OpenFlags
+    )
         throws(KernelError) -> FileDescriptorNumber
     {
-        FileDescriptorNumber(rawValue: try call("VIDIOC_EXPBUF") { cdmabuf_v4l2_expbuf(fd.rawValue, type.rawValue, index, plane, UInt32(bitPattern: flags.rawValue)) })
+        FileDescriptorNumber(
+            rawValue: try call("VIDIOC_EXPBUF") {
+                cdmabuf_v4l2_expbuf(fd.rawValue, type.rawValue, index, plane, UInt32(bitPattern: flags.rawValue))
+            })
     }
 
     public func v4l2Stream(_ fd: FileDescriptorNumber, type: V4L2BufferType, on: Bool) throws(KernelError) {

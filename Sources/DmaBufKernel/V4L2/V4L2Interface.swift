@@ -29,15 +29,21 @@ public struct V4L2Capability: Hashable, Sendable {
     public var capabilities: V4L2Capabilities
     /// What this node does.
     public var deviceCaps: V4L2Capabilities
-    public init(driver: String, card: String, busInfo: String, capabilities: V4L2Capabilities, deviceCaps: V4L2Capabilities) {
-        (self.driver, self.card, self.busInfo, self.capabilities, self.deviceCaps) = (driver, card, busInfo, capabilities, deviceCaps)
+    public init(
+        driver: String, card: String, busInfo: String, capabilities: V4L2Capabilities, deviceCaps: V4L2Capabilities
+    ) {
+        (self.driver, self.card, self.busInfo, self.capabilities, self.deviceCaps) = (
+            driver, card, busInfo, capabilities, deviceCaps
+        )
     }
 
     /// The video buffer type this node streams (a mem2mem node: its capture side); nil for
     /// nodes without video (metadata, VBI, touch, …).
     public var streamingType: V4L2BufferType? {
         let caps = deviceCaps
-        if !caps.isDisjoint(with: [.videoCaptureMultiplanar, .videoMem2MemMultiplanar]) { return .videoCaptureMultiplanar }
+        if !caps.isDisjoint(with: [.videoCaptureMultiplanar, .videoMem2MemMultiplanar]) {
+            return .videoCaptureMultiplanar
+        }
         if !caps.isDisjoint(with: [.videoCapture, .videoMem2Mem]) { return .videoCapture }
         if caps.contains(.videoOutputMultiplanar) { return .videoOutputMultiplanar }
         if caps.contains(.videoOutput) { return .videoOutput }
@@ -86,7 +92,9 @@ public struct V4L2Format: Hashable, Sendable {
     public struct Plane: Hashable, Sendable {
         public var bytesPerLine: UInt32
         public var sizeImage: UInt32
-        public init(bytesPerLine: UInt32 = 0, sizeImage: UInt32 = 0) { (self.bytesPerLine, self.sizeImage) = (bytesPerLine, sizeImage) }
+        public init(bytesPerLine: UInt32 = 0, sizeImage: UInt32 = 0) {
+            (self.bytesPerLine, self.sizeImage) = (bytesPerLine, sizeImage)
+        }
     }
     public var type: V4L2BufferType
     public var width: UInt32
@@ -95,7 +103,10 @@ public struct V4L2Format: Hashable, Sendable {
     public var field: UInt32
     public var colorspace: UInt32
     public var planes: [Plane]
-    public init(type: V4L2BufferType, width: UInt32, height: UInt32, pixelFormat: V4L2PixelFormat, field: UInt32 = 1, colorspace: UInt32 = 0, planes: [Plane] = [Plane()]) {
+    public init(
+        type: V4L2BufferType, width: UInt32, height: UInt32, pixelFormat: V4L2PixelFormat, field: UInt32 = 1,
+        colorspace: UInt32 = 0, planes: [Plane] = [Plane()]
+    ) {
         (self.type, self.width, self.height, self.pixelFormat) = (type, width, height, pixelFormat)
         (self.field, self.colorspace, self.planes) = (field, colorspace, planes)
     }
@@ -127,8 +138,12 @@ public struct V4L2Plane: Hashable, Sendable {
     public var memoryOffset: UInt32
     /// DMABUF: the dma-buf fd (-1 otherwise).
     public var fd: Int32
-    public init(bytesUsed: UInt32 = 0, length: UInt32 = 0, dataOffset: UInt32 = 0, memoryOffset: UInt32 = 0, fd: Int32 = -1) {
-        (self.bytesUsed, self.length, self.dataOffset, self.memoryOffset, self.fd) = (bytesUsed, length, dataOffset, memoryOffset, fd)
+    public init(
+        bytesUsed: UInt32 = 0, length: UInt32 = 0, dataOffset: UInt32 = 0, memoryOffset: UInt32 = 0, fd: Int32 = -1
+    ) {
+        (self.bytesUsed, self.length, self.dataOffset, self.memoryOffset, self.fd) = (
+            bytesUsed, length, dataOffset, memoryOffset, fd
+        )
     }
 }
 
@@ -147,14 +162,23 @@ public struct V4L2BufferInfo: Hashable, Sendable {
     private var firstPlane: V4L2Plane
     private var otherPlanes: [V4L2Plane]
 
-    public init(index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: UInt32 = 0, sequence: UInt32 = 0, timestamp: Duration = .zero, planes: [V4L2Plane]) {
-        self.init(index: index, type: type, memory: memory, flags: flags, field: field, sequence: sequence, timestamp: timestamp,
-                  planeCount: planes.count) { planes[$0] }
+    public init(
+        index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: UInt32 = 0,
+        sequence: UInt32 = 0, timestamp: Duration = .zero, planes: [V4L2Plane]
+    ) {
+        self.init(
+            index: index, type: type, memory: memory, flags: flags, field: field, sequence: sequence,
+            timestamp: timestamp,
+            planeCount: planes.count
+        ) { planes[$0] }
     }
 
     /// A buffer whose `planeCount` planes are given one by one.
-    public init(index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: UInt32 = 0, sequence: UInt32 = 0, timestamp: Duration = .zero,
-                planeCount: Int, plane: (Int) -> V4L2Plane) {
+    public init(
+        index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: UInt32 = 0,
+        sequence: UInt32 = 0, timestamp: Duration = .zero,
+        planeCount: Int, plane: (Int) -> V4L2Plane
+    ) {
         (self.index, self.type, self.memory, self.flags, self.field) = (index, type, memory, flags, field)
         (self.sequence, self.timestamp, self.planeCount) = (sequence, timestamp, planeCount)
         firstPlane = planeCount > 0 ? plane(0) : V4L2Plane()
@@ -166,7 +190,11 @@ public struct V4L2BufferInfo: Hashable, Sendable {
 
     public var planes: [V4L2Plane] {
         get { planeCount == 0 ? [] : [firstPlane] + otherPlanes }
-        set { self = V4L2BufferInfo(index: index, type: type, memory: memory, flags: flags, field: field, sequence: sequence, timestamp: timestamp, planes: newValue) }
+        set {
+            self = V4L2BufferInfo(
+                index: index, type: type, memory: memory, flags: flags, field: field, sequence: sequence,
+                timestamp: timestamp, planes: newValue)
+        }
     }
 }
 
@@ -174,7 +202,9 @@ public struct V4L2BufferInfo: Hashable, Sendable {
 public struct V4L2Fraction: Hashable, Sendable, CustomStringConvertible {
     public var numerator: UInt32
     public var denominator: UInt32
-    public init(_ numerator: UInt32, _ denominator: UInt32) { (self.numerator, self.denominator) = (numerator, denominator) }
+    public init(_ numerator: UInt32, _ denominator: UInt32) {
+        (self.numerator, self.denominator) = (numerator, denominator)
+    }
     public var description: String { "\(numerator)/\(denominator)" }
     /// Frames per second at this time per frame.
     public var framesPerSecond: Double { numerator == 0 ? 0 : Double(denominator) / Double(numerator) }
@@ -195,33 +225,53 @@ public enum V4L2FrameInterval: Hashable, Sendable {
 public protocol V4L2Interface {
     func v4l2QueryCapability(_ fd: FileDescriptorNumber) throws(KernelError) -> V4L2Capability
     /// `VIDIOC_ENUM_FMT` at `index`; EINVAL past the last one.
-    func v4l2EnumFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32) throws(KernelError) -> V4L2PixelFormat
+    func v4l2EnumFormat(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32
+    ) throws(KernelError) -> V4L2PixelFormat
     func v4l2GetFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Format
     /// `VIDIOC_S_FMT`, or `VIDIOC_TRY_FMT` when `tryOnly`; returns what the driver made of it.
-    func v4l2SetFormat(_ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool) throws(KernelError) -> V4L2Format
+    func v4l2SetFormat(
+        _ fd: FileDescriptorNumber, _ format: V4L2Format, tryOnly: Bool
+    ) throws(KernelError) -> V4L2Format
     /// `VIDIOC_REQBUFS`: the count granted and the queue's `V4L2_BUF_CAP_*`.
-    func v4l2RequestBuffers(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32)
+    func v4l2RequestBuffers(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, count: UInt32
+    )
         throws(KernelError) -> (count: UInt32, capabilities: V4L2BufferCapabilities)
     /// `VIDIOC_CREATE_BUFS`: up to `count` more buffers sized for `format` (its type is the
     /// queue's); the first new index, how many were made and the queue's `V4L2_BUF_CAP_*`.
-    func v4l2CreateBuffers(_ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32)
+    func v4l2CreateBuffers(
+        _ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32
+    )
         throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
     /// `VIDIOC_ENUM_FRAMESIZES` at `index`; EINVAL past the last one.
-    func v4l2EnumFrameSize(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32) throws(KernelError) -> V4L2FrameSize
+    func v4l2EnumFrameSize(
+        _ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32
+    ) throws(KernelError) -> V4L2FrameSize
     /// `VIDIOC_ENUM_FRAMEINTERVALS` at `index` for a format and size; EINVAL past the last one.
-    func v4l2EnumFrameInterval(_ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32, index: UInt32)
+    func v4l2EnumFrameInterval(
+        _ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, width: UInt32, height: UInt32, index: UInt32
+    )
         throws(KernelError) -> V4L2FrameInterval
     /// `VIDIOC_G_PARM`: the time per frame.
     func v4l2GetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Fraction
     /// `VIDIOC_S_PARM`: asks for a time per frame; returns the one the driver chose.
-    func v4l2SetFrameInterval(_ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction) throws(KernelError) -> V4L2Fraction
-    func v4l2QueryBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int)
+    func v4l2SetFrameInterval(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, _ interval: V4L2Fraction
+    ) throws(KernelError) -> V4L2Fraction
+    func v4l2QueryBuffer(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, index: UInt32, planes: Int
+    )
         throws(KernelError) -> V4L2BufferInfo
     func v4l2QueueBuffer(_ fd: FileDescriptorNumber, _ buffer: V4L2BufferInfo) throws(KernelError) -> V4L2BufferInfo
     /// `VIDIOC_DQBUF`; nil when the fd is non-blocking and nothing is ready (EAGAIN is a result).
-    func v4l2DequeueBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int)
+    func v4l2DequeueBuffer(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, memory: V4L2Memory, planes: Int
+    )
         throws(KernelError) -> V4L2BufferInfo?
-    func v4l2ExportBuffer(_ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: OpenFlags)
+    func v4l2ExportBuffer(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, plane: UInt32, flags: OpenFlags
+    )
         throws(KernelError) -> FileDescriptorNumber
     func v4l2Stream(_ fd: FileDescriptorNumber, type: V4L2BufferType, on: Bool) throws(KernelError)
     func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError)

@@ -7,7 +7,8 @@ func deviceOpenAdvice(_ error: KernelError, node: String) -> String? {
         "no permission to open \(node): run as root, or add a udev rule giving your group access (e.g. MODE=\"0660\", GROUP=\"video\")"
     case .ENOENT:
         KernelOption.providing(node) == KernelOption.unknown
-            ? "\(node) does not exist" : "\(node) does not exist: the kernel lacks the driver (\(KernelOption.providing(node)))"
+            ? "\(node) does not exist"
+            : "\(node) does not exist: the kernel lacks the driver (\(KernelOption.providing(node)))"
     default: nil
     }
 }
@@ -16,7 +17,9 @@ func deviceOpenAdvice(_ error: KernelError, node: String) -> String? {
 public enum KernelOption {
     public static func providing(_ node: String) -> String {
         if node.hasPrefix("\(KernelPaths.dmaHeapDirectory)/system") { return "CONFIG_DMABUF_HEAPS_SYSTEM" }
-        if node.hasPrefix(KernelPaths.dmaHeapDirectory) { return "CONFIG_DMABUF_HEAPS, CONFIG_DMABUF_HEAPS_SYSTEM or CONFIG_DMABUF_HEAPS_CMA" }
+        if node.hasPrefix(KernelPaths.dmaHeapDirectory) {
+            return "CONFIG_DMABUF_HEAPS, CONFIG_DMABUF_HEAPS_SYSTEM or CONFIG_DMABUF_HEAPS_CMA"
+        }
         if node == KernelPaths.udmabuf { return "CONFIG_UDMABUF" }
         if node == KernelPaths.swSync { return "CONFIG_SW_SYNC and debugfs mounted at /sys/kernel/debug" }
         return unknown

@@ -40,7 +40,9 @@ public struct InternalError: Error, CustomStringConvertible {
     /// The tools' own error path, provable by a test: with `DMABUFKIT_INJECT_FAULT=internal-error`
     /// in the environment a tool fails as a bug would, before it does anything.
     public static func injectedFault() -> InternalError? {
-        guard let fault = getenv("DMABUFKIT_INJECT_FAULT"), String(cString: fault) == "internal-error" else { return nil }
+        guard let fault = getenv("DMABUFKIT_INJECT_FAULT"), String(cString: fault) == "internal-error" else {
+            return nil
+        }
         return InternalError("injected fault (DMABUFKIT_INJECT_FAULT=internal-error)")
     }
 

@@ -11,7 +11,9 @@ public enum OutputCheck {
             throw ConfigurationError(what, nil, "the directory \(directory) does not exist (ENOENT)")
         }
         if !isDirectory.boolValue { throw ConfigurationError(what, nil, "\(directory) is not a directory (ENOTDIR)") }
-        if access(directory, W_OK) != 0 { throw ConfigurationError(what, nil, "cannot write in \(directory) (\(Errno(rawValue: errno)))") }
+        if access(directory, W_OK) != 0 {
+            throw ConfigurationError(what, nil, "cannot write in \(directory) (\(Errno(rawValue: errno)))")
+        }
     }
 
     /// A file that can be created or replaced: not a directory, in a directory this user can write in.

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 extension Duration {
     /// This duration as `poll(2)`'s timeout: whole milliseconds, negative durations as 0.
     var pollMilliseconds: Int32 {

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// The least, middle and greatest of repeated measurements: what a single figure would hide.
 public struct Spread: Codable, Sendable, Hashable {
     public var minimum: Double, median: Double, maximum: Double

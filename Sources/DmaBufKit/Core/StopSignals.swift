@@ -1,5 +1,5 @@
-import DmaBufKernel
 internal import CDmaBuf
+import DmaBufKernel
 
 /// SIGINT and SIGTERM as a request to stop a run at its next boundary (a frame, a probe
 /// check, a benchmark run), so that it releases everything and reports what it did. The CLIs

@@ -33,7 +33,9 @@ public struct DRMDevice: ~Copyable, Sendable {
     }
 
     /// Every node of that kind with the name of the driver behind it.
-    public static func drivers(_ node: Node = .card, kernel: any Kernel) throws(KernelError) -> [(path: String, driver: String)] {
+    public static func drivers(
+        _ node: Node = .card, kernel: any Kernel
+    ) throws(KernelError) -> [(path: String, driver: String)] {
         var found: [(path: String, driver: String)] = []
         for path in try nodes(node, kernel: kernel) {
             let device = try DRMDevice(path: path, kernel: kernel)
@@ -57,7 +59,9 @@ public struct DRMDevice: ~Copyable, Sendable {
         }
         throw KernelError(
             "open", .ENOENT, path: "\(KernelPaths.drmDirectory)/\(node.rawValue)*",
-            reason: "no DRM \(node.rawValue) node is driven by \(driver) (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
+            reason:
+                "no DRM \(node.rawValue) node is driven by \(driver) (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))"
+        )
     }
 
     public var fd: FileDescriptorNumber { descriptor.fd }
@@ -90,7 +94,10 @@ public struct DRMDevice: ~Copyable, Sendable {
     /// Waits up to `timeout` for events (page flips) and returns those pending; [] on timeout.
     public func readEvents(timeout: Duration) throws(KernelError) -> [DRMEvent] {
         try descriptor.perform { kernel, fd throws(KernelError) in
-            guard try kernel.poll(fd, events: .readable, timeoutMilliseconds: timeout.pollMilliseconds).contains(.readable) else { return [] }
+            guard
+                try kernel.poll(fd, events: .readable, timeoutMilliseconds: timeout.pollMilliseconds).contains(
+                    .readable)
+            else { return [] }
             return try kernel.drmReadEvents(fd)
         }
     }
@@ -101,18 +108,28 @@ public struct DRMDevice: ~Copyable, Sendable {
     public func createDumbBuffer(width: Int, height: Int, bitsPerPixel: Int = 32) throws(KernelError) -> GEMBuffer {
         let operation = "DRM_IOCTL_MODE_CREATE_DUMB"
         let (w, h, bpp): (UInt32, UInt32, UInt32) = (
-            try checkedArgument(width, "width", operation: operation, path: path), try checkedArgument(height, "height", operation: operation, path: path),
-            try checkedArgument(bitsPerPixel, "bitsPerPixel", operation: operation, path: path))
+            try checkedArgument(width, "width", operation: operation, path: path),
+            try checkedArgument(height, "height", operation: operation, path: path),
+            try checkedArgument(bitsPerPixel, "bitsPerPixel", operation: operation, path: path)
+        )
         let created = try descriptor.perform { kernel, fd throws(KernelError) in
             try kernel.drmCreateDumb(fd, width: w, height: h, bitsPerPixel: bpp)
         }
-        return GEMBuffer(state: state, handle: state.retain(created.handle, dumb: true), size: Int(created.size), pitch: Int(created.pitch))
+        return GEMBuffer(
+            state: state, handle: state.retain(created.handle, dumb: true), size: Int(created.size),
+            pitch: Int(created.pitch))
     }
 
     /// PRIME export: a dma-buf of this GEM buffer (`DRM_CLOEXEC | DRM_RDWR` by default).
-    public func export(_ buffer: borrowing GEMBuffer, flags: PrimeFlags = [.closeOnExec, .readWrite]) throws(KernelError) -> DmaBuf {
-        let fd = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmPrimeHandleToFD(fd, buffer.handle, flags: flags) }
-        return DmaBuf(OwnedDescriptor(fd, kernel: kernel, path: "PRIME export of \(buffer.handle) from \(path)"), length: buffer.size)
+    public func export(
+        _ buffer: borrowing GEMBuffer, flags: PrimeFlags = [.closeOnExec, .readWrite]
+    ) throws(KernelError) -> DmaBuf {
+        let fd = try descriptor.perform { kernel, fd throws(KernelError) in
+            try kernel.drmPrimeHandleToFD(fd, buffer.handle, flags: flags)
+        }
+        return DmaBuf(
+            OwnedDescriptor(fd, kernel: kernel, path: "PRIME export of \(buffer.handle) from \(path)"),
+            length: buffer.size)
     }
 
     /// PRIME import: the GEM buffer this device sees for `dmaBuf`. Importing the same dma-buf
@@ -120,14 +137,19 @@ public struct DRMDevice: ~Copyable, Sendable {
     public func importBuffer(_ dmaBuf: borrowing DmaBuf) throws(KernelError) -> GEMBuffer {
         let dmaBufFD = dmaBuf.fd
         let handle = try state.retain(dumb: false) { () throws(KernelError) in
-            try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmPrimeFDToHandle(fd, dmaBuf: dmaBufFD) }
+            try descriptor.perform { kernel, fd throws(KernelError) in
+                try kernel.drmPrimeFDToHandle(fd, dmaBuf: dmaBufFD)
+            }
         }
         return GEMBuffer(state: state, handle: handle, size: dmaBuf.length, pitch: nil)
     }
 
     /// Maps a dumb buffer of this device for `body`.
-    public func withMapping<R>(_ buffer: borrowing GEMBuffer, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
-        let offset = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmMapDumb(fd, buffer.handle) }
+    public func withMapping<R>(
+        _ buffer: borrowing GEMBuffer, _ body: (UnsafeMutableRawBufferPointer) throws -> R
+    ) throws -> R {
+        let offset = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmMapDumb(fd, buffer.handle)
+        }
         return try kernel.withMapping(fd, length: buffer.size, protection: [.read, .write], offset: offset, body)
     }
 

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// One display path of a KMS device, driven with atomic commits: a CRTC, its primary plane,
 /// a connected output connector and, where the driver has one (vkms), a writeback connector
 /// that writes what the CRTC scans out into a framebuffer of ours.
@@ -31,7 +32,8 @@ public struct DisplayPipe: Sendable {
         var properties: [DRMObjectID: [String: PropertyID]] = [:]
         func names(_ object: DRMObjectID, _ type: DRMObjectType) throws(KernelError) -> [String: PropertyID] {
             var byName: [String: PropertyID] = [:]
-            for (id, _) in try run({ () throws(KernelError) in try kernel.drmObjectProperties(fd, object, type: type) }) {
+            for (id, _) in try run({ () throws(KernelError) in try kernel.drmObjectProperties(fd, object, type: type) })
+            {
                 byName[try run { () throws(KernelError) in try kernel.drmProperty(fd, id) }.name] = id
             }
             properties[object] = byName
@@ -47,13 +49,19 @@ public struct DisplayPipe: Sendable {
             if info.type == DRMConnectorType.writeback {
                 if writeback == nil { writeback = id }
             } else if output == nil, info.connection == 1 {
-                let fitting = size.map { size in info.modes.filter { Int($0.hdisplay) == size.width && Int($0.vdisplay) == size.height } } ?? info.modes
+                let fitting =
+                    size.map { size in
+                        info.modes.filter { Int($0.hdisplay) == size.width && Int($0.vdisplay) == size.height }
+                    } ?? info.modes
                 if let mode = fitting.first(where: \.isPreferred) ?? fitting.first { output = (id, mode) }
                 offered += info.modes.map { "\($0.hdisplay)x\($0.vdisplay)" }
             }
         }
         guard let (connector, mode) = output else {
-            let wanted = size.map { "a \($0.width)x\($0.height) mode (offered: \(Set(offered).sorted().joined(separator: ", ")))" } ?? "a mode"
+            let wanted =
+                size.map {
+                    "a \($0.width)x\($0.height) mode (offered: \(Set(offered).sorted().joined(separator: ", ")))"
+                } ?? "a mode"
             throw DisplayError(path: path, "no connected connector with \(wanted)")
         }
         guard let crtc = resources.crtcs.first else {
@@ -66,8 +74,10 @@ public struct DisplayPipe: Sendable {
             let byName = try names(id.object, .plane)
             let plane = try run { () throws(KernelError) in try kernel.drmPlane(fd, id) }
             guard plane.possibleCRTCs & 1 != 0, let typeID = byName["type"] else { continue }
-            let type = try run { () throws(KernelError) in try kernel.drmObjectProperties(fd, id.object, type: .plane) }[typeID]
-            let primaryValue = try run { () throws(KernelError) in try kernel.drmProperty(fd, typeID) }.enumValue("Primary")
+            let type = try run { () throws(KernelError) in try kernel.drmObjectProperties(fd, id.object, type: .plane)
+            }[typeID]
+            let primaryValue = try run { () throws(KernelError) in try kernel.drmProperty(fd, typeID) }.enumValue(
+                "Primary")
             if type == primaryValue { primary = plane; break }
         }
         guard let primary else {
@@ -101,7 +111,8 @@ public struct DisplayPipe: Sendable {
     /// `show` by framebuffer id (for framebuffers kept in containers).
     @discardableResult
     public func show(
-        _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil, pageFlipEvent userData: UInt64? = nil
+        _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil,
+        pageFlipEvent userData: UInt64? = nil
     ) throws -> ShownFrame {
         try commit(framebuffer, on: device, writebackInto: writebackInto, event: userData, modeset: true)
     }
@@ -109,7 +120,8 @@ public struct DisplayPipe: Sendable {
     /// `flip` by framebuffer id.
     @discardableResult
     public func flip(
-        to framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil, pageFlipEvent userData: UInt64? = nil
+        to framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID? = nil,
+        pageFlipEvent userData: UInt64? = nil
     ) throws -> ShownFrame {
         try commit(framebuffer, on: device, writebackInto: writebackInto, event: userData, modeset: false)
     }
@@ -133,7 +145,8 @@ public struct DisplayPipe: Sendable {
     }
 
     private func commit(
-        _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID?, event userData: UInt64?, modeset: Bool
+        _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID?,
+        event userData: UInt64?, modeset: Bool
     ) throws -> ShownFrame {
         let kernel = device.kernel
         let fd = device.fd
@@ -149,7 +162,9 @@ public struct DisplayPipe: Sendable {
         var blob: BlobID?
         defer { if let blob { try? kernel.drmDestroyBlob(fd, blob) } }
         if modeset {
-            let modeBlob = try device.descriptor.perform { kernel, fd throws(KernelError) in try kernel.drmCreateBlob(fd, mode.bytes) }
+            let modeBlob = try device.descriptor.perform { kernel, fd throws(KernelError) in
+                try kernel.drmCreateBlob(fd, mode.bytes)
+            }
             blob = modeBlob
             try set(crtc.object, "MODE_ID", UInt64(modeBlob.rawValue))
             try set(crtc.object, "ACTIVE", 1)
@@ -158,8 +173,10 @@ public struct DisplayPipe: Sendable {
             try set(connector.object, "CRTC_ID", writebackInto == nil ? UInt64(crtc.rawValue) : 0)
             let width = UInt64(mode.hdisplay), height = UInt64(mode.vdisplay)
             try set(plane.object, "CRTC_ID", UInt64(crtc.rawValue))
-            for (name, value) in [("SRC_X", 0), ("SRC_Y", 0), ("SRC_W", width << 16), ("SRC_H", height << 16),
-                                  ("CRTC_X", 0), ("CRTC_Y", 0), ("CRTC_W", width), ("CRTC_H", height)] as [(String, UInt64)] {
+            for (name, value) in [
+                ("SRC_X", 0), ("SRC_Y", 0), ("SRC_W", width << 16), ("SRC_H", height << 16),
+                ("CRTC_X", 0), ("CRTC_Y", 0), ("CRTC_W", width), ("CRTC_H", height),
+            ] as [(String, UInt64)] {
                 try set(plane.object, name, value)
             }
         }
@@ -184,9 +201,17 @@ public struct DisplayPipe: Sendable {
                     : nil)
         }
 
-        let onScreen = userData != nil ? nil : SyncFile(OwnedDescriptor(FileDescriptorNumber(rawValue: fences[0]), kernel: kernel, path: "out-fence of CRTC \(crtc)"))
+        let onScreen =
+            userData != nil
+            ? nil
+            : SyncFile(
+                OwnedDescriptor(
+                    FileDescriptorNumber(rawValue: fences[0]), kernel: kernel, path: "out-fence of CRTC \(crtc)"))
         guard writebackInto != nil else { return ShownFrame(onScreen: onScreen, writeback: nil) }
-        let written = SyncFile(OwnedDescriptor(FileDescriptorNumber(rawValue: fences[1]), kernel: kernel, path: "writeback out-fence of connector \(writeback!)"))
+        let written = SyncFile(
+            OwnedDescriptor(
+                FileDescriptorNumber(rawValue: fences[1]), kernel: kernel,
+                path: "writeback out-fence of connector \(writeback!)"))
         return ShownFrame(onScreen: onScreen, writeback: written)
     }
 
@@ -202,7 +227,9 @@ public struct DisplayPipe: Sendable {
         if let writeback { try set(writeback.object, "CRTC_ID", 0) }
         try set(crtc.object, "MODE_ID", 0)
         try set(crtc.object, "ACTIVE", 0)
-        do { try device.kernel.drmAtomicCommit(device.fd, changes, flags: DRMAtomicFlags.allowModeset, userData: 0) } catch {
+        do {
+            try device.kernel.drmAtomicCommit(device.fd, changes, flags: DRMAtomicFlags.allowModeset, userData: 0)
+        } catch {
             throw error.at(device.path)
         }
     }

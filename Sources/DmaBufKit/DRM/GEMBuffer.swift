@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// One share of a GEM handle on an open DRM device: a dumb buffer it created, or a dma-buf it
 /// imported. Closing releases the share; the handle itself is closed with its last share
 /// (`DRM_IOCTL_MODE_DESTROY_DUMB` or `DRM_IOCTL_GEM_CLOSE`).

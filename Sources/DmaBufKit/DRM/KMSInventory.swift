@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// What a KMS device has: planes with the formats and modifiers they scan out (IN_FORMATS),
 /// connectors with their modes, encoders and CRTCs.
 public struct PlaneDescription: Hashable, Sendable {
@@ -31,13 +32,17 @@ public struct KMSInventory: Sendable {
             var planes: [PlaneDescription] = []
             for id in try kernel.drmPlanes(fd) {
                 let plane = try kernel.drmPlane(fd, id)
-                var description = PlaneDescription(id: id, possibleCRTCs: plane.possibleCRTCs, formats: plane.formats, modifiers: [:])
+                var description = PlaneDescription(
+                    id: id, possibleCRTCs: plane.possibleCRTCs, formats: plane.formats, modifiers: [:])
                 for (property, value) in try kernel.drmObjectProperties(fd, id.object, type: .plane) {
                     let info = try kernel.drmProperty(fd, property)
                     if info.name == "type" {
-                        description.kind = info.enumNames.indices.first { info.values[$0] == value }.flatMap { PlaneDescription.Kind(rawValue: info.enumNames[$0]) }
+                        description.kind = info.enumNames.indices.first { info.values[$0] == value }.flatMap {
+                            PlaneDescription.Kind(rawValue: info.enumNames[$0])
+                        }
                     } else if info.name == "IN_FORMATS", value != 0 {
-                        description.modifiers = Self.parseInFormats(try kernel.drmBlob(fd, BlobID(rawValue: UInt32(value))))
+                        description.modifiers = Self.parseInFormats(
+                            try kernel.drmBlob(fd, BlobID(rawValue: UInt32(value))))
                     }
                 }
                 planes.append(description)
@@ -50,9 +55,14 @@ public struct KMSInventory: Sendable {
     /// `struct drm_format_modifier_blob`: a header, the formats, then 24-byte entries of
     /// (64-format bitmask, its offset into the format list, modifier).
     static func parseInFormats(_ bytes: [UInt8]) -> [DRMFormat: [UInt64]] {
-        func u32(_ at: Int) -> UInt32 { at + 4 <= bytes.count ? bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } : 0 }
-        func u64(_ at: Int) -> UInt64 { at + 8 <= bytes.count ? bytes[at..<at + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) } : 0 }
-        let formatCount = Int(u32(8)), formatsAt = Int(u32(12)), modifierCount = Int(u32(16)), modifiersAt = Int(u32(20))
+        func u32(_ at: Int) -> UInt32 {
+            at + 4 <= bytes.count ? bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } : 0
+        }
+        func u64(_ at: Int) -> UInt64 {
+            at + 8 <= bytes.count ? bytes[at..<at + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) } : 0
+        }
+        let formatCount = Int(u32(8)), formatsAt = Int(u32(12)), modifierCount = Int(u32(16)),
+            modifiersAt = Int(u32(20))
         let formats = (0..<formatCount).map { DRMFormat(rawValue: u32(formatsAt + 4 * $0)) }
         var result: [DRMFormat: [UInt64]] = [:]
         for entry in 0..<modifierCount {

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// Which way the CPU (or a fence) touches a dma-buf: picks the `DMA_BUF_SYNC_*` direction.
 public enum DmaBufAccess: String, Sendable, CaseIterable, Codable {
     case read, write, readWrite
@@ -55,7 +56,8 @@ public struct DmaBuf: ~Copyable, Sendable {
     public func info() throws(KernelError) -> DmaBufInfo {
         let text = try descriptor.perform { kernel, fd throws(KernelError) in try kernel.fdinfo(fd) }
         guard let info = DmaBufInfo(fdinfo: text) else {
-            throw KernelError("read fdinfo", .EINVAL, path: descriptor.path, reason: "not a dma-buf: no size/exp_name lines")
+            throw KernelError(
+                "read fdinfo", .EINVAL, path: descriptor.path, reason: "not a dma-buf: no size/exp_name lines")
         }
         return info
     }

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// A dma-buf as `/proc/self/fdinfo/<fd>` describes it.
 public struct DmaBufInfo: Hashable, Sendable, Codable {
     public var size: UInt64
@@ -26,7 +27,8 @@ extension DmaBufInfo {
     /// Every dma-buf alive in the system, from debugfs `dma_buf/bufinfo` (needs root and
     /// debugfs): what shows a buffer nobody holds an fd to, or a leak in another process.
     public static func systemWide(kernel: any Kernel) throws(KernelError) -> [DmaBufInfo] {
-        try kernel.readFile(KernelPaths.dmaBufDebugList).split(separator: "\n").compactMap(DmaBufInfo.init(bufinfoLine:))
+        try kernel.readFile(KernelPaths.dmaBufDebugList).split(separator: "\n").compactMap(
+            DmaBufInfo.init(bufinfoLine:))
     }
 
     /// One object line of bufinfo, as dma_buf_debug_show prints it:

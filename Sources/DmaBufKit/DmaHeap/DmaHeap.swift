@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// A dma-buf heap, `/dev/dma_heap/<name>`: `system` (pages from anywhere) or a CMA area
 /// (physically contiguous; named after the area, usually `reserved` or `linux,cma`).
 public struct DmaHeap: ~Copyable, Sendable {
@@ -31,7 +32,8 @@ public struct DmaHeap: ~Copyable, Sendable {
     ///
     /// Zero, negative and larger-than-physical-memory lengths are refused here, before any ioctl.
     public func allocate(
-        length: Int, fdFlags: OpenFlags = [.readWrite, .closeOnExec], heapFlags: UInt64 = 0, name debugName: String? = nil
+        length: Int, fdFlags: OpenFlags = [.readWrite, .closeOnExec], heapFlags: UInt64 = 0,
+        name debugName: String? = nil
     ) throws(KernelError) -> DmaBuf {
         let path = descriptor.path
         try validateLength(length, operation: "DMA_HEAP_IOCTL_ALLOC", path: path, kernel: descriptor.kernel)

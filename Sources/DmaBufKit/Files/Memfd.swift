@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// An anonymous shared-memory file (`memfd_create`), the backing store udmabuf turns into a dma-buf.
 public struct Memfd: ~Copyable, Sendable {
     public let descriptor: OwnedDescriptor

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// The single owner of one file descriptor. Closing is explicit (`close()`, which reports
 /// errors) or, as a fallback, happens when the owner goes away.
 public struct OwnedDescriptor: ~Copyable, Sendable {
@@ -53,7 +54,8 @@ public struct OwnedDescriptor: ~Copyable, Sendable {
 
     /// Runs a kernel operation on this descriptor, attaching the path to any error.
     @inline(__always)
-    public func perform<T>(_ body: (any Kernel, FileDescriptorNumber) throws(KernelError) -> T) throws(KernelError) -> T {
+    public func perform<T>(_ body: (any Kernel, FileDescriptorNumber) throws(KernelError) -> T) throws(KernelError) -> T
+    {
         do { return try body(kernel, fd) } catch { throw error.at(path) }
     }
 

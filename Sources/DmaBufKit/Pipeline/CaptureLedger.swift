@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// Whose fault a skipped capture sequence number is, from what the pipeline knew of the queue.
 ///
 /// A capture driver loses a frame when it has no empty buffer at the moment the frame is due
@@ -57,7 +58,10 @@ struct CaptureLedger {
         }
         guard let last, sequence > last.sequence + 1 else { return (0, nil) }
         let skipped = Int(sequence - last.sequence - 1)
-        return (skipped, lowestEmpty(from: last.queuedAt, earlierDequeue: last.dequeuedAt, to: before) > 0 ? .source : .pipeline)
+        return (
+            skipped,
+            lowestEmpty(from: last.queuedAt, earlierDequeue: last.dequeuedAt, to: before) > 0 ? .source : .pipeline
+        )
     }
 
     /// The least the driver can have held empty at any point after event `from` and before

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// A value a user gave (a flag or a scenario file) that no run can be made of: out of range,
 /// the wrong type, an unknown key, or in conflict with another setting. Found before anything
 /// is opened; the CLIs exit 64 on it.

@@ -12,13 +12,17 @@ extension Pipeline {
         var report = report
         let settings = configuration
         guard settings.strategy == .export, settings.mem2mem == nil else {
-            throw PipelineError(path: path, "a file sink reads the capture node's exported buffers: use the export strategy, no mem2mem")
+            throw PipelineError(
+                path: path, "a file sink reads the capture node's exported buffers: use the export strategy, no mem2mem"
+            )
         }
         let output = try TemporaryOutput(beside: path)
         defer { output.discard() }
         let camera = try openSource(settings.source)
         let (type, format) = try configureSource(camera, pixelFormat: Self.pixelFormat.v4l2)
-        (report.sourcePath, report.sinkPath, report.copying) = ("\(camera.path) (\(camera.capability.card))", path, true)
+        (report.sourcePath, report.sinkPath, report.copying) = (
+            "\(camera.path) (\(camera.capability.card))", path, true
+        )
         report.format = "XR24 \(settings.width)x\(settings.height)"
         let (pitch, size) = (Int(format.planes[0].bytesPerLine), Int(format.planes[0].sizeImage))
         var slots: [PipelineSlot] = []
@@ -51,11 +55,14 @@ extension Pipeline {
                 report.framesVerified += 1
                 let first = bytes[(min(Self.counterRows, settings.height - 1) * pitch)...].prefix(3)
                 let flat = (min(Self.counterRows, settings.height - 1)..<settings.height).allSatisfy { y in
-                    stride(from: y * pitch, to: y * pitch + settings.width * 4, by: 4).allSatisfy { bytes[$0..<($0 + 3)].elementsEqual(first) }
+                    stride(from: y * pitch, to: y * pitch + settings.width * 4, by: 4).allSatisfy {
+                        bytes[$0..<($0 + 3)].elementsEqual(first)
+                    }
                 }
                 if flat { report.blankFrames += 1 }
             }
-            progress(tally.shown(after: Self.monotonicNow() - frame.timestamp, of: settings.frames, drops: report.drops))
+            progress(
+                tally.shown(after: Self.monotonicNow() - frame.timestamp, of: settings.frames, drops: report.drops))
         }
         try queue.release()
         if report.interruptedBy == nil { try output.commit() }

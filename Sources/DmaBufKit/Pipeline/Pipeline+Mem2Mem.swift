@@ -8,7 +8,8 @@ extension Pipeline {
     /// display shows. A capture buffer goes back once the stage returns it; a stage buffer
     /// once the display has flipped away from it.
     func runMem2Mem(
-        _ name: String, camera: borrowing V4L2Device, type: V4L2BufferType, display: borrowing DRMDevice, pipe: DisplayPipe,
+        _ name: String, camera: borrowing V4L2Device, type: V4L2BufferType, display: borrowing DRMDevice,
+        pipe: DisplayPipe,
         report: PipelineReport, progress: (Progress) -> Void
     ) throws -> PipelineReport {
         var report = report
@@ -56,7 +57,8 @@ extension Pipeline {
         // A software stage (vim2m converts on the CPU) can take seconds a frame on a busy machine.
         func waitFor(_ queue: borrowing V4L2Queue, _ what: String) throws -> V4L2BufferInfo {
             guard let buffer = try queue.dequeue(waiting: .seconds(10)) else {
-                throw PipelineError(path: queue.path, "no \(what) (VIDIOC_DQBUF) within 10 s after \(tally.shown) shown")
+                throw PipelineError(
+                    path: queue.path, "no \(what) (VIDIOC_DQBUF) within 10 s after \(tally.shown) shown")
             }
             return buffer
         }
@@ -67,7 +69,9 @@ extension Pipeline {
                 try enqueue(source, BufferIndex(rawValue: frame.index), nil, &tally)
                 continue
             }
-            try stageIn.enqueue(BufferIndex(rawValue: frame.index), dmaBufs: [try captured[Int(frame.index)].withDmaBuf { $0.fd }], bytesUsed: [inputSize])
+            try stageIn.enqueue(
+                BufferIndex(rawValue: frame.index), dmaBufs: [try captured[Int(frame.index)].withDmaBuf { $0.fd }],
+                bytesUsed: [inputSize])
             let converted = try waitFor(stageOut, "converted frame")
             let consumed = try waitFor(stageIn, "returned source buffer")
             try enqueue(source, BufferIndex(rawValue: consumed.index), nil, &tally)
@@ -78,8 +82,11 @@ extension Pipeline {
                 try stageOut.enqueue(index)
                 continue
             }
-            let flipped = try present(shown[Int(converted.index)], previous: displayed.map { shown[Int($0.rawValue)] }, number: tally.shown, pitch: pitch,
-                                      display: display, pipe: pipe, writeback: writeback, report: &report) { () throws in
+            let flipped = try present(
+                shown[Int(converted.index)], previous: displayed.map { shown[Int($0.rawValue)] }, number: tally.shown,
+                pitch: pitch,
+                display: display, pipe: pipe, writeback: writeback, report: &report
+            ) { () throws in
                 if let previous = displayed { try stageOut.enqueue(previous) }
                 displayed = index
             }

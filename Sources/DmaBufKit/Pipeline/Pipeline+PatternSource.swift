@@ -35,7 +35,10 @@ extension Pipeline {
             let written = Self.monotonicNow()
             try drawPattern(into: slot, frame: number, pitch: pitch)
             let previous = number > 0 ? slots[(number - 1) % slots.count] : nil
-            let flipped = try present(slot, previous: previous, number: number, pitch: pitch, display: display, pipe: pipe, writeback: writeback, report: &report) {}
+            let flipped = try present(
+                slot, previous: previous, number: number, pitch: pitch, display: display, pipe: pipe,
+                writeback: writeback, report: &report
+            ) {}
             progress(tally.shown(after: flipped - written, of: settings.frames, drops: 0))
         }
         try pipe.disable(on: display)
@@ -54,11 +57,17 @@ extension Pipeline {
         try slot.withDmaBuf { buffer throws in
             try buffer.write { view in
                 for y in 0..<settings.height {
-                    row.withUnsafeBytes { view.baseAddress!.advanced(by: y * pitch).copyMemory(from: $0.baseAddress!, byteCount: row.count) }
+                    row.withUnsafeBytes {
+                        view.baseAddress!.advanced(by: y * pitch).copyMemory(
+                            from: $0.baseAddress!, byteCount: row.count)
+                    }
                 }
                 for bit in 0..<min(16, settings.width / 8) where !black {
                     let value: UInt8 = number >> bit & 1 == 1 ? 0xff : 0x00
-                    for y in 0..<8 { (view.baseAddress! + y * pitch + bit * 32).initializeMemory(as: UInt8.self, repeating: value, count: 32) }
+                    for y in 0..<8 {
+                        (view.baseAddress! + y * pitch + bit * 32).initializeMemory(
+                            as: UInt8.self, repeating: value, count: 32)
+                    }
                 }
             }
         }
@@ -67,18 +76,24 @@ extension Pipeline {
     /// The V4L2 output sink: the pattern, drawn into buffers from the allocator, queued into
     /// an output node (DMABUF) and written again once the node gives each back. What the node
     /// does with a frame cannot be seen from here, so nothing is verified.
-    func runToVideoOutput(_ node: String, report: PipelineReport, progress: (Progress) -> Void) throws -> PipelineReport {
+    func runToVideoOutput(_ node: String, report: PipelineReport, progress: (Progress) -> Void) throws -> PipelineReport
+    {
         var report = report
         let settings = configuration
-        guard settings.source == PipelineConfiguration.patternSource, settings.strategy == .import, settings.allocator != .dumb else {
-            throw PipelineError("a V4L2 output sink runs with the pattern source, the import strategy and a heap or udmabuf allocator")
+        guard settings.source == PipelineConfiguration.patternSource, settings.strategy == .import,
+            settings.allocator != .dumb
+        else {
+            throw PipelineError(
+                "a V4L2 output sink runs with the pattern source, the import strategy and a heap or udmabuf allocator")
         }
         let output = try V4L2Device(name: node, kernel: kernel)
         guard let type = output.capability.streamingType, type.isOutput else {
             throw PipelineError(path: output.path, "\(node) is not a video output node")
         }
         let format = try setFormat(output, type: type, Self.pixelFormat.v4l2)
-        (report.sourcePath, report.sinkPath) = ("pattern in \(settings.allocator.rawValue) buffers", "\(output.path) (\(output.capability.card))")
+        (report.sourcePath, report.sinkPath) = (
+            "pattern in \(settings.allocator.rawValue) buffers", "\(output.path) (\(output.capability.card))"
+        )
         report.format = "XR24 \(settings.width)x\(settings.height)"
         let (pitch, size) = (Int(format.planes[0].bytesPerLine), format.planes[0].sizeImage)
         var slots: [PipelineSlot] = []
@@ -95,7 +110,8 @@ extension Pipeline {
         var inFlight = 0
         func takeBack(_ queue: borrowing V4L2Queue) throws {
             guard let done = try queue.dequeue(waiting: .seconds(2)) else {
-                throw PipelineError(path: output.path, "no buffer back (VIDIOC_DQBUF) within 2 s after \(tally.shown) frames")
+                throw PipelineError(
+                    path: output.path, "no buffer back (VIDIOC_DQBUF) within 2 s after \(tally.shown) frames")
             }
             inFlight -= 1
             if done.flags.contains(.error) { report.erroneousFrames += 1 }
@@ -108,14 +124,20 @@ extension Pipeline {
             let index = number % slots.count
             try drawPattern(into: slots[index], frame: number, pitch: pitch)
             written[index] = Self.monotonicNow()
-            try queue.enqueue(BufferIndex(rawValue: UInt32(index)), dmaBufs: [try slots[index].withDmaBuf { $0.fd }], bytesUsed: [size])
+            try queue.enqueue(
+                BufferIndex(rawValue: UInt32(index)), dmaBufs: [try slots[index].withDmaBuf { $0.fd }],
+                bytesUsed: [size])
             inFlight += 1
         }
         // Like a display, vivid's output keeps its last frame until another comes (a buffer
         // leaves only while one more is pending): STREAMOFF returns that one.
         while inFlight > 1 { try takeBack(queue) }
         try queue.release()
-        if sent > 0 { progress(tally.shown(after: Self.monotonicNow() - written[(sent - 1) % slots.count], of: settings.frames, drops: 0)) }
+        if sent > 0 {
+            progress(
+                tally.shown(
+                    after: Self.monotonicNow() - written[(sent - 1) % slots.count], of: settings.frames, drops: 0))
+        }
         return finish(report, tally)
     }
 }

@@ -4,14 +4,18 @@ import Logging
 
 /// Pixels of a run: the copy path, frame comparison with the writeback, PNG dumps.
 extension Pipeline {
-    func copy(_ source: PipelineSlot, into target: PipelineSlot, on display: borrowing DRMDevice, rows: Int, rowBytes: Int, sourcePitch: Int) throws {
+    func copy(
+        _ source: PipelineSlot, into target: PipelineSlot, on display: borrowing DRMDevice, rows: Int, rowBytes: Int,
+        sourcePitch: Int
+    ) throws {
         let targetPitch = target.pitch
         try source.withDmaBuf { buffer throws in
             try target.withGEM { gem throws in
                 try buffer.read { from in
                     try display.withMapping(gem) { to in
                         for row in 0..<rows {
-                            to.baseAddress!.advanced(by: row * targetPitch).copyMemory(from: from.baseAddress!.advanced(by: row * sourcePitch), byteCount: rowBytes)
+                            to.baseAddress!.advanced(by: row * targetPitch).copyMemory(
+                                from: from.baseAddress!.advanced(by: row * sourcePitch), byteCount: rowBytes)
                         }
                     }
                 }
@@ -21,7 +25,9 @@ extension Pipeline {
 
     /// A slot's pixels for the CPU to read: through its dma-buf (bracketed by SYNC) or through
     /// the display's mapping of its GEM buffer.
-    func withPixels<R>(_ slot: PipelineSlot, on display: borrowing DRMDevice, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    func withPixels<R>(
+        _ slot: PipelineSlot, on display: borrowing DRMDevice, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
         if slot.hasDmaBuf {
             return try slot.withDmaBuf { buffer throws in try buffer.read { try body($0) } }
         }
@@ -31,12 +37,16 @@ extension Pipeline {
     }
 
     /// Writes a buffer (rows of `pitch` bytes) as PNG, converted to RGB by libv4lconvert.
-    func dump(_ slot: PipelineSlot, pitch: Int, pixelFormat: V4L2PixelFormat, on display: borrowing DRMDevice, to path: String) throws {
+    func dump(
+        _ slot: PipelineSlot, pitch: Int, pixelFormat: V4L2PixelFormat, on display: borrowing DRMDevice, to path: String
+    ) throws {
         let (width, height) = (configuration.width, configuration.height)
         let bytes = try withPixels(slot, on: display) { Array($0.prefix(pitch * height)) }
-        let format = V4L2Format(type: .videoCapture, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat,
-                                planes: [V4L2Format.Plane(bytesPerLine: UInt32(pitch), sizeImage: UInt32(pitch * height))])
-        try PNGFile.write(rgb: try FrameConverter().rgb24([bytes], format: format), width: width, height: height, to: path)
+        let format = V4L2Format(
+            type: .videoCapture, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat,
+            planes: [V4L2Format.Plane(bytesPerLine: UInt32(pitch), sizeImage: UInt32(pitch * height))])
+        try PNGFile.write(
+            rgb: try FrameConverter().rgb24([bytes], format: format), width: width, height: height, to: path)
     }
 
     /// What one verified frame showed.
@@ -57,11 +67,16 @@ extension Pipeline {
 
     /// Compares the buffer shown with the writeback, pixel by pixel, and with the buffer shown
     /// before it (same layout).
-    func check(_ shown: PipelineSlot, previous: PipelineSlot?, writeback: PipelineSlot, on display: borrowing DRMDevice, pitch: Int) throws -> FrameCheck {
+    func check(
+        _ shown: PipelineSlot, previous: PipelineSlot?, writeback: PipelineSlot, on display: borrowing DRMDevice,
+        pitch: Int
+    ) throws -> FrameCheck {
         let (width, height) = (configuration.width, configuration.height)
         let writebackPitch = writeback.pitch
         let rgb565 = displayFormat.bytesPerPixel == 2
-        func count(_ shownView: UnsafeRawBufferPointer, _ written: UnsafeRawBufferPointer, _ before: UnsafeRawBufferPointer?) -> FrameCheck {
+        func count(
+            _ shownView: UnsafeRawBufferPointer, _ written: UnsafeRawBufferPointer, _ before: UnsafeRawBufferPointer?
+        ) -> FrameCheck {
             let b = written.bindMemory(to: UInt32.self)
             let rowB = writebackPitch / 4
             var result = FrameCheck(sameAsPrevious: before.map { _ in true })
@@ -75,7 +90,9 @@ extension Pipeline {
                         let expected = DRMFormat.xrgb8888(fromRGB565: raw), got = b[y * rowB + x]
                         if !Self.within(1, expected, got) { result.differing += 1 }
                         if result.blank && y >= Self.counterRows && raw != first { result.blank = false }
-                        if result.sameAsPrevious == true && raw != p![y * pitch / 2 + x] { result.sameAsPrevious = false }
+                        if result.sameAsPrevious == true && raw != p![y * pitch / 2 + x] {
+                            result.sameAsPrevious = false
+                        }
                     }
                 }
                 return result
@@ -89,7 +106,9 @@ extension Pipeline {
                     let pixel = a[startA + x] & 0x00ff_ffff
                     if pixel != b[startB + x] & 0x00ff_ffff { result.differing += 1 }
                     if result.blank && y >= Self.counterRows && pixel != first { result.blank = false }
-                    if result.sameAsPrevious == true && pixel != p![startA + x] & 0x00ff_ffff { result.sameAsPrevious = false }
+                    if result.sameAsPrevious == true && pixel != p![startA + x] & 0x00ff_ffff {
+                        result.sameAsPrevious = false
+                    }
                 }
             }
             return result

@@ -21,7 +21,8 @@ public struct Pipeline {
 
     /// What the display scans out: the format on each side, and bytes per pixel.
     var displayFormat: (v4l2: V4L2PixelFormat, drm: DRMFormat, bytesPerPixel: Int) {
-        configuration.mem2mem == nil ? (Self.pixelFormat.v4l2, Self.pixelFormat.drm, 4) : (Self.rgb565.v4l2, Self.rgb565.drm, 2)
+        configuration.mem2mem == nil
+            ? (Self.pixelFormat.v4l2, Self.pixelFormat.drm, 4) : (Self.rgb565.v4l2, Self.rgb565.drm, 2)
     }
 
     public struct Progress: Sendable {
@@ -31,7 +32,9 @@ public struct Pipeline {
         public var drops: Int
     }
 
-    public init(_ configuration: PipelineConfiguration, kernel: any Kernel, logger: Logger = Logger(label: "dmabufkit.pipeline")) {
+    public init(
+        _ configuration: PipelineConfiguration, kernel: any Kernel, logger: Logger = Logger(label: "dmabufkit.pipeline")
+    ) {
         (self.configuration, self.kernel, self.logger) = (configuration, kernel, logger)
     }
 
@@ -44,7 +47,9 @@ public struct Pipeline {
         var report = PipelineReport(configuration: settings)
         report.paced = kernel.pacesFrames
         if settings.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) {
-            return try runToFile(String(settings.sink.dropFirst(PipelineConfiguration.fileSinkPrefix.count)), report: report, progress: progress)
+            return try runToFile(
+                String(settings.sink.dropFirst(PipelineConfiguration.fileSinkPrefix.count)), report: report,
+                progress: progress)
         }
         if try V4L2Device.nodes(kernel: kernel).contains(where: { $0.name == settings.sink }) {
             return try runToVideoOutput(settings.sink, report: report, progress: progress)
@@ -52,10 +57,13 @@ public struct Pipeline {
         let display = try openSink(settings.sink)
         let pipe = try DisplayPipe(device: display, size: (settings.width, settings.height))
         guard pipe.planeFormats.contains(displayFormat.drm) else {
-            throw PipelineError(path: display.path, "\(display.driver)'s primary plane cannot scan out \(displayFormat.drm)")
+            throw PipelineError(
+                path: display.path, "\(display.driver)'s primary plane cannot scan out \(displayFormat.drm)")
         }
         if settings.verifyEvery > 0 && pipe.writeback == nil {
-            throw PipelineError(path: display.path, "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
+            throw PipelineError(
+                path: display.path,
+                "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
         }
         report.sinkPath = "\(display.path) (\(display.driver))"
         report.format = "\(displayFormat.drm) \(settings.width)x\(settings.height)"
@@ -63,10 +71,12 @@ public struct Pipeline {
             return try runPattern(display: display, pipe: pipe, report: report, progress: progress)
         }
         let camera = try openSource(settings.source)
-        let (type, format) = try configureSource(camera, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat.v4l2 : .rgb24)
+        let (type, format) = try configureSource(
+            camera, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat.v4l2 : .rgb24)
         report.sourcePath = "\(camera.path) (\(camera.capability.card))"
         if let stage = settings.mem2mem {
-            return try runMem2Mem(stage, camera: camera, type: type, display: display, pipe: pipe, report: report, progress: progress)
+            return try runMem2Mem(
+                stage, camera: camera, type: type, display: display, pipe: pipe, report: report, progress: progress)
         }
         let pitch = Int(format.planes[0].bytesPerLine), size = Int(format.planes[0].sizeImage)
 
@@ -76,7 +86,8 @@ public struct Pipeline {
         defer {
             for slot in slots + targets + [writeback] { slot.close(logger) }
         }
-        let queue = try V4L2Queue(device: camera, type: type, memory: settings.strategy == .import ? .dmabuf : .mmap, count: settings.buffers)
+        let queue = try V4L2Queue(
+            device: camera, type: type, memory: settings.strategy == .import ? .dmabuf : .mmap, count: settings.buffers)
         for index in queue.indices {
             let slot = PipelineSlot()
             slots.append(slot)
@@ -120,16 +131,22 @@ public struct Pipeline {
             let shown: PipelineSlot
             if settings.strategy == .copy {
                 shown = targets[shownCount % targets.count]
-                try copy(slot, into: shown, on: display, rows: settings.height, rowBytes: settings.width * 4, sourcePitch: pitch)
+                try copy(
+                    slot, into: shown, on: display, rows: settings.height, rowBytes: settings.width * 4,
+                    sourcePitch: pitch)
                 report.bytesCopied += settings.width * 4 * settings.height
                 try enqueue(queue, index, slot, &tally)  // the display never scans it out
             } else {
                 shown = slot
             }
-            let previous = settings.strategy == .copy
-                ? (shownCount > 0 ? targets[(shownCount - 1) % targets.count] : nil) : displayed.map { slots[Int($0.rawValue)] }
-            let flipped = try present(shown, previous: previous, number: shownCount, pitch: settings.strategy == .copy ? shown.pitch : pitch,
-                                      display: display, pipe: pipe, writeback: writeback, report: &report) { () throws in
+            let previous =
+                settings.strategy == .copy
+                ? (shownCount > 0 ? targets[(shownCount - 1) % targets.count] : nil)
+                : displayed.map { slots[Int($0.rawValue)] }
+            let flipped = try present(
+                shown, previous: previous, number: shownCount, pitch: settings.strategy == .copy ? shown.pitch : pitch,
+                display: display, pipe: pipe, writeback: writeback, report: &report
+            ) { () throws in
                 // The display has left the previous buffer: it may be filled again.
                 if settings.strategy != .copy {
                     if let previous = displayed { try enqueue(queue, previous, slots[Int(previous.rawValue)], &tally) }
@@ -176,7 +193,8 @@ public struct Pipeline {
     /// too, which stays untouched until then), then runs `afterFlip` (the previous buffer is
     /// free). Returns when the flip event arrived (CLOCK_MONOTONIC).
     func present(
-        _ shown: PipelineSlot, previous: PipelineSlot?, number: Int, pitch: Int, display: borrowing DRMDevice, pipe: DisplayPipe,
+        _ shown: PipelineSlot, previous: PipelineSlot?, number: Int, pitch: Int, display: borrowing DRMDevice,
+        pipe: DisplayPipe,
         writeback: PipelineSlot, report: inout PipelineReport, afterFlip: () throws -> Void
     ) throws -> Duration {
         let settings = configuration
@@ -194,7 +212,8 @@ public struct Pipeline {
             fences = try pipe.show(framebuffer, on: display, writebackInto: writebackID, pageFlipEvent: UInt64(number))
         } else {
             committedAfter = try pipe.vblankCount(on: display)
-            fences = try pipe.flip(to: framebuffer, on: display, writebackInto: verify ? writebackID : nil, pageFlipEvent: UInt64(number))
+            fences = try pipe.flip(
+                to: framebuffer, on: display, writebackInto: verify ? writebackID : nil, pageFlipEvent: UInt64(number))
         }
         let landed = try waitForFlip(display, UInt64(number))
         if let committedAfter {
@@ -221,8 +240,12 @@ public struct Pipeline {
                 logger.warning("frame \(number): the same picture as the frame before it")
             }
             if let directory = settings.dumpDirectory {
-                try dump(shown, pitch: pitch, pixelFormat: displayFormat.v4l2, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-shown.png")
-                try dump(writeback, pitch: writeback.pitch, pixelFormat: Self.pixelFormat.v4l2, on: display, to: "\(directory)/frame-\(String(format: "%04d", number))-writeback.png")
+                try dump(
+                    shown, pitch: pitch, pixelFormat: displayFormat.v4l2, on: display,
+                    to: "\(directory)/frame-\(String(format: "%04d", number))-shown.png")
+                try dump(
+                    writeback, pitch: writeback.pitch, pixelFormat: Self.pixelFormat.v4l2, on: display,
+                    to: "\(directory)/frame-\(String(format: "%04d", number))-writeback.png")
             }
         }
         try afterFlip()
@@ -234,29 +257,42 @@ public struct Pipeline {
 
     func openSink(_ name: String) throws(KernelError) -> DRMDevice {
         do {
-            return name.hasPrefix("/") ? try DRMDevice(path: name, kernel: kernel) : try DRMDevice(driver: name, kernel: kernel)
-        } catch where error.errno == .ENOENT && name.hasPrefix("/") {
+            return name.hasPrefix("/")
+                ? try DRMDevice(path: name, kernel: kernel) : try DRMDevice(driver: name, kernel: kernel)
+        } catch  where error.errno == .ENOENT && name.hasPrefix("/") {
             let found = ((try? DRMDevice.drivers(kernel: kernel)) ?? []).map { "\($0.path) (\($0.driver))" }
-            throw KernelError(error.operation, error.errno, path: name, reason: "no such display (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
+            throw KernelError(
+                error.operation, error.errno, path: name,
+                reason: "no such display (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
         } catch { throw error.explained("the display (sink) \(name) is not available") }
     }
 
     func openSource(_ name: String) throws(KernelError) -> V4L2Device {
         let nodes = try V4L2Device.nodes(kernel: kernel)
         if name.hasPrefix("/") {
-            do { return try V4L2Device(path: name, kernel: kernel) } catch where error.errno == .ENOENT {
-                throw KernelError(error.operation, error.errno, path: name, reason: "no such capture node (found: \(nodes.isEmpty ? "none" : nodes.map { "\($0.path) (\($0.name))" }.joined(separator: ", ")))")
+            do { return try V4L2Device(path: name, kernel: kernel) } catch  where error.errno == .ENOENT {
+                throw KernelError(
+                    error.operation, error.errno, path: name,
+                    reason:
+                        "no such capture node (found: \(nodes.isEmpty ? "none" : nodes.map { "\($0.path) (\($0.name))" }.joined(separator: ", ")))"
+                )
             }
         }
-        let node = nodes.first { $0.name == name } ?? nodes.first { $0.name.hasPrefix("\(name)-") && $0.name.hasSuffix("-vid-cap") }
+        let node =
+            nodes.first { $0.name == name }
+            ?? nodes.first { $0.name.hasPrefix("\(name)-") && $0.name.hasSuffix("-vid-cap") }
         guard let node else {
-            throw KernelError("open", .ENOENT, path: KernelPaths.videoSysfsDirectory, reason: "no capture node named \(name) (found: \(nodes.map(\.name).joined(separator: ", ")))")
+            throw KernelError(
+                "open", .ENOENT, path: KernelPaths.videoSysfsDirectory,
+                reason: "no capture node named \(name) (found: \(nodes.map(\.name).joined(separator: ", ")))")
         }
         return try V4L2Device(path: node.path, kernel: kernel)
     }
 
     /// XR24 at the configured size and rate; vivid's test pattern when asked.
-    func configureSource(_ camera: borrowing V4L2Device, pixelFormat: V4L2PixelFormat) throws -> (V4L2BufferType, V4L2Format) {
+    func configureSource(
+        _ camera: borrowing V4L2Device, pixelFormat: V4L2PixelFormat
+    ) throws -> (V4L2BufferType, V4L2Format) {
         let settings = configuration
         guard let type = camera.capability.streamingType, !type.isOutput else {
             throw PipelineError(path: camera.path, "\(camera.capability.card) is not a video capture node")
@@ -266,7 +302,9 @@ public struct Pipeline {
             // before it and a stale frame on screen cannot pass verification.
             try camera.makeVividDeterministic()
             try camera.setControl(VividControl.osdTextMode, VividControl.osdCountersOnly)
-            if let pattern = settings.testPattern { try camera.setControl(VividControl.testPattern, Int32(clamping: pattern)) }
+            if let pattern = settings.testPattern {
+                try camera.setControl(VividControl.testPattern, Int32(clamping: pattern))
+            }
         }
         let format = try setFormat(camera, type: type, pixelFormat)
         if let fps = settings.framesPerSecond {
@@ -295,26 +333,36 @@ public struct Pipeline {
         let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
         slot.pitch = gem.pitch ?? configuration.width * 4
         slot.gem = consume gem
-        try slot.addFramebuffer { gem throws in try framebuffer(display, gem, pitch: slot.pitch, format: Self.pixelFormat.drm) }
+        try slot.addFramebuffer { gem throws in
+            try framebuffer(display, gem, pitch: slot.pitch, format: Self.pixelFormat.drm)
+        }
     }
 
     /// S_FMT of `pixelFormat` at the configured size; an error when the node settles on anything else.
     @discardableResult
-    func setFormat(_ device: borrowing V4L2Device, type: V4L2BufferType, _ pixelFormat: V4L2PixelFormat) throws -> V4L2Format {
+    func setFormat(
+        _ device: borrowing V4L2Device, type: V4L2BufferType, _ pixelFormat: V4L2PixelFormat
+    ) throws -> V4L2Format {
         let (width, height) = (configuration.width, configuration.height)
-        let format = try device.setFormat(V4L2Format(type: type, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat))
+        let format = try device.setFormat(
+            V4L2Format(type: type, width: UInt32(width), height: UInt32(height), pixelFormat: pixelFormat))
         guard format.pixelFormat == pixelFormat, Int(format.width) == width, Int(format.height) == height else {
             throw PipelineError(
                 path: device.path,
-                "\(device.capability.card) gives \(format.pixelFormat) \(format.width)x\(format.height) for \(pixelFormat) \(width)x\(height), which the next stage cannot take as is")
+                "\(device.capability.card) gives \(format.pixelFormat) \(format.width)x\(format.height) for \(pixelFormat) \(width)x\(height), which the next stage cannot take as is"
+            )
         }
         return format
     }
 
-    func framebuffer(_ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int, format: DRMFormat? = nil) throws -> Framebuffer {
-        try display.addFramebuffer(DRMFramebufferRequest(
-            width: UInt32(configuration.width), height: UInt32(configuration.height), format: format ?? displayFormat.drm,
-            handles: [gem.handle], pitches: [UInt32(pitch)]))
+    func framebuffer(
+        _ display: borrowing DRMDevice, _ gem: borrowing GEMBuffer, pitch: Int, format: DRMFormat? = nil
+    ) throws -> Framebuffer {
+        try display.addFramebuffer(
+            DRMFramebufferRequest(
+                width: UInt32(configuration.width), height: UInt32(configuration.height),
+                format: format ?? displayFormat.drm,
+                handles: [gem.handle], pitches: [UInt32(pitch)]))
     }
 
     /// A buffer of `size` bytes from the configured allocator (dumb buffers leave their GEM
@@ -326,7 +374,8 @@ public struct Pipeline {
         case .dumb:
             let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
             if let dumbPitch = gem.pitch, dumbPitch != pitch {
-                throw PipelineError(path: display.path, "dumb buffer rows are \(dumbPitch) bytes, the source's \(pitch)")
+                throw PipelineError(
+                    path: display.path, "dumb buffer rows are \(dumbPitch) bytes, the source's \(pitch)")
             }
             let dmaBuf = try display.export(gem)
             slot.ownGEM = consume gem
@@ -350,13 +399,21 @@ public struct Pipeline {
     }
 
     /// QBUF of a capture buffer (its dma-buf on a DMABUF queue), booked for the drop ledger.
-    func enqueue(_ queue: borrowing V4L2Queue, _ index: BufferIndex, _ slot: PipelineSlot?, _ tally: inout RunTally) throws {
-        if queue.memory == .dmabuf, let slot { try queue.enqueue(index, dmaBufs: [try slot.withDmaBuf { $0.fd }]) } else { try queue.enqueue(index) }
+    func enqueue(
+        _ queue: borrowing V4L2Queue, _ index: BufferIndex, _ slot: PipelineSlot?, _ tally: inout RunTally
+    ) throws {
+        if queue.memory == .dmabuf, let slot {
+            try queue.enqueue(index, dmaBufs: [try slot.withDmaBuf { $0.fd }])
+        } else {
+            try queue.enqueue(index)
+        }
         tally.queued(index)
     }
 
     /// The next captured frame (waiting up to 2 s), its sequence gap booked by cause.
-    func nextFrame(_ queue: borrowing V4L2Queue, _ tally: inout RunTally, _ report: inout PipelineReport) throws -> V4L2BufferInfo {
+    func nextFrame(
+        _ queue: borrowing V4L2Queue, _ tally: inout RunTally, _ report: inout PipelineReport
+    ) throws -> V4L2BufferInfo {
         guard let (frame, wasDone) = try queue.dequeueNotingReadiness(waiting: .seconds(2)) else {
             throw PipelineError(path: queue.path, "no frame (VIDIOC_DQBUF) within 2 s after \(tally.shown) shown")
         }
@@ -368,12 +425,13 @@ public struct Pipeline {
     func waitForFlip(_ display: borrowing DRMDevice, _ userData: UInt64) throws -> UInt32 {
         let deadline = ContinuousClock.now + .seconds(2)
         while ContinuousClock.now < deadline {
-            if let event = try display.readEvents(timeout: deadline - .now).first(where: { $0.type == DRMEventType.flipComplete && $0.userData == userData }) {
+            if let event = try display.readEvents(timeout: deadline - .now).first(where: {
+                $0.type == DRMEventType.flipComplete && $0.userData == userData
+            }) {
                 return event.sequence
             }
         }
         throw PipelineError(path: display.path, "no flip-complete event within 2 s")
     }
-
 
 }

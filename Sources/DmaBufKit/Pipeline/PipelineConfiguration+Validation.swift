@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// The one place a pipeline's settings are checked, for flags and scenario files alike: every
 /// number in range (so that no conversion to the kernel's 32-bit fields can trap) and no two
 /// settings in conflict. Devices answer for their own limits (a size vivid cannot capture is
@@ -13,13 +14,21 @@ extension PipelineConfiguration {
 
     /// Throws the first setting that no run can be made of, naming it, its value and what is allowed.
     public func validate() throws(ConfigurationError) {
-        func check(_ field: String, _ value: Int, _ range: ClosedRange<Int>, _ meaning: String = "") throws(ConfigurationError) {
+        func check(
+            _ field: String, _ value: Int, _ range: ClosedRange<Int>, _ meaning: String = ""
+        ) throws(ConfigurationError) {
             if !range.contains(value) {
-                throw ConfigurationError(field, "\(value)", "out of range: \(range.lowerBound)…\(range.upperBound)\(meaning)")
+                throw ConfigurationError(
+                    field, "\(value)", "out of range: \(range.lowerBound)…\(range.upperBound)\(meaning)")
             }
         }
-        if source.isEmpty { throw ConfigurationError("source", "\"\"", "names nothing: a node name, a driver, a path or pattern") }
-        if sink.isEmpty { throw ConfigurationError("sink", "\"\"", "names nothing: a DRM driver or path, a V4L2 output node or file:PATH") }
+        if source.isEmpty {
+            throw ConfigurationError("source", "\"\"", "names nothing: a node name, a driver, a path or pattern")
+        }
+        if sink.isEmpty {
+            throw ConfigurationError(
+                "sink", "\"\"", "names nothing: a DRM driver or path, a V4L2 output node or file:PATH")
+        }
         try check("width", width, Self.sizeRange)
         try check("height", height, Self.sizeRange)
         try check("frames", frames, Self.framesRange)
@@ -29,9 +38,14 @@ extension PipelineConfiguration {
         if let testPattern { try check("test-pattern", testPattern, Self.testPatternRange) }
         if let injectStuckDisplay {
             try check("inject-stuck-display", injectStuckDisplay, 1...max(1, frames - 1), " (a frame after the first)")
-            if verifyEvery == 0 { throw ConfigurationError("inject-stuck-display", "\(injectStuckDisplay)", "needs verification on (verify-every above 0)") }
+            if verifyEvery == 0 {
+                throw ConfigurationError(
+                    "inject-stuck-display", "\(injectStuckDisplay)", "needs verification on (verify-every above 0)")
+            }
         }
-        if let directory = dumpDirectory, directory.isEmpty { throw ConfigurationError("dump-frames", "\"\"", "names no directory") }
+        if let directory = dumpDirectory, directory.isEmpty {
+            throw ConfigurationError("dump-frames", "\"\"", "names no directory")
+        }
         if let minimum = expectations.minimumFramesPerSecond, !(minimum.isFinite && minimum >= 0 && minimum <= 1000) {
             throw ConfigurationError("expect.min-fps", "\(minimum)", "out of range: 0…1000 frames per second")
         }
@@ -40,20 +54,35 @@ extension PipelineConfiguration {
 
         // Settings that exclude each other.
         let toFile = sink.hasPrefix(Self.fileSinkPrefix)
-        if toFile && sink.count == Self.fileSinkPrefix.count { throw ConfigurationError("sink", sink, "names no file: file:PATH") }
+        if toFile && sink.count == Self.fileSinkPrefix.count {
+            throw ConfigurationError("sink", sink, "names no file: file:PATH")
+        }
         if let mem2mem {
             if mem2mem.isEmpty { throw ConfigurationError("mem2mem", "\"\"", "names no node") }
-            if strategy != .export { throw ConfigurationError("strategy", strategy.rawValue, "a mem2mem stage passes buffers along by export: use strategy export") }
-            if source == Self.patternSource { throw ConfigurationError("mem2mem", mem2mem, "takes its frames from a capture node, not the pattern source") }
+            if strategy != .export {
+                throw ConfigurationError(
+                    "strategy", strategy.rawValue, "a mem2mem stage passes buffers along by export: use strategy export"
+                )
+            }
+            if source == Self.patternSource {
+                throw ConfigurationError(
+                    "mem2mem", mem2mem, "takes its frames from a capture node, not the pattern source")
+            }
             if toFile { throw ConfigurationError("mem2mem", mem2mem, "runs into a display, not a file sink") }
         }
         if source == Self.patternSource && strategy != .import {
-            throw ConfigurationError("strategy", strategy.rawValue, "the pattern source writes into buffers from the allocator: use strategy import")
+            throw ConfigurationError(
+                "strategy", strategy.rawValue,
+                "the pattern source writes into buffers from the allocator: use strategy import")
         }
         if toFile && strategy != .export {
-            throw ConfigurationError("strategy", strategy.rawValue, "a file sink reads the capture node's exported buffers: use strategy export")
+            throw ConfigurationError(
+                "strategy", strategy.rawValue,
+                "a file sink reads the capture node's exported buffers: use strategy export")
         }
-        if toFile && source == Self.patternSource { throw ConfigurationError("source", source, "a file sink takes its frames from a capture node") }
+        if toFile && source == Self.patternSource {
+            throw ConfigurationError("source", source, "a file sink takes its frames from a capture node")
+        }
     }
 
     /// `WIDTHxHEIGHT`, each in `sizeRange`.
@@ -63,7 +92,8 @@ extension PipelineConfiguration {
             throw ConfigurationError("size", text, "must look like 640x480")
         }
         guard sizeRange.contains(width), sizeRange.contains(height) else {
-            throw ConfigurationError("size", text, "out of range: each side \(sizeRange.lowerBound)…\(sizeRange.upperBound)")
+            throw ConfigurationError(
+                "size", text, "out of range: each side \(sizeRange.lowerBound)…\(sizeRange.upperBound)")
         }
         return (width, height)
     }

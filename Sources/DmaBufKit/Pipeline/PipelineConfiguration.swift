@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// What a pipeline run does (`dmabuf-pipe run` flags or a scenario file) and what it must
 /// achieve to pass.
 public struct PipelineConfiguration: Codable, Sendable, Equatable {
@@ -60,8 +61,13 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         /// Every verified frame must match, show a picture (not one flat colour) and differ
         /// from the frame before it.
         public var verified: Bool
-        public init(minimumFramesPerSecond: Double? = nil, maximumDrops: Int? = nil, maximumSourceDrops: Int? = nil, verified: Bool = true) {
-            (self.minimumFramesPerSecond, self.maximumDrops, self.maximumSourceDrops, self.verified) = (minimumFramesPerSecond, maximumDrops, maximumSourceDrops, verified)
+        public init(
+            minimumFramesPerSecond: Double? = nil, maximumDrops: Int? = nil, maximumSourceDrops: Int? = nil,
+            verified: Bool = true
+        ) {
+            (self.minimumFramesPerSecond, self.maximumDrops, self.maximumSourceDrops, self.verified) = (
+                minimumFramesPerSecond, maximumDrops, maximumSourceDrops, verified
+            )
         }
 
         /// The bounds a run has when it states none: an unexplained large loss fails it.
@@ -70,19 +76,27 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     }
 
     public init(
-        source: String = "vivid", sink: String = "vkms", strategy: Strategy = .export, allocator: Allocator = .systemHeap,
-        width: Int = 640, height: Int = 480, frames: Int = 300, framesPerSecond: Int? = 30, buffers: Int = 4, verifyEvery: Int = 1,
-        testPattern: Int? = 0, mem2mem: String? = nil, dumpDirectory: String? = nil, expectations: Expectations = Expectations()
+        source: String = "vivid", sink: String = "vkms", strategy: Strategy = .export,
+        allocator: Allocator = .systemHeap,
+        width: Int = 640, height: Int = 480, frames: Int = 300, framesPerSecond: Int? = 30, buffers: Int = 4,
+        verifyEvery: Int = 1,
+        testPattern: Int? = 0, mem2mem: String? = nil, dumpDirectory: String? = nil,
+        expectations: Expectations = Expectations()
     ) {
         self.mem2mem = mem2mem
         (self.source, self.sink, self.strategy, self.allocator) = (source, sink, strategy, allocator)
-        (self.width, self.height, self.frames, self.framesPerSecond, self.buffers) = (width, height, frames, framesPerSecond, buffers)
-        (self.verifyEvery, self.testPattern, self.dumpDirectory, self.expectations) = (verifyEvery, testPattern, dumpDirectory, expectations)
+        (self.width, self.height, self.frames, self.framesPerSecond, self.buffers) = (
+            width, height, frames, framesPerSecond, buffers
+        )
+        (self.verifyEvery, self.testPattern, self.dumpDirectory, self.expectations) = (
+            verifyEvery, testPattern, dumpDirectory, expectations
+        )
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case source, sink, strategy, allocator, width, height, frames, buffers, mem2mem
-        case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", dumpDirectory = "dump-frames"
+        case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", dumpDirectory =
+            "dump-frames"
         case injectStuckDisplay = "inject-stuck-display"
         case expectations = "expect"
     }
@@ -98,10 +112,14 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         width = try values.decodeIfPresent(Int.self, forKey: .width) ?? defaults.width
         height = try values.decodeIfPresent(Int.self, forKey: .height) ?? defaults.height
         frames = try values.decodeIfPresent(Int.self, forKey: .frames) ?? defaults.frames
-        framesPerSecond = values.contains(.framesPerSecond) ? try values.decodeIfPresent(Int.self, forKey: .framesPerSecond) : defaults.framesPerSecond
+        framesPerSecond =
+            values.contains(.framesPerSecond)
+            ? try values.decodeIfPresent(Int.self, forKey: .framesPerSecond) : defaults.framesPerSecond
         buffers = try values.decodeIfPresent(Int.self, forKey: .buffers) ?? defaults.buffers
         verifyEvery = try values.decodeIfPresent(Int.self, forKey: .verifyEvery) ?? defaults.verifyEvery
-        testPattern = values.contains(.testPattern) ? try values.decodeIfPresent(Int.self, forKey: .testPattern) : defaults.testPattern
+        testPattern =
+            values.contains(.testPattern)
+            ? try values.decodeIfPresent(Int.self, forKey: .testPattern) : defaults.testPattern
         dumpDirectory = try values.decodeIfPresent(String.self, forKey: .dumpDirectory)
         mem2mem = try values.decodeIfPresent(String.self, forKey: .mem2mem)
         injectStuckDisplay = try values.decodeIfPresent(Int.self, forKey: .injectStuckDisplay)
@@ -111,7 +129,8 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
 
 extension PipelineConfiguration.Expectations {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", maximumSourceDrops = "max-source-drops", verified
+        case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", maximumSourceDrops = "max-source-drops",
+            verified
     }
 
     public init(from decoder: any Decoder) throws {

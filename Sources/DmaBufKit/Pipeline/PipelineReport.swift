@@ -53,7 +53,10 @@ public struct PipelineReport: Codable, Sendable {
     init(configuration: PipelineConfiguration) {
         self.configuration = configuration
         (sourcePath, sinkPath, format, copying, bytesCopied) = ("", "", "", configuration.strategy == .copy, 0)
-        (framesShown, drops, sourceDrops, repeats, erroneousFrames, framesVerified, framesMismatched, blankFrames, unchangedFrames) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
+        (
+            framesShown, drops, sourceDrops, repeats, erroneousFrames, framesVerified, framesMismatched, blankFrames,
+            unchangedFrames
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
         (lateFlips, vblanksMissed) = (0, 0)
         (framesPerSecond, latencyMilliseconds, seconds, failures, notes, paced) = (0, nil, 0, [], [], true)
     }
@@ -61,7 +64,8 @@ public struct PipelineReport: Codable, Sendable {
     /// The rate `min-fps` is judged by: frames shown per second, the frames the source itself
     /// skipped counted as kept up with (a late source is not a slow pipeline).
     public var keptUpFramesPerSecond: Double {
-        framesShown > 1 ? framesPerSecond * Double(framesShown - 1 + sourceDrops) / Double(framesShown - 1) : framesPerSecond
+        framesShown > 1
+            ? framesPerSecond * Double(framesShown - 1 + sourceDrops) / Double(framesShown - 1) : framesPerSecond
     }
 
     /// Compares the run with its expectations.
@@ -74,30 +78,49 @@ public struct PipelineReport: Codable, Sendable {
             failures.append("showed \(framesShown) of \(configuration.frames) frames")
         }
         if let minimum = expect.minimumFramesPerSecond, !paced {
-            notes.append(String(format: "min-fps %.1f not measured: this kernel does not pace frames (simulated)", minimum))
+            notes.append(
+                String(format: "min-fps %.1f not measured: this kernel does not pace frames (simulated)", minimum))
         } else if let minimum = expect.minimumFramesPerSecond, keptUpFramesPerSecond < minimum {
-            failures.append(String(format: "%.1f fps (%.1f counting the frames the source skipped), below the %.1f expected",
-                                   framesPerSecond, keptUpFramesPerSecond, minimum))
+            failures.append(
+                String(
+                    format: "%.1f fps (%.1f counting the frames the source skipped), below the %.1f expected",
+                    framesPerSecond, keptUpFramesPerSecond, minimum))
         }
         let maximumDrops = expect.maximumDrops ?? Expectations.defaultMaximumDrops(frames: configuration.frames)
         if drops > maximumDrops {
-            failures.append("\(drops) frames dropped by the pipeline (the driver had no empty buffer), more than \(maximumDrops)"
-                + (expect.maximumDrops == nil ? " (the default: 5% of the frames)" : ""))
+            failures.append(
+                "\(drops) frames dropped by the pipeline (the driver had no empty buffer), more than \(maximumDrops)"
+                    + (expect.maximumDrops == nil ? " (the default: 5% of the frames)" : ""))
         }
-        let maximumSourceDrops = expect.maximumSourceDrops ?? Expectations.defaultMaximumSourceDrops(frames: configuration.frames)
+        let maximumSourceDrops =
+            expect.maximumSourceDrops ?? Expectations.defaultMaximumSourceDrops(frames: configuration.frames)
         if sourceDrops > maximumSourceDrops {
-            failures.append("\(sourceDrops) frames skipped by the source while buffers were queued (it ran late), more than \(maximumSourceDrops)"
-                + (expect.maximumSourceDrops == nil ? " (the default: half the frames)" : ""))
+            failures.append(
+                "\(sourceDrops) frames skipped by the source while buffers were queued (it ran late), more than \(maximumSourceDrops)"
+                    + (expect.maximumSourceDrops == nil ? " (the default: half the frames)" : ""))
         }
         if expect.verified {
-            if configuration.verifyEvery == 0 { failures.append("verification was expected but is off (verify-every 0)") }
-            if framesVerified == 0 && configuration.verifyEvery > 0 {
-                failures.append("no frame could be verified (this sink shows nothing that can be read back); expect verified: false")
+            if configuration.verifyEvery == 0 {
+                failures.append("verification was expected but is off (verify-every 0)")
             }
-            if framesMismatched > 0 { failures.append("\(framesMismatched) of \(framesVerified) verified frames differ from what the display wrote back") }
-            if blankFrames > 0 { failures.append("\(blankFrames) of \(framesVerified) verified frames are blank (one flat colour): the source shows no picture") }
+            if framesVerified == 0 && configuration.verifyEvery > 0 {
+                failures.append(
+                    "no frame could be verified (this sink shows nothing that can be read back); expect verified: false"
+                )
+            }
+            if framesMismatched > 0 {
+                failures.append(
+                    "\(framesMismatched) of \(framesVerified) verified frames differ from what the display wrote back")
+            }
+            if blankFrames > 0 {
+                failures.append(
+                    "\(blankFrames) of \(framesVerified) verified frames are blank (one flat colour): the source shows no picture"
+                )
+            }
             if unchangedFrames > 0 {
-                failures.append("\(unchangedFrames) of \(framesVerified) verified frames are the same picture as the frame before them: a stale frame could not be told apart")
+                failures.append(
+                    "\(unchangedFrames) of \(framesVerified) verified frames are the same picture as the frame before them: a stale frame could not be told apart"
+                )
             }
         }
     }
@@ -106,9 +129,13 @@ public struct PipelineReport: Codable, Sendable {
     public var summary: String {
         var text = "\(passed ? "PASS" : "FAIL") \(configuration.strategy.rawValue)"
         if configuration.strategy == .import { text += " (\(configuration.allocator.rawValue))" }
-        text += " \(sourcePath) → \(sinkPath) \(format): \(framesShown) frames, \(String(format: "%.1f", framesPerSecond)) fps, "
-        text += "\(drops) dropped, \(sourceDrops) skipped by the source, \(lateFlips) late flips, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank, \(unchangedFrames) unchanged)"
-        if let latency = latencyMilliseconds { text += String(format: ", latency %.1f/%.1f/%.1f ms", latency.minimum, latency.median, latency.maximum) }
+        text +=
+            " \(sourcePath) → \(sinkPath) \(format): \(framesShown) frames, \(String(format: "%.1f", framesPerSecond)) fps, "
+        text +=
+            "\(drops) dropped, \(sourceDrops) skipped by the source, \(lateFlips) late flips, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank, \(unchangedFrames) unchanged)"
+        if let latency = latencyMilliseconds {
+            text += String(format: ", latency %.1f/%.1f/%.1f ms", latency.minimum, latency.median, latency.maximum)
+        }
         if copying { text += ", copying \(bytesCopied / 1024) KiB" }
         if !paced { text += " (unpaced: simulated kernel)" }
         for failure in failures { text += "\n  - \(failure)" }

@@ -19,7 +19,9 @@ extension PipelineScenario {
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> PipelineScenario {
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else { throw ConfigurationError("scenario", nil, "is empty", file: file) }
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigurationError("scenario", nil, "is empty", file: file)
+            }
             root = node
         } catch let error as ConfigurationError {
             throw error
@@ -28,9 +30,13 @@ extension PipelineScenario {
         }
         try checkKeys(root, allowed: CodingKeys.allCases.map(\.rawValue), at: [], file: file)
         if let pipeline = root.mapping?["pipeline"] {
-            try checkKeys(pipeline, allowed: PipelineConfiguration.CodingKeys.allCases.map(\.rawValue), at: ["pipeline"], file: file)
+            try checkKeys(
+                pipeline, allowed: PipelineConfiguration.CodingKeys.allCases.map(\.rawValue), at: ["pipeline"],
+                file: file)
             if let expect = pipeline.mapping?["expect"] {
-                try checkKeys(expect, allowed: PipelineConfiguration.Expectations.CodingKeys.allCases.map(\.rawValue), at: ["pipeline", "expect"], file: file)
+                try checkKeys(
+                    expect, allowed: PipelineConfiguration.Expectations.CodingKeys.allCases.map(\.rawValue),
+                    at: ["pipeline", "expect"], file: file)
             }
         }
         let scenario: PipelineScenario
@@ -42,7 +48,9 @@ extension PipelineScenario {
             throw ConfigurationError("scenario", nil, "cannot be read as a scenario: \(error)", file: file)
         }
         if scenario.name.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw ConfigurationError("name", "\"\(scenario.name)\"", "must name the scenario", file: file, line: line(of: ["name"], in: root))
+            throw ConfigurationError(
+                "name", "\"\(scenario.name)\"", "must name the scenario", file: file, line: line(of: ["name"], in: root)
+            )
         }
         do { try scenario.pipeline.validate() } catch {
             let keys = ["pipeline"] + error.field.split(separator: ".").map(String.init)
@@ -55,7 +63,8 @@ extension PipelineScenario {
 
     /// The name as a file name: a label, never a path (`../x` becomes `x`).
     public var fileLabel: String {
-        let label = String(name.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" }).trimmingCharacters(in: CharacterSet(charactersIn: ".-"))
+        let label = String(name.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" }).trimmingCharacters(
+            in: CharacterSet(charactersIn: ".-"))
         return label.isEmpty ? "scenario" : label
     }
 
@@ -70,16 +79,20 @@ extension PipelineScenario {
         return copy
     }
 
-    private static func checkKeys(_ node: Node, allowed: [String], at path: [String], file: String) throws(ConfigurationError) {
+    private static func checkKeys(
+        _ node: Node, allowed: [String], at path: [String], file: String
+    ) throws(ConfigurationError) {
         let field = path.isEmpty ? "scenario" : path.joined(separator: ".")
         guard let mapping = node.mapping else {
-            throw ConfigurationError(field, nil, "must be a mapping of keys to values", file: file, line: node.mark?.line)
+            throw ConfigurationError(
+                field, nil, "must be a mapping of keys to values", file: file, line: node.mark?.line)
         }
         for (key, _) in mapping {
             guard let name = key.string, allowed.contains(name) else {
                 let spelled = key.string ?? "\(key)"
-                throw ConfigurationError((path + [spelled]).joined(separator: "."), nil,
-                                         "unknown key (known here: \(allowed.joined(separator: ", ")))", file: file, line: key.mark?.line)
+                throw ConfigurationError(
+                    (path + [spelled]).joined(separator: "."), nil,
+                    "unknown key (known here: \(allowed.joined(separator: ", ")))", file: file, line: key.mark?.line)
             }
         }
     }
@@ -100,12 +113,18 @@ extension PipelineScenario {
             (path, problem) = (context.codingPath, "must be \(kind(of: type))")
         case .keyNotFound(let key, let context):
             let field = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
-            return ConfigurationError(field, nil, "is required", file: file, line: line(of: context.codingPath.map(\.stringValue), in: root) ?? 1)
+            return ConfigurationError(
+                field, nil, "is required", file: file,
+                line: line(of: context.codingPath.map(\.stringValue), in: root) ?? 1)
         case .dataCorrupted(let context):
             path = context.codingPath
             switch path.last?.stringValue {
-            case "strategy": problem = "must be one of \(PipelineConfiguration.Strategy.allCases.map(\.rawValue).joined(separator: ", "))"
-            case "allocator": problem = "must be one of \(PipelineConfiguration.Allocator.allCases.map(\.rawValue).joined(separator: ", "))"
+            case "strategy":
+                problem =
+                    "must be one of \(PipelineConfiguration.Strategy.allCases.map(\.rawValue).joined(separator: ", "))"
+            case "allocator":
+                problem =
+                    "must be one of \(PipelineConfiguration.Allocator.allCases.map(\.rawValue).joined(separator: ", "))"
             default: problem = "cannot be read: \(context.debugDescription)"
             }
         @unknown default:
@@ -113,8 +132,9 @@ extension PipelineScenario {
         }
         let keys = path.map(\.stringValue)
         let value = node(at: keys, in: root)
-        return ConfigurationError(keys.isEmpty ? "scenario" : keys.joined(separator: "."), value?.string ?? value.map { "\($0)" },
-                                  problem, file: file, line: value?.mark?.line)
+        return ConfigurationError(
+            keys.isEmpty ? "scenario" : keys.joined(separator: "."), value?.string ?? value.map { "\($0)" },
+            problem, file: file, line: value?.mark?.line)
     }
 
     private static func kind(of type: Any.Type) -> String {

@@ -11,9 +11,12 @@ public struct PipelineScenario: Codable, Sendable {
     public var pipeline: PipelineConfiguration
     public var expectFailure: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, pipeline, expectFailure = "expect-failure" }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, description, pipeline, expectFailure = "expect-failure"
+    }
 
-    public init(name: String, description: String? = nil, pipeline: PipelineConfiguration, expectFailure: String? = nil) {
+    public init(name: String, description: String? = nil, pipeline: PipelineConfiguration, expectFailure: String? = nil)
+    {
         (self.name, self.description, self.pipeline, self.expectFailure) = (name, description, pipeline, expectFailure)
     }
 
@@ -21,7 +24,8 @@ public struct PipelineScenario: Codable, Sendable {
     /// `expect-failure`, when it failed for that reason. A device that is absent or not
     /// accessible makes it skipped or denied, whatever it expected.
     public func run(
-        kernel: any Kernel, logger: Logger, stopRequest: @escaping () -> Int32? = { nil }, progress: (Pipeline.Progress) -> Void = { _ in }
+        kernel: any Kernel, logger: Logger, stopRequest: @escaping () -> Int32? = { nil },
+        progress: (Pipeline.Progress) -> Void = { _ in }
     ) -> ScenarioResult {
         let started = ContinuousClock.now
         var result = judged(kernel: kernel, logger: logger, stopRequest: stopRequest, progress: progress)
@@ -41,7 +45,8 @@ public struct PipelineScenario: Codable, Sendable {
             result.reason = report.failures.joined(separator: "; ")
             if let signal = report.interruptedBy {
                 result.status = .interrupted
-                result.reason = "interrupted by \(signal) after \(report.framesShown) of \(report.configuration.frames) frames"
+                result.reason =
+                    "interrupted by \(signal) after \(report.framesShown) of \(report.configuration.frames) frames"
                 return result
             }
         } catch {
@@ -61,8 +66,12 @@ public struct PipelineScenario: Codable, Sendable {
             let failed = result.error != nil || result.report?.passed == false
             let asExpected = failed && result.reason.localizedCaseInsensitiveContains(expected)
             result.status = asExpected ? .passed : .failed
-            result.reason = failed ? "failed as expected (\(expected)): \(result.reason)" : "was expected to fail (\(expected)) but passed"
-            if failed && !asExpected { result.reason = "failed, but not for the expected reason (\(expected)): \(result.reason)" }
+            result.reason =
+                failed
+                ? "failed as expected (\(expected)): \(result.reason)" : "was expected to fail (\(expected)) but passed"
+            if failed && !asExpected {
+                result.reason = "failed, but not for the expected reason (\(expected)): \(result.reason)"
+            }
         } else {
             result.status = result.error == nil && result.report?.passed == true ? .passed : .failed
         }
@@ -140,9 +149,11 @@ public struct ScenarioResult: Codable, Sendable {
         let skipped = results.filter { $0.status == .skipped || $0.status == .interrupted }.count
         let total = results.reduce(0) { $0 + $1.seconds }
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        xml += "<testsuites><testsuite name=\"\(suite)\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(String(format: "%.3f", total))\">\n"
+        xml +=
+            "<testsuites><testsuite name=\"\(suite)\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(String(format: "%.3f", total))\">\n"
         for result in results {
-            xml += "  <testcase classname=\"\(suite)\" name=\"\(escaped(result.name))\" time=\"\(String(format: "%.3f", result.seconds))\">"
+            xml +=
+                "  <testcase classname=\"\(suite)\" name=\"\(escaped(result.name))\" time=\"\(String(format: "%.3f", result.seconds))\">"
             switch result.status {
             case .passed: break
             case .failed, .denied: xml += "<failure message=\"\(escaped(result.reason))\"/>"

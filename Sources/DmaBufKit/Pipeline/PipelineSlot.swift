@@ -12,7 +12,12 @@ final class PipelineSlot {
     var framebuffer: Framebuffer?
     var pitch = 0
 
-    var hasDmaBuf: Bool { switch dmaBuf { case .some: true; case .none: false } }
+    var hasDmaBuf: Bool {
+        switch dmaBuf {
+        case .some: true;
+        case .none: false
+        }
+    }
 
     func withDmaBuf<R: ~Copyable>(_ body: (borrowing DmaBuf) throws -> R) throws -> R {
         switch dmaBuf {
@@ -66,7 +71,8 @@ struct RunTally {
     /// `CaptureLedger`); no progress is a repeat.
     mutating func captured(_ frame: V4L2BufferInfo, wasDone: Bool, _ report: inout PipelineReport) {
         if let last = ledger.lastSequence, frame.sequence <= last { report.repeats += 1 }
-        let (skipped, cause) = ledger.dequeued(BufferIndex(rawValue: frame.index), sequence: frame.sequence, wasDone: wasDone)
+        let (skipped, cause) = ledger.dequeued(
+            BufferIndex(rawValue: frame.index), sequence: frame.sequence, wasDone: wasDone)
         switch cause {
         case .pipeline: report.drops += skipped
         case .source: report.sourceDrops += skipped
@@ -92,4 +98,3 @@ struct RunTally {
 extension Duration {
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
-

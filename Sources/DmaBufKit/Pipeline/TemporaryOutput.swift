@@ -13,14 +13,20 @@ final class TemporaryOutput {
         let slash = target.lastIndex(of: "/")
         let directory = slash.map { String(target[..<$0]) } ?? "."
         let base = slash.map { String(target[target.index(after: $0)...]) } ?? target
-        guard !base.isEmpty else { throw OutputFileError("create", path: target, errno: .EISDIR, "the output names a directory, not a file") }
+        guard !base.isEmpty else {
+            throw OutputFileError("create", path: target, errno: .EISDIR, "the output names a directory, not a file")
+        }
         var template = Array("\(directory.isEmpty ? "/" : directory)/.\(base).XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         if fd < 0 {
-            throw OutputFileError("create", path: directory, errno: Errno(rawValue: errno), "cannot create the output file \(target) there")
+            throw OutputFileError(
+                "create", path: directory, errno: Errno(rawValue: errno),
+                "cannot create the output file \(target) there")
         }
-        (self.target, self.temporary, self.fd) = (target, String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), fd)
+        (self.target, self.temporary, self.fd) = (
+            target, String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), fd
+        )
     }
 
     func write(_ bytes: [UInt8]) throws {
@@ -29,7 +35,8 @@ final class TemporaryOutput {
             let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw OutputFileError("write", path: temporary, errno: Errno(rawValue: errno), "writing the frames for \(target)")
+                throw OutputFileError(
+                    "write", path: temporary, errno: Errno(rawValue: errno), "writing the frames for \(target)")
             }
             written += count
         }
@@ -38,7 +45,8 @@ final class TemporaryOutput {
     /// Renames the finished file over the target.
     func commit() throws {
         if fchmod(fd, 0o644) != 0 || rename(temporary, target) != 0 {
-            throw OutputFileError("rename", path: target, errno: Errno(rawValue: errno), "the frames are in \(temporary)")
+            throw OutputFileError(
+                "rename", path: target, errno: Errno(rawValue: errno), "the frames are in \(temporary)")
         }
         committed = true
     }

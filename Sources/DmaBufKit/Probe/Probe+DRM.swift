@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// The DRM part of the probe: for each card node, its driver and caps, then PRIME export of a
 /// dumb buffer, PRIME import of a heap buffer and a udmabuf, AddFB2, and on a KMS device with a
 /// writeback connector a scanout whose written-back pixels are compared with what was shown.
@@ -11,11 +12,15 @@ extension Probe {
             return .init(status: status(of: error), reason: error.description, kernelOption: nil, items: [])
         }
         guard !nodes.isEmpty else {
-            return .init(status: .missing, reason: "\(KernelPaths.drmDirectory) has no card node", kernelOption: "CONFIG_DRM and a driver (e.g. CONFIG_DRM_VKMS, CONFIG_DRM_VGEM)", items: [])
+            return .init(
+                status: .missing, reason: "\(KernelPaths.drmDirectory) has no card node",
+                kernelOption: "CONFIG_DRM and a driver (e.g. CONFIG_DRM_VKMS, CONFIG_DRM_VGEM)", items: [])
         }
         let items = nodes.map(probeDRMDevice)
         let statuses = items.map(\.status)
-        return .init(status: statuses.contains(.failed) ? .failed : statuses.contains(.denied) ? .denied : .ok, reason: nil, kernelOption: nil, items: items)
+        return .init(
+            status: statuses.contains(.failed) ? .failed : statuses.contains(.denied) ? .denied : .ok, reason: nil,
+            kernelOption: nil, items: items)
     }
 
     func probeDRMDevice(_ path: String) -> ProbeReport.DRMReport {
@@ -26,7 +31,8 @@ extension Probe {
             try? device.close()
             return report
         } catch {
-            return .init(path: path, driver: "unknown", status: status(of: error), facts: [:], checks: [failure("open", error)])
+            return .init(
+                path: path, driver: "unknown", status: status(of: error), facts: [:], checks: [failure("open", error)])
         }
     }
 
@@ -44,33 +50,39 @@ extension Probe {
 
         let side = Self.drmSide
         var checks: [ProbeCheck] = []
-        checks.append(check("dumb-export", size: side * side * 4) {
-            let buffer = try device.createDumbBuffer(width: side, height: side)
-            let shared = try device.export(buffer)
-            try shared.close()
-            try buffer.close()
-        })
-        checks.append(check("import-system-heap", size: side * side * 4) {
-            let buffer = try DmaHeap("system", kernel: kernel).allocate(length: side * side * 4)
-            let imported = try device.importBuffer(buffer)
-            try imported.close()
-            try buffer.close()
-        })
-        checks.append(check("import-udmabuf", size: side * side * 4) {
-            let memfd = try Memfd(kernel: kernel, name: Self.debugName, length: side * side * 4)
-            let buffer = try UdmabufDevice(kernel: kernel).create(from: memfd)
-            let imported = try device.importBuffer(buffer)
-            try imported.close()
-            try buffer.close()
-        })
-        if pipe != nil {
-            checks.append(check("addfb2") {
+        checks.append(
+            check("dumb-export", size: side * side * 4) {
                 let buffer = try device.createDumbBuffer(width: side, height: side)
-                let framebuffer = try device.addFramebuffer(DRMFramebufferRequest(
-                    width: UInt32(side), height: UInt32(side), format: DRMFormat.xrgb8888, handles: [buffer.handle], pitches: [UInt32(buffer.pitch!)]))
-                try framebuffer.remove()
+                let shared = try device.export(buffer)
+                try shared.close()
                 try buffer.close()
             })
+        checks.append(
+            check("import-system-heap", size: side * side * 4) {
+                let buffer = try DmaHeap("system", kernel: kernel).allocate(length: side * side * 4)
+                let imported = try device.importBuffer(buffer)
+                try imported.close()
+                try buffer.close()
+            })
+        checks.append(
+            check("import-udmabuf", size: side * side * 4) {
+                let memfd = try Memfd(kernel: kernel, name: Self.debugName, length: side * side * 4)
+                let buffer = try UdmabufDevice(kernel: kernel).create(from: memfd)
+                let imported = try device.importBuffer(buffer)
+                try imported.close()
+                try buffer.close()
+            })
+        if pipe != nil {
+            checks.append(
+                check("addfb2") {
+                    let buffer = try device.createDumbBuffer(width: side, height: side)
+                    let framebuffer = try device.addFramebuffer(
+                        DRMFramebufferRequest(
+                            width: UInt32(side), height: UInt32(side), format: DRMFormat.xrgb8888,
+                            handles: [buffer.handle], pitches: [UInt32(buffer.pitch!)]))
+                    try framebuffer.remove()
+                    try buffer.close()
+                })
         }
         if let pipe, pipe.writeback != nil {
             checks.append(check("scanout-writeback") { try expectWritebackMatches(pipe, device) })
@@ -78,7 +90,8 @@ extension Probe {
         // A missing heap or udmabuf is the other sections' finding, not this device's failure.
         for index in checks.indices where checks[index].status == .missing { checks[index].status = .skipped }
         let overall = checks.allSatisfy { $0.status == .ok || $0.status == .skipped } ? ProbeStatus.ok : checks.overall
-        return ProbeReport.DRMReport(path: device.path, driver: device.driver, status: overall, facts: facts, checks: checks)
+        return ProbeReport.DRMReport(
+            path: device.path, driver: device.driver, status: overall, facts: facts, checks: checks)
     }
 
     /// Shows a dumb buffer with the probe's pattern and compares the written-back screen (RGB).
@@ -88,25 +101,36 @@ extension Probe {
         let target = try device.createDumbBuffer(width: width, height: height)
         let pitch = shown.pitch!
         try device.withMapping(shown) { fill($0, seed: 0x5a) }
-        let shownFB = try device.addFramebuffer(DRMFramebufferRequest(
-            width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [shown.handle], pitches: [UInt32(pitch)]))
-        let targetFB = try device.addFramebuffer(DRMFramebufferRequest(
-            width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [target.handle], pitches: [UInt32(target.pitch!)]))
+        let shownFB = try device.addFramebuffer(
+            DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [shown.handle],
+                pitches: [UInt32(pitch)]))
+        let targetFB = try device.addFramebuffer(
+            DRMFramebufferRequest(
+                width: UInt32(width), height: UInt32(height), format: DRMFormat.xrgb8888, handles: [target.handle],
+                pitches: [UInt32(target.pitch!)]))
         let frame = try pipe.show(shownFB, on: device, writebackInto: targetFB.id)
-        guard try frame.writeback?.wait(timeout: .seconds(5)) == true else { throw ProbeMismatch("the writeback did not complete within 5 s") }
+        guard try frame.writeback?.wait(timeout: .seconds(5)) == true else {
+            throw ProbeMismatch("the writeback did not complete within 5 s")
+        }
         try frame.close()
         try pipe.disable(on: device)
         let wrong = try device.withMapping(target) { view in
             (0..<height).reduce(0) { count, y in
-                count + (0..<width).filter { x in
-                    (0..<3).contains { view[y * pitch + x * 4 + $0] != patternByte(y * pitch + x * 4 + $0, seed: 0x5a) }
-                }.count
+                count
+                    + (0..<width).filter { x in
+                        (0..<3).contains {
+                            view[y * pitch + x * 4 + $0] != patternByte(y * pitch + x * 4 + $0, seed: 0x5a)
+                        }
+                    }.count
             }
         }
         try targetFB.remove()
         try shownFB.remove()
         try target.close()
         try shown.close()
-        if wrong > 0 { throw ProbeMismatch("\(wrong) of \(width * height) written-back pixels differ from the scanned-out buffer") }
+        if wrong > 0 {
+            throw ProbeMismatch("\(wrong) of \(width * height) written-back pixels differ from the scanned-out buffer")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// The V4L2 part of the probe: for each capture, output or mem2mem node, its formats, then
 /// EXPBUF of an MMAP buffer and DMABUF import of a system-heap buffer and of a udmabuf.
 extension Probe {
@@ -9,10 +10,14 @@ extension Probe {
         }
         let items = nodes.compactMap(probeVideoNode)
         guard !items.isEmpty else {
-            return .init(status: .missing, reason: "no video capture, output or mem2mem node", kernelOption: "CONFIG_VIDEO_DEV and a driver (e.g. CONFIG_VIDEO_VIVID, CONFIG_VIDEO_VIM2M)", items: [])
+            return .init(
+                status: .missing, reason: "no video capture, output or mem2mem node",
+                kernelOption: "CONFIG_VIDEO_DEV and a driver (e.g. CONFIG_VIDEO_VIVID, CONFIG_VIDEO_VIM2M)", items: [])
         }
         let statuses = items.map(\.status)
-        return .init(status: statuses.contains(.failed) ? .failed : statuses.contains(.denied) ? .denied : .ok, reason: nil, kernelOption: nil, items: items)
+        return .init(
+            status: statuses.contains(.failed) ? .failed : statuses.contains(.denied) ? .denied : .ok, reason: nil,
+            kernelOption: nil, items: items)
     }
 
     /// nil for nodes that carry no video (metadata, VBI, touch, …).
@@ -23,7 +28,9 @@ extension Probe {
             try? device.close()
             return report
         } catch {
-            return .init(path: node.path, name: node.name, driver: "unknown", status: status(of: error), facts: [:], checks: [failure("open", error)])
+            return .init(
+                path: node.path, name: node.name, driver: "unknown", status: status(of: error), facts: [:],
+                checks: [failure("open", error)])
         }
     }
 
@@ -38,30 +45,38 @@ extension Probe {
             facts["height"] = "\(format.height)"
             facts["sizeimage"] = "\(format.planes.map(\.sizeImage).reduce(0, +))"
             let sizes = format.planes.map { Int($0.sizeImage) }
-            checks.append(check("expbuf") {
-                let queue = try V4L2Queue(device: device, type: type, memory: .mmap, count: 1)
-                let exported = try queue.export(BufferIndex(rawValue: 0))
-                try exported.close()
-                try queue.release()
-            })
-            checks.append(check("import-system-heap", size: sizes.reduce(0, +)) {
-                let heap = try DmaHeap("system", kernel: kernel)
-                let buffers = try sizes.map { size throws(KernelError) in try heap.allocate(length: size).release() }
-                defer { for fd in buffers { try? kernel.close(fd) } }
-                try queueOnce(device, type: type, dmaBufs: buffers, sizes: sizes)
-            })
+            checks.append(
+                check("expbuf") {
+                    let queue = try V4L2Queue(device: device, type: type, memory: .mmap, count: 1)
+                    let exported = try queue.export(BufferIndex(rawValue: 0))
+                    try exported.close()
+                    try queue.release()
+                })
+            checks.append(
+                check("import-system-heap", size: sizes.reduce(0, +)) {
+                    let heap = try DmaHeap("system", kernel: kernel)
+                    let buffers = try sizes.map { size throws(KernelError) in try heap.allocate(length: size).release()
+                    }
+                    defer { for fd in buffers { try? kernel.close(fd) } }
+                    try queueOnce(device, type: type, dmaBufs: buffers, sizes: sizes)
+                })
             checks.append(probeUdmabufImport(device, type: type, sizes: sizes))
         } catch {
             checks.append(failure("format", error))
         }
         for index in checks.indices where checks[index].status == .missing { checks[index].status = .skipped }
-        return .init(path: device.path, name: name, driver: device.capability.driver, status: checks.overall, facts: facts, checks: checks)
+        return .init(
+            path: device.path, name: name, driver: device.capability.driver, status: checks.overall, facts: facts,
+            checks: checks)
     }
 
     /// REQBUFS(DMABUF, 1), QBUF of the given dma-bufs, then REQBUFS(0).
-    func queueOnce(_ device: borrowing V4L2Device, type: V4L2BufferType, dmaBufs: [FileDescriptorNumber], sizes: [Int]) throws {
+    func queueOnce(
+        _ device: borrowing V4L2Device, type: V4L2BufferType, dmaBufs: [FileDescriptorNumber], sizes: [Int]
+    ) throws {
         let queue = try V4L2Queue(device: device, type: type, memory: .dmabuf, count: 1)
-        try queue.enqueue(BufferIndex(rawValue: 0), dmaBufs: dmaBufs, bytesUsed: type.isOutput ? sizes.map(UInt32.init) : [])
+        try queue.enqueue(
+            BufferIndex(rawValue: 0), dmaBufs: dmaBufs, bytesUsed: type.isOutput ? sizes.map(UInt32.init) : [])
         try queue.release()
     }
 
@@ -80,7 +95,8 @@ extension Probe {
             return ProbeCheck(name: "import-udmabuf", size: sizes.reduce(0, +), status: .ok)
         } catch let error as KernelError where error.errno == .EFAULT && error.operation == "VIDIOC_QBUF" {
             return ProbeCheck(
-                name: "import-udmabuf", size: sizes.reduce(0, +), status: .unsupported, operation: error.operation, errno: error.errno.name,
+                name: "import-udmabuf", size: sizes.reduce(0, +), status: .unsupported, operation: error.operation,
+                errno: error.errno.name,
                 detail: error.description)
         } catch let error as KernelError {
             return failure("import-udmabuf", error, size: sizes.reduce(0, +))

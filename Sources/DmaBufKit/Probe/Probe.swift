@@ -38,7 +38,9 @@ public struct Probe {
             if interruption == nil { interruption = stopRequest() }
             return interruption == nil
         }
-        func notTried<Item>(_ reason: String) -> ProbeReport.Section<Item> { .init(status: .skipped, reason: reason, kernelOption: nil, items: []) }
+        func notTried<Item>(_ reason: String) -> ProbeReport.Section<Item> {
+            .init(status: .skipped, reason: reason, kernelOption: nil, items: [])
+        }
         func facilityNotTried(_ reason: String) -> ProbeReport.FacilityReport {
             .init(path: nil, status: .skipped, reason: reason, kernelOption: nil, facts: [:], checks: [])
         }
@@ -49,28 +51,36 @@ public struct Probe {
         let udmabuf = unselected.map(facilityNotTried) ?? (going() ? probeUdmabuf() : facilityNotTried(interrupted))
         let working = heaps.items.filter { $0.status == .ok }.map(\.name)
         let workingHeap = working.contains("system") ? "system" : working.first
-        let syncFile = unselected.map(facilityNotTried)
-            ?? (going() ? probeSyncFile(heap: workingHeap, udmabufWorks: udmabuf.status == .ok) : facilityNotTried(interrupted))
-        let drm: ProbeReport.Section<ProbeReport.DRMReport> = switch device {
-        case .v4l2?: notTried(unselected!)
-        case .drm(let path, _)?: going() ? probeDRM(only: path) : notTried(interrupted)
-        case nil: going() ? probeDRM() : notTried(interrupted)
-        }
-        let v4l2: ProbeReport.Section<ProbeReport.V4L2Report> = switch device {
-        case .drm?: notTried(unselected!)
-        case .v4l2(let path, _)?: going() ? probeV4L2(only: path) : notTried(interrupted)
-        case nil: going() ? probeV4L2() : notTried(interrupted)
-        }
+        let syncFile =
+            unselected.map(facilityNotTried)
+            ?? (going()
+                ? probeSyncFile(heap: workingHeap, udmabufWorks: udmabuf.status == .ok) : facilityNotTried(interrupted))
+        let drm: ProbeReport.Section<ProbeReport.DRMReport> =
+            switch device {
+            case .v4l2?: notTried(unselected!)
+            case .drm(let path, _)?: going() ? probeDRM(only: path) : notTried(interrupted)
+            case nil: going() ? probeDRM() : notTried(interrupted)
+            }
+        let v4l2: ProbeReport.Section<ProbeReport.V4L2Report> =
+            switch device {
+            case .drm?: notTried(unselected!)
+            case .v4l2(let path, _)?: going() ? probeV4L2(only: path) : notTried(interrupted)
+            case nil: going() ? probeV4L2() : notTried(interrupted)
+            }
         let sharing = matrix && going() ? sharingMatrix(importersOf: device, going: going) : nil
         let statuses = [heaps.status, udmabuf.status, syncFile.status, drm.status, v4l2.status]
         let exitCode: Int32 =
-            interruption.map(ExitStatus.interrupted(by:)) ??
-            (statuses.contains(.failed) ? ProbeReport.exitFailure
-            : device == nil && heaps.status == .missing && udmabuf.status == .missing ? ProbeReport.exitNothingPresent
-            : statuses.contains(.denied) ? ProbeReport.exitPermission
-            : ProbeReport.exitOK)
+            interruption.map(ExitStatus.interrupted(by:))
+            ?? (statuses.contains(.failed)
+                ? ProbeReport.exitFailure
+                : device == nil && heaps.status == .missing && udmabuf.status == .missing
+                    ? ProbeReport.exitNothingPresent
+                    : statuses.contains(.denied)
+                        ? ProbeReport.exitPermission
+                        : ProbeReport.exitOK)
         var report = ProbeReport(
-            kernel: .init(kind: kernel.kind, release: (try? kernel.kernelRelease()) ?? "unknown", pageSize: kernel.pageSize),
+            kernel: .init(
+                kind: kernel.kind, release: (try? kernel.kernelRelease()) ?? "unknown", pageSize: kernel.pageSize),
             heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, v4l2: v4l2, matrix: sharing,
             exitCode: exitCode)
         report.device = device?.path
@@ -85,11 +95,20 @@ public struct Probe {
         let videoNodes = try V4L2Device.nodes(kernel: kernel)
         let cards = try DRMDevice.drivers(kernel: kernel)
         let path = Int(name).map { "/dev/video\($0)" } ?? name
-        if let node = videoNodes.first(where: { $0.path == path || $0.name == name }) { return .v4l2(path: node.path, name: node.name) }
-        if let card = cards.first(where: { $0.path == path || $0.driver == name }) { return .drm(path: card.path, driver: card.driver) }
+        if let node = videoNodes.first(where: { $0.path == path || $0.name == name }) {
+            return .v4l2(path: node.path, name: node.name)
+        }
+        if let card = cards.first(where: { $0.path == path || $0.driver == name }) {
+            return .drm(path: card.path, driver: card.driver)
+        }
         let found = videoNodes.map { "\($0.path) (\($0.name))" } + cards.map { "\($0.path) (\($0.driver))" }
-        throw KernelError("open", .ENOENT, path: path.hasPrefix("/") ? path : "\(KernelPaths.videoSysfsDirectory)/*/name, \(KernelPaths.drmDirectory)/card*",
-                          reason: "no V4L2 node or DRM device is \(name) (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
+        throw KernelError(
+            "open", .ENOENT,
+            path: path.hasPrefix("/")
+                ? path : "\(KernelPaths.videoSysfsDirectory)/*/name, \(KernelPaths.drmDirectory)/card*",
+            reason:
+                "no V4L2 node or DRM device is \(name) (found: \(found.isEmpty ? "none" : found.joined(separator: ", ")))"
+        )
     }
 
     // MARK: Heaps
@@ -129,7 +148,10 @@ public struct Probe {
             let buffer = try heap.allocate(length: size)
             var checks = [ProbeCheck(name: "allocate", size: size, status: .ok)]
             checks.append(check("zero-filled", size: size) { try expectZeroFilled(buffer) })
-            checks.append(check("cpu-write-read", size: size) { try expectWriteReadBack(buffer, seed: UInt8(truncatingIfNeeded: size >> 12)) })
+            checks.append(
+                check("cpu-write-read", size: size) {
+                    try expectWriteReadBack(buffer, seed: UInt8(truncatingIfNeeded: size >> 12))
+                })
             checks.append(check("name-in-fdinfo", size: size) { try expectNameInFdinfo(buffer, exporter: heap.name) })
             do {
                 try buffer.close()
@@ -169,34 +191,39 @@ public struct Probe {
 
         var checks: [ProbeCheck] = []
         let size = 1 << 20
-        checks.append(check("create", size: size) {
-            let memfd = try Memfd(kernel: kernel, name: "dmabuf-probe", length: size)
-            let buffer = try device.create(from: memfd)
-            let info = try buffer.info()
-            guard info.exporter == "udmabuf", info.size == UInt64(size) else {
-                throw ProbeMismatch("fdinfo says exporter \(info.exporter), size \(info.size)")
-            }
-            try buffer.close()
-            try memfd.close()
-        })
-        checks.append(check("coherency-memfd-to-dmabuf", size: size) {
-            let memfd = try Memfd(kernel: kernel, name: "dmabuf-probe", length: size)
-            let buffer = try device.create(from: memfd)
-            try memfd.withMapping { fill($0, seed: 0x5a) }
-            try buffer.read { view in
-                if let offset = firstMismatch(view, seed: 0x5a) { throw ProbeMismatch("dma-buf view differs from the memfd at byte \(offset)") }
-            }
-        })
-        checks.append(check("coherency-dmabuf-to-memfd", size: size) {
-            let memfd = try Memfd(kernel: kernel, name: "dmabuf-probe", length: size)
-            let buffer = try device.create(from: memfd)
-            try buffer.write { fill($0, seed: 0xa5) }
-            try memfd.withMapping { view in
-                if let offset = firstMismatch(UnsafeRawBufferPointer(view), seed: 0xa5) {
-                    throw ProbeMismatch("memfd view differs from the dma-buf at byte \(offset)")
+        checks.append(
+            check("create", size: size) {
+                let memfd = try Memfd(kernel: kernel, name: "dmabuf-probe", length: size)
+                let buffer = try device.create(from: memfd)
+                let info = try buffer.info()
+                guard info.exporter == "udmabuf", info.size == UInt64(size) else {
+                    throw ProbeMismatch("fdinfo says exporter \(info.exporter), size \(info.size)")
                 }
-            }
-        })
+                try buffer.close()
+                try memfd.close()
+            })
+        checks.append(
+            check("coherency-memfd-to-dmabuf", size: size) {
+                let memfd = try Memfd(kernel: kernel, name: "dmabuf-probe", length: size)
+                let buffer = try device.create(from: memfd)
+                try memfd.withMapping { fill($0, seed: 0x5a) }
+                try buffer.read { view in
+                    if let offset = firstMismatch(view, seed: 0x5a) {
+                        throw ProbeMismatch("dma-buf view differs from the memfd at byte \(offset)")
+                    }
+                }
+            })
+        checks.append(
+            check("coherency-dmabuf-to-memfd", size: size) {
+                let memfd = try Memfd(kernel: kernel, name: "dmabuf-probe", length: size)
+                let buffer = try device.create(from: memfd)
+                try buffer.write { fill($0, seed: 0xa5) }
+                try memfd.withMapping { view in
+                    if let offset = firstMismatch(UnsafeRawBufferPointer(view), seed: 0xa5) {
+                        throw ProbeMismatch("memfd view differs from the dma-buf at byte \(offset)")
+                    }
+                }
+            })
         checks.append(check("create-list", size: 10 * kernel.pageSize) { try expectCreateList(device) })
         return .init(path: path, status: checks.overall, reason: nil, kernelOption: nil, facts: facts, checks: checks)
     }
@@ -230,7 +257,8 @@ public struct Probe {
         do {
             if let heap {
                 facts["buffer"] = "heap \(heap)"
-                return probeSyncFile(source: try DmaHeap(heap, kernel: kernel).allocate(length: kernel.pageSize), facts: facts)
+                return probeSyncFile(
+                    source: try DmaHeap(heap, kernel: kernel).allocate(length: kernel.pageSize), facts: facts)
             } else if udmabufWorks {
                 facts["buffer"] = "udmabuf"
                 let memfd = try Memfd(kernel: kernel, name: "dmabuf-probe", length: kernel.pageSize)
@@ -241,7 +269,8 @@ public struct Probe {
                     kernelOption: nil, facts: [:], checks: [])
             }
         } catch {
-            return .init(path: nil, status: .failed, reason: error.description, kernelOption: nil, facts: facts, checks: [])
+            return .init(
+                path: nil, status: .failed, reason: error.description, kernelOption: nil, facts: facts, checks: [])
         }
     }
 
@@ -249,7 +278,9 @@ public struct Probe {
         var checks: [ProbeCheck] = []
         let export = check("export") {
             let sync = try source.exportSyncFile(for: .write)
-            guard try sync.status() == .signalled else { throw ProbeMismatch("an idle buffer exported an unsignalled fence") }
+            guard try sync.status() == .signalled else {
+                throw ProbeMismatch("an idle buffer exported an unsignalled fence")
+            }
         }
         if export.errno == Errno.ENOTTY.name {
             return .init(
@@ -258,20 +289,24 @@ public struct Probe {
                 kernelOption: "CONFIG_SYNC_FILE on Linux 6.0 or later", facts: facts, checks: [export])
         }
         checks.append(export)
-        checks.append(check("import") {
-            let sync = try source.exportSyncFile(for: .read)
-            try source.importSyncFile(sync, as: .write)
-        })
+        checks.append(
+            check("import") {
+                let sync = try source.exportSyncFile(for: .read)
+                try source.importSyncFile(sync, as: .write)
+            })
 
         do {
             let timeline = try SoftwareTimeline(kernel: kernel)
             checks += probeFences(source: source, timeline: timeline)
         } catch {
             let missing = error.errno == .ENOENT
-            checks.append(ProbeCheck(
-                name: "sw-sync-fences", status: missing ? .missing : status(of: error), operation: error.operation,
-                errno: error.errno.name,
-                detail: missing ? "\(KernelPaths.swSync) does not exist: \(KernelOption.providing(KernelPaths.swSync))" : error.description))
+            checks.append(
+                ProbeCheck(
+                    name: "sw-sync-fences", status: missing ? .missing : status(of: error), operation: error.operation,
+                    errno: error.errno.name,
+                    detail: missing
+                        ? "\(KernelPaths.swSync) does not exist: \(KernelOption.providing(KernelPaths.swSync))"
+                        : error.description))
         }
         // sw_sync is a test aid: its absence does not make sync_file support missing.
         let overall = checks.filter { $0.status != .missing }.overall
@@ -280,26 +315,30 @@ public struct Probe {
 
     func probeFences(source: borrowing DmaBuf, timeline: borrowing SoftwareTimeline) -> [ProbeCheck] {
         var checks: [ProbeCheck] = []
-        checks.append(check("implicit-fence-roundtrip") {
-            // A pending write fence imported into the buffer must come back out, and signal.
-            let fence = try timeline.fence(at: 1)
-            try source.importSyncFile(fence, as: .write)
-            let exported = try source.exportSyncFile(for: .read)
-            guard try exported.status() == .active, try !exported.wait(timeout: .zero) else {
-                throw ProbeMismatch("the exported sync_file did not carry the pending fence")
-            }
-            try timeline.advance(by: 1)
-            guard try exported.wait(timeout: .seconds(1)), try exported.status() == .signalled else {
-                throw ProbeMismatch("the exported fence did not signal when its timeline advanced")
-            }
-        })
-        checks.append(check("merge") {
-            let merged = try timeline.fence(at: 2).merged(with: try timeline.fence(at: 3), name: "dmabuf-probe")
-            try timeline.advance(by: 1)
-            guard try merged.status() == .active else { throw ProbeMismatch("merged fence signalled before its last member") }
-            try timeline.advance(by: 1)
-            guard try merged.wait(timeout: .seconds(1)) else { throw ProbeMismatch("merged fence did not signal") }
-        })
+        checks.append(
+            check("implicit-fence-roundtrip") {
+                // A pending write fence imported into the buffer must come back out, and signal.
+                let fence = try timeline.fence(at: 1)
+                try source.importSyncFile(fence, as: .write)
+                let exported = try source.exportSyncFile(for: .read)
+                guard try exported.status() == .active, try !exported.wait(timeout: .zero) else {
+                    throw ProbeMismatch("the exported sync_file did not carry the pending fence")
+                }
+                try timeline.advance(by: 1)
+                guard try exported.wait(timeout: .seconds(1)), try exported.status() == .signalled else {
+                    throw ProbeMismatch("the exported fence did not signal when its timeline advanced")
+                }
+            })
+        checks.append(
+            check("merge") {
+                let merged = try timeline.fence(at: 2).merged(with: try timeline.fence(at: 3), name: "dmabuf-probe")
+                try timeline.advance(by: 1)
+                guard try merged.status() == .active else {
+                    throw ProbeMismatch("merged fence signalled before its last member")
+                }
+                try timeline.advance(by: 1)
+                guard try merged.wait(timeout: .seconds(1)) else { throw ProbeMismatch("merged fence did not signal") }
+            })
         return checks
     }
 
@@ -333,14 +372,18 @@ public struct Probe {
 
     func expectZeroFilled(_ buffer: borrowing DmaBuf) throws {
         try buffer.read { view in
-            if let offset = view.firstIndex(where: { $0 != 0 }) { throw ProbeMismatch("byte \(offset) of a new buffer is not zero") }
+            if let offset = view.firstIndex(where: { $0 != 0 }) {
+                throw ProbeMismatch("byte \(offset) of a new buffer is not zero")
+            }
         }
     }
 
     func expectWriteReadBack(_ buffer: borrowing DmaBuf, seed: UInt8) throws {
         try buffer.write { fill($0, seed: seed) }
         try buffer.read { view in
-            if let offset = firstMismatch(view, seed: seed) { throw ProbeMismatch("read back differs at byte \(offset)") }
+            if let offset = firstMismatch(view, seed: seed) {
+                throw ProbeMismatch("read back differs at byte \(offset)")
+            }
         }
     }
 
@@ -348,7 +391,8 @@ public struct Probe {
         try buffer.setName(Self.debugName)
         let info = try buffer.info()
         guard info.name == Self.debugName, info.exporter == exporter, info.size == UInt64(buffer.length) else {
-            throw ProbeMismatch("fdinfo shows name \(info.name ?? "none"), exporter \(info.exporter), size \(info.size)")
+            throw ProbeMismatch(
+                "fdinfo shows name \(info.name ?? "none"), exporter \(info.exporter), size \(info.size)")
         }
     }
 }

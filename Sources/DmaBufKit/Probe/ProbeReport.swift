@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// What `dmabuf-probe` found, in the shape its `--json` output has.
 ///
 /// The schema is stable: fields are only ever added, and `schemaVersion` goes up when one

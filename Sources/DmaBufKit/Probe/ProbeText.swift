@@ -1,9 +1,12 @@
 import DmaBufKernel
+
 extension ProbeReport {
     /// The human report: one line per facility, details only where something is wrong.
     public var text: String {
         var lines: [String] = []
-        lines.append("dmabuf-probe: \(kernel.kind == "simulated" ? "SIMULATED kernel" : "Linux") \(kernel.release), page size \(kernel.pageSize)")
+        lines.append(
+            "dmabuf-probe: \(kernel.kind == "simulated" ? "SIMULATED kernel" : "Linux") \(kernel.release), page size \(kernel.pageSize)"
+        )
         lines.append("")
 
         lines.append(Self.row("dma-buf heaps", heaps.status, KernelPaths.dmaHeapDirectory))
@@ -14,8 +17,11 @@ extension ProbeReport {
         }
 
         let limits = ["size_limit_mb", "list_limit"].compactMap { key in udmabuf.facts[key].map { "\(key) \($0)" } }
-        let udmabufSummary = udmabuf.status == .ok ? Self.summary(udmabuf.checks) + (limits.isEmpty ? "" : " (\(limits.joined(separator: ", ")))") : ""
-        lines.append(Self.row("udmabuf", udmabuf.status, udmabuf.path.map { "\($0)  \(udmabufSummary)" } ?? udmabufSummary))
+        let udmabufSummary =
+            udmabuf.status == .ok
+            ? Self.summary(udmabuf.checks) + (limits.isEmpty ? "" : " (\(limits.joined(separator: ", ")))") : ""
+        lines.append(
+            Self.row("udmabuf", udmabuf.status, udmabuf.path.map { "\($0)  \(udmabufSummary)" } ?? udmabufSummary))
         if let reason = udmabuf.reason { lines.append(Self.why(reason, udmabuf.kernelOption)) }
         lines += Self.problems(udmabuf.checks)
 
@@ -36,7 +42,10 @@ extension ProbeReport {
         lines.append(Self.row("V4L2", v4l2.status, v4l2.status == .ok ? KernelPaths.videoSysfsDirectory : ""))
         if let reason = v4l2.reason { lines.append(Self.why(reason, v4l2.kernelOption)) }
         for node in v4l2.items {
-            lines.append(Self.row("  " + node.name, node.status, "\(node.path) \(node.driver) (\(node.facts["type"] ?? "?")): \(Self.summary(node.checks))"))
+            lines.append(
+                Self.row(
+                    "  " + node.name, node.status,
+                    "\(node.path) \(node.driver) (\(node.facts["type"] ?? "?")): \(Self.summary(node.checks))"))
             lines += Self.problems(node.checks)
         }
 
@@ -48,7 +57,9 @@ extension ProbeReport {
         if let device { lines.append("Only \(device) was probed (--device).") }
         switch exitCode {
         case _ where interruptedBy != nil:
-            lines.append("Result: INTERRUPTED by \(interruptedBy ?? "a signal") (exit \(exitCode)); what was not tried is marked skipped.")
+            lines.append(
+                "Result: INTERRUPTED by \(interruptedBy ?? "a signal") (exit \(exitCode)); what was not tried is marked skipped."
+            )
         case Self.exitOK: lines.append("Result: every dma-buf path present works.")
         case Self.exitFailure: lines.append("Result: some paths FAILED (exit 1); details above.")
         case Self.exitNothingPresent:
@@ -83,12 +94,14 @@ extension ProbeReport {
     static func problems(_ checks: [ProbeCheck]) -> [String] {
         checks.filter { $0.status != .ok }.map { check in
             let size = check.size.map { " (\(byteCount($0)))" } ?? ""
-            return "                   \(check.status.rawValue): \(check.name)\(size): \(check.detail ?? check.errno ?? "")"
+            return
+                "                   \(check.status.rawValue): \(check.name)\(size): \(check.detail ?? check.errno ?? "")"
         }
     }
 
     static func byteCount(_ bytes: Int) -> String {
-        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB"
+        bytes >= 1 << 20 && bytes % (1 << 20) == 0
+            ? "\(bytes >> 20) MiB"
             : bytes >= 1024 && bytes % 1024 == 0 ? "\(bytes >> 10) KiB" : "\(bytes) B"
     }
 }

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// Every exporter × every importer, each cell tried for real: a buffer from the exporter,
 /// sized for the importer, imported (PRIME, plus AddFB2 on KMS devices) or queued (V4L2
 /// DMABUF QBUF). A failure the kernel is known to have says which limit it is.
@@ -23,9 +24,13 @@ public struct SharingMatrix: Codable, Sendable, Equatable {
 
     /// Exporters as rows, importers as columns; then the reason of every cell that is not ok.
     public var text: String {
-        guard !exporters.isEmpty, !importers.isEmpty else { return "sharing matrix: no exporter or no importer found\n" }
+        guard !exporters.isEmpty, !importers.isEmpty else {
+            return "sharing matrix: no exporter or no importer found\n"
+        }
         let rowWidth = max(10, exporters.map(\.count).max() ?? 0)
-        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(1, width - text.count)) }
+        func pad(_ text: String, _ width: Int) -> String {
+            text + String(repeating: " ", count: max(1, width - text.count))
+        }
         var lines = ["sharing matrix (rows export, columns import):"]
         for (index, importer) in importers.enumerated() { lines.append("  [\(index + 1)] \(importer)") }
         lines.append(pad("", rowWidth + 3) + importers.indices.map { pad("[\($0 + 1)]", 7) }.joined())
@@ -43,7 +48,9 @@ public struct SharingMatrix: Codable, Sendable, Equatable {
         }
         let notes = cells.filter { ($0.status != .ok && $0.status != .skipped) || $0.reason != nil && $0.status == .ok }
         if !notes.isEmpty { lines.append("notes:") }
-        for cell in notes { lines.append("  \(cell.exporter) → \(cell.importer): \(cell.status.rawValue): \(cell.reason ?? "")") }
+        for cell in notes {
+            lines.append("  \(cell.exporter) → \(cell.importer): \(cell.status.rawValue): \(cell.reason ?? "")")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }
@@ -68,10 +75,11 @@ extension Probe {
     public func sharingMatrix(importersOf device: ProbeDevice? = nil, going: () -> Bool = { true }) -> SharingMatrix {
         var exporters = matrixExporters(), importers = matrixImporters()
         if let device {
-            let own: String = switch device {
-            case .drm(_, let driver): driver
-            case .v4l2(_, let name): name
-            }
+            let own: String =
+                switch device {
+                case .drm(_, let driver): driver
+                case .v4l2(_, let name): name
+                }
             importers = importers.filter { $0.name.hasSuffix(":\(own)") }
             exporters = exporters.filter { !$0.name.contains(":") || $0.name.hasSuffix(":\(own)") }
         }
@@ -81,7 +89,10 @@ extension Probe {
                 if going() {
                     cells.append(tryCell(exporter, importer))
                 } else {
-                    cells.append(.init(exporter: exporter.name, importer: importer.name, status: .skipped, reason: "not tried: interrupted"))
+                    cells.append(
+                        .init(
+                            exporter: exporter.name, importer: importer.name, status: .skipped,
+                            reason: "not tried: interrupted"))
                 }
             }
         }
@@ -101,8 +112,11 @@ extension Probe {
                 throw error
             }
             try buffer.close()
-            if exporter.name == "udmabuf", importer.name.hasSuffix(":vkms"), (try? kernel.kernelRelease())?.hasPrefix("6.1.") == true {
-                cell.reason = "import and AddFB2 work, but scanning it out fails on 6.1: vkms reads planes through vmap, which udmabuf gains in 6.2"
+            if exporter.name == "udmabuf", importer.name.hasSuffix(":vkms"),
+                (try? kernel.kernelRelease())?.hasPrefix("6.1.") == true
+            {
+                cell.reason =
+                    "import and AddFB2 work, but scanning it out fails on 6.1: vkms reads planes through vmap, which udmabuf gains in 6.2"
             }
         } catch let error as KernelError {
             cell.operation = error.operation
@@ -119,41 +133,45 @@ extension Probe {
     private func matrixExporters() -> [MatrixExporter] {
         var exporters: [MatrixExporter] = []
         for heap in (try? DmaHeap.names(kernel: kernel)) ?? [] {
-            exporters.append(MatrixExporter(name: "\(heap)-heap") { size in
-                try DmaHeap(heap, kernel: kernel).allocate(length: size, name: Self.debugName)
-            })
+            exporters.append(
+                MatrixExporter(name: "\(heap)-heap") { size in
+                    try DmaHeap(heap, kernel: kernel).allocate(length: size, name: Self.debugName)
+                })
         }
         if (try? UdmabufDevice(kernel: kernel)) != nil {
-            exporters.append(MatrixExporter(name: "udmabuf") { size in
-                let page = kernel.pageSize
-                let memfd = try Memfd(kernel: kernel, name: Self.debugName, length: (size + page - 1) / page * page)
-                return try UdmabufDevice(kernel: kernel).create(from: memfd)
-            })
+            exporters.append(
+                MatrixExporter(name: "udmabuf") { size in
+                    let page = kernel.pageSize
+                    let memfd = try Memfd(kernel: kernel, name: Self.debugName, length: (size + page - 1) / page * page)
+                    return try UdmabufDevice(kernel: kernel).create(from: memfd)
+                })
         }
         for (path, driver) in (try? DRMDevice.drivers(kernel: kernel)) ?? [] {
-            exporters.append(MatrixExporter(name: "dumb:\(driver)") { size in
-                let device = try DRMDevice(path: path, kernel: kernel)
-                let gem = try device.createDumbBuffer(width: 1024, height: max(1, (size + 4095) / 4096))
-                let exported = try device.export(gem)
-                try gem.close()
-                try device.close()
-                return exported
-            })
+            exporters.append(
+                MatrixExporter(name: "dumb:\(driver)") { size in
+                    let device = try DRMDevice(path: path, kernel: kernel)
+                    let gem = try device.createDumbBuffer(width: 1024, height: max(1, (size + 4095) / 4096))
+                    let exported = try device.export(gem)
+                    try gem.close()
+                    try device.close()
+                    return exported
+                })
         }
         for node in (try? V4L2Device.nodes(kernel: kernel)) ?? [] {
             guard let (type, _) = videoNode(node.path) else { continue }
-            exporters.append(MatrixExporter(name: "expbuf:\(node.name)") { size in
-                let device = try V4L2Device(path: node.path, kernel: kernel)
-                let queue = try V4L2Queue(device: device, type: type, memory: .mmap, count: 1)
-                let exported = try queue.export(BufferIndex(rawValue: 0))
-                try queue.release()  // vb2 orphans the exported buffer
-                try device.close()
-                if exported.length < size {
-                    try exported.close()
-                    return nil
-                }
-                return exported
-            })
+            exporters.append(
+                MatrixExporter(name: "expbuf:\(node.name)") { size in
+                    let device = try V4L2Device(path: node.path, kernel: kernel)
+                    let queue = try V4L2Queue(device: device, type: type, memory: .mmap, count: 1)
+                    let exported = try queue.export(BufferIndex(rawValue: 0))
+                    try queue.release()  // vb2 orphans the exported buffer
+                    try device.close()
+                    if exported.length < size {
+                        try exported.close()
+                        return nil
+                    }
+                    return exported
+                })
         }
         return exporters
     }
@@ -167,25 +185,30 @@ extension Probe {
                 try? device.close()
             }
             // A 256x256 XRGB8888 framebuffer: 256 KiB.
-            importers.append(MatrixImporter(name: kms ? "prime+addfb2:\(driver)" : "prime:\(driver)", size: 256 * 1024) { [kms] buffer in
-                let device = try DRMDevice(path: path, kernel: kernel)
-                let gem = try device.importBuffer(buffer)
-                if kms {
-                    let framebuffer = try device.addFramebuffer(DRMFramebufferRequest(
-                        width: 256, height: 256, format: DRMFormat.xrgb8888, handles: [gem.handle], pitches: [1024]))
-                    try framebuffer.remove()
-                }
-                try gem.close()
-                try device.close()
-            })
+            importers.append(
+                MatrixImporter(name: kms ? "prime+addfb2:\(driver)" : "prime:\(driver)", size: 256 * 1024) {
+                    [kms] buffer in
+                    let device = try DRMDevice(path: path, kernel: kernel)
+                    let gem = try device.importBuffer(buffer)
+                    if kms {
+                        let framebuffer = try device.addFramebuffer(
+                            DRMFramebufferRequest(
+                                width: 256, height: 256, format: DRMFormat.xrgb8888, handles: [gem.handle],
+                                pitches: [1024]))
+                        try framebuffer.remove()
+                    }
+                    try gem.close()
+                    try device.close()
+                })
         }
         for node in (try? V4L2Device.nodes(kernel: kernel)) ?? [] {
             guard let (type, sizes) = videoNode(node.path), sizes.count == 1 else { continue }
-            importers.append(MatrixImporter(name: "qbuf:\(node.name)", size: sizes[0]) { buffer in
-                let device = try V4L2Device(path: node.path, kernel: kernel)
-                try queueOnce(device, type: type, dmaBufs: [buffer.fd], sizes: sizes)
-                try device.close()
-            })
+            importers.append(
+                MatrixImporter(name: "qbuf:\(node.name)", size: sizes[0]) { buffer in
+                    let device = try V4L2Device(path: node.path, kernel: kernel)
+                    try queueOnce(device, type: type, dmaBufs: [buffer.fd], sizes: sizes)
+                    try device.close()
+                })
         }
         return importers
     }

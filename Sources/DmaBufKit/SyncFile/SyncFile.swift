@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// Where a fence (or a whole sync_file) stands.
 public enum FenceStatus: Hashable, Sendable, CustomStringConvertible {
     case active
@@ -6,7 +7,9 @@ public enum FenceStatus: Hashable, Sendable, CustomStringConvertible {
     case failed(Errno)
 
     public init(kernelStatus: Int32) {
-        self = kernelStatus > 0 ? .signalled : kernelStatus == 0 ? .active : .failed(Errno(rawValue: Int32(clamping: -Int64(kernelStatus))))
+        self =
+            kernelStatus > 0
+            ? .signalled : kernelStatus == 0 ? .active : .failed(Errno(rawValue: Int32(clamping: -Int64(kernelStatus))))
     }
 
     public var description: String {

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// `/dev/udmabuf`: turns ranges of sealed memfds into a dma-buf without copying.
 public struct UdmabufDevice: ~Copyable, Sendable {
     public let descriptor: OwnedDescriptor
@@ -24,8 +25,11 @@ public struct UdmabufDevice: ~Copyable, Sendable {
         from memfd: borrowing Memfd, offset: Int = 0, size: Int? = nil, closeOnExec: Bool = true
     ) throws(KernelError) -> DmaBuf {
         if offset < 0 || offset > memfd.length || (size ?? 0) < 0 {
-            throw KernelError("UDMABUF_CREATE", .EINVAL, path: descriptor.path,
-                              reason: "offset \(offset) and size \(size.map(String.init) ?? "to the end") do not lie within the memfd's \(memfd.length) bytes; no ioctl issued")
+            throw KernelError(
+                "UDMABUF_CREATE", .EINVAL, path: descriptor.path,
+                reason:
+                    "offset \(offset) and size \(size.map(String.init) ?? "to the end") do not lie within the memfd's \(memfd.length) bytes; no ioctl issued"
+            )
         }
         let item = memfd.range(offset: offset, size: size ?? (memfd.length - offset))
         try validate([item], offsets: [offset], operation: "UDMABUF_CREATE")
@@ -36,7 +40,9 @@ public struct UdmabufDevice: ~Copyable, Sendable {
                     offset: item.offset, size: item.size)
             } catch { throw error.explained(explain(error, [item])) }
         }
-        return DmaBuf(OwnedDescriptor(fd, kernel: descriptor.kernel, madeBy: "udmabuf over", of: memfd.descriptor.path), length: Int(item.size))
+        return DmaBuf(
+            OwnedDescriptor(fd, kernel: descriptor.kernel, madeBy: "udmabuf over", of: memfd.descriptor.path),
+            length: Int(item.size))
     }
 
     /// A dma-buf concatenating several memfd ranges, in order (`UDMABUF_CREATE_LIST`).
@@ -50,7 +56,9 @@ public struct UdmabufDevice: ~Copyable, Sendable {
             } catch { throw error.explained(explain(error, ranges)) }
         }
         let total = ranges.reduce(0) { $0 + Int($1.size) }
-        return DmaBuf(OwnedDescriptor(fd, kernel: descriptor.kernel, path: "udmabuf list of \(ranges.count) ranges"), length: total)
+        return DmaBuf(
+            OwnedDescriptor(fd, kernel: descriptor.kernel, path: "udmabuf list of \(ranges.count) ranges"),
+            length: total)
     }
 
     private func validate(_ items: [UdmabufItem], offsets: [Int], operation: String) throws(KernelError) {
@@ -60,9 +68,11 @@ public struct UdmabufDevice: ~Copyable, Sendable {
         }
         for (item, offset) in zip(items, offsets) {
             if offset < 0 || Int64(bitPattern: item.offset) < 0 {
-                throw KernelError(operation, .EINVAL, path: descriptor.path, reason: "offset \(offset) is negative; no ioctl issued")
+                throw KernelError(
+                    operation, .EINVAL, path: descriptor.path, reason: "offset \(offset) is negative; no ioctl issued")
             }
-            try validateLength(Int(truncatingIfNeeded: item.size), operation: operation, path: descriptor.path, kernel: kernel)
+            try validateLength(
+                Int(truncatingIfNeeded: item.size), operation: operation, path: descriptor.path, kernel: kernel)
         }
     }
 
@@ -76,7 +86,9 @@ public struct UdmabufDevice: ~Copyable, Sendable {
         }
         for (index, item) in items.enumerated() {
             let which = items.count > 1 ? "range \(index): " : ""
-            if item.offset % page != 0 { return "\(which)offset \(item.offset) is not a multiple of the page size (\(page))" }
+            if item.offset % page != 0 {
+                return "\(which)offset \(item.offset) is not a multiple of the page size (\(page))"
+            }
             if item.size % page != 0 { return "\(which)size \(item.size) is not a multiple of the page size (\(page))" }
         }
         let total = items.reduce(UInt64(0)) { $0 &+ $1.size }
@@ -92,10 +104,12 @@ public struct UdmabufDevice: ~Copyable, Sendable {
                 return "\(which)\(item.memfd) is not a memfd (udmabuf accepts only shmem/memfd or hugetlbfs files)"
             }
             if !seals.contains(.shrink) {
-                return "\(which)memfd \(item.memfd) lacks F_SEAL_SHRINK (seals: \(seals)); udmabuf requires it so its pages cannot be truncated away"
+                return
+                    "\(which)memfd \(item.memfd) lacks F_SEAL_SHRINK (seals: \(seals)); udmabuf requires it so its pages cannot be truncated away"
             }
             if !seals.isDisjoint(with: [.write, .futureWrite]) {
-                return "\(which)memfd \(item.memfd) is write-sealed (seals: \(seals)); udmabuf refuses F_SEAL_WRITE/F_SEAL_FUTURE_WRITE because the dma-buf must stay writable"
+                return
+                    "\(which)memfd \(item.memfd) is write-sealed (seals: \(seals)); udmabuf refuses F_SEAL_WRITE/F_SEAL_FUTURE_WRITE because the dma-buf must stay writable"
             }
         }
         if error.errno == .EINVAL { return "a range reaches past the end of its memfd" }

@@ -1,5 +1,5 @@
-import DmaBufKernel
 internal import CLibV4L2
+import DmaBufKernel
 
 /// Converts captured frames between pixel formats with libv4lconvert (for comparing pixels
 /// or writing pictures), without a device: conversion is all it is used for.
@@ -17,7 +17,9 @@ public struct FrameConverter: ~Copyable {
 
     /// Whether libv4lconvert can produce `pixelFormat` (it converts into RGB24, BGR24, YUV420
     /// and YVU420).
-    public static func canProduce(_ pixelFormat: V4L2PixelFormat) -> Bool { v4lconvert_supported_dst_format(pixelFormat.rawValue) != 0 }
+    public static func canProduce(_ pixelFormat: V4L2PixelFormat) -> Bool {
+        v4lconvert_supported_dst_format(pixelFormat.rawValue) != 0
+    }
 
     /// The frame in `planes` (one per buffer plane of `format`) as tightly packed RGB24 rows.
     /// Two-buffer NV12M with unpadded rows is handed over as the one-buffer NV12 it equals.
@@ -25,30 +27,42 @@ public struct FrameConverter: ~Copyable {
         var source = [UInt8]()
         var sourceFormat = format.pixelFormat
         let pitch = Int(format.width) * 3, size = pitch * Int(format.height)
-        guard !format.planes.isEmpty, planes.count <= format.planes.count, format.width > 0, format.height > 0, size <= Int(UInt32.max) else {
-            throw FrameConversionError("v4lconvert_convert",
-                "\(format.width)x\(format.height) with \(format.planes.count) format planes and \(planes.count) buffers is no frame to convert (an RGB24 frame must fit in 4 GiB)")
+        guard !format.planes.isEmpty, planes.count <= format.planes.count, format.width > 0, format.height > 0,
+            size <= Int(UInt32.max)
+        else {
+            throw FrameConversionError(
+                "v4lconvert_convert",
+                "\(format.width)x\(format.height) with \(format.planes.count) format planes and \(planes.count) buffers is no frame to convert (an RGB24 frame must fit in 4 GiB)"
+            )
         }
-        if format.pixelFormat == .nv12m, planes.count == 2, format.planes.allSatisfy({ $0.bytesPerLine == format.width }) {
+        if format.pixelFormat == .nv12m, planes.count == 2,
+            format.planes.allSatisfy({ $0.bytesPerLine == format.width })
+        {
             sourceFormat = .nv12
-            source = Array(planes[0].prefix(Int(format.planes[0].sizeImage))) + Array(planes[1].prefix(Int(format.planes[1].sizeImage)))
+            source =
+                Array(planes[0].prefix(Int(format.planes[0].sizeImage)))
+                + Array(planes[1].prefix(Int(format.planes[1].sizeImage)))
         } else if planes.count == 1 {
             source = Array(planes[0].prefix(Int(format.planes[0].sizeImage)))
         } else {
-            throw FrameConversionError("v4lconvert_convert", "libv4lconvert converts single-buffer formats; \(format.pixelFormat) has \(planes.count) planes")
+            throw FrameConversionError(
+                "v4lconvert_convert",
+                "libv4lconvert converts single-buffer formats; \(format.pixelFormat) has \(planes.count) planes")
         }
         var rgb = [UInt8](repeating: 0, count: size)
         let written = source.withUnsafeBytes { from in
             rgb.withUnsafeMutableBytes { to in
                 dmabufkit_v4lconvert_convert(
-                    data, format.width, format.height, sourceFormat.rawValue, format.planes[0].bytesPerLine, from.baseAddress, UInt32(from.count),
+                    data, format.width, format.height, sourceFormat.rawValue, format.planes[0].bytesPerLine,
+                    from.baseAddress, UInt32(from.count),
                     V4L2PixelFormat.rgb24.rawValue, UInt32(pitch), to.baseAddress, UInt32(to.count))
             }
         }
         guard written >= 0 else {
             let message = String(cString: v4lconvert_get_error_message(data))
-            throw FrameConversionError("v4lconvert_convert", errno: Errno(rawValue: -written),
-                                        "\(sourceFormat) \(format.width)x\(format.height) to RGB3\(message.isEmpty ? "" : ": \(message)")")
+            throw FrameConversionError(
+                "v4lconvert_convert", errno: Errno(rawValue: -written),
+                "\(sourceFormat) \(format.width)x\(format.height) to RGB3\(message.isEmpty ? "" : ": \(message)")")
         }
         return rgb
     }

@@ -1,4 +1,5 @@
 import DmaBufKernel
+
 /// A buffer of a V4L2 queue, by its index.
 public struct BufferIndex: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
@@ -26,7 +27,8 @@ public struct V4L2Queue: ~Copyable {
     public let capabilities: V4L2BufferCapabilities
     private var released = false
 
-    public init(device: borrowing V4L2Device, type: V4L2BufferType, memory: V4L2Memory, count: Int) throws(KernelError) {
+    public init(device: borrowing V4L2Device, type: V4L2BufferType, memory: V4L2Memory, count: Int) throws(KernelError)
+    {
         let asked: UInt32 = try checkedArgument(count, "count", operation: "VIDIOC_REQBUFS", path: device.path)
         let format = try device.format(type)
         let number = try device.descriptor.perform { kernel, fd throws(KernelError) in try kernel.duplicate(fd) }
@@ -37,11 +39,14 @@ public struct V4L2Queue: ~Copyable {
                 try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: asked)
             }
         } catch {
-            throw error.explained(error.errno == .EBUSY ? "the node is busy: another open of it owns its buffers or is streaming" : nil)
+            throw error.explained(
+                error.errno == .EBUSY ? "the node is busy: another open of it owns its buffers or is streaming" : nil)
         }
         descriptor = own
         path = device.path
-        (self.type, self.memory, self.count, self.capabilities) = (type, memory, Int(granted.count), granted.capabilities)
+        (self.type, self.memory, self.count, self.capabilities) = (
+            type, memory, Int(granted.count), granted.capabilities
+        )
         planeCount = type.isMultiplanar ? format.planes.count : 1
     }
 
@@ -51,7 +56,9 @@ public struct V4L2Queue: ~Copyable {
         var asked = format
         asked.type = type
         let number: UInt32 = try checkedArgument(count, "count", operation: "VIDIOC_CREATE_BUFS", path: path)
-        let made = try run { () throws(KernelError) in try kernel.v4l2CreateBuffers(fd, memory: memory, format: asked, count: number) }
+        let made = try run { () throws(KernelError) in
+            try kernel.v4l2CreateBuffers(fd, memory: memory, format: asked, count: number)
+        }
         self.count = Int(made.index + made.count)
         return (made.index..<(made.index + made.count)).map { BufferIndex(rawValue: $0) }
     }
@@ -63,17 +70,23 @@ public struct V4L2Queue: ~Copyable {
     public var indices: [BufferIndex] { (0..<count).map { BufferIndex(rawValue: UInt32($0)) } }
 
     public func info(_ index: BufferIndex) throws(KernelError) -> V4L2BufferInfo {
-        try run { () throws(KernelError) in try kernel.v4l2QueryBuffer(fd, type: type, memory: memory, index: index.rawValue, planes: planeCount) }
+        try run { () throws(KernelError) in
+            try kernel.v4l2QueryBuffer(fd, type: type, memory: memory, index: index.rawValue, planes: planeCount)
+        }
     }
 
     /// EXPBUF: a dma-buf of one plane of an MMAP buffer (close-on-exec, read-write).
     public func export(_ index: BufferIndex, plane: Int = 0) throws(KernelError) -> DmaBuf {
-        _ = try checkedArgument(plane, "plane", as: UInt32.self, in: 0...(planeCount - 1), operation: "VIDIOC_EXPBUF", path: path)
+        _ = try checkedArgument(
+            plane, "plane", as: UInt32.self, in: 0...(planeCount - 1), operation: "VIDIOC_EXPBUF", path: path)
         let length = Int(try info(index).plane(plane).length)
         let exported = try run { () throws(KernelError) in
-            try kernel.v4l2ExportBuffer(fd, type: type, index: index.rawValue, plane: UInt32(plane), flags: [.closeOnExec, .readWrite])
+            try kernel.v4l2ExportBuffer(
+                fd, type: type, index: index.rawValue, plane: UInt32(plane), flags: [.closeOnExec, .readWrite])
         }
-        return DmaBuf(OwnedDescriptor(exported, kernel: kernel, path: "EXPBUF of \(index) plane \(plane) of \(path)"), length: length)
+        return DmaBuf(
+            OwnedDescriptor(exported, kernel: kernel, path: "EXPBUF of \(index) plane \(plane) of \(path)"),
+            length: length)
     }
 
     /// QBUF. For DMABUF queues, `dmaBufs` gives each plane's dma-buf; `bytesUsed` each plane's
@@ -82,14 +95,18 @@ public struct V4L2Queue: ~Copyable {
     /// says how long it is (vb2's __verify_length refuses a payload longer than the given
     /// length, 0 when unset): the payload's size is sent as that length.
     @discardableResult
-    public func enqueue(_ index: BufferIndex, dmaBufs: [FileDescriptorNumber] = [], bytesUsed: [UInt32] = [], dataOffsets: [UInt32] = [])
+    public func enqueue(
+        _ index: BufferIndex, dmaBufs: [FileDescriptorNumber] = [], bytesUsed: [UInt32] = [], dataOffsets: [UInt32] = []
+    )
         throws(KernelError) -> V4L2BufferInfo
     {
         let memory = memory
-        let request = V4L2BufferInfo(index: index.rawValue, type: type, memory: memory, planeCount: planeCount) { plane in
+        let request = V4L2BufferInfo(index: index.rawValue, type: type, memory: memory, planeCount: planeCount) {
+            plane in
             let used = plane < bytesUsed.count ? bytesUsed[plane] : 0
             return V4L2Plane(
-                bytesUsed: used, length: memory == .dmabuf ? used : 0, dataOffset: plane < dataOffsets.count ? dataOffsets[plane] : 0,
+                bytesUsed: used, length: memory == .dmabuf ? used : 0,
+                dataOffset: plane < dataOffsets.count ? dataOffsets[plane] : 0,
                 fd: plane < dmaBufs.count ? dmaBufs[plane].rawValue : -1)
         }
         do {
@@ -104,26 +121,36 @@ public struct V4L2Queue: ~Copyable {
 
     /// DQBUF: nil when nothing is ready on a non-blocking device.
     public func dequeue() throws(KernelError) -> V4L2BufferInfo? {
-        try run { () throws(KernelError) in try kernel.v4l2DequeueBuffer(fd, type: type, memory: memory, planes: planeCount) }
+        try run { () throws(KernelError) in
+            try kernel.v4l2DequeueBuffer(fd, type: type, memory: memory, planes: planeCount)
+        }
     }
 
     /// Waits (poll) up to `timeout` for a buffer and dequeues it; nil on timeout. When poll
     /// reports an error (not streaming, device gone), DQBUF says which.
     public func dequeue(waiting timeout: Duration) throws(KernelError) -> V4L2BufferInfo? {
         let events: PollEvents = type.isOutput ? .writable : .readable
-        let ready = try run { () throws(KernelError) in try kernel.poll(fd, events: events, timeoutMilliseconds: timeout.pollMilliseconds) }
+        let ready = try run { () throws(KernelError) in
+            try kernel.poll(fd, events: events, timeoutMilliseconds: timeout.pollMilliseconds)
+        }
         return ready.isDisjoint(with: events.union([.error, .hangUp])) ? nil : try dequeue()
     }
 
     /// Like `dequeue(waiting:)`, and says whether the buffer was already done when asked for
     /// (a non-blocking DQBUF first): false means the driver had nothing ready and DQBUF waited.
-    public func dequeueNotingReadiness(waiting timeout: Duration) throws(KernelError) -> (buffer: V4L2BufferInfo, wasDone: Bool)? {
+    public func dequeueNotingReadiness(
+        waiting timeout: Duration
+    ) throws(KernelError) -> (buffer: V4L2BufferInfo, wasDone: Bool)? {
         if let buffer = try dequeue() { return (buffer, true) }
         return try dequeue(waiting: timeout).map { ($0, false) }
     }
 
-    public func start() throws(KernelError) { try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: true) } }
-    public func stop() throws(KernelError) { try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: false) } }
+    public func start() throws(KernelError) {
+        try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: true) }
+    }
+    public func stop() throws(KernelError) {
+        try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: false) }
+    }
 
     /// STREAMOFF (returns every buffer) and REQBUFS(0). EBUSY while exported dma-bufs or
     /// mappings of the buffers are alive, unless the queue supports orphaned buffers. ENODEV
@@ -134,11 +161,12 @@ public struct V4L2Queue: ~Copyable {
             try kernel.v4l2Stream(fd, type: type, on: false)
             _ = try kernel.v4l2RequestBuffers(fd, type: type, memory: memory, count: 0)
         } catch {
-            let reason: String? = switch error.errno {
-            case .EBUSY: "buffers are still mapped or exported; close those first (this queue cannot orphan them)"
-            case .ENODEV: "the device is gone (disconnected); closing the node frees its buffers"
-            default: nil
-            }
+            let reason: String? =
+                switch error.errno {
+                case .EBUSY: "buffers are still mapped or exported; close those first (this queue cannot orphan them)"
+                case .ENODEV: "the device is gone (disconnected); closing the node frees its buffers"
+                default: nil
+                }
             throw error.at(path).explained(reason)
         }
     }
@@ -151,5 +179,7 @@ public struct V4L2Queue: ~Copyable {
     }
 }
 
-@available(*, unavailable, message: "a V4L2 queue's buffers move through states one caller orders: drive it from one thread")
+@available(
+    *, unavailable, message: "a V4L2 queue's buffers move through states one caller orders: drive it from one thread"
+)
 extension V4L2Queue: Sendable {}
