@@ -241,7 +241,7 @@ extension SimulatedKernel {
         let writeback = id.rawValue == SimulatedDRMDevice.writebackConnector
         return DRMConnectorInfo(
             id: id, type: writeback ? .writeback : .virtual, typeIndex: 1,
-            connection: writeback ? 3 : 1,
+            connection: writeback ? .unknown : .connected,
             encoders: [
                 EncoderID(rawValue: writeback ? SimulatedDRMDevice.writebackEncoder : SimulatedDRMDevice.encoder)
             ],

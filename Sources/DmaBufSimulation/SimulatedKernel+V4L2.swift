@@ -68,8 +68,8 @@ extension SimulatedKernel {
         return try locked { () throws(KernelError) in
             if tryOnly {
                 return V4L2Format(
-                    type: format.type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: 1,
-                    colorspace: 8,
+                    type: format.type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: .none,
+                    colorspace: .srgb,
                     planes: pixelFormat.planeFormats(width: width, height: height))
             }
             if !queue.buffers.isEmpty { throw KernelError(operation, .EBUSY) }  // vb2_is_busy
@@ -215,7 +215,8 @@ extension SimulatedKernel {
                 memoryOffset: memory == .mmap ? plane.memoryOffset : 0, fd: memory == .dmabuf ? plane.dmaBufFD : -1)
         }
         return V4L2BufferInfo(
-            index: UInt32(index), type: queue.type, memory: memory, flags: flags, field: 1, sequence: buffer.sequence,
+            index: UInt32(index), type: queue.type, memory: memory, flags: flags, field: .none,
+            sequence: buffer.sequence,
             timestamp: buffer.timestamp, planes: queue.type.isMultiplanar ? planes : Array(planes.prefix(1)))
     }
 
@@ -624,7 +625,7 @@ extension SimulatedKernel {
         }
     }
 
-    public func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError) {
+    public func v4l2SetControl(_ fd: FileDescriptorNumber, id: V4L2ControlID, value: Int32) throws(KernelError) {
         let file = try video(fd, "VIDIOC_S_EXT_CTRLS")
         let device = file.device
         try locked { () throws(KernelError) in
@@ -645,10 +646,10 @@ extension SimulatedKernel {
         }
     }
 
-    public func v4l2GetControl(_ fd: FileDescriptorNumber, id: UInt32) throws(KernelError) -> Int32 {
+    public func v4l2GetControl(_ fd: FileDescriptorNumber, id: V4L2ControlID) throws(KernelError) -> Int32 {
         let file = try video(fd, "VIDIOC_G_EXT_CTRLS")
         // Defaults as the drivers register them (vivid: no movement; everything else 0).
-        let defaults: [UInt32: Int32] =
+        let defaults: [V4L2ControlID: Int32] =
             file.device.role == .mem2mem
             ? [V4L2Control.horizontalFlip: 0, V4L2Control.verticalFlip: 0]
             : [

@@ -92,7 +92,7 @@ final class SimulatedVideoQueue {
     var planeFormats: [V4L2Format.Plane] { pixelFormat.planeFormats(width: width, height: height) }
     var format: V4L2Format {
         V4L2Format(
-            type: type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: 1, colorspace: 8,
+            type: type, width: width, height: height, pixelFormat: pixelFormat.fourcc, field: .none, colorspace: .srgb,
             planes: planeFormats)
     }
     /// The driver has started: STREAMON, then at least `minimumBuffers` queued.
@@ -113,7 +113,7 @@ final class SimulatedVideoQueue {
 /// controls that belong to them.
 final class SimulatedVideoContext {
     let queues: [SimulatedVideoQueue]
-    var controls: [UInt32: Int32] = [:]
+    var controls: [V4L2ControlID: Int32] = [:]
     init(queues: [SimulatedVideoQueue]) { self.queues = queues }
     func queue(_ type: V4L2BufferType) -> SimulatedVideoQueue? { queues.first { $0.type == type } }
 }

@@ -356,7 +356,7 @@ extension DRMCases {
             #expect(primary.modifiers[xrgb8888] == [0], "DRM_FORMAT_MOD_LINEAR only")
             #expect(inventory.planes.contains { $0.kind == .cursor })
             let virtual = try #require(inventory.connectors.first { $0.type == DRMConnectorType.virtual })
-            #expect(virtual.connection == 1)
+            #expect(virtual.connection == .connected)
             #expect(virtual.modes.first(where: \.isPreferred)?.description == "1024x768@60")
             #expect(inventory.connectors.contains { $0.type == DRMConnectorType.writeback })
             #expect(inventory.encoders.count == 2 && inventory.encoders.allSatisfy { $0.possibleCRTCs == 1 })

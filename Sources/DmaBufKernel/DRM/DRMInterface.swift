@@ -167,18 +167,26 @@ public struct DRMConnectorInfo: Hashable, Sendable {
     public var id: ConnectorID
     public var type: DRMConnectorType
     public var typeIndex: UInt32
-    /// 1 connected, 2 disconnected, 3 unknown.
-    public var connection: UInt32
+    public var connection: DRMConnection
     public var encoders: [EncoderID]
     public var modes: [DRMModeInfo]
     public init(
-        id: ConnectorID, type: DRMConnectorType, typeIndex: UInt32, connection: UInt32, encoders: [EncoderID],
+        id: ConnectorID, type: DRMConnectorType, typeIndex: UInt32, connection: DRMConnection, encoders: [EncoderID],
         modes: [DRMModeInfo]
     ) {
         (self.id, self.type, self.typeIndex, self.connection, self.encoders, self.modes) = (
             id, type, typeIndex, connection, encoders, modes
         )
     }
+}
+
+/// `drm_connector_status`.
+public struct DRMConnection: RawRepresentable, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let connected = DRMConnection(rawValue: 1)
+    public static let disconnected = DRMConnection(rawValue: 2)
+    public static let unknown = DRMConnection(rawValue: 3)
 }
 
 /// `DRM_MODE_CONNECTOR_*`: a value, not bits; the ones the library tells apart are named.

@@ -121,7 +121,7 @@ extension LinuxKernel {
         }
         return DRMConnectorInfo(
             id: id, type: DRMConnectorType(rawValue: c.connector_type), typeIndex: c.connector_type_id,
-            connection: c.connection.rawValue,
+            connection: DRMConnection(rawValue: c.connection.rawValue),
             encoders: (0..<Int(c.count_encoders)).map { EncoderID(rawValue: c.encoders[$0]) }, modes: modes)
     }
 

@@ -29,8 +29,8 @@ extension LinuxKernel {
         out.width = format.width
         out.height = format.height
         out.pixelformat = format.pixelFormat.rawValue
-        out.field = format.field
-        out.colorspace = format.colorspace
+        out.field = format.field.rawValue
+        out.colorspace = format.colorspace.rawValue
         out.num_planes = UInt32(format.planes.count)
         withUnsafeMutableBytes(of: &out.planes) { raw in
             let planes = raw.bindMemory(to: cdmabuf_v4l2_plane_format.self)
@@ -48,8 +48,8 @@ extension LinuxKernel {
         }.map { V4L2Format.Plane(bytesPerLine: $0.bytesperline, sizeImage: $0.sizeimage) }
         return V4L2Format(
             type: type, width: format.width, height: format.height,
-            pixelFormat: V4L2PixelFormat(rawValue: format.pixelformat), field: format.field,
-            colorspace: format.colorspace, planes: planes)
+            pixelFormat: V4L2PixelFormat(rawValue: format.pixelformat), field: V4L2Field(rawValue: format.field),
+            colorspace: V4L2Colorspace(rawValue: format.colorspace), planes: planes)
     }
 
     public func v4l2GetFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Format {
@@ -147,7 +147,7 @@ extension LinuxKernel {
         out.type = buffer.type.rawValue
         out.memory = buffer.memory.rawValue
         out.flags = buffer.flags.rawValue
-        out.field = buffer.field
+        out.field = buffer.field.rawValue
         out.num_planes = UInt32(buffer.planeCount)
         if buffer.timestamp != .zero {  // a 128-bit division, skipped for the usual zero
             let (seconds, attoseconds) = buffer.timestamp.components
@@ -175,7 +175,7 @@ extension LinuxKernel {
             let planes = raw.bindMemory(to: cdmabuf_v4l2_plane.self)
             return V4L2BufferInfo(
                 index: buffer.index, type: type, memory: memory, flags: V4L2BufferFlags(rawValue: buffer.flags),
-                field: buffer.field, sequence: buffer.sequence,
+                field: V4L2Field(rawValue: buffer.field), sequence: buffer.sequence,
                 timestamp: .seconds(buffer.timestamp_sec) + .microseconds(buffer.timestamp_usec),
                 planeCount: min(Int(buffer.num_planes), planes.count)
             ) { number in
@@ -241,13 +241,13 @@ extension LinuxKernel {
         }
     }
 
-    public func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError) {
-        _ = try call("VIDIOC_S_EXT_CTRLS") { cdmabuf_v4l2_s_ctrl(fd.rawValue, id, Int64(value)) }
+    public func v4l2SetControl(_ fd: FileDescriptorNumber, id: V4L2ControlID, value: Int32) throws(KernelError) {
+        _ = try call("VIDIOC_S_EXT_CTRLS") { cdmabuf_v4l2_s_ctrl(fd.rawValue, id.rawValue, Int64(value)) }
     }
 
-    public func v4l2GetControl(_ fd: FileDescriptorNumber, id: UInt32) throws(KernelError) -> Int32 {
+    public func v4l2GetControl(_ fd: FileDescriptorNumber, id: V4L2ControlID) throws(KernelError) -> Int32 {
         var value: Int64 = 0
-        _ = try call("VIDIOC_G_EXT_CTRLS") { cdmabuf_v4l2_g_ctrl(fd.rawValue, id, &value) }
+        _ = try call("VIDIOC_G_EXT_CTRLS") { cdmabuf_v4l2_g_ctrl(fd.rawValue, id.rawValue, &value) }
         return Int32(truncatingIfNeeded: value)
     }
 }

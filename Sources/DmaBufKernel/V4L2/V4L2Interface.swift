@@ -100,16 +100,35 @@ public struct V4L2Format: Hashable, Sendable {
     public var width: UInt32
     public var height: UInt32
     public var pixelFormat: V4L2PixelFormat
-    public var field: UInt32
-    public var colorspace: UInt32
+    public var field: V4L2Field
+    public var colorspace: V4L2Colorspace
     public var planes: [Plane]
     public init(
-        type: V4L2BufferType, width: UInt32, height: UInt32, pixelFormat: V4L2PixelFormat, field: UInt32 = 1,
-        colorspace: UInt32 = 0, planes: [Plane] = [Plane()]
+        type: V4L2BufferType, width: UInt32, height: UInt32, pixelFormat: V4L2PixelFormat, field: V4L2Field = .none,
+        colorspace: V4L2Colorspace = .default, planes: [Plane] = [Plane()]
     ) {
         (self.type, self.width, self.height, self.pixelFormat) = (type, width, height, pixelFormat)
         (self.field, self.colorspace, self.planes) = (field, colorspace, planes)
     }
+}
+
+/// `V4L2_FIELD_*`: how the lines of a frame are ordered (interlacing).
+public struct V4L2Field: RawRepresentable, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// The driver chooses.
+    public static let any = V4L2Field(rawValue: 0)
+    /// Progressive.
+    public static let none = V4L2Field(rawValue: 1)
+}
+
+/// `V4L2_COLORSPACE_*`.
+public struct V4L2Colorspace: RawRepresentable, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// The driver chooses.
+    public static let `default` = V4L2Colorspace(rawValue: 0)
+    public static let srgb = V4L2Colorspace(rawValue: 8)
 }
 
 /// A V4L2 pixel format (`V4L2_PIX_FMT_*`), by fourcc; any code passes through `rawValue`.
@@ -153,7 +172,7 @@ public struct V4L2BufferInfo: Hashable, Sendable {
     public var type: V4L2BufferType
     public var memory: V4L2Memory
     public var flags: V4L2BufferFlags
-    public var field: UInt32
+    public var field: V4L2Field
     public var sequence: UInt32
     public var timestamp: Duration
     /// Kept as the first plane and the others, so that a single-planar buffer, queued and
@@ -163,7 +182,7 @@ public struct V4L2BufferInfo: Hashable, Sendable {
     private var otherPlanes: [V4L2Plane]
 
     public init(
-        index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: UInt32 = 0,
+        index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: V4L2Field = .any,
         sequence: UInt32 = 0, timestamp: Duration = .zero, planes: [V4L2Plane]
     ) {
         self.init(
@@ -175,7 +194,7 @@ public struct V4L2BufferInfo: Hashable, Sendable {
 
     /// A buffer whose `planeCount` planes are given one by one.
     public init(
-        index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: UInt32 = 0,
+        index: UInt32, type: V4L2BufferType, memory: V4L2Memory, flags: V4L2BufferFlags = [], field: V4L2Field = .any,
         sequence: UInt32 = 0, timestamp: Duration = .zero,
         planeCount: Int, plane: (Int) -> V4L2Plane
     ) {
@@ -274,8 +293,8 @@ public protocol V4L2Interface {
     )
         throws(KernelError) -> FileDescriptorNumber
     func v4l2Stream(_ fd: FileDescriptorNumber, type: V4L2BufferType, on: Bool) throws(KernelError)
-    func v4l2SetControl(_ fd: FileDescriptorNumber, id: UInt32, value: Int32) throws(KernelError)
-    func v4l2GetControl(_ fd: FileDescriptorNumber, id: UInt32) throws(KernelError) -> Int32
+    func v4l2SetControl(_ fd: FileDescriptorNumber, id: V4L2ControlID, value: Int32) throws(KernelError)
+    func v4l2GetControl(_ fd: FileDescriptorNumber, id: V4L2ControlID) throws(KernelError) -> Int32
 }
 
 extension KernelPaths {

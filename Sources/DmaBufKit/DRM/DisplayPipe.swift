@@ -48,7 +48,7 @@ public struct DisplayPipe: Sendable {
             _ = try names(id.object, .connector)
             if info.type == DRMConnectorType.writeback {
                 if writeback == nil { writeback = id }
-            } else if output == nil, info.connection == 1 {
+            } else if output == nil, info.connection == .connected {
                 let fitting =
                     size.map { size in
                         info.modes.filter { Int($0.hdisplay) == size.width && Int($0.vdisplay) == size.height }

@@ -135,11 +135,11 @@ public struct V4L2Device: ~Copyable {
         }
     }
 
-    public func setControl(_ id: UInt32, _ value: Int32) throws(KernelError) {
+    public func setControl(_ id: V4L2ControlID, _ value: Int32) throws(KernelError) {
         try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2SetControl(fd, id: id, value: value) }
     }
 
-    public func control(_ id: UInt32) throws(KernelError) -> Int32 {
+    public func control(_ id: V4L2ControlID) throws(KernelError) -> Int32 {
         try descriptor.perform { kernel, fd throws(KernelError) in try kernel.v4l2GetControl(fd, id: id) }
     }
 }
