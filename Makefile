@@ -5,7 +5,11 @@ DEB_PACKAGES := pkg-config libdrm-dev libv4l-dev libpng-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROBE_ARGS ?=
 BENCH_ARGS ?=
-# The VM rig: a ready bzImage to use instead of building one; KVM or TCG (detected when empty).
+# The VM rig: the kernel series to build (make vm-kernel) and to test on (make vm-test, each
+# entry SERIES or SERIES=/path/to/bzImage); VM_KERNEL, one ready bzImage instead (the 6.1
+# series); KVM or TCG (detected when empty).
+KERNEL ?= 6.1
+VM_KERNELS ?= 6.1 6.12
 VM_KERNEL ?=
 VM_ACCEL ?=
 
@@ -35,15 +39,16 @@ test: unit-test vm-test
 unit-test: deps
 	$(SWIFT) test
 
-# Builds the test kernel from Debian's linux-source-6.1 and Tests/VM/kernel.config, cached
-# under ~/.cache/dmabufkit keyed by their hash (a second run is instant).
+# Builds the test kernel of series KERNEL (6.1 or 6.12) from Debian's linux-source-$(KERNEL) and
+# Tests/VM/kernel.config, cached under ~/.cache/dmabufkit keyed by their hash (a second run is
+# instant).
 vm-kernel:
-	Tests/VM/vm-kernel.sh
+	Tests/VM/vm-kernel.sh "$(KERNEL)"
 
-# Boots the test kernel with virtme-ng and runs the device tests and dmabuf-probe in it;
-# artifacts in .build/vm/.
+# Boots each kernel of VM_KERNELS with virtme-ng and runs the device tests, dmabuf-probe, the
+# scenarios and the kernel's selftests in it; artifacts in .build/vm/SERIES/, a line per kernel.
 vm-test: deps
-	VM_KERNEL="$(VM_KERNEL)" VM_ACCEL="$(VM_ACCEL)" SWIFT="$(SWIFT)" Tests/VM/vm-test.sh
+	VM_KERNELS="$(VM_KERNELS)" VM_KERNEL="$(VM_KERNEL)" VM_ACCEL="$(VM_ACCEL)" SWIFT="$(SWIFT)" Tests/VM/vm-test.sh
 
 # Benchmarks in the VM (release build): ioctl loops vs a C reference, pipeline CPU per frame
 # vs GStreamer; then the Swift side alone on the simulated kernel. Results in .build/bench/.

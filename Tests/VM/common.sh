@@ -6,15 +6,16 @@ virtme_ng_version=1.42
 PATH="$cache/virtme-ng-$virtme_ng_version/bin:$PATH"
 
 # Installs what is missing, and only that:
-#   kernel — to build the test kernel;  vm — to boot it with virtme-ng.
+#   kernel VERSION — to build a test kernel;  selftests VERSION — to build the kernel's selftests
+#   for it;  vm — to boot it with virtme-ng.
 # virtme-ng comes from PyPI into a virtualenv under the cache unless a `vng` is on PATH.
 ensure_host_deps() {
     local packages missing sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
     case "$1" in
-        kernel) packages="linux-source-6.1 make gcc bc flex bison libelf-dev libssl-dev xz-utils" ;;
+        kernel) packages="linux-source-$2 make gcc bc flex bison libelf-dev libssl-dev xz-utils" ;;
         vm)     packages="qemu-system-x86 udev" ;;
-        selftests) packages="linux-source-6.1 gcc libc6-dev xz-utils" ;;
+        selftests) packages="linux-source-$2 gcc libc6-dev xz-utils" ;;
         bench)  packages="qemu-system-x86 udev gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad" ;;
     esac
     command -v vng >/dev/null || python3 -c 'import venv, ensurepip' 2>/dev/null || packages="$packages python3-venv"
@@ -40,16 +41,41 @@ ensure_host_deps() {
 # cma=128M: the kernel's dma-heap selftest allocates 32 × 1 MiB from the CMA heap and more.
 cmdline="vkms.enable_writeback=1 vivid.n_devs=2 vivid.multiplanar=1,2 udmabuf.size_limit_mb=256 tsc=reliable cma=128M"
 
-# Sets `kernel`: VM_KERNEL, or the cached (built when missing) test kernel.
-vm_resolve_kernel() {
+# Sets `accel` from VM_ACCEL (empty: detected later by vm_choose_accel).
+vm_check_accel() {
     accel=${VM_ACCEL:-}
     case "$accel" in kvm | tcg | "") ;; *) log "VM_ACCEL must be kvm or tcg, not '$accel'"; exit 64 ;; esac
-    kernel=${VM_KERNEL:-}
+}
+
+# Sets `kernel` to an absolute bzImage path: $2 when given, else the cached (built when missing)
+# test kernel of series $1.
+vm_resolve_kernel() {
+    kernel=${2:-}
     if [ -z "$kernel" ]; then
-        kernel=$("$here/vm-kernel.sh" | tail -1)
+        kernel=$("$here/vm-kernel.sh" "$1" | tail -1)
     fi
-    [ -f "$kernel" ] || { log "no kernel image at '$kernel' (VM_KERNEL)"; exit 1; }
+    [ -f "$kernel" ] || { log "no kernel image at '$kernel'"; exit 1; }
     kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
+}
+
+# Sets `kernel_series` and `kernel_images` (parallel arrays) from VM_KERNELS, a list of entries
+# SERIES (build or reuse the cached kernel of linux-source-SERIES) or SERIES=PATH (a ready
+# bzImage of that series); VM_KERNEL=PATH alone means VM_KERNELS=6.1=PATH. The series names the
+# run's artifacts and the source of the kernel's own selftests; nothing branches on it.
+vm_kernel_list() {
+    local entries entry
+    if [ -n "${VM_KERNEL:-}" ]; then entries="6.1=$VM_KERNEL"; else entries=${VM_KERNELS:-6.1 6.12}; fi
+    kernel_series=() kernel_images=()
+    for entry in $entries; do
+        case "$entry" in
+            *=*) kernel_series+=("${entry%%=*}") kernel_images+=("${entry#*=}") ;;
+            *) kernel_series+=("$entry") kernel_images+=("") ;;
+        esac
+    done
+    for entry in "${kernel_series[@]}"; do
+        [[ "$entry" =~ ^[0-9]+\.[0-9]+$ ]] || { log "VM_KERNELS: '$entry' is not a kernel series like 6.1 or 6.12"; exit 64; }
+    done
+    [ ${#kernel_series[@]} -gt 0 ] || { log "VM_KERNELS is empty"; exit 64; }
 }
 
 # Sets `accel` (unless VM_ACCEL did) and `vng_args`, with `out` as the guest's writable directory.

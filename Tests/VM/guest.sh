@@ -4,6 +4,8 @@
 #   guest.sh BIN_DIR OUT_DIR SELFTESTS_DIR
 set -u
 bin=$1 out=$2 selftests=$3
+uname -r >"$out/release.txt"
+cat /proc/filesystems >"$out/filesystems.txt"
 echo "guest: Linux $(uname -r); cmdline: $(cat /proc/cmdline | tr ' ' '\n' | grep -E '^(vkms|vivid|udmabuf)\.|^(tsc|cma)=' | tr '\n' ' ')"
 echo "guest: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
@@ -53,7 +55,7 @@ done
 "$bin/dmabuf-probe" --json --matrix >"$out/probe.json"
 probe=$?
 "$bin/dmabuf-probe" --matrix >"$out/probe.txt"
-echo "guest: dmabuf-probe exit $probe (report in .build/vm/probe.json)"
+echo "guest: dmabuf-probe exit $probe (report in $out/probe.json)"
 
 # One device at a time, as v4l2-ctl -d and modetest -M take it: a node name, a number, a driver.
 : >"$out/probe-device.tsv"
@@ -72,7 +74,7 @@ tests=${PIPESTATUS[0]}
 scenarios=$(cd "$(dirname "$0")/../Scenarios" && pwd)
 "$bin/dmabuf-pipe" run "$scenarios"/*.yaml --junit "$out/scenarios.xml" | tee "$out/scenarios.txt"
 pipe=${PIPESTATUS[0]}
-echo "guest: dmabuf-pipe exit $pipe (report in .build/vm/scenarios.txt)"
+echo "guest: dmabuf-pipe exit $pipe (report in $out/scenarios.txt)"
 
 # Ctrl-C in the middle of a 300-frame run, as a user would press it: the first scenario
 # completes, the second is stopped at a frame; expected: exit 130, the partial report, JUnit with

@@ -11,7 +11,9 @@ root=$(cd "$here/../.." && pwd)
 log() { echo "vm-bench: $*" >&2; }
 
 vm_timeout=${VM_TIMEOUT:-2400}
-vm_resolve_kernel
+vm_check_accel
+# One kernel: VM_KERNEL, or the cached (built when missing) 6.1 test kernel.
+vm_resolve_kernel 6.1 "${VM_KERNEL:-}"
 # GStreamer is the peer the pipelines are measured against; the guest sees the host's files.
 ensure_host_deps bench
 

@@ -1,34 +1,37 @@
 #!/usr/bin/env bash
-# Builds the test kernel (bzImage) from Debian's linux-source-6.1 with virtme-ng's allnoconfig
+# Builds a test kernel (bzImage) from Debian's linux-source-VERSION with virtme-ng's allnoconfig
 # plus Tests/VM/kernel.config, and caches it outside the clone, keyed by a hash of the fragment,
-# the source package version and the virtme-ng version (its config list is part of the result).
+# the source package and its version and the virtme-ng version (its config list is part of the
+# result).   vm-kernel.sh [VERSION]   VERSION: a Debian linux-source-* series, 6.1 (default) or 6.12.
 # Prints the bzImage path on stdout as its last line; everything else goes to stderr.
 set -euo pipefail
+version=${1:-6.1}
 
 here=$(cd "$(dirname "$0")" && pwd)
 fragment="$here/kernel.config"
 . "$here/common.sh"
 log() { echo "vm-kernel: $*" >&2; }
 
-ensure_host_deps kernel
+ensure_host_deps kernel "$version"
 
-source_version=$(dpkg-query -W -f='${Version}' linux-source-6.1)
+package=linux-source-$version
+source_version=$(dpkg-query -W -f='${Version}' "$package")
 virtme_version=$(vng --version 2>/dev/null | awk '{print $NF}')
-key=$( { cat "$fragment"; echo "linux-source-6.1 $source_version"; echo "virtme-ng $virtme_version"; } \
+key=$( { cat "$fragment"; echo "$package $source_version"; echo "virtme-ng $virtme_version"; } \
     | sha256sum | cut -c1-16)
 out="$cache/vm-kernel/$key"
 
 if [ -s "$out/bzImage" ]; then
-    log "cached: $out/bzImage (key $key)"
+    log "cached: $out/bzImage ($package, key $key)"
     echo "$out/bzImage"
     exit 0
 fi
 
-src="$cache/src/linux-source-$source_version"
+src="$cache/src/$package-$source_version"
 if [ ! -f "$src/Makefile" ]; then
-    log "extracting /usr/src/linux-source-6.1.tar.xz → $src"
+    log "extracting /usr/src/$package.tar.xz → $src"
     rm -rf "$src.tmp" && mkdir -p "$src.tmp"
-    tar -xf /usr/src/linux-source-6.1.tar.xz -C "$src.tmp" --strip-components=1
+    tar -xf "/usr/src/$package.tar.xz" -C "$src.tmp" --strip-components=1
     mv "$src.tmp" "$src"
 fi
 
