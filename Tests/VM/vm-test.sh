@@ -65,7 +65,7 @@ python3 - "$out" "$seconds" "$accel" "$series" "$status" <<'EOF' || verdict=1
 import json, re, sys, xml.etree.ElementTree as ET
 out, seconds, accel, series, status = sys.argv[1:6]
 ok = True
-facts = []  # what the one-line summary says of this kernel
+summary_facts = []  # what the one-line summary says of this kernel
 _print = print
 def print(text, file=sys.stdout):
     _print(text.replace("vm-test: ", f"vm-test [{series}]: ", 1), file=file)
@@ -87,7 +87,7 @@ try:
                 counted += int(ended.group(1) or 1)
     print(f"vm-test: {tests} device tests ({counted} cases) ran inside the VM ({accel}, {seconds} s): "
           f"{tests - failures - skipped} passed, {failures} failed, {skipped} skipped")
-    facts.append(f"{tests} device tests ({counted} cases): {failures} failed, {skipped} skipped")
+    summary_facts.append(f"{tests} device tests ({counted} cases): {failures} failed, {skipped} skipped")
     if tests == 0 or failures or skipped:
         ok = False
         print("vm-test: the VM run must have tests, no failures and no skips", file=sys.stderr)
@@ -102,7 +102,7 @@ try:
     print(f"vm-test: {tests} pipeline scenarios ran inside the VM: {tests - failures - len(skipped)} passed"
           + (f", failed: {', '.join(failed)}" if failed else "") + (f", skipped: {', '.join(skipped)}" if skipped else "")
           + f" (see {out}/scenarios.txt)")
-    facts.append(f"{tests} scenarios: {failures} failed, {len(skipped)} skipped")
+    summary_facts.append(f"{tests} scenarios: {failures} failed, {len(skipped)} skipped")
     if tests == 0 or failures or skipped:
         ok = False
 except (OSError, ET.ParseError) as error:
@@ -153,7 +153,7 @@ try:
     verdicts = [(name, *verdict(name, code)) for name, code, _ in rows]
     print(f"vm-test: the kernel's own selftests ({source}) in the VM: "
           + ", ".join(f"{name} {text}" for name, text, _ in verdicts) + f" (logs in {out}/selftest-*.log)")
-    facts.append("selftests " + ", ".join(f"{name} {'pass' if good else 'FAIL'}" for name, _, good in verdicts))
+    summary_facts.append("selftests " + ", ".join(f"{name} {'pass' if good else 'FAIL'}" for name, _, good in verdicts))
     if len(rows) != 3 or not all(good for _, _, good in verdicts):
         ok = False
         print("vm-test: every kernel selftest must pass (a skip fails the rig too)", file=sys.stderr)
@@ -191,7 +191,7 @@ try:
 except OSError:
     release = "did not boot"
 line = (f"vm-test: {series} (Linux {release}, {accel}, {seconds} s): {'PASSED' if ok and status == '0' else 'FAILED'}: "
-        + "; ".join(facts) + ("" if status == "0" else f"; guest exit {status}"))
+        + "; ".join(summary_facts) + ("" if status == "0" else f"; guest exit {status}"))
 with open(f"{out}/../summary.txt", "a") as summary:
     summary.write(line + "\n")
 sys.exit(0 if ok else 1)
