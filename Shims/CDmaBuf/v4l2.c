@@ -20,6 +20,24 @@ _Static_assert(sizeof(struct v4l2_frmivalenum) == 52, "v4l2_frmivalenum");
 _Static_assert(sizeof(struct v4l2_streamparm) == 204, "v4l2_streamparm");
 _Static_assert(VIDEO_MAX_PLANES == CDMABUF_V4L2_MAX_PLANES, "plane count");
 
+// Linux 6.10's additions, defined here because the build host's uapi headers may predate them
+// (Debian 12's are 6.1): VIDIOC_REMOVE_BUFS, and CREATE_BUFS's max_num_buffers, the word after
+// `flags` (`reserved[0]` in older headers).
+struct cdmabuf_v4l2_remove_buffers {
+    uint32_t index;
+    uint32_t count;
+    uint32_t type;
+    uint32_t reserved[13];
+};
+_Static_assert(sizeof(struct cdmabuf_v4l2_remove_buffers) == 64, "v4l2_remove_buffers");
+#define CDMABUF_VIDIOC_REMOVE_BUFS _IOWR('V', 104, struct cdmabuf_v4l2_remove_buffers)
+#ifdef VIDIOC_REMOVE_BUFS
+_Static_assert(VIDIOC_REMOVE_BUFS == CDMABUF_VIDIOC_REMOVE_BUFS, "VIDIOC_REMOVE_BUFS");
+#endif
+#define CDMABUF_CREATE_BUFS_MAX_NUM_BUFFERS_OFFSET 232
+_Static_assert(offsetof(struct v4l2_create_buffers, flags) + 4 == CDMABUF_CREATE_BUFS_MAX_NUM_BUFFERS_OFFSET,
+               "v4l2_create_buffers.max_num_buffers");
+
 static int call(int fd, unsigned long request, void *arg) {
     return ioctl(fd, request, arg) < 0 ? -errno : 0;
 }
@@ -130,7 +148,7 @@ int cdmabuf_v4l2_reqbufs(int fd, uint32_t type, uint32_t memory, uint32_t *count
 }
 
 int cdmabuf_v4l2_create_bufs(int fd, uint32_t memory, const struct cdmabuf_v4l2_format *format,
-                             uint32_t *index, uint32_t *count, uint32_t *capabilities) {
+                             uint32_t *index, uint32_t *count, uint32_t *capabilities, uint32_t *max_num_buffers) {
     struct v4l2_create_buffers create;
     memset(&create, 0, sizeof create);
     create.memory = memory;
@@ -141,8 +159,19 @@ int cdmabuf_v4l2_create_bufs(int fd, uint32_t memory, const struct cdmabuf_v4l2_
         *index = create.index;
         *count = create.count;
         *capabilities = create.capabilities;
+        memcpy(max_num_buffers, (const char *)&create + CDMABUF_CREATE_BUFS_MAX_NUM_BUFFERS_OFFSET,
+               sizeof *max_num_buffers);
     }
     return ret;
+}
+
+int cdmabuf_v4l2_remove_bufs(int fd, uint32_t type, uint32_t index, uint32_t count) {
+    struct cdmabuf_v4l2_remove_buffers remove;
+    memset(&remove, 0, sizeof remove);
+    remove.index = index;
+    remove.count = count;
+    remove.type = type;
+    return call(fd, CDMABUF_VIDIOC_REMOVE_BUFS, &remove);
 }
 
 int cdmabuf_v4l2_enum_framesizes(int fd, uint32_t pixelformat, uint32_t index, struct cdmabuf_v4l2_frame_size *out) {

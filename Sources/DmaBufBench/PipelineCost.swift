@@ -22,7 +22,8 @@ public struct PipelineCost {
 
     public struct Settings: Sendable {
         public var sizes: [(width: Int, height: Int)] = [(640, 480), (1280, 720), (1920, 1080)]
-        /// The same rate at every size: vivid offers at most 5 fps at 1920x1080.
+        /// The same rate at every size: one every vivid offers at each of them (the slowest
+        /// ceiling seen: 5 fps at 1920x1080 on 6.1, where 6.12's vivid offers 30).
         public var framesPerSecond = 5
         /// Start-up is over by then (set-up, buffer allocation, the first frames).
         public var settle: Duration = .seconds(5)

@@ -7,8 +7,11 @@ import Logging
 /// What the three tools share, so that each command is argument parsing and little else:
 /// the kernel they run on, their logging, their JSON, and how a bug becomes exit 70.
 public enum ToolSupport {
-    /// The real kernel, or with `--simulated` the model of it.
-    public static func kernel(simulated: Bool) -> any Kernel { simulated ? SimulatedKernel() : LinuxKernel() }
+    /// The real kernel, or with `--simulated` the model of it, following `version`
+    /// (`--simulated-version`).
+    public static func kernel(simulated: Bool, version: SimulatedVersion = .linux6_1) -> any Kernel {
+        simulated ? SimulatedKernel(version: version) : LinuxKernel()
+    }
 
     /// Logs to standard error: `level` with `--verbose`, warnings otherwise.
     public static func bootstrapLogging(verbose: Bool, level: Logger.Level = .debug) {
@@ -45,4 +48,11 @@ public enum ToolSupport {
             throw ExitCode(ExitStatus.internalError)
         }
     }
+}
+
+/// The kernel series the simulated kernel follows (`--simulated-version 6.1|6.12`).
+public typealias SimulatedVersion = SimulatedKernel.Version
+
+extension SimulatedKernel.Version: ExpressibleByArgument {
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }

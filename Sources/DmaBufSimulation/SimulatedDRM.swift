@@ -2,13 +2,13 @@ import DmaBufKernel
 
 /// The simulated DRM devices: a vgem-like GEM-only device and a vkms-like KMS device with one
 /// CRTC, a primary and a cursor plane, a virtual connector and a writeback connector. Object
-/// and property ids, modes and checks follow vkms on Linux 6.1.
+/// and property ids, modes and checks follow vkms on Linux 6.1 (unchanged in 6.12 for what is modelled).
 
 /// A GEM object: memory (pieces of host memfds, owned by this object) and where it came from.
 final class SimulatedGEM {
     let segments: [SimulatedSegment]
     let size: UInt64
-    /// False for imports of dma-bufs without vmap (udmabuf before 6.2): vkms cannot read them.
+    /// False for imports of dma-bufs without vmap (udmabuf on 6.1): vkms cannot read them.
     let vmappable: Bool
     /// The dma-buf it was imported from, or exported as: PRIME hands out one handle per buffer.
     var dmaBuf: ObjectIdentifier?
@@ -22,8 +22,9 @@ final class SimulatedGEM {
 struct SimulatedFramebuffer {
     let request: DRMFramebufferRequest
     let objects: [SimulatedGEM]
-    /// The open file that created it: its framebuffers go when it closes.
-    let owner: ObjectIdentifier
+    /// The open file that created it: its framebuffers go when it closes. Nil after CLOSEFB
+    /// while a plane still shows it (it goes when no plane does).
+    var owner: ObjectIdentifier?
 }
 
 /// Per open file: GEM handles, client caps and pending events.

@@ -211,7 +211,7 @@ extension SimulatedKernel {
             }
         }
         let object = SimulatedGEM(
-            segments: segments, size: buffer.size, vmappable: buffer.exporter != "udmabuf", dumb: false)
+            segments: segments, size: buffer.size, vmappable: hasVmap(buffer), dumb: false)
         object.dmaBuf = identity
         return locked { file.add(object) }
     }
@@ -416,6 +416,37 @@ extension SimulatedKernel {
         for object in removed.objects { releaseIfUnused(object) }
     }
 
+    public func drmCloseFramebuffer(_ fd: FileDescriptorNumber, _ id: FramebufferID) throws(KernelError) {
+        let operation = "DRM_IOCTL_MODE_CLOSEFB"
+        // 6.1's drm_ioctl rejects a core ioctl number past its table with EINVAL (drm_ioctl.c:846).
+        guard version.hasCloseFramebuffer else {
+            record(operation)
+            throw KernelError(operation, .EINVAL)
+        }
+        let file = try kms(fd, operation)
+        let closed = try locked { () throws(KernelError) -> SimulatedFramebuffer? in
+            // drm_mode_closefb_ioctl → drm_mode_closefb: ENOENT unless this file made it.
+            guard var framebuffer = file.device.framebuffers[id.rawValue], framebuffer.owner == ObjectIdentifier(file)
+            else { throw KernelError(operation, .ENOENT) }
+            // Unlike RMFB, planes keep showing it: it goes when the last of them shows another.
+            if file.device.kms.planeFB.values.contains(id.rawValue) {
+                framebuffer.owner = nil
+                file.device.framebuffers[id.rawValue] = framebuffer
+                return nil
+            }
+            file.device.framebuffers[id.rawValue] = nil
+            return framebuffer
+        }
+        for object in closed?.objects ?? [] { releaseIfUnused(object) }
+    }
+
+    /// Framebuffers closed while shown that no plane shows any more. Caller holds the lock.
+    func sweepClosedFramebuffers(_ device: SimulatedDRMDevice) -> [SimulatedGEM] {
+        let gone = device.framebuffers.filter { $0.value.owner == nil && !device.kms.planeFB.values.contains($0.key) }
+        for id in gone.keys { device.framebuffers[id] = nil }
+        return gone.values.flatMap(\.objects)
+    }
+
     /// drm_framebuffer_remove (atomic_remove_fb): planes showing it are turned off. The CRTC
     /// would go off too only if that commit failed, and vkms accepts a CRTC without planes.
     /// Caller holds the lock.
@@ -467,6 +498,7 @@ extension SimulatedKernel {
         let device = file.device
         var (composed, fencePointers): ([UInt8]?, [UInt64]) = (nil, [])
         var writebackTarget: SimulatedFramebuffer?
+        var unshown: [SimulatedGEM] = []
         try locked { () throws(KernelError) in
             var next = device.kms
             var writebackFB: UInt32 = 0
@@ -568,6 +600,7 @@ extension SimulatedKernel {
             // vkms_crtc_atomic_enable/disable: drm_crtc_vblank_on/off.
             if device.kms.active != next.active { device.vblankOff = !next.active }
             device.kms = next
+            unshown = sweepClosedFramebuffers(device)
             // The flip lands on the next vblank, or later when a late flip was injected.
             device.frame += 1 + device.lateFlip
             device.lateFlip = 0
@@ -588,6 +621,7 @@ extension SimulatedKernel {
         // Outside the lock: compose into the writeback buffer, then hand out the fences
         // (signalled: the simulated vblank and writeback complete with the commit).
         if let target = writebackTarget, composed != nil { try vkms.composeWriteback(device: device, into: target) }
+        for object in unshown { releaseIfUnused(object) }
         for address in fencePointers {
             let fence = locked { () -> SimulatedSyncFile in
                 device.fenceSeqno += 1

@@ -78,10 +78,8 @@ extension SimulatedKernel {
                 let size = SimulatedVivid.webcamSizes.firstIndex(where: { $0 == (width, height) })
             {
                 // vivid_s_fmt_vid_cap: keep the time per frame within what the new size offers.
-                let offered = 2 * (SimulatedVivid.webcamSizes.count - size)
-                if let index = SimulatedVivid.webcamIntervals.firstIndex(of: device.timePerFrame), index >= offered {
-                    device.timePerFrame = SimulatedVivid.webcamIntervals[offered - 1]
-                }
+                let offered = vivid.intervals(sizeIndex: size)
+                if !offered.contains(device.timePerFrame) { device.timePerFrame = offered.last! }
             }
             return queue.format
         }
@@ -100,30 +98,32 @@ extension SimulatedKernel {
             if let owner = queue.owner, owner != ObjectIdentifier(file) { throw KernelError(operation, .EBUSY) }
             if queue.streaming { throw KernelError(operation, .EBUSY) }
             let old = queue.buffers
-            queue.buffers = []
+            queue.slots = []
             queue.memory = nil
             queue.owner = nil
             return old
         }
         // Freeing: exported or mapped MMAP buffers live on through their own references (orphaned).
         free(released)
-        guard count > 0 else { return (0, SimulatedVideoDevice.queueCapabilities) }
+        guard count > 0 else { return (0, capabilities(of: file.device)) }
         let sizes = locked { queue.planeFormats.map(\.sizeImage) }
         // vb2_core_reqbufs (videobuf2-core.c:817-818 in 6.1): at least min_buffers_needed, at most VB2_MAX_FRAME.
         let granted = min(max(Int(count), queue.minimumBuffers), Self.vb2MaxFrame)
-        let made = try allocateBuffers(queue, file: file, memory: memory, count: granted, sizes: sizes, operation)
-        return (UInt32(made), SimulatedVideoDevice.queueCapabilities)
+        let made = try allocateBuffers(
+            queue, file: file, memory: memory, at: 0, count: granted, sizes: sizes, operation)
+        return (UInt32(made), capabilities(of: file.device))
     }
 
     public func v4l2CreateBuffers(
         _ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32
     )
-        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
+        throws(KernelError) -> V4L2CreatedBuffers
     {
         let operation = "VIDIOC_CREATE_BUFS"
         let (file, queue) = try queue(fd, format.type, operation)
         if memory == .userPointer { throw KernelError(operation, .EINVAL, reason: "USERPTR is not modelled") }
-        let first = try locked { () throws(KernelError) -> Int in
+        let maximum = maximumBuffers(file.device, queue)
+        let (first, held) = try locked { () throws(KernelError) -> (Int, Int) in
             // vb2_ioctl_create_bufs: the owner's queue; vb2_core_create_bufs: the queue's memory.
             if let owner = queue.owner, owner != ObjectIdentifier(file) { throw KernelError(operation, .EBUSY) }
             if let current = queue.memory, current != memory, !queue.buffers.isEmpty {
@@ -135,15 +135,73 @@ extension SimulatedKernel {
             if asked.count != needed.count || asked.contains(0) || zip(asked, needed).contains(where: { $0 < $1 }) {
                 throw KernelError(operation, .EINVAL)
             }
-            return queue.buffers.count
+            return (queue.firstFree(max(1, Int(count))), queue.buffers.count)
         }
         // vb2_core_create_bufs (videobuf2-core.c:934, 963 in 6.1): ENOBUFS when full, else at most what is left.
-        if first == Self.vb2MaxFrame { throw KernelError(operation, .ENOBUFS) }
-        guard count > 0 else { return (UInt32(first), 0, SimulatedVideoDevice.queueCapabilities) }
-        let granted = min(Int(count), Self.vb2MaxFrame - first)
+        let capabilities = capabilities(of: file.device)
+        let reported = capabilities.contains(.maxNumBuffers) ? UInt32(maximum) : nil
+        if held == maximum { throw KernelError(operation, .ENOBUFS) }
+        guard count > 0 else {
+            return V4L2CreatedBuffers(index: UInt32(first), count: 0, capabilities: capabilities, maximum: reported)
+        }
+        let granted = min(Int(count), maximum - held, maximum - first)
         let made = try allocateBuffers(
-            queue, file: file, memory: memory, count: granted, sizes: format.planes.map(\.sizeImage), operation)
-        return (UInt32(first), UInt32(made), SimulatedVideoDevice.queueCapabilities)
+            queue, file: file, memory: memory, at: first, count: granted, sizes: format.planes.map(\.sizeImage),
+            operation)
+        return V4L2CreatedBuffers(
+            index: UInt32(first), count: UInt32(made), capabilities: capabilities, maximum: reported)
+    }
+
+    /// vb2's capability bits for a queue of `device`: 6.12 adds REMOVE_BUFS (vivid sets
+    /// vidioc_remove_bufs; vim2m does not) and max_num_buffers in CREATE_BUFS.
+    private func capabilities(of device: SimulatedVideoDevice) -> V4L2BufferCapabilities {
+        var capabilities = SimulatedVideoDevice.queueCapabilities
+        if version.hasRemoveBuffers {
+            capabilities.insert(.maxNumBuffers)
+            if device.role != .mem2mem { capabilities.insert(.removeBuffers) }
+        }
+        return capabilities
+    }
+
+    /// The most buffers a queue holds: VB2_MAX_FRAME (32); on 6.12 vivid's single-planar
+    /// capture queue holds MAX_VID_CAP_BUFFERS (64, vivid-core.c vivid_create_queue).
+    private func maximumBuffers(_ device: SimulatedVideoDevice, _ queue: SimulatedVideoQueue) -> Int {
+        version.hasRemoveBuffers && device.role == .capture && queue.type == .videoCapture ? 64 : Self.vb2MaxFrame
+    }
+
+    public func v4l2RemoveBuffers(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, count: UInt32
+    ) throws(KernelError) {
+        let operation = "VIDIOC_REMOVE_BUFS"
+        // 6.1 knows no such ioctl (v4l2-ioctl.c __video_do_ioctl: ENOTTY); on 6.12 vim2m does
+        // not set vidioc_remove_bufs (ENOTTY as well).
+        let file = try video(fd, operation)
+        guard version.hasRemoveBuffers, file.device.role != .mem2mem else {
+            record(operation)
+            throw KernelError(operation, .ENOTTY)
+        }
+        let (_, queue) = try self.queue(fd, type, operation)
+        guard count > 0 else { return }  // vb2_ioctl_remove_bufs
+        let maximum = maximumBuffers(file.device, queue)
+        let removed = try locked { () throws(KernelError) -> [SimulatedVideoBuffer] in
+            if let owner = queue.owner, owner != ObjectIdentifier(file) { throw KernelError(operation, .EBUSY) }
+            // vb2_core_remove_bufs: no more than it holds, a range inside max_num_buffers, each
+            // buffer there (EINVAL) and the application's (EBUSY).
+            if Int(count) > queue.buffers.count || Int(index) > maximum - Int(count) {
+                throw KernelError(operation, .EINVAL)
+            }
+            let range = Int(index)..<(Int(index) + Int(count))
+            let buffers = try range.map { position throws(KernelError) -> SimulatedVideoBuffer in
+                guard let buffer = queue.buffer(position) else { throw KernelError(operation, .EINVAL) }
+                return buffer
+            }
+            if buffers.contains(where: { $0.state != .dequeued }) { throw KernelError(operation, .EBUSY) }
+            for position in range { queue.slots[position] = nil }
+            while let last = queue.slots.last, last == nil { queue.slots.removeLast() }
+            if queue.slots.isEmpty { (queue.memory, queue.owner) = (nil, nil) }
+            return buffers
+        }
+        free(removed)
     }
 
     /// VB2_MAX_FRAME (include/media/videobuf2-core.h): the most buffers a queue holds.
@@ -152,14 +210,14 @@ extension SimulatedKernel {
     /// Appends `count` buffers with planes of `sizes` (MMAP: each plane's memory, at the next
     /// page-aligned offset, as vb2 __setup_offsets).
     private func allocateBuffers(
-        _ queue: SimulatedVideoQueue, file: SimulatedVideoFile, memory: V4L2Memory, count: Int, sizes: [UInt32],
-        _ operation: String
+        _ queue: SimulatedVideoQueue, file: SimulatedVideoFile, memory: V4L2Memory, at first: Int, count: Int,
+        sizes: [UInt32], _ operation: String
     ) throws(KernelError) -> Int {
         let page = UInt32(pageSize)
         // vim2m's capture offsets start at DST_QUEUE_OFF_BASE so one mmap() serves both queues.
         let base: UInt32 = file.device.role == .mem2mem && !queue.type.isOutput ? 1 << 30 : 0
         var offset = locked {
-            queue.buffers.last?.planes.last.map { $0.memoryOffset + ($0.length + page - 1) / page * page } ?? base
+            queue.buffers.flatMap(\.planes).map { $0.memoryOffset + ($0.length + page - 1) / page * page }.max() ?? base
         }
         var buffers: [SimulatedVideoBuffer] = []
         for _ in 0..<count {
@@ -180,7 +238,10 @@ extension SimulatedKernel {
             }
         }
         locked {
-            queue.buffers += buffers
+            for (offset, buffer) in buffers.enumerated() {
+                while queue.slots.count <= first + offset { queue.slots.append(nil) }
+                queue.slots[first + offset] = buffer
+            }
             queue.memory = memory
             queue.owner = ObjectIdentifier(file)
         }
@@ -199,7 +260,7 @@ extension SimulatedKernel {
 
     /// Caller holds the lock.
     private func bufferInfo(_ queue: SimulatedVideoQueue, _ index: Int) -> V4L2BufferInfo {
-        let buffer = queue.buffers[index]
+        let buffer = queue.slots[index]!
         let memory = queue.memory ?? .mmap
         var flags: V4L2BufferFlags = []
         switch buffer.state {
@@ -224,8 +285,8 @@ extension SimulatedKernel {
     private func checkPlanes(
         _ queue: SimulatedVideoQueue, _ index: Int, given: Int, _ operation: String
     ) throws(KernelError) {
-        guard index < queue.buffers.count else { throw KernelError(operation, .EINVAL) }
-        if queue.type.isMultiplanar && (given < queue.buffers[index].planes.count || given > 8) {
+        guard let buffer = queue.buffer(index) else { throw KernelError(operation, .EINVAL) }
+        if queue.type.isMultiplanar && (given < buffer.planes.count || given > 8) {
             throw KernelError(operation, .EINVAL)
         }
     }
@@ -279,12 +340,11 @@ extension SimulatedKernel {
         let (_, queue) = try queue(fd, type, operation)
         let (memory, size) = try locked { () throws(KernelError) -> (FileDescriptorNumber, UInt32) in
             // vb2_core_expbuf: MMAP queues only, a valid index and plane, CLOEXEC|ACCMODE flags.
-            guard queue.memory == .mmap, Int(index) < queue.buffers.count,
-                Int(plane) < queue.buffers[Int(index)].planes.count,
-                let memory = queue.buffers[Int(index)].planes[Int(plane)].memory,
+            guard queue.memory == .mmap, let buffer = queue.buffer(Int(index)), Int(plane) < buffer.planes.count,
+                let memory = buffer.planes[Int(plane)].memory,
                 flags.subtracting([.closeOnExec, .readWrite, .writeOnly]).isEmpty
             else { throw KernelError(operation, .EINVAL) }
-            return (memory, queue.buffers[Int(index)].planes[Int(plane)].length)
+            return (memory, buffer.planes[Int(plane)].length)
         }
         let page = UInt64(pageSize)
         let rounded = (UInt64(size) + page - 1) / page * page
@@ -308,8 +368,8 @@ extension SimulatedKernel {
         let lengths = try locked { () throws(KernelError) -> [UInt32] in
             guard let memory = queue.memory, memory == request.memory else { throw KernelError(operation, .EINVAL) }
             try checkPlanes(queue, index, given: request.planes.count, operation)
-            guard queue.buffers[index].state == .dequeued else { throw KernelError(operation, .EINVAL) }
-            return queue.buffers[index].planes.map(\.length)
+            guard queue.slots[index]!.state == .dequeued else { throw KernelError(operation, .EINVAL) }
+            return queue.slots[index]!.planes.map(\.length)
         }
         let given =
             queue.type.isMultiplanar
@@ -335,7 +395,7 @@ extension SimulatedKernel {
             }
         }
         let failure: KernelError? = locked {
-            let buffer = queue.buffers[index]
+            let buffer = queue.slots[index]!
             // vivid's buf_prepare (output): each plane's payload covers the picture plus its data offset.
             if file.device.role == .output {
                 for (number, (plane, format)) in zip(given, queue.planeFormats).enumerated() {
@@ -377,7 +437,7 @@ extension SimulatedKernel {
         guard let buffer = locked({ files[fd.rawValue]?.dmaBuf }) else { throw KernelError(operation, .EINVAL) }  // "invalid dmabuf fd"
         let length = plane.length == 0 ? buffer.size : UInt64(plane.length)
         if length < UInt64(minimum) || buffer.size < UInt64(minimum) { throw KernelError(operation, .EINVAL) }  // "invalid dmabuf length"
-        if buffer.exporter == "udmabuf" { throw KernelError(operation, .EFAULT) }  // vb2_vmalloc_map_dmabuf: no vmap
+        if !hasVmap(buffer) { throw KernelError(operation, .EFAULT) }  // vb2_vmalloc_map_dmabuf: dma_buf_vmap fails
         var pieces: [SimulatedSegment] = []
         for piece in buffer.segments.isEmpty
             ? [SimulatedSegment(memfd: fd, offset: 0, size: buffer.size)] : buffer.segments
@@ -431,7 +491,7 @@ extension SimulatedKernel {
                 device.dequeueError = false
                 buffer.error = true
             }
-            let info = bufferInfo(queue, queue.buffers.firstIndex { $0 === buffer }!)
+            let info = bufferInfo(queue, queue.index(of: buffer)!)
             if memory == .dmabuf {
                 for plane in buffer.planes {
                     for segment in plane.imported { try? host.close(segment.memfd) }
@@ -581,12 +641,13 @@ extension SimulatedKernel {
         let operation = "VIDIOC_ENUM_FRAMEINTERVALS"
         let device = try video(fd, operation).device
         guard device.role == .capture else { throw KernelError(operation, device.role == .mem2mem ? .ENOTTY : .EINVAL) }
-        // vidioc_enum_frameintervals (webcam): the first 2 × (6 − size index) intervals.
+        // vidioc_enum_frameintervals (webcam): the intervals the size offers.
         guard device.formats.contains(where: { $0.fourcc == pixelFormat }),
-            let size = SimulatedVivid.webcamSizes.firstIndex(where: { $0 == (width, height) }),
-            Int(index) < 2 * (SimulatedVivid.webcamSizes.count - size)
+            let size = SimulatedVivid.webcamSizes.firstIndex(where: { $0 == (width, height) })
         else { throw KernelError(operation, .EINVAL) }
-        return .discrete(SimulatedVivid.webcamIntervals[Int(index)])
+        let offered = vivid.intervals(sizeIndex: size)
+        guard Int(index) < offered.count else { throw KernelError(operation, .EINVAL) }
+        return .discrete(offered[Int(index)])
     }
 
     public func v4l2GetFrameInterval(
@@ -614,7 +675,7 @@ extension SimulatedKernel {
                 device.shared?.queues.first.flatMap { queue in
                     SimulatedVivid.webcamSizes.firstIndex { $0 == (queue.width, queue.height) }
                 } ?? 1
-            let offered = Array(SimulatedVivid.webcamIntervals.prefix(2 * (SimulatedVivid.webcamSizes.count - size)))
+            let offered = vivid.intervals(sizeIndex: size)
             let asked = interval.denominator == 0 ? offered.last! : interval
             let chosen =
                 offered.first {
@@ -675,7 +736,7 @@ extension SimulatedKernel {
             queue.streaming = false
             queue.started = false
             free(queue.buffers)
-            queue.buffers = []
+            queue.slots = []
             queue.memory = nil
             queue.owner = nil
         }

@@ -1,15 +1,19 @@
 import DmaBufKernel
 import Foundation
 
-/// A model of the Linux 6.1 dma-buf interfaces: heaps (`system`, and a CMA-like `reserved`
-/// with a capacity), udmabuf with the driver's rules and limits, dma-buf SYNC / names /
-/// implicit fences, sync_file and sw_sync. Its errno answers follow the 6.1 sources
-/// (drivers/dma-buf) case by case; each rule below names where it comes from.
+/// A model of the Linux dma-buf interfaces of 6.1 or 6.12 (`Configuration.version`): heaps
+/// (`system`, and a CMA-like `reserved` with a capacity), udmabuf with the driver's rules and
+/// limits, dma-buf SYNC / names / implicit fences, sync_file and sw_sync, DRM and V4L2 devices.
+/// Its errno answers follow the sources (drivers/dma-buf, …) case by case; each rule below names
+/// where it comes from; what differs between the versions is in `Version`.
 ///
 /// Buffers are real memfds of the host, so mmap, fd passing and close behave for real.
 public final class SimulatedKernel: Kernel, @unchecked Sendable {
     public struct Configuration: Sendable {
-        public var release = "6.1.0-dmabufkit-simulated"
+        /// The kernel series modelled; see `Version` for what differs.
+        public var version: Version = .linux6_1
+        /// `uname -r`; the version's unless set.
+        public var release: String?
         public var physicalMemory: UInt64 = 1 << 30
         /// Heaps under /dev/dma_heap; "reserved" behaves like the CMA heap.
         public var heaps: [String] = ["system", "reserved"]
@@ -65,7 +69,9 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     public var pacesFrames: Bool { false }
     public var pageSize: Int { host.pageSize }
     public var physicalMemory: UInt64 { configuration.physicalMemory }
-    public func kernelRelease() throws(KernelError) -> String { configuration.release }
+    public func kernelRelease() throws(KernelError) -> String { configuration.release ?? version.release }
+    /// The kernel series modelled.
+    public var version: Version { configuration.version }
 
     // MARK: Accounting, for leak checks
 
@@ -169,6 +175,12 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
     }
 
     /// The buffer's last reference is gone: unpin its pages and return its capacity. Caller holds the lock.
+    /// Whether an importer's dma_buf_vmap of `buffer` works: every exporter modelled has vmap
+    /// but udmabuf before 6.2.
+    func hasVmap(_ buffer: SimulatedDmaBuf) -> Bool {
+        buffer.exporter != "udmabuf" || version.udmabufHasVmap
+    }
+
     func release(_ buffer: SimulatedDmaBuf) {
         for segment in buffer.segments { try? host.close(segment.memfd) }
         if let charge = buffer.charge { heapUsage[charge.heap, default: 0] -= charge.bytes }

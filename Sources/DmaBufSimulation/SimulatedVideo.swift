@@ -71,7 +71,26 @@ final class SimulatedVideoQueue {
     var width: UInt32
     var height: UInt32
     var memory: V4L2Memory?
-    var buffers: [SimulatedVideoBuffer] = []
+    /// Buffers by index; REMOVE_BUFS (6.12) leaves holes.
+    var slots: [SimulatedVideoBuffer?] = []
+    /// Every buffer the queue holds, in index order.
+    var buffers: [SimulatedVideoBuffer] { slots.compactMap { $0 } }
+    func buffer(_ index: Int) -> SimulatedVideoBuffer? { slots.indices.contains(index) ? slots[index] : nil }
+    func index(of buffer: SimulatedVideoBuffer) -> Int? { slots.firstIndex { $0 === buffer } }
+    /// The first index of `count` free slots in a row (vb2 __vb2_queue_alloc's
+    /// bitmap_find_next_zero_area), possibly past the end.
+    func firstFree(_ count: Int) -> Int {
+        var start = 0
+        while start < slots.count {
+            let end = min(start + count, slots.count)
+            if let taken = slots[start..<end].lastIndex(where: { $0 != nil }) {
+                start = taken + 1
+            } else {
+                return start
+            }
+        }
+        return start
+    }
     var owner: ObjectIdentifier?
     var streaming = false
     /// vb2's start_streaming_called: latched once enough buffers are queued while streaming.

@@ -8,15 +8,19 @@ import Foundation
 struct SimulatedVivid {
     unowned let kernel: SimulatedKernel
 
-    /// vivid's webcam input sizes and the times per frame it offers (the first 2 × (6 − size
-    /// index) of them for each size).
+    /// vivid's webcam input sizes; the times per frame it offers per size depend on the
+    /// version (`intervals(sizeIndex:)`).
     static let webcamSizes: [(UInt32, UInt32)] = [
         (320, 180), (640, 360), (640, 480), (1280, 720), (1920, 1080), (3840, 2160),
     ]
-    static let webcamIntervals: [V4L2Fraction] = [
-        (1, 1), (1, 2), (1, 4), (1, 5), (1, 10), (2, 25), (1, 15), (1, 25), (1, 30), (1, 40), (1, 50), (1, 60),
-    ]
-    .map { V4L2Fraction($0.0, $0.1) }
+
+    /// The frame intervals vivid offers at webcam size `sizeIndex`, fastest last.
+    func intervals(sizeIndex: Int) -> [V4L2Fraction] {
+        let version = kernel.version
+        return Array(
+            version.vividWebcamIntervals.prefix(
+                version.vividIntervalCount(sizeIndex: sizeIndex, height: Self.webcamSizes[sizeIndex].1)))
+    }
 
     static let bars: [(UInt8, UInt8, UInt8)] = ColourBars.seventyFivePercent.map { ($0.red, $0.green, $0.blue) }
 

@@ -159,6 +159,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Run on DmaBufKit's simulated kernel instead of this machine's.")
     var simulated = false
 
+    @Option(help: "With --simulated: the kernel series the model follows (6.1 or 6.12).")
+    var simulatedVersion: SimulatedVersion = .linux6_1
+
     @Flag(name: .shortAndLong, help: "Log each step to standard error.")
     var verbose = false
 
@@ -226,7 +229,7 @@ struct Run: ParsableCommand {
         defer { if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) } }
 
         StopSignals.install()
-        let kernel = ToolSupport.kernel(simulated: simulated)
+        let kernel = ToolSupport.kernel(simulated: simulated, version: simulatedVersion)
         let live = isatty(STDERR_FILENO) == 1
         var results: [ScenarioResult] = []
         for scenario in runs {

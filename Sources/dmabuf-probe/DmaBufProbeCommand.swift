@@ -34,6 +34,7 @@ struct DmaBufProbeCommand: ParsableCommand {
               dmabuf-probe -d 0               /dev/video0, as v4l2-ctl -d 0
               dmabuf-probe -d vkms            the DRM device of that driver
               dmabuf-probe --simulated        probe DmaBufKit's simulated Linux 6.1 kernel
+              dmabuf-probe --simulated --simulated-version 6.12   … or its model of 6.12
             """,
         version: DmaBufKitVersion.string)
 
@@ -56,6 +57,9 @@ struct DmaBufProbeCommand: ParsableCommand {
     @Flag(help: "Probe the simulated kernel instead of this machine's.")
     var simulated = false
 
+    @Option(help: "With --simulated: the kernel series the model follows (6.1 or 6.12).")
+    var simulatedVersion: SimulatedVersion = .linux6_1
+
     @Flag(name: .shortAndLong, help: "Log each step to standard error.")
     var verbose = false
 
@@ -71,7 +75,7 @@ struct DmaBufProbeCommand: ParsableCommand {
 
     func probe() throws {
         ToolSupport.bootstrapLogging(verbose: verbose)
-        let kernel = ToolSupport.kernel(simulated: simulated)
+        let kernel = ToolSupport.kernel(simulated: simulated, version: simulatedVersion)
         var probe = Probe(kernel: kernel, logger: Logger(label: "dmabuf-probe"))
         var selected: ProbeDevice?
         if let device {

@@ -23,9 +23,9 @@ func check(_ row: BadInput, on kernel: any Kernel) {
 
 @Suite("Bad inputs on the simulated kernel")
 struct SimulatedBadInputTests {
-    @Test(arguments: BadInputTable.rows)
-    func row(_ row: BadInput) {
-        check(row, on: SimulatedKernel())
+    @Test(arguments: SimulatedKernel.Version.allCases, BadInputTable.rows)
+    func row(_ version: SimulatedKernel.Version, _ row: BadInput) {
+        check(row, on: SimulatedKernel(version: version))
     }
 }
 

@@ -148,8 +148,10 @@ enum ConcurrencyCases {
 
 @Suite("Threads and reused fds on the simulated kernel")
 struct SimulatedConcurrencyTests {
-    @Test(arguments: ConcurrencyCases.shared)
-    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: SimulatedKernel()) }
+    @Test(arguments: SimulatedKernel.Version.allCases, ConcurrencyCases.shared)
+    func shared(_ version: SimulatedKernel.Version, _ kernelCase: KernelCase) throws {
+        try kernelCase.run(on: SimulatedKernel(version: version))
+    }
 }
 
 extension DeviceTests {

@@ -11,9 +11,14 @@ enum DRMCases {
             KernelCase("inventory lists planes, formats and modifiers") {
                 try inventoryListsPlanesFormatsAndModifiers($0)
             },
-            KernelCase("offsets, pitches and flips") { try offsetsPitchesAndFlips($0) },
+            KernelCase("offsets, pitches and flips (vkms's doubled plane offset detected)") {
+                try offsetsPitchesAndFlips($0)
+            },
             KernelCase("devices are found by driver name") { try devicesAreFoundByDriverName($0) },
             KernelCase("PRIME handles are shared and released once") { try primeHandlesAreSharedAndReleasedOnce($0) },
+            KernelCase("DRM_IOCTL_MODE_CLOSEFB keeps a shown framebuffer on its plane, or is unknown (EINVAL)") {
+                try NewerInterfaceCases.closeFramebufferKeepsAShownFramebuffer($0)
+            },
             KernelCase("scanout outlives its exporter, RMFB turns the plane off") {
                 try scanoutOutlivesItsExporterAndRMFBTurnsThePlaneOff($0)
             },
@@ -130,12 +135,13 @@ enum DRMCases {
             let target = try vkms.createDumbBuffer(width: width, height: height)
             let targetFB = try xrgbFramebuffer(vkms, target, width: width, height: height, pitch: target.pitch!)
 
-            if exporter == .udmabuf, try kernel.kernelRelease().hasPrefix("6.1.") {
-                // udmabuf gains vmap in 6.2; vkms needs it to read the buffer.
+            if exporter == .udmabuf, try !udmabufMapsInTheKernel(kernel) {
+                // vkms's prepare_fb vmaps every plane's buffer (vkms_plane.c drm_gem_fb_vmap);
+                // where vivid's vb2-vmalloc could not map a udmabuf, vkms cannot either.
                 let error = expectKernelError(.EINVAL) {
                     _ = try pipe.show(framebuffer, on: vkms, writebackInto: targetFB.id)
                 }
-                #expect(error?.reason?.contains("udmabuf has none before Linux 6.2") == true)
+                #expect(error?.reason?.contains("vmap") == true)
                 try targetFB.remove()
                 try framebuffer.remove()
                 try target.close()
@@ -273,10 +279,12 @@ extension DRMCases {
 
 extension DRMCases {
     /// A framebuffer at an offset with a padded pitch, then a flip (no modeset) to a second
-    /// buffer that reaches the screen with its event and out-fence. vkms on 6.1 applies a
-    /// plane's offset twice (vkms_plane.c takes the already offset vmap address and adds
-    /// fb->offsets[0] again), so there the screen starts `offset` bytes late; the buffer has
-    /// room for that so the driver does not read past its end.
+    /// buffer that reaches the screen with its event and out-fence. vkms has a bug here, on 6.1
+    /// and still on 6.12: it applies a plane's offset twice (vkms_plane.c takes the already
+    /// offset vmap address and adds fb->offsets[0] again), so the screen starts `offset` bytes
+    /// late; the buffer has room for that so the driver does not read past its end. The test
+    /// finds which the kernel does from the pixels (exactly one reading must match), says which
+    /// it found, and passes either way.
     static func offsetsPitchesAndFlips(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             let vkms = try DRMDevice(driver: "vkms", kernel: kernel)
@@ -301,13 +309,20 @@ extension DRMCases {
             let shown = try pipe.show(firstFB, on: vkms, writebackInto: targetFB.id)
             #expect(try shown.writeback?.wait(timeout: .seconds(5)) == true)
             try shown.close()
-            let doubled = try kernel.kernelRelease().hasPrefix("6.1.")
-            let atOffset = try vkms.withMapping(target) {
-                mismatches(
-                    UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!,
-                    rowShift: doubled ? offset / pitch : 0)
+            let (once, twice) = try vkms.withMapping(target) {
+                (
+                    mismatches(UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!),
+                    mismatches(
+                        UnsafeRawBufferPointer($0), width: width, height: height, pitch: target.pitch!,
+                        rowShift: offset / pitch)
+                )
             }
-            #expect(atOffset.count == 0, "offset/pitch framebuffer: \(atOffset.count) pixels differ: \(atOffset.first)")
+            #expect(
+                (once.count == 0) != (twice.count == 0),
+                "offset/pitch framebuffer: read at its offset \(once.count) pixels differ (\(once.first)), at twice its offset \(twice.count) (\(twice.first))"
+            )
+            if twice.count == 0 { print("vkms: reads planes at twice their framebuffer offset (its known bug)") }
+            if once.count == 0 { print("vkms: reads planes at their framebuffer offset (fixed)") }
 
             let committedAfter = try pipe.vblankCount(on: vkms)
             let flipped = try pipe.flip(to: secondFB, on: vkms, writebackInto: targetFB.id, pageFlipEvent: 7)

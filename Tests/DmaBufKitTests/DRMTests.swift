@@ -4,10 +4,14 @@ import Testing
 
 @Suite("DRM/KMS on the simulated kernel")
 struct SimulatedDRMTests {
-    @Test(arguments: DRMCases.shared)
-    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: SimulatedKernel()) }
-    @Test(arguments: DRMBadInputTable.rows)
-    func badInput(_ row: DRMBadInput) throws { try DRMBadInputTable.check(row, on: SimulatedKernel()) }
+    @Test(arguments: SimulatedKernel.Version.allCases, DRMCases.shared)
+    func shared(_ version: SimulatedKernel.Version, _ kernelCase: KernelCase) throws {
+        try kernelCase.run(on: SimulatedKernel(version: version))
+    }
+    @Test(arguments: SimulatedKernel.Version.allCases, DRMBadInputTable.rows)
+    func badInput(_ version: SimulatedKernel.Version, _ row: DRMBadInput) throws {
+        try DRMBadInputTable.check(row, on: SimulatedKernel(version: version))
+    }
 }
 
 extension DeviceTests {

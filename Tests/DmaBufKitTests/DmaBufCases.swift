@@ -26,6 +26,9 @@ enum DmaBufCases {
         KernelCase("an idle buffer exports a signalled sync_file") { try idleBufferExportsASignalledSyncFile($0) },
         KernelCase("an imported fence gates export and signals") { try importedFenceGatesExportAndSignals($0) },
         KernelCase("a merged sync_file waits for all members") { try mergedSyncFileWaitsForAllMembers($0) },
+        KernelCase("SYNC_IOC_SET_DEADLINE is accepted on a sync_file, or is unknown (ENOTTY)") {
+            try NewerInterfaceCases.setDeadlineIsAcceptedOrUnknown($0)
+        },
         KernelCase("closing a timeline fails its pending fences") { try closingATimelineFailsItsPendingFences($0) },
         KernelCase("CPU access waits for a pending writer") { try cpuAccessWaitsForAPendingWriter($0) },
     ]

@@ -4,8 +4,10 @@ import Testing
 
 @Suite("dma-buf API on the simulated kernel")
 struct SimulatedDmaBufTests {
-    @Test(arguments: DmaBufCases.shared)
-    func shared(_ kernelCase: KernelCase) throws { try kernelCase.run(on: SimulatedKernel()) }
+    @Test(arguments: SimulatedKernel.Version.allCases, DmaBufCases.shared)
+    func shared(_ version: SimulatedKernel.Version, _ kernelCase: KernelCase) throws {
+        try kernelCase.run(on: SimulatedKernel(version: version))
+    }
 
     @Test("bad lengths are refused before any ioctl", arguments: [0, -1, -4096, Int.max])
     func badLengthsNeverReachTheKernel(_ length: Int) throws {

@@ -216,3 +216,31 @@ struct KernelCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
     func run(on kernel: any Kernel) throws { try body(kernel) }
 }
+
+/// Whether an importer that maps dma-bufs in the kernel takes a udmabuf on this kernel, found
+/// by one try, never by the release: a udmabuf queued (DMABUF QBUF) into vivid's capture node,
+/// whose vb2-vmalloc maps it with the exporter's vmap. 6.1's udmabuf has no vmap, so QBUF fails
+/// with EFAULT (videobuf2-vmalloc.c vb2_vmalloc_map_dmabuf: dma_buf_vmap fails); 6.12's has
+/// one (udmabuf.c vmap_udmabuf, since 6.2). Tests that meet the same need through another
+/// importer (vkms's composer) check that it agrees with this answer.
+func udmabufMapsInTheKernel(_ kernel: any Kernel) throws -> Bool {
+    let device = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+    let size = Int(try device.format(.videoCapture).planes[0].sizeImage)
+    let page = kernel.pageSize
+    let memfd = try Memfd(kernel: kernel, name: "vmap-try", length: (size + page - 1) / page * page)
+    let buffer = try UdmabufDevice(kernel: kernel).create(from: memfd)
+    let queue = try V4L2Queue(device: device, type: .videoCapture, memory: .dmabuf, count: 1)
+    let works: Bool
+    do {
+        _ = try queue.enqueue(BufferIndex(rawValue: 0), dmaBufs: [buffer.fd])
+        works = true
+    } catch {
+        guard error.errno == .EFAULT else { throw error }
+        works = false
+    }
+    try queue.release()
+    try buffer.close()
+    try device.close()
+    print("udmabuf on this kernel: \(works ? "an importer's vmap works" : "an importer's vmap fails (QBUF EFAULT)")")
+    return works
+}

@@ -74,6 +74,8 @@ int cdmabuf_sync_merge(int fd, int other_fd, const char *name);      // new fd
 // With capacity 0 only `name`, `status` and `num_fences` are filled.
 int cdmabuf_sync_file_info(int fd, char name[32], int32_t *status, uint32_t *num_fences,
                            struct cdmabuf_fence_info *fences, uint32_t capacity);
+// SYNC_IOC_SET_DEADLINE (6.3): a CLOCK_MONOTONIC deadline hint for the fence (ENOTTY before).
+int cdmabuf_sync_set_deadline(int fd, uint64_t deadline_ns);
 
 // ---- sw_sync (debugfs sync/sw_sync; for tests) ----------------------------
 int cdmabuf_sw_sync_create_fence(int timeline_fd, uint32_t value, const char *name); // new fd

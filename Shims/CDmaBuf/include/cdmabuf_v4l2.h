@@ -83,9 +83,12 @@ int cdmabuf_v4l2_s_fmt(int fd, struct cdmabuf_v4l2_format *format);
 int cdmabuf_v4l2_try_fmt(int fd, struct cdmabuf_v4l2_format *format);
 int cdmabuf_v4l2_reqbufs(int fd, uint32_t type, uint32_t memory, uint32_t *count, uint32_t *capabilities);
 // VIDIOC_CREATE_BUFS: in: *count buffers sized for format; out: the first new index, the count
-// made and the queue's V4L2_BUF_CAP_*.
+// made, the queue's V4L2_BUF_CAP_* and (with V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS, 6.10) the
+// most buffers the queue can hold.
 int cdmabuf_v4l2_create_bufs(int fd, uint32_t memory, const struct cdmabuf_v4l2_format *format,
-                             uint32_t *index, uint32_t *count, uint32_t *capabilities);
+                             uint32_t *index, uint32_t *count, uint32_t *capabilities, uint32_t *max_num_buffers);
+// VIDIOC_REMOVE_BUFS (6.10): frees count buffers from index on (ENOTTY before).
+int cdmabuf_v4l2_remove_bufs(int fd, uint32_t type, uint32_t index, uint32_t count);
 int cdmabuf_v4l2_enum_framesizes(int fd, uint32_t pixelformat, uint32_t index, struct cdmabuf_v4l2_frame_size *out);
 int cdmabuf_v4l2_enum_frameintervals(int fd, uint32_t pixelformat, uint32_t width, uint32_t height, uint32_t index,
                                      struct cdmabuf_v4l2_frame_interval *out);

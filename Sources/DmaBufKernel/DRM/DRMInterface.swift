@@ -376,6 +376,10 @@ public protocol DRMInterface {
         _ fd: FileDescriptorNumber, _ request: DRMFramebufferRequest
     ) throws(KernelError) -> FramebufferID
     func drmRemoveFramebuffer(_ fd: FileDescriptorNumber, _ id: FramebufferID) throws(KernelError)
+    /// `DRM_IOCTL_MODE_CLOSEFB` (Linux 6.8): like RMFB, but a plane showing the framebuffer
+    /// keeps it until it shows another. EINVAL on kernels without it (drm_ioctl's answer to an
+    /// unknown core ioctl).
+    func drmCloseFramebuffer(_ fd: FileDescriptorNumber, _ id: FramebufferID) throws(KernelError)
     /// `DRM_IOCTL_MODE_ATOMIC`. Values of `OUT_FENCE_PTR` and `WRITEBACK_OUT_FENCE_PTR` are
     /// addresses of an `Int32` the kernel fills with a sync_file fd. An empty request is not
     /// sent at all (libdrm returns success without the ioctl).

@@ -213,6 +213,10 @@ extension LinuxKernel {
         try negativeErrno("DRM_IOCTL_MODE_RMFB", drmModeRmFB(fd.rawValue, id.rawValue))
     }
 
+    public func drmCloseFramebuffer(_ fd: FileDescriptorNumber, _ id: FramebufferID) throws(KernelError) {
+        try negativeErrno("DRM_IOCTL_MODE_CLOSEFB", cdmabuf_drm_mode_closefb(fd.rawValue, id.rawValue))
+    }
+
     public func drmAtomicCommit(
         _ fd: FileDescriptorNumber, _ properties: [DRMAtomicProperty], flags: DRMAtomicFlags, userData: UInt64
     ) throws(KernelError) {

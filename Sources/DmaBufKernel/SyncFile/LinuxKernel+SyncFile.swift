@@ -51,6 +51,10 @@ extension LinuxKernel {
         try newFD("SW_SYNC_IOC_CREATE_FENCE") { cdmabuf_sw_sync_create_fence(timeline.rawValue, value, name) }
     }
 
+    public func syncFileSetDeadline(_ fd: FileDescriptorNumber, deadlineNanoseconds: UInt64) throws(KernelError) {
+        _ = try call("SYNC_IOC_SET_DEADLINE") { cdmabuf_sync_set_deadline(fd.rawValue, deadlineNanoseconds) }
+    }
+
     public func swSyncIncrement(timeline: FileDescriptorNumber, by count: UInt32) throws(KernelError) {
         _ = try call("SW_SYNC_IOC_INC") { cdmabuf_sw_sync_inc(timeline.rawValue, count) }
     }

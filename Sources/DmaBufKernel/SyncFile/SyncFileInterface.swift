@@ -35,6 +35,9 @@ public protocol SyncFileInterface: AnyObject {
     )
         throws(KernelError) -> FileDescriptorNumber
     func syncFileInfo(_ fd: FileDescriptorNumber) throws(KernelError) -> SyncFileInfo
+    /// `SYNC_IOC_SET_DEADLINE` (Linux 6.3): a hint that the fence is wanted by
+    /// `deadlineNanoseconds` (CLOCK_MONOTONIC). ENOTTY on kernels without it.
+    func syncFileSetDeadline(_ fd: FileDescriptorNumber, deadlineNanoseconds: UInt64) throws(KernelError)
 
     // sw_sync (debugfs `sync/sw_sync`)
     func swSyncCreateFence(

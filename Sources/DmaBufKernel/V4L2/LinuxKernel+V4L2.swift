@@ -86,14 +86,22 @@ extension LinuxKernel {
     public func v4l2CreateBuffers(
         _ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32
     )
-        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
+        throws(KernelError) -> V4L2CreatedBuffers
     {
         var flat = Self.flat(format)
-        var index: UInt32 = 0, made = count, capabilities: UInt32 = 0
+        var index: UInt32 = 0, made = count, capabilities: UInt32 = 0, maximum: UInt32 = 0
         _ = try call("VIDIOC_CREATE_BUFS") {
-            cdmabuf_v4l2_create_bufs(fd.rawValue, memory.rawValue, &flat, &index, &made, &capabilities)
+            cdmabuf_v4l2_create_bufs(fd.rawValue, memory.rawValue, &flat, &index, &made, &capabilities, &maximum)
         }
-        return (index, made, V4L2BufferCapabilities(rawValue: capabilities))
+        let caps = V4L2BufferCapabilities(rawValue: capabilities)
+        return V4L2CreatedBuffers(
+            index: index, count: made, capabilities: caps, maximum: caps.contains(.maxNumBuffers) ? maximum : nil)
+    }
+
+    public func v4l2RemoveBuffers(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, count: UInt32
+    ) throws(KernelError) {
+        _ = try call("VIDIOC_REMOVE_BUFS") { cdmabuf_v4l2_remove_bufs(fd.rawValue, type.rawValue, index, count) }
     }
 
     public func v4l2EnumFrameSize(

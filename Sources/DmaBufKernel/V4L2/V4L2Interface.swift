@@ -85,6 +85,24 @@ public struct V4L2BufferCapabilities: OptionSet, Hashable, Sendable {
     public static let requests = V4L2BufferCapabilities(rawValue: 0x8)
     /// Buffers stay valid (mapped, exported) after REQBUFS(0) frees the queue.
     public static let orphanedBuffers = V4L2BufferCapabilities(rawValue: 0x10)
+    public static let m2mHoldCaptureBuffer = V4L2BufferCapabilities(rawValue: 0x20)
+    public static let mmapCacheHints = V4L2BufferCapabilities(rawValue: 0x40)
+    /// CREATE_BUFS reports `max_num_buffers` (Linux 6.10).
+    public static let maxNumBuffers = V4L2BufferCapabilities(rawValue: 0x80)
+    /// VIDIOC_REMOVE_BUFS works on this queue (Linux 6.10).
+    public static let removeBuffers = V4L2BufferCapabilities(rawValue: 0x100)
+}
+
+/// What `VIDIOC_CREATE_BUFS` made.
+public struct V4L2CreatedBuffers: Hashable, Sendable {
+    public var index: UInt32
+    public var count: UInt32
+    public var capabilities: V4L2BufferCapabilities
+    /// `max_num_buffers`, when the queue reports it (`.maxNumBuffers`).
+    public var maximum: UInt32?
+    public init(index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities, maximum: UInt32?) {
+        (self.index, self.count, self.capabilities, self.maximum) = (index, count, capabilities, maximum)
+    }
 }
 
 /// `v4l2_pix_format(_mplane)`.
@@ -258,11 +276,17 @@ public protocol V4L2Interface {
     )
         throws(KernelError) -> (count: UInt32, capabilities: V4L2BufferCapabilities)
     /// `VIDIOC_CREATE_BUFS`: up to `count` more buffers sized for `format` (its type is the
-    /// queue's); the first new index, how many were made and the queue's `V4L2_BUF_CAP_*`.
+    /// queue's); the first new index, how many were made, the queue's `V4L2_BUF_CAP_*` and,
+    /// where it reports `.maxNumBuffers` (Linux 6.10), the most buffers it can hold.
     func v4l2CreateBuffers(
         _ fd: FileDescriptorNumber, memory: V4L2Memory, format: V4L2Format, count: UInt32
     )
-        throws(KernelError) -> (index: UInt32, count: UInt32, capabilities: V4L2BufferCapabilities)
+        throws(KernelError) -> V4L2CreatedBuffers
+    /// `VIDIOC_REMOVE_BUFS` (Linux 6.10): frees `count` dequeued buffers from `index` on, leaving
+    /// the other indices as they are. ENOTTY on kernels without it.
+    func v4l2RemoveBuffers(
+        _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32, count: UInt32
+    ) throws(KernelError)
     /// `VIDIOC_ENUM_FRAMESIZES` at `index`; EINVAL past the last one.
     func v4l2EnumFrameSize(
         _ fd: FileDescriptorNumber, pixelFormat: V4L2PixelFormat, index: UInt32

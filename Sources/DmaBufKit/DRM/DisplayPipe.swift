@@ -197,7 +197,7 @@ public struct DisplayPipe: Sendable {
         do { try kernel.drmAtomicCommit(fd, changes, flags: flags, userData: userData ?? 0) } catch {
             throw error.at(device.path).explained(
                 error.errno == .EINVAL && device.driver == "vkms"
-                    ? "vkms composes on the CPU, so every imported dma-buf must support vmap (udmabuf has none before Linux 6.2), a writeback framebuffer must be \(mode.hdisplay)x\(mode.vdisplay) in a writeback format, and a flip cannot change outputs"
+                    ? "vkms composes on the CPU, so every imported dma-buf must support vmap (udmabuf's has it from Linux 6.2), a writeback framebuffer must be \(mode.hdisplay)x\(mode.vdisplay) in a writeback format, and a flip cannot change outputs"
                     : nil)
         }
 

@@ -45,6 +45,19 @@ public struct Framebuffer: ~Copyable, Sendable {
         do { try state.kernel.drmRemoveFramebuffer(state.fd, id) } catch { throw error.at(state.path) }
     }
 
+    /// `DRM_IOCTL_MODE_CLOSEFB` (Linux 6.8): removes it from this file without turning off a
+    /// plane that shows it (the plane keeps it until it shows another), so a client can hand
+    /// over the screen without a blank. Where the kernel has no CLOSEFB (EINVAL) the owner is
+    /// gone all the same: it removes the framebuffer (RMFB), which turns off a plane showing it.
+    public consuming func close() throws(KernelError) {
+        guard state.isOpen else {
+            removed = true
+            return
+        }
+        do { try state.kernel.drmCloseFramebuffer(state.fd, id) } catch { throw error.at(state.path) }
+        removed = true
+    }
+
     deinit {
         if !removed, state.isOpen { try? state.kernel.drmRemoveFramebuffer(state.fd, id) }
     }

@@ -39,6 +39,11 @@ extension PipelineScenario {
                     at: ["pipeline", "expect"], file: file)
             }
         }
+        if let expected = root.mapping?["expect-failure"], expected.mapping != nil {
+            try checkKeys(
+                expected, allowed: ExpectedFailure.CodingKeys.allCases.map(\.rawValue), at: ["expect-failure"],
+                file: file)
+        }
         let scenario: PipelineScenario
         do {
             scenario = try YAMLDecoder().decode(PipelineScenario.self, from: root)

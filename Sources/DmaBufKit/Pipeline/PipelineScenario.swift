@@ -4,25 +4,27 @@ import Logging
 
 /// A scripted pipeline test (`dmabuf-pipe run scenario.yaml`): the pipeline, what it must
 /// achieve (`pipeline.expect`), or — for a scenario that must fail — the words its failure
-/// must contain (`expect-failure`).
+/// must contain (`expect-failure`, see `ExpectedFailure`).
 public struct PipelineScenario: Codable, Sendable {
     public var name: String
     public var description: String?
     public var pipeline: PipelineConfiguration
-    public var expectFailure: String?
+    public var expectFailure: ExpectedFailure?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, pipeline, expectFailure = "expect-failure"
     }
 
-    public init(name: String, description: String? = nil, pipeline: PipelineConfiguration, expectFailure: String? = nil)
-    {
+    public init(
+        name: String, description: String? = nil, pipeline: PipelineConfiguration, expectFailure: ExpectedFailure? = nil
+    ) {
         (self.name, self.description, self.pipeline, self.expectFailure) = (name, description, pipeline, expectFailure)
     }
 
     /// Runs the scenario: passed when the pipeline met its expectations, or, with
-    /// `expect-failure`, when it failed for that reason. A device that is absent or not
-    /// accessible makes it skipped or denied, whatever it expected.
+    /// `expect-failure`, when it failed for that reason (where the expectation depends on a
+    /// sharing cell, that cell is tried first). A device that is absent or not accessible makes
+    /// it skipped or denied, whatever it expected.
     public func run(
         kernel: any Kernel, logger: Logger, stopRequest: @escaping () -> Int32? = { nil },
         progress: (Pipeline.Progress) -> Void = { _ in }
@@ -37,6 +39,7 @@ public struct PipelineScenario: Codable, Sendable {
         kernel: any Kernel, logger: Logger, stopRequest: @escaping () -> Int32?, progress: (Pipeline.Progress) -> Void
     ) -> ScenarioResult {
         var result = ScenarioResult(name: name, report: nil, error: nil, status: .failed, reason: "")
+        let expectation = expectFailure.map { ($0, $0.applies(kernel: kernel, logger: logger)) }
         do {
             var pipeline = Pipeline(self.pipeline, kernel: kernel, logger: logger)
             pipeline.stopRequest = stopRequest
@@ -62,18 +65,25 @@ public struct PipelineScenario: Codable, Sendable {
                 if result.status != .failed { return result }
             }
         }
-        if let expected = expectFailure {
+        if let (expected, outcome) = expectation, outcome.applies {
+            let words = expected.reason
+            let tried = outcome.evidence.map { " (\($0))" } ?? ""
             let failed = result.error != nil || result.report?.passed == false
-            let asExpected = failed && result.reason.localizedCaseInsensitiveContains(expected)
+            let asExpected = failed && result.reason.localizedCaseInsensitiveContains(words)
             result.status = asExpected ? .passed : .failed
             result.reason =
                 failed
-                ? "failed as expected (\(expected)): \(result.reason)" : "was expected to fail (\(expected)) but passed"
+                ? "failed as expected (\(words))\(tried): \(result.reason)"
+                : "was expected to fail (\(words))\(tried) but passed"
             if failed && !asExpected {
-                result.reason = "failed, but not for the expected reason (\(expected)): \(result.reason)"
+                result.reason = "failed, but not for the expected reason (\(words))\(tried): \(result.reason)"
             }
         } else {
             result.status = result.error == nil && result.report?.passed == true ? .passed : .failed
+            if let (expected, outcome) = expectation, let evidence = outcome.evidence {
+                let note = "expected to pass, not to fail (\(expected.reason)): \(evidence)"
+                result.reason = result.reason.isEmpty ? note : "\(result.reason); \(note)"
+            }
         }
         return result
     }

@@ -80,7 +80,8 @@ extension Probe {
         try queue.release()
     }
 
-    /// A udmabuf per plane; EFAULT at QBUF is this kernel's known limit (no udmabuf vmap before 6.2).
+    /// A udmabuf per plane; EFAULT at QBUF is the driver refusing to map it (`unsupported`: a
+    /// vb2-vmalloc driver needs the exporter's vmap, which udmabuf has from Linux 6.2).
     func probeUdmabufImport(_ device: borrowing V4L2Device, type: V4L2BufferType, sizes: [Int]) -> ProbeCheck {
         let page = kernel.pageSize
         var held: [FileDescriptorNumber] = []

@@ -67,8 +67,10 @@ public struct Probe {
             case .v4l2(let path, _)?: going() ? probeV4L2(only: path) : notTried(interrupted)
             case nil: going() ? probeV4L2() : notTried(interrupted)
             }
+        let interfaces = device == nil && going() ? probeInterfaces() : nil
         let sharing = matrix && going() ? sharingMatrix(importersOf: device, going: going) : nil
-        let statuses = [heaps.status, udmabuf.status, syncFile.status, drm.status, v4l2.status]
+        let statuses = [heaps.status, udmabuf.status, syncFile.status, drm.status, v4l2.status, interfaces?.status]
+            .compactMap { $0 }
         let exitCode: Int32 =
             interruption.map(ExitStatus.interrupted(by:))
             ?? (statuses.contains(.failed)
@@ -83,6 +85,7 @@ public struct Probe {
                 kind: kernel.kind, release: (try? kernel.kernelRelease()) ?? "unknown", pageSize: kernel.pageSize),
             heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, v4l2: v4l2, matrix: sharing,
             exitCode: exitCode)
+        report.interfaces = interfaces
         report.device = device?.path
         report.interruptedBy = interruption.map(StopSignals.name)
         return report

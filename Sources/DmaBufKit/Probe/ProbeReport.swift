@@ -20,6 +20,9 @@ public struct ProbeReport: Codable, Sendable, Equatable {
     public var drm: Section<DRMReport>
     /// One item per V4L2 video node (capture, output or mem2mem).
     public var v4l2: Section<V4L2Report>
+    /// Interfaces newer than some kernels in use (REMOVE_BUFS, SET_DEADLINE, CLOSEFB), each
+    /// tried (absent with `--device`).
+    public var interfaces: Section<InterfaceReport>?
     /// Every exporter × importer, tried (absent when not asked for).
     public var matrix: SharingMatrix?
     public var exitCode: Int32

@@ -49,6 +49,17 @@ extension ProbeReport {
             lines += Self.problems(node.checks)
         }
 
+        if let interfaces {
+            lines.append(Self.row("newer ioctls", interfaces.status, "each tried; missing = this kernel has none"))
+            for item in interfaces.items {
+                let since = "Linux \(item.since)"
+                lines.append(
+                    Self.row(
+                        "  " + item.name, item.status,
+                        "\(since)\(item.path.map { ", on \($0)" } ?? ""): \(item.detail)"))
+            }
+        }
+
         lines.append("")
         if let matrix {
             lines.append("")

@@ -2,7 +2,9 @@ import DmaBufKernel
 
 /// Every exporter × every importer, each cell tried for real: a buffer from the exporter,
 /// sized for the importer, imported (PRIME, plus AddFB2 on KMS devices) or queued (V4L2
-/// DMABUF QBUF). A failure the kernel is known to have says which limit it is.
+/// DMABUF QBUF); on KMS devices a full-screen buffer is also scanned out and, with writeback,
+/// compared pixel for pixel. A cell the device refuses while a control try on the same device
+/// works is a limit (`unsupported`), with what the tries showed.
 public struct SharingMatrix: Codable, Sendable, Equatable {
     public var exporters: [String]
     public var importers: [String]
@@ -67,6 +69,28 @@ extension Probe {
         let name: String
         let size: Int
         let use: (borrowing DmaBuf) throws -> Void
+        var scanout: MatrixScanout? = nil
+    }
+
+    /// A KMS device's scanout of a full-screen XRGB8888 buffer, and the same with the device's
+    /// own dumb buffer as the control (tried once, when a cell's scanout fails).
+    final class MatrixScanout {
+        let size: Int
+        let frame: String
+        let show: (borrowing DmaBuf) throws -> Void
+        private let control: () throws -> Void
+        private(set) lazy var controlError: String? = {
+            do {
+                try control()
+                return nil
+            } catch { return "\(error)" }
+        }()
+        init(
+            size: Int, frame: String, show: @escaping (borrowing DmaBuf) throws -> Void,
+            control: @escaping () throws -> Void
+        ) {
+            (self.size, self.frame, self.show, self.control) = (size, frame, show, control)
+        }
     }
 
     /// Every exporter with every importer; with `device`, that device is the only importer and
@@ -99,6 +123,15 @@ extension Probe {
         return SharingMatrix(exporters: exporters.map(\.name), importers: importers.map(\.name), cells: cells)
     }
 
+    /// One cell of the matrix, tried alone; nil when this machine has no such exporter or
+    /// importer.
+    public func sharingCell(_ exporter: String, _ importer: String) -> SharingMatrix.Cell? {
+        guard let made = matrixExporters().first(where: { $0.name == exporter }),
+            let using = matrixImporters().first(where: { $0.name == importer })
+        else { return nil }
+        return tryCell(made, using)
+    }
+
     private func tryCell(_ exporter: MatrixExporter, _ importer: MatrixImporter) -> SharingMatrix.Cell {
         var cell = SharingMatrix.Cell(exporter: exporter.name, importer: importer.name, status: .ok)
         do {
@@ -112,12 +145,7 @@ extension Probe {
                 throw error
             }
             try buffer.close()
-            if exporter.name == "udmabuf", importer.name.hasSuffix(":vkms"),
-                (try? kernel.kernelRelease())?.hasPrefix("6.1.") == true
-            {
-                cell.reason =
-                    "import and AddFB2 work, but scanning it out fails on 6.1: vkms reads planes through vmap, which udmabuf gains in 6.2"
-            }
+            if let scanout = importer.scanout { try tryScanout(scanout, exporter, into: &cell) }
         } catch let error as KernelError {
             cell.operation = error.operation
             cell.errno = error.errno.name
@@ -128,6 +156,36 @@ extension Probe {
             cell.reason = "\(error)"
         }
         return cell
+    }
+
+    /// The KMS part of a cell whose import worked: a full-screen buffer from the exporter,
+    /// scanned out. A refusal is the device's limit when its own dumb buffer scans out.
+    private func tryScanout(
+        _ scanout: MatrixScanout, _ exporter: MatrixExporter, into cell: inout SharingMatrix.Cell
+    )
+        throws
+    {
+        guard let buffer = try exporter.make(scanout.size) else {
+            cell.reason =
+                "import and AddFB2 work; scanout not tried: the exporter's buffers are smaller than a \(scanout.frame) frame"
+            return
+        }
+        let shown = Result { try scanout.show(buffer) }
+        try? buffer.close()
+        if case .failure(let error) = shown {
+            if let error = error as? KernelError {
+                (cell.operation, cell.errno) = (error.operation, error.errno.name)
+            }
+            if let controlError = scanout.controlError {
+                cell.status = .failed
+                cell.reason =
+                    "import and AddFB2 work; scanning out a \(scanout.frame) frame fails: \(error); the device's own dumb buffer fails too: \(controlError)"
+            } else {
+                cell.status = .unsupported
+                cell.reason =
+                    "import and AddFB2 work, but scanning out a \(scanout.frame) frame of this exporter's memory fails while the device's own dumb buffer scans out: \(error)"
+            }
+        }
     }
 
     private func matrixExporters() -> [MatrixExporter] {
@@ -185,21 +243,36 @@ extension Probe {
                 try? device.close()
             }
             // A 256x256 XRGB8888 framebuffer: 256 KiB.
-            importers.append(
-                MatrixImporter(name: kms ? "prime+addfb2:\(driver)" : "prime:\(driver)", size: 256 * 1024) {
-                    [kms] buffer in
-                    let device = try DRMDevice(path: path, kernel: kernel)
-                    let gem = try device.importBuffer(buffer)
-                    if kms {
-                        let framebuffer = try device.addFramebuffer(
-                            DRMFramebufferRequest(
-                                width: 256, height: 256, format: DRMFormat.xrgb8888, handles: [gem.handle],
-                                pitches: [1024]))
-                        try framebuffer.remove()
-                    }
-                    try gem.close()
-                    try device.close()
-                })
+            var importer = MatrixImporter(name: kms ? "prime+addfb2:\(driver)" : "prime:\(driver)", size: 256 * 1024) {
+                [kms] buffer in
+                let device = try DRMDevice(path: path, kernel: kernel)
+                let gem = try device.importBuffer(buffer)
+                if kms {
+                    let framebuffer = try device.addFramebuffer(
+                        DRMFramebufferRequest(
+                            width: 256, height: 256, format: DRMFormat.xrgb8888, handles: [gem.handle],
+                            pitches: [1024]))
+                    try framebuffer.remove()
+                }
+                try gem.close()
+                try device.close()
+            }
+            if kms, let mode = try? displayMode(path) {
+                importer.scanout = MatrixScanout(
+                    size: Int(mode.hdisplay) * Int(mode.vdisplay) * 4,
+                    frame: "\(mode.hdisplay)x\(mode.vdisplay) XRGB8888",
+                    show: { buffer in
+                        let device = try DRMDevice(path: path, kernel: kernel)
+                        try expectScanout(of: buffer, try DisplayPipe(device: device), device)
+                        try device.close()
+                    },
+                    control: {
+                        let device = try DRMDevice(path: path, kernel: kernel)
+                        try expectWritebackMatches(try DisplayPipe(device: device), device)
+                        try device.close()
+                    })
+            }
+            importers.append(importer)
         }
         for node in (try? V4L2Device.nodes(kernel: kernel)) ?? [] {
             guard let (type, sizes) = videoNode(node.path), sizes.count == 1 else { continue }
@@ -211,6 +284,14 @@ extension Probe {
                 })
         }
         return importers
+    }
+
+    /// The mode the display pipe of a KMS device would show.
+    private func displayMode(_ path: String) throws -> DRMModeInfo {
+        let device = try DRMDevice(path: path, kernel: kernel)
+        let mode = Result { try DisplayPipe(device: device).mode }
+        try? device.close()
+        return try mode.get()
     }
 
     /// The buffer type a video node streams and its current plane sizes; nil for nodes

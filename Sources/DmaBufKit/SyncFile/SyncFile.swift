@@ -1,4 +1,5 @@
 import DmaBufKernel
+import Glibc
 
 /// Where a fence (or a whole sync_file) stands.
 public enum FenceStatus: Hashable, Sendable, CustomStringConvertible {
@@ -39,6 +40,21 @@ public struct SyncFile: ~Copyable, Sendable {
 
     public func status() throws(KernelError) -> FenceStatus {
         FenceStatus(kernelStatus: try info().status)
+    }
+
+    /// Tells the fences' drivers the result is wanted `delay` from now (`SYNC_IOC_SET_DEADLINE`,
+    /// Linux 6.3; CLOCK_MONOTONIC, the vblank clock): a hint a driver may boost its clock for,
+    /// never a wait. ENOTTY on kernels without it.
+    public func setDeadline(after delay: Duration) throws(KernelError) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let (seconds, attoseconds) = delay.components
+        let deadline =
+            UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec) + UInt64(max(0, seconds)) * 1_000_000_000
+            + UInt64(max(0, attoseconds) / 1_000_000_000)
+        try descriptor.perform { kernel, fd throws(KernelError) in
+            try kernel.syncFileSetDeadline(fd, deadlineNanoseconds: deadline)
+        }
     }
 
     /// Waits until every fence signalled (true) or the timeout passed (false).

@@ -19,8 +19,12 @@ public struct V4L2Queue: ~Copyable {
     public let path: String
     public let type: V4L2BufferType
     public let memory: V4L2Memory
-    /// Buffers the queue has (REQBUFS, then CREATE_BUFS).
-    public private(set) var count: Int
+    /// The buffers the queue holds, by index: 0..<n after REQBUFS; CREATE_BUFS adds, and
+    /// REMOVE_BUFS takes out, so after a removal they need not be contiguous.
+    public private(set) var indices: [BufferIndex]
+    public var count: Int { indices.count }
+    /// The most buffers the queue can hold, once CREATE_BUFS reported it (Linux 6.10).
+    public private(set) var maximumBuffers: Int?
     /// Planes per buffer (1 for single-planar types).
     public let planeCount: Int
     /// What the queue supports (`V4L2_BUF_CAP_*`).
@@ -44,8 +48,8 @@ public struct V4L2Queue: ~Copyable {
         }
         descriptor = own
         path = device.path
-        (self.type, self.memory, self.count, self.capabilities) = (
-            type, memory, Int(granted.count), granted.capabilities
+        (self.type, self.memory, self.indices, self.capabilities) = (
+            type, memory, (0..<granted.count).map(BufferIndex.init(rawValue:)), granted.capabilities
         )
         planeCount = type.isMultiplanar ? format.planes.count : 1
     }
@@ -59,15 +63,27 @@ public struct V4L2Queue: ~Copyable {
         let made = try run { () throws(KernelError) in
             try kernel.v4l2CreateBuffers(fd, memory: memory, format: asked, count: number)
         }
-        self.count = Int(made.index + made.count)
-        return (made.index..<(made.index + made.count)).map { BufferIndex(rawValue: $0) }
+        let added = (made.index..<(made.index + made.count)).map { BufferIndex(rawValue: $0) }
+        indices = (indices + added).sorted { $0.rawValue < $1.rawValue }
+        if let maximum = made.maximum { maximumBuffers = Int(maximum) }
+        return added
+    }
+
+    /// REMOVE_BUFS (Linux 6.10): frees `count` buffers from `index` on; each must exist and
+    /// be dequeued (EINVAL, EBUSY). ENOTTY where the kernel has no such ioctl; the queue's
+    /// `.removeBuffers` capability says beforehand.
+    public mutating func removeBuffers(from index: BufferIndex, count: Int) throws(KernelError) {
+        let number: UInt32 = try checkedArgument(count, "count", operation: "VIDIOC_REMOVE_BUFS", path: path)
+        try run { () throws(KernelError) in
+            try kernel.v4l2RemoveBuffers(fd, type: type, index: index.rawValue, count: number)
+        }
+        let removed = index.rawValue..<(index.rawValue + number)
+        indices.removeAll { removed.contains($0.rawValue) }
     }
 
     private func run<T>(_ body: () throws(KernelError) -> T) throws(KernelError) -> T {
         do { return try body() } catch { throw error.at(path) }
     }
-
-    public var indices: [BufferIndex] { (0..<count).map { BufferIndex(rawValue: UInt32($0)) } }
 
     public func info(_ index: BufferIndex) throws(KernelError) -> V4L2BufferInfo {
         try run { () throws(KernelError) in
@@ -114,7 +130,7 @@ public struct V4L2Queue: ~Copyable {
         } catch {
             throw error.at(path).explained(
                 error.errno == .EFAULT && memory == .dmabuf
-                    ? "the driver could not map the dma-buf: vb2-vmalloc drivers (vivid, vim2m, …) need its vmap, which udmabuf lacks before Linux 6.2"
+                    ? "the driver could not map the dma-buf: a vb2-vmalloc driver (vivid, vim2m, …) maps it with the exporter's vmap (udmabuf has one from Linux 6.2), a vb2-dma-contig driver needs it physically contiguous"
                     : nil)
         }
     }
