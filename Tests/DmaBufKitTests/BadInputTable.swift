@@ -1,7 +1,7 @@
 import DmaBufKit
 import Foundation
 
-/// Bad inputs and the errno Linux 6.1 answers each with. One table, run against the simulated
+/// Bad inputs and the errno Linux 6.1 and 6.12 answer each with. One table, run against the simulated
 /// kernel here and against the real one in the VM: both must agree row for row.
 ///
 /// Rows call the `Kernel` interface directly, so the kernel (not our typed layer) answers.
@@ -9,11 +9,14 @@ import Foundation
 struct BadInput: Sendable, CustomStringConvertible {
     let name: String
     let expected: Errno
-    /// The 6.1 source line that gives this answer.
+    /// The 6.1 source line that gives this answer, and the 6.12 one where it changed.
     let source: String
+    var linux6_12: String? = nil
     let run: @Sendable (BadInputFixture) throws(KernelError) -> FileDescriptorNumber?
 
     var description: String { name }
+    /// Both kernels' lines, where they differ.
+    var citation: String { linux6_12.map { "6.1 \(source); 6.12 \($0)" } ?? source }
 }
 
 /// The resources rows need, opened fresh for each row and closed after it.
@@ -137,13 +140,19 @@ enum BadInputTable {
     ]
 
     static let udmabuf: [BadInput] = [
-        BadInput(name: "udmabuf: fd is not a memfd", expected: .EBADFD, source: "udmabuf.c: !shmem_mapping(mapping)") {
+        BadInput(
+            name: "udmabuf: fd is not a memfd", expected: .EBADFD, source: "udmabuf.c: !shmem_mapping(mapping)",
+            linux6_12: "udmabuf.c check_memfd_seals: !shmem_file && !is_file_hugepages"
+        ) {
             f throws(KernelError) in
             let device = try f.udmabuf()
             return try f.kernel.udmabufCreate(
                 device: device, memfd: device, flags: UdmabufFlags.closeOnExec, offset: 0, size: f.page)
         },
-        BadInput(name: "udmabuf: fd is a dma-buf", expected: .EBADFD, source: "udmabuf.c: !shmem_mapping(mapping)") {
+        BadInput(
+            name: "udmabuf: fd is a dma-buf", expected: .EBADFD, source: "udmabuf.c: !shmem_mapping(mapping)",
+            linux6_12: "udmabuf.c check_memfd_seals: !shmem_file && !is_file_hugepages"
+        ) {
             f throws(KernelError) in
             try f.kernel.udmabufCreate(
                 device: try f.udmabuf(), memfd: try f.dmaBuf(), flags: [], offset: 0, size: f.page)
@@ -181,20 +190,29 @@ enum BadInputTable {
                 size: f.page)
         },
         BadInput(
-            name: "udmabuf: unaligned offset", expected: .EINVAL, source: "udmabuf.c: !IS_ALIGNED(offset, PAGE_SIZE)"
+            name: "udmabuf: unaligned offset", expected: .EINVAL, source: "udmabuf.c: !IS_ALIGNED(offset, PAGE_SIZE)",
+            linux6_12: "udmabuf.c: !PAGE_ALIGNED(list[i].offset)"
         ) { f throws(KernelError) in
             try f.kernel.udmabufCreate(
                 device: try f.udmabuf(), memfd: try f.memfd(), flags: [], offset: 100, size: f.page)
         },
-        BadInput(name: "udmabuf: unaligned size", expected: .EINVAL, source: "udmabuf.c: !IS_ALIGNED(size, PAGE_SIZE)")
-        { f throws(KernelError) in
+        BadInput(
+            name: "udmabuf: unaligned size", expected: .EINVAL, source: "udmabuf.c: !IS_ALIGNED(size, PAGE_SIZE)",
+            linux6_12: "udmabuf.c: !PAGE_ALIGNED(list[i].size)"
+        ) { f throws(KernelError) in
             try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(), flags: [], offset: 0, size: 100)
         },
-        BadInput(name: "udmabuf: zero size", expected: .EINVAL, source: "udmabuf.c: if (!ubuf->pagecount)") {
+        BadInput(
+            name: "udmabuf: zero size", expected: .EINVAL, source: "udmabuf.c: if (!ubuf->pagecount)",
+            linux6_12: "udmabuf.c: if (!pgcnt)"
+        ) {
             f throws(KernelError) in
             try f.kernel.udmabufCreate(device: try f.udmabuf(), memfd: try f.memfd(), flags: [], offset: 0, size: 0)
         },
-        BadInput(name: "udmabuf: over size_limit_mb", expected: .EINVAL, source: "udmabuf.c: pagecount > pglimit") {
+        BadInput(
+            name: "udmabuf: over size_limit_mb", expected: .EINVAL, source: "udmabuf.c: pagecount > pglimit",
+            linux6_12: "udmabuf.c: pgcnt > pglimit"
+        ) {
             f throws(KernelError) in
             let size = f.udmabufSizeLimit + f.page
             return try f.kernel.udmabufCreate(
@@ -202,7 +220,8 @@ enum BadInputTable {
         },
         BadInput(
             name: "udmabuf: range past the end of the memfd", expected: .EINVAL,
-            source: "shmem_get_folio_gfp: index >= i_size"
+            source: "shmem_get_folio_gfp: index >= i_size",
+            linux6_12: "udmabuf_pin_folios: memfd_pin_folios finds no folio past i_size"
         ) { f throws(KernelError) in
             try f.kernel.udmabufCreate(
                 device: try f.udmabuf(), memfd: try f.memfd(pages: 4), flags: [], offset: 4 * f.page, size: f.page)
@@ -214,13 +233,17 @@ enum BadInputTable {
                 repeating: UdmabufItem(memfd: memfd, offset: 0, size: f.page), count: f.udmabufListLimit + 1)
             return try f.kernel.udmabufCreateList(device: try f.udmabuf(), flags: [], items: items)
         },
-        BadInput(name: "udmabuf list: empty", expected: .EINVAL, source: "udmabuf.c: if (!ubuf->pagecount)") {
+        BadInput(
+            name: "udmabuf list: empty", expected: .EINVAL, source: "udmabuf.c: if (!ubuf->pagecount)",
+            linux6_12: "udmabuf.c: if (!pgcnt)"
+        ) {
             f throws(KernelError) in
             try f.kernel.udmabufCreateList(device: try f.udmabuf(), flags: [], items: [])
         },
         BadInput(
             name: "udmabuf list: second range unsealed", expected: .EINVAL,
-            source: "udmabuf.c: SEALS_WANTED, after pinning range 1"
+            source: "udmabuf.c: SEALS_WANTED, after pinning range 1",
+            linux6_12: "udmabuf.c check_memfd_seals: SEALS_WANTED, after pinning range 1"
         ) { f throws(KernelError) in
             let items = [
                 UdmabufItem(memfd: try f.memfd(), offset: 0, size: f.page),

@@ -10,13 +10,14 @@ func check(_ row: BadInput, on kernel: any Kernel) {
         do throws(KernelError) {
             if let fd = try row.run(fixture) {
                 try? kernel.close(fd)
-                Issue.record("\(row.name): succeeded, expected \(row.expected.name) (\(row.source))")
+                Issue.record("\(row.name): succeeded, expected \(row.expected.name) (\(row.citation))")
             } else {
-                Issue.record("\(row.name): succeeded, expected \(row.expected.name) (\(row.source))")
+                Issue.record("\(row.name): succeeded, expected \(row.expected.name) (\(row.citation))")
             }
         } catch {
             #expect(
-                error.errno == row.expected, "\(row.name): \(error) — expected \(row.expected.name) per \(row.source)")
+                error.errno == row.expected, "\(row.name): \(error) — expected \(row.expected.name) per \(row.citation)"
+            )
         }
     }
 }

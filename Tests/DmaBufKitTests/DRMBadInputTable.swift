@@ -1,8 +1,8 @@
 import DmaBufKit
 import Testing
 
-/// Bad DRM inputs (after IGT's kms_addfb_basic and prime tests) and the errno Linux 6.1 gives,
-/// each citing where. Every row runs on the simulated and on the real kernel, through the raw
+/// Bad DRM inputs (after IGT's kms_addfb_basic and prime tests) and the errno Linux 6.1 and
+/// 6.12 give, each citing where (the same functions and checks answer on both). Every row runs on the simulated and on the real kernel, through the raw
 /// `Kernel` interface so the bad values reach the kernel unchanged.
 struct DRMBadInput: CustomTestStringConvertible, Sendable {
     let name: String

@@ -97,17 +97,19 @@ func expectError<E: Error>(
 /// Expects `body` to throw a KernelError with `errno`, and returns it for further checks.
 @discardableResult
 func expectKernelError(
-    _ errno: Errno, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
+    _ errno: Errno, because source: String? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
 ) -> KernelError? {
+    let per = source.map { " per \($0)" } ?? ""
     do {
         try body()
-        Issue.record("expected \(errno.name), but it succeeded", sourceLocation: sourceLocation)
+        Issue.record("expected \(errno.name)\(per), but it succeeded", sourceLocation: sourceLocation)
         return nil
     } catch let error as KernelError {
-        #expect(error.errno == errno, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.errno == errno, "\(error) — expected \(errno.name)\(per)", sourceLocation: sourceLocation)
         return error
     } catch {
-        Issue.record("expected KernelError \(errno.name), got \(error)", sourceLocation: sourceLocation)
+        Issue.record("expected KernelError \(errno.name)\(per), got \(error)", sourceLocation: sourceLocation)
         return nil
     }
 }

@@ -1,15 +1,18 @@
 import DmaBufKit
 import Testing
 
-/// Bad V4L2 inputs on vivid's capture node and the errno Linux 6.1 gives, each citing the
-/// line of videobuf2 (or vivid) that answers. Every row runs on the simulated and on the real
+/// Bad V4L2 inputs on vivid's capture node and the errno Linux 6.1 and 6.12 give, each citing
+/// the line of videobuf2 (or vivid) that answers on each. Every row runs on the simulated and on the real
 /// kernel, through the raw `Kernel` interface so the bad values reach the kernel unchanged.
 struct V4L2BadInput: CustomTestStringConvertible, Sendable {
     let name: String
     let errno: Errno
+    /// The 6.1 source line that answers, and the 6.12 one where it moved or changed.
     let source: String
+    var linux6_12: String? = nil
     let run: @Sendable (V4L2Fixture) throws(KernelError) -> Void
     var testDescription: String { "\(name) → \(errno.name)" }
+    var citation: String { linux6_12.map { "6.1 \(source); 6.12 \($0)" } ?? source }
 }
 
 /// vivid-000-vid-cap opened non-blocking, the size of one frame, and the dma-bufs and memfds
@@ -55,35 +58,40 @@ enum V4L2BadInputTable {
     static let v4l2 = "videobuf2-v4l2.c"
     static let rows: [V4L2BadInput] = [
         V4L2BadInput(
-            name: "QBUF DMABUF of a memfd", errno: .EINVAL, source: "\(core):1280 __prepare_dmabuf: dma_buf_get fails"
+            name: "QBUF DMABUF of a memfd", errno: .EINVAL, source: "\(core):1280 __prepare_dmabuf: dma_buf_get fails",
+            linux6_12: "\(core):1398 __prepare_dmabuf: dma_buf_get fails"
         ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(fd: try f.files.memfd()))
         },
         V4L2BadInput(
             name: "QBUF DMABUF of an fd that is not open", errno: .EINVAL,
-            source: "\(core):1280 __prepare_dmabuf: dma_buf_get fails"
+            source: "\(core):1280 __prepare_dmabuf: dma_buf_get fails",
+            linux6_12: "\(core):1398 __prepare_dmabuf: dma_buf_get fails"
         ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(fd: FileDescriptorNumber(rawValue: 9999)))
         },
         V4L2BadInput(
             name: "QBUF DMABUF smaller than the plane", errno: .EINVAL,
-            source: "\(core):1291 __prepare_dmabuf: length < min_length"
+            source: "\(core):1291 __prepare_dmabuf: length < min_length",
+            linux6_12: "\(core):1413 __prepare_dmabuf: length < min_length"
         ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(fd: try f.files.dmaBuf()))
         },
         V4L2BadInput(
             name: "QBUF an index beyond the buffers", errno: .EINVAL,
-            source: "\(v4l2):381 vb2_queue_or_prepare_buf: index >= num_buffers"
+            source: "\(v4l2):381 vb2_queue_or_prepare_buf: index >= num_buffers",
+            linux6_12: "\(v4l2):822 vb2_qbuf: vb2_get_buffer(q, b->index) == NULL"
         ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(2, fd: try f.frameBuffer()))
         },
         V4L2BadInput(
             name: "QBUF an MMAP buffer on a DMABUF queue", errno: .EINVAL,
-            source: "\(v4l2):392 vb2_queue_or_prepare_buf: memory != q->memory"
+            source: "\(v4l2):392 vb2_queue_or_prepare_buf: memory != q->memory",
+            linux6_12: "\(v4l2):380 vb2_queue_or_prepare_buf: memory != q->memory"
         ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2QueueBuffer(
@@ -91,7 +99,8 @@ enum V4L2BadInputTable {
         },
         V4L2BadInput(
             name: "QBUF a buffer already queued", errno: .EINVAL,
-            source: "\(core):1747 vb2_core_qbuf: state is not DEQUEUED or PREPARED"
+            source: "\(core):1747 vb2_core_qbuf: state is not DEQUEUED or PREPARED",
+            linux6_12: "\(core):1924 vb2_core_qbuf: state is not DEQUEUED or PREPARED"
         ) { f throws(KernelError) in
             try f.request(.dmabuf)
             let buffer = f.dmaBufBuffer(fd: try f.frameBuffer())
@@ -99,18 +108,21 @@ enum V4L2BadInputTable {
             _ = try f.kernel.v4l2QueueBuffer(f.video, buffer)
         },
         V4L2BadInput(
-            name: "DQBUF before STREAMON", errno: .EINVAL, source: "\(core):1830 __vb2_wait_for_done_vb: !q->streaming"
+            name: "DQBUF before STREAMON", errno: .EINVAL, source: "\(core):1830 __vb2_wait_for_done_vb: !q->streaming",
+            linux6_12: "\(core):2007 __vb2_wait_for_done_vb: !q->streaming"
         ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = try f.kernel.v4l2DequeueBuffer(f.video, type: .videoCapture, memory: .dmabuf, planes: 1)
         },
         V4L2BadInput(
-            name: "STREAMON without buffers", errno: .EINVAL, source: "\(core):2129 vb2_core_streamon: !q->num_buffers"
+            name: "STREAMON without buffers", errno: .EINVAL, source: "\(core):2129 vb2_core_streamon: !q->num_buffers",
+            linux6_12: "\(core):2321 vb2_core_streamon: !q_num_bufs"
         ) { f throws(KernelError) in
             try f.kernel.v4l2Stream(f.video, type: .videoCapture, on: true)
         },
         V4L2BadInput(
-            name: "REQBUFS while streaming", errno: .EBUSY, source: "\(core):772 vb2_core_reqbufs: q->streaming"
+            name: "REQBUFS while streaming", errno: .EBUSY, source: "\(core):772 vb2_core_reqbufs: q->streaming",
+            linux6_12: "\(core):883 vb2_core_reqbufs: q->streaming"
         ) { f throws(KernelError) in
             try f.request(.mmap)
             try f.kernel.v4l2Stream(f.video, type: .videoCapture, on: true)
@@ -118,7 +130,8 @@ enum V4L2BadInputTable {
         },
         V4L2BadInput(
             name: "REQBUFS from a second open while the first owns the queue", errno: .EBUSY,
-            source: "\(v4l2):993 vb2_ioctl_reqbufs: vb2_queue_is_busy"
+            source: "\(v4l2):993 vb2_ioctl_reqbufs: vb2_queue_is_busy",
+            linux6_12: "\(v4l2):1039 vb2_ioctl_reqbufs: vb2_queue_is_busy"
         ) { f throws(KernelError) in
             try f.request(.mmap)
             let other = f.files.own(try f.kernel.open(f.path, flags: [.readWrite, .nonBlocking, .closeOnExec]))
@@ -126,7 +139,8 @@ enum V4L2BadInputTable {
         },
         V4L2BadInput(
             name: "S_FMT while buffers are allocated", errno: .EBUSY,
-            source: "vivid-vid-cap.c:712 vivid_s_fmt_vid_cap: vb2_is_busy"
+            source: "vivid-vid-cap.c:712 vivid_s_fmt_vid_cap: vb2_is_busy",
+            linux6_12: "vivid-vid-cap.c:703 vivid_s_fmt_vid_cap: vb2_is_busy"
         ) { f throws(KernelError) in
             try f.request(.mmap)
             var format = try f.kernel.v4l2GetFormat(f.video, type: .videoCapture)
@@ -135,13 +149,15 @@ enum V4L2BadInputTable {
         },
         V4L2BadInput(
             name: "mmap of a DMABUF queue", errno: .EINVAL,
-            source: "\(core):2208 __find_plane_by_offset: memory != MMAP"
+            source: "\(core):2208 __find_plane_by_offset: memory != MMAP",
+            linux6_12: "\(core):2404 __find_plane_by_offset: memory != MMAP"
         ) { f throws(KernelError) in
             try f.request(.dmabuf)
             try f.files.map(f.video, length: Int(f.sizeImage), protection: [.read])
         },
         V4L2BadInput(
-            name: "EXPBUF on a DMABUF queue", errno: .EINVAL, source: "\(core):2246 vb2_core_expbuf: memory != MMAP"
+            name: "EXPBUF on a DMABUF queue", errno: .EINVAL, source: "\(core):2246 vb2_core_expbuf: memory != MMAP",
+            linux6_12: "\(core):2434 vb2_core_expbuf: memory != MMAP"
         ) { f throws(KernelError) in
             try f.request(.dmabuf)
             _ = f.files.own(
@@ -149,7 +165,8 @@ enum V4L2BadInputTable {
         },
         V4L2BadInput(
             name: "EXPBUF with O_NONBLOCK", errno: .EINVAL,
-            source: "\(core):2256 vb2_core_expbuf: flags beyond O_CLOEXEC | O_ACCMODE"
+            source: "\(core):2256 vb2_core_expbuf: flags beyond O_CLOEXEC | O_ACCMODE",
+            linux6_12: "\(core):2444 vb2_core_expbuf: flags beyond O_CLOEXEC | O_ACCMODE"
         ) { f throws(KernelError) in
             try f.request(.mmap)
             _ = f.files.own(
@@ -158,7 +175,8 @@ enum V4L2BadInputTable {
         },
         V4L2BadInput(
             name: "EXPBUF an index beyond the buffers", errno: .EINVAL,
-            source: "\(core):2266 vb2_core_expbuf: index >= num_buffers"
+            source: "\(core):2266 vb2_core_expbuf: index >= num_buffers",
+            linux6_12: "\(v4l2):893 vb2_expbuf: vb2_get_buffer(q, eb->index) == NULL"
         ) { f throws(KernelError) in
             try f.request(.mmap)
             _ = f.files.own(
@@ -166,7 +184,8 @@ enum V4L2BadInputTable {
         },
         V4L2BadInput(
             name: "EXPBUF a plane beyond the buffer's", errno: .EINVAL,
-            source: "\(core):2273 vb2_core_expbuf: plane >= num_planes"
+            source: "\(core):2273 vb2_core_expbuf: plane >= num_planes",
+            linux6_12: "\(core):2454 vb2_core_expbuf: plane >= num_planes"
         ) { f throws(KernelError) in
             try f.request(.mmap)
             _ = f.files.own(
@@ -178,7 +197,7 @@ enum V4L2BadInputTable {
     static func check(_ row: V4L2BadInput, on kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             try V4L2Fixture.with(kernel) { fixture in
-                expectKernelError(row.errno) { () throws(KernelError) in try row.run(fixture) }
+                expectKernelError(row.errno, because: row.citation) { () throws(KernelError) in try row.run(fixture) }
             }
         }
     }
