@@ -137,21 +137,30 @@ extension Probe {
         try frame.close()
         try pipe.disable(on: device)
         guard written else { throw ProbeMismatch("the writeback did not complete within 5 s") }
+        // Every 4th row, whole: a stale, blank, shifted or partly scanned buffer still shows,
+        // at a quarter of the cost (the probe runs this per KMS cell, debug builds included).
+        let rows = stride(from: 0, to: height, by: 4)
         let wrong = try device.withMapping(target) { view in
-            (0..<height).reduce(0) { count, y in
-                count
-                    + (0..<width).filter { x in
-                        (0..<3).contains {
-                            view[y * targetPitch + x * 4 + $0] != patternByte(y * pitch + x * 4 + $0, seed: 0x5a)
-                        }
-                    }.count
+            var wrong = 0
+            for y in rows {
+                for x in 0..<width {
+                    let (got, want) = (y * targetPitch + x * 4, y * pitch + x * 4)
+                    if view[got] != patternByte(want, seed: 0x5a) || view[got + 1] != patternByte(want + 1, seed: 0x5a)
+                        || view[got + 2] != patternByte(want + 2, seed: 0x5a)
+                    {
+                        wrong += 1
+                    }
+                }
             }
+            return wrong
         }
         try targetFB.remove()
         try shownFB.remove()
         try target.close()
         if wrong > 0 {
-            throw ProbeMismatch("\(wrong) of \(width * height) written-back pixels differ from the scanned-out buffer")
+            throw ProbeMismatch(
+                "\(wrong) of \((height + 3) / 4 * width) written-back pixels compared (every 4th row) differ from the scanned-out buffer"
+            )
         }
     }
 }
