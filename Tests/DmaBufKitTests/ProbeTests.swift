@@ -182,6 +182,23 @@ struct ProbeSelectionTests {
             "\(String(describing: missing))")
     }
 
+    /// On 6.1 udmabuf is refused by every vb2-vmalloc node for the same reason: the matrix's
+    /// text prints that explanation once, numbered, and each of those cells points to it.
+    @Test func eachMatrixExplanationIsPrintedOnce() throws {
+        let report = Probe(kernel: SimulatedKernel(version: .linux6_1)).run(matrix: true)
+        let matrix = try #require(report.matrix)
+        let refused = matrix.cells.filter { $0.exporter == "udmabuf" && $0.importer.hasPrefix("qbuf:") }
+        #expect(refused.count >= 4 && refused.allSatisfy { $0.status == .unsupported }, "\(refused)")
+        let explanation = try #require(refused.first?.explanation)
+        #expect(refused.allSatisfy { $0.explanation == explanation && $0.reason?.hasSuffix(explanation) == true })
+        let text = matrix.text
+        #expect(text.components(separatedBy: explanation).count == 2, "printed once:\n\(text)")
+        let listed = try #require(text.split(separator: "\n").first { $0.hasSuffix("] \(explanation)") })
+        let mark = try #require(listed.split(separator: " ").first)  // "[n]"
+        let cellLines = text.split(separator: "\n").filter { $0.contains("udmabuf → qbuf:") }
+        #expect(cellLines.count == refused.count && cellLines.allSatisfy { $0.hasSuffix(" \(mark)") }, "\(cellLines)")
+    }
+
     @Test func onlyTheSelectedDeviceIsProbedAndImportsInTheMatrix() throws {
         let probe = Probe(kernel: SimulatedKernel())
         let report = probe.run(matrix: true, device: try probe.select("vivid-000-vid-cap"))

@@ -18,6 +18,9 @@ public struct SharingMatrix: Codable, Sendable, Equatable {
         public var errno: String?
         /// The error, and the kernel limit behind it where one is known.
         public var reason: String?
+        /// The explanation part of `reason` alone (the same for every cell it applies to), so
+        /// the text can print each distinct one once.
+        public var explanation: String?
     }
 
     public func cell(_ exporter: String, _ importer: String) -> Cell? {
@@ -50,9 +53,17 @@ public struct SharingMatrix: Codable, Sendable, Equatable {
         }
         let notes = cells.filter { ($0.status != .ok && $0.status != .skipped) || $0.reason != nil && $0.status == .ok }
         if !notes.isEmpty { lines.append("notes:") }
+        var explanations: [String] = []
         for cell in notes {
-            lines.append("  \(cell.exporter) → \(cell.importer): \(cell.status.rawValue): \(cell.reason ?? "")")
+            var reason = cell.reason ?? ""
+            if let explanation = cell.explanation, reason.hasSuffix(": \(explanation)") {
+                let number = (explanations.firstIndex(of: explanation) ?? explanations.count) + 1
+                if number > explanations.count { explanations.append(explanation) }
+                reason = "\(reason.dropLast(explanation.count + 2)) [\(number)]"
+            }
+            lines.append("  \(cell.exporter) → \(cell.importer): \(cell.status.rawValue): \(reason)")
         }
+        for (index, explanation) in explanations.enumerated() { lines.append("  [\(index + 1)] \(explanation)") }
         return lines.joined(separator: "\n") + "\n"
     }
 }
@@ -150,6 +161,7 @@ extension Probe {
             cell.operation = error.operation
             cell.errno = error.errno.name
             cell.reason = error.description
+            cell.explanation = error.reason
             cell.status = error.errno == .EFAULT && error.operation == "VIDIOC_QBUF" ? .unsupported : .failed
         } catch {
             cell.status = .failed
@@ -174,7 +186,7 @@ extension Probe {
         try? buffer.close()
         if case .failure(let error) = shown {
             if let error = error as? KernelError {
-                (cell.operation, cell.errno) = (error.operation, error.errno.name)
+                (cell.operation, cell.errno, cell.explanation) = (error.operation, error.errno.name, error.reason)
             }
             if let controlError = scanout.controlError {
                 cell.status = .failed
