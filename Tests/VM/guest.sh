@@ -52,15 +52,47 @@ done
 # The clock every CPU-time figure rests on (the benchmark device test refuses an unsound one).
 "$bin/dmabuf-bench" --check-clock | sed 's/^/guest: /'
 
-"$bin/dmabuf-probe" --json --matrix >"$out/probe.json"
+# Runs a command with stdout to FILE (stderr to FILE.err) for at most SECONDS (exit 124 after),
+# so that a hang cannot eat the VM's whole time budget. A hang is a finding:
+# where each thread waits in the kernel (wchan, stack where readable) and the kernel log's tail
+# go to FILE.diag, and the run goes on to the tests.
+bounded() {
+    local seconds=$1 file=$2 pid waited=0
+    shift 2
+    "$@" >"$file" 2>"$file.err" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$waited" -ge "$seconds" ]; then
+            {
+                echo "$* did not finish within $seconds s; its threads:"
+                for task in /proc/"$pid"/task/*; do
+                    echo "thread ${task##*/}: $(tr '\0' ' ' <"$task/comm") state $(awk '/^State/ {print $2}' "$task/status") wchan $(cat "$task/wchan" 2>/dev/null)"
+                    cat "$task/stack" 2>/dev/null
+                done
+                echo "kernel log (tail):"
+                dmesg | tail -40
+            } >"$file.diag" 2>&1
+            echo "guest: HANG: $* did not finish within $seconds s (threads and kernel log in $file.diag)"
+            kill -9 "$pid"
+            # A task blocked in the kernel dies only when it leaves it: do not wait on it forever.
+            for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+            return 124
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    wait "$pid"
+}
+
+bounded 600 "$out/probe.json" "$bin/dmabuf-probe" --json --matrix
 probe=$?
-"$bin/dmabuf-probe" --matrix >"$out/probe.txt"
+bounded 600 "$out/probe.txt" "$bin/dmabuf-probe" --matrix
 echo "guest: dmabuf-probe exit $probe (report in $out/probe.json)"
 
 # One device at a time, as v4l2-ctl -d and modetest -M take it: a node name, a number, a driver.
 : >"$out/probe-device.tsv"
 for device in vivid-000-vid-cap 0 vkms; do
-    "$bin/dmabuf-probe" -d "$device" --matrix >"$out/probe-device-$device.txt" 2>&1
+    bounded 300 "$out/probe-device-$device.txt" "$bin/dmabuf-probe" -d "$device" --matrix
     printf '%s\t%s\n' "$device" "$?" >>"$out/probe-device.tsv"
 done
 echo "guest: dmabuf-probe -d (device, exit): $(tr '\t\n' '= ' <"$out/probe-device.tsv")"
