@@ -57,18 +57,21 @@ done
 # where each thread waits in the kernel (wchan, stack where readable) and the kernel log's tail
 # go to FILE.diag, and the run goes on to the tests.
 bounded() {
-    local seconds=$1 file=$2 pid waited=0
+    local seconds=$1 file=$2 pid deadline
     shift 2
+    deadline=$(( $(date +%s) + seconds ))   # wall time: a guest sleep can stretch under TCG
     "$@" >"$file" 2>"$file.err" &
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
-        if [ "$waited" -ge "$seconds" ]; then
+        if [ "$(date +%s)" -ge "$deadline" ]; then
             {
                 echo "$* did not finish within $seconds s; its threads:"
                 for task in /proc/"$pid"/task/*; do
                     echo "thread ${task##*/}: $(tr '\0' ' ' <"$task/comm") state $(awk '/^State/ {print $2}' "$task/status") wchan $(cat "$task/wchan" 2>/dev/null)"
                     cat "$task/stack" 2>/dev/null
                 done
+                echo "tasks waiting uninterruptibly:"
+                ps -eo pid,stat,wchan:32,comm | awk '$2 ~ /D/'
                 echo "kernel log (tail):"
                 dmesg | tail -40
             } >"$file.diag" 2>&1
@@ -79,10 +82,19 @@ bounded() {
             return 124
         fi
         sleep 1
-        waited=$((waited + 1))
     done
     wait "$pid"
 }
+
+# A heartbeat the host reads if the VM never finishes: whether the guest's user space still ran
+# (a stuck task) or the whole guest stopped (a kernel livelock), and what was running.
+(
+    while sleep 30; do
+        printf '%s load %s running: %s\n' "$(date +%T)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+            "$(ps -eo comm,args | grep -E '^(dmabuf-|DmaBufKit)' | cut -c1-160 | tr '\n' ';')" >"$out/heartbeat"
+    done
+) &
+heartbeat=$!
 
 bounded 600 "$out/probe.json" "$bin/dmabuf-probe" --json --matrix
 probe=$?
@@ -132,6 +144,7 @@ again=$?
 printf 'exit\t%s\nbefore\t%s\nafter\t%s\nagain\t%s\n' "$interrupted" "$before" "$after" "$again" >"$out/interrupted.tsv"
 echo "guest: SIGINT mid-run: exit $interrupted; kernel objects before: $before, after: $after; a run right after: exit $again"
 
+kill "$heartbeat" 2>/dev/null
 [ "$tests" != 0 ] && exit "$tests"
 [ "$pipe" != 0 ] && exit "$pipe"
 exit "$probe"

@@ -49,7 +49,10 @@ boot_and_run() {
     timeout "$vm_timeout" vng "${vng_args[@]}" --exec "$here/guest.sh $bin $out $1" 2>&1 | tee "$out/guest.log" \
         || status=${PIPESTATUS[0]}
     seconds=$(( $(date +%s) - start ))
-    if [ "$status" = 124 ]; then log "the VM did not finish within $vm_timeout s (VM_TIMEOUT)"; fi
+    if [ "$status" = 124 ]; then
+        log "the VM did not finish within $vm_timeout s (VM_TIMEOUT); the guest's last heartbeat (every 30 s):" \
+            "$(cat "$out/heartbeat" 2>/dev/null || echo none)"
+    fi
 }
 
 overall=0
