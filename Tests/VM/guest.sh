@@ -93,8 +93,9 @@ bounded() {
         printf '%s load %s running: %s\n' "$(date +%T)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
             "$(ps -eo comm,args | grep -E '^(dmabuf-|DmaBufKit)' | cut -c1-160 | tr '\n' ';')" >"$out/heartbeat"
     done
-) &
+) </dev/null >/dev/null 2>&1 &
 heartbeat=$!
+trap 'kill "$heartbeat" 2>/dev/null' EXIT   # else the VM waits for it
 
 bounded 600 "$out/probe.json" "$bin/dmabuf-probe" --json --matrix
 probe=$?
@@ -144,7 +145,6 @@ again=$?
 printf 'exit\t%s\nbefore\t%s\nafter\t%s\nagain\t%s\n' "$interrupted" "$before" "$after" "$again" >"$out/interrupted.tsv"
 echo "guest: SIGINT mid-run: exit $interrupted; kernel objects before: $before, after: $after; a run right after: exit $again"
 
-kill "$heartbeat" 2>/dev/null
 [ "$tests" != 0 ] && exit "$tests"
 [ "$pipe" != 0 ] && exit "$pipe"
 exit "$probe"
