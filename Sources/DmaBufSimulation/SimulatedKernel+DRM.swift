@@ -177,7 +177,8 @@ extension SimulatedKernel {
             }
         }
         let buffer = SimulatedDmaBuf(
-            exporter: "drm", size: object.size, writable: flags.contains(.readWrite), mmapRule: .sharedOnly,
+            exporter: "drm", size: object.size, contiguousBytes: UInt64(pageSize), writable: flags.contains(.readWrite),
+            mmapRule: .sharedOnly,
             segments: segments)
         let exported = try install(.dmaBuf(buffer), label: "PRIME", closeOnExec: flags.contains(.closeOnExec))
         locked { object.dmaBuf = ObjectIdentifier(buffer) }

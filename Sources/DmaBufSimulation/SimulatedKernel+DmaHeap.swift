@@ -23,7 +23,9 @@ extension SimulatedKernel {
             heapUsage[name] = used + aligned
         }
         let buffer = SimulatedDmaBuf(
-            exporter: name, size: aligned, writable: fdFlags & UInt32(O_ACCMODE) != UInt32(O_RDONLY),
+            exporter: name, size: aligned,
+            contiguousBytes: name == "system" ? Self.systemHeapFirstChunk(aligned, page: page) : aligned,
+            writable: fdFlags & UInt32(O_ACCMODE) != UInt32(O_RDONLY),
             mmapRule: name == "system" ? .privateSinglePageOnly : .sharedOnly, charge: (name, aligned))
         do {
             return try install(
@@ -32,5 +34,11 @@ extension SimulatedKernel {
             locked { release(buffer) }
             throw error
         }
+    }
+
+    /// The system heap fills a buffer with the largest chunks first, of orders 8, 4 and 0
+    /// (system_heap.c `orders[]`, 6.1 and 6.12): its first chunk is the largest that fits.
+    static func systemHeapFirstChunk(_ size: UInt64, page: UInt64) -> UInt64 {
+        [8, 4, 0].map { page << $0 }.first { $0 <= size } ?? size
     }
 }

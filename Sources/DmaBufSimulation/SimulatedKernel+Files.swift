@@ -55,6 +55,15 @@ extension SimulatedKernel {
         case KernelPaths.udmabufSizeLimit where configuration.udmabuf: return "\(configuration.udmabufSizeLimitMB)\n"
         case KernelPaths.udmabufListLimit where configuration.udmabuf: return "\(configuration.udmabufListLimit)\n"
         case KernelPaths.dmaBufDebugList: return locked { bufinfo() }
+        case KernelPaths.memoryInfo:
+            // The reserved heap's capacity is the CMA area (the real one also holds vb2-dma-contig's buffers).
+            let free = configuration.reservedHeapCapacity - locked { heapUsage["reserved"] ?? 0 }
+            return """
+                MemTotal:       \(configuration.physicalMemory >> 10) kB
+                CmaTotal:       \(configuration.reservedHeapCapacity >> 10) kB
+                CmaFree:        \(free >> 10) kB
+
+                """
         default:
             let sysfs = KernelPaths.videoSysfsDirectory + "/video"
             if path.hasPrefix(sysfs), path.hasSuffix("/name"),

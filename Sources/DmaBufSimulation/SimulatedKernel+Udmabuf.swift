@@ -72,7 +72,8 @@ extension SimulatedKernel {
             }
         }
         let buffer = SimulatedDmaBuf(
-            exporter: "udmabuf", size: pageCount * page, writable: true, mmapRule: .sharedOnly, segments: segments)
+            exporter: "udmabuf", size: pageCount * page, contiguousBytes: page, writable: true, mmapRule: .sharedOnly,
+            segments: segments)
         do {
             return try install(.dmaBuf(buffer), label: "udmabuf", closeOnExec: flags.contains(.closeOnExec))
         } catch {

@@ -337,7 +337,8 @@ extension SimulatedKernel {
         throws(KernelError) -> FileDescriptorNumber
     {
         let operation = "VIDIOC_EXPBUF"
-        let (_, queue) = try queue(fd, type, operation)
+        let (file, queue) = try queue(fd, type, operation)
+        let device = file.device
         let (memory, size) = try locked { () throws(KernelError) -> (FileDescriptorNumber, UInt32) in
             // vb2_core_expbuf: MMAP queues only, a valid index and plane, CLOEXEC|ACCMODE flags.
             guard queue.memory == .mmap, let buffer = queue.buffer(Int(index)), Int(plane) < buffer.planes.count,
@@ -350,8 +351,10 @@ extension SimulatedKernel {
         let rounded = (UInt64(size) + page - 1) / page * page
         let piece: FileDescriptorNumber
         do { piece = try host.duplicate(memory) } catch { throw KernelError(operation, error.errno) }
+        let contiguous = device.allocator == .dmaContig
         let buffer = SimulatedDmaBuf(
-            exporter: "videobuf2_vmalloc", size: rounded, writable: !flags.isDisjoint(with: [.readWrite, .writeOnly]),
+            exporter: contiguous ? "videobuf2_dma_contig" : "videobuf2_vmalloc", size: rounded,
+            contiguousBytes: contiguous ? rounded : page, writable: !flags.isDisjoint(with: [.readWrite, .writeOnly]),
             mmapRule: .sharedOnly,
             segments: [SimulatedSegment(memfd: piece, offset: 0, size: rounded)])
         return try install(.dmaBuf(buffer), label: "EXPBUF", closeOnExec: flags.contains(.closeOnExec))
@@ -387,7 +390,8 @@ extension SimulatedKernel {
         if request.memory == .dmabuf {
             do {
                 for (plane, length) in zip(given, lengths) {
-                    imported.append(try importPlane(plane, minimum: length, operation))
+                    imported.append(
+                        try importPlane(plane, minimum: length, allocator: file.device.allocator, operation))
                 }
             } catch {
                 for segment in imported.flatMap({ $0 }) { try? host.close(segment.memfd) }
@@ -429,15 +433,22 @@ extension SimulatedKernel {
     }
 
     /// __prepare_dmabuf for one plane: a dma-buf fd, at least the plane's size, that
-    /// vb2-vmalloc can vmap. Returns the queue's own references to its memory.
+    /// vb2-vmalloc can vmap, or whose first `length` bytes vb2-dma-contig finds contiguous.
+    /// Returns the queue's own references to its memory.
     private func importPlane(
-        _ plane: V4L2Plane, minimum: UInt32, _ operation: String
+        _ plane: V4L2Plane, minimum: UInt32, allocator: SimulatedVideoDevice.Allocator, _ operation: String
     ) throws(KernelError) -> [SimulatedSegment] {
         let fd = FileDescriptorNumber(rawValue: plane.fd)
         guard let buffer = locked({ files[fd.rawValue]?.dmaBuf }) else { throw KernelError(operation, .EINVAL) }  // "invalid dmabuf fd"
         let length = plane.length == 0 ? buffer.size : UInt64(plane.length)
         if length < UInt64(minimum) || buffer.size < UInt64(minimum) { throw KernelError(operation, .EINVAL) }  // "invalid dmabuf length"
-        if !hasVmap(buffer) { throw KernelError(operation, .EFAULT) }  // vb2_vmalloc_map_dmabuf: dma_buf_vmap fails
+        switch allocator {
+        case .vmalloc:
+            if !hasVmap(buffer) { throw KernelError(operation, .EFAULT) }  // vb2_vmalloc_map_dmabuf: dma_buf_vmap fails
+        case .dmaContig:
+            // vb2_dc_map_dmabuf: "contiguous chunk is too small".
+            if buffer.contiguousBytes < length { throw KernelError(operation, .EFAULT) }
+        }
         var pieces: [SimulatedSegment] = []
         for piece in buffer.segments.isEmpty
             ? [SimulatedSegment(memfd: fd, offset: 0, size: buffer.size)] : buffer.segments

@@ -25,8 +25,11 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         /// DRM devices: a vgem-like card0 and a vkms-like card1 (with its writeback connector).
         public var drm = true
         /// Video nodes: vivid-like instances 000 (single-planar) and 001 (multi-planar), each a
-        /// capture and an output node, and a vim2m-like mem2mem node.
+        /// capture and an output node, a vim2m-like mem2mem node, and vivid instance 002 on
+        /// vb2-dma-contig (`vivid.allocators=0,0,1`), which imports only contiguous memory.
         public var v4l2 = true
+        /// Whether vivid instance 002 (on vb2-dma-contig) is there.
+        public var contiguousVivid = true
         /// Paths whose open fails with EACCES, to model a node without permission.
         public var deniedPaths: Set<String> = []
         public init() {}
@@ -62,7 +65,13 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
                 SimulatedVideoDevice(name: "vivid-001-vid-cap", role: .capture, multiplanar: true),
                 SimulatedVideoDevice(name: "vivid-001-vid-out", role: .output, multiplanar: true),
                 SimulatedVideoDevice(name: "vim2m", role: .mem2mem),
-            ] : []
+            ]
+                + (configuration.contiguousVivid
+                    ? [
+                        SimulatedVideoDevice(name: "vivid-002-vid-cap", role: .capture, allocator: .dmaContig),
+                        SimulatedVideoDevice(name: "vivid-002-vid-out", role: .output, allocator: .dmaContig),
+                    ] : [])
+            : []
     }
 
     public var kind: String { "simulated" }

@@ -55,16 +55,21 @@ final class SimulatedDmaBuf {
     let segments: [SimulatedSegment]
     /// Bytes charged to a heap's capacity, returned on release.
     let charge: (heap: String, bytes: UInt64)?
+    /// How many bytes from the start are physically contiguous: what a vb2-dma-contig
+    /// importer's `vb2_dc_get_contiguous_size` finds (the model never places two pieces side
+    /// by side, though a real allocator sometimes does).
+    let contiguousBytes: UInt64
     /// The reservation object: fences with their usage.
     var fences: [(fence: SimulatedFence, usage: FenceUsage)] = []
 
     enum MmapRule { case sharedOnly, privateSinglePageOnly }
 
     init(
-        exporter: String, size: UInt64, writable: Bool, mmapRule: MmapRule, segments: [SimulatedSegment] = [],
-        charge: (heap: String, bytes: UInt64)? = nil
+        exporter: String, size: UInt64, contiguousBytes: UInt64, writable: Bool, mmapRule: MmapRule,
+        segments: [SimulatedSegment] = [], charge: (heap: String, bytes: UInt64)? = nil
     ) {
         self.exporter = exporter
+        self.contiguousBytes = contiguousBytes
         self.size = size
         self.writable = writable
         self.mmapRule = mmapRule

@@ -139,9 +139,12 @@ final class SimulatedVideoContext {
 
 final class SimulatedVideoDevice {
     enum Role { case capture, output, mem2mem }
+    /// vb2's memory ops: vivid's `allocators` parameter (0 vmalloc, 1 dma-contig).
+    enum Allocator { case vmalloc, dmaContig }
     let name: String
     let role: Role
     let multiplanar: Bool
+    let allocator: Allocator
     let formats: [SimulatedPixelFormat]
     /// vivid: every open shares one context. vim2m: each open gets its own.
     let shared: SimulatedVideoContext?
@@ -156,8 +159,8 @@ final class SimulatedVideoDevice {
     /// V4L2_BUF_CAP_SUPPORTS_MMAP | USERPTR | DMABUF | ORPHANED_BUFS.
     static let queueCapabilities: V4L2BufferCapabilities = [.mmap, .userPointer, .dmabuf, .orphanedBuffers]
 
-    init(name: String, role: Role, multiplanar: Bool = false) {
-        (self.name, self.role, self.multiplanar) = (name, role, multiplanar)
+    init(name: String, role: Role, multiplanar: Bool = false, allocator: Allocator = .vmalloc) {
+        (self.name, self.role, self.multiplanar, self.allocator) = (name, role, multiplanar, allocator)
         formats =
             role == .mem2mem
             ? [.rgb24, .rgb565] : (multiplanar ? [.yuyv, .rgb24, .xbgr32, .nv12m] : [.yuyv, .rgb24, .xbgr32])

@@ -36,9 +36,56 @@ enum ProbeCases {
             let node = try #require(found.v4l2.items.first { $0.name == name })
             #expect(node.checks.map(\.name) == ["expbuf", "import-system-heap", "import-udmabuf"])
             #expect(node.checks.map(\.status) == [.ok, .ok, maps ? .ok : .unsupported], "\(node.checks)")
-            if !maps { #expect(node.checks.last?.detail?.contains("vmap") == true) }
+            if !maps { #expect(node.checks.last?.requirement == "needs vmap", "\(node.checks)") }
         }
         return found
+    }
+
+    /// The node on vb2-dma-contig (vivid instance 002) as the only importer: scattered memory is
+    /// refused for want of contiguity (a fact, exit 0), CMA and the node's own buffers are
+    /// accepted, and every requirement the matrix states holds for a differential try of its own.
+    static func contiguousImporter(_ kernel: any Kernel) throws {
+        let probe = Probe(kernel: kernel)
+        let device = try probe.select("vivid-002-vid-cap")
+        var report: ProbeReport?
+        expectNoLeaks(kernel) { report = probe.run(matrix: true, device: device) }
+        let found = try #require(report)
+        #expect(found.exitCode == ExitStatus.ok, "\(found.text)")
+        let node = try #require(found.v4l2.items.first)
+        for name in ["import-system-heap", "import-udmabuf"] {
+            let check = node.checks.first { $0.name == name }
+            #expect(check?.status == .unsupported && check?.requirement == "needs contiguous memory", "\(node.checks)")
+            #expect(check?.errno == "EFAULT" && check?.detail?.contains("'reserved' is accepted") == true)
+        }
+        let matrix = try #require(found.matrix)
+        let importer = "qbuf:vivid-002-vid-cap"
+        #expect(matrix.cell("reserved-heap", importer)?.status == .ok, "\(matrix.text)")
+        #expect(matrix.cell("expbuf:vivid-002-vid-cap", importer)?.status == .ok, "\(matrix.text)")
+        for exporter in ["system-heap", "udmabuf"] {
+            #expect(matrix.cell(exporter, importer)?.requirement == "needs contiguous memory", "\(matrix.text)")
+        }
+        #expect(matrix.text.components(separatedBy: "'reserved' is accepted").count == 2, "once:\n\(matrix.text)")
+        try expectRequirementsHold(matrix, on: kernel)
+    }
+
+    /// Every refused cell names a requirement, and each one holds when tried again alone: a
+    /// contiguous importer takes the CMA heap's buffer and not the system heap's; one that needs
+    /// vmap takes the system heap's (scattered too) and not udmabuf's.
+    static func expectRequirementsHold(_ matrix: SharingMatrix, on kernel: any Kernel) throws {
+        let probe = Probe(kernel: kernel)
+        for cell in matrix.cells where cell.status != .ok && cell.status != .skipped {
+            #expect(cell.status == .unsupported && cell.requirement != nil, "no cause found: \(cell)")
+            let (accepted, refused) =
+                switch cell.requirement {
+                case "needs contiguous memory": ("reserved-heap", "system-heap")
+                case "needs vmap": ("system-heap", "udmabuf")
+                default: ("", "")
+                }
+            guard !accepted.isEmpty else { continue }
+            #expect(probe.sharingCell(accepted, cell.importer)?.status == .ok, "\(cell)")
+            let again = probe.sharingCell(refused, cell.importer)
+            #expect(again != nil && again?.status != .ok, "\(cell)")
+        }
     }
 }
 
@@ -52,7 +99,24 @@ struct ProbeTests {
         #expect(
             Set(report.v4l2.items.map(\.name)) == [
                 "vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m",
+                "vivid-002-vid-cap", "vivid-002-vid-out",
             ])
+    }
+
+    @Test(arguments: SimulatedKernel.Version.allCases)
+    func aContiguousImporterNeedsContiguousMemory(_ version: SimulatedKernel.Version) throws {
+        try ProbeCases.contiguousImporter(SimulatedKernel(version: version))
+    }
+
+    @Test(arguments: SimulatedKernel.Version.allCases)
+    func everyStatedRequirementHolds(_ version: SimulatedKernel.Version) throws {
+        let kernel = SimulatedKernel(version: version)
+        let report = Probe(kernel: kernel).run(matrix: true)
+        #expect(report.exitCode == ExitStatus.ok, "\(report.text)")
+        let matrix = try #require(report.matrix)
+        #expect(matrix.cells.contains { $0.requirement == "needs contiguous memory" })
+        #expect(matrix.cells.contains { $0.requirement == "needs vmap" } == !version.udmabufHasVmap)
+        try ProbeCases.expectRequirementsHold(matrix, on: kernel)
     }
 
     @Test func aKernelWithoutDevicesSaysWhatIsMissing() {
@@ -77,6 +141,9 @@ struct ProbeTests {
     @Test func aForbiddenNodeIsReportedWithTheFix() {
         var configuration = SimulatedKernel.Configuration()
         configuration.deniedPaths = ["/dev/dma_heap/reserved"]
+        // Without the CMA heap, why the dma-contig node refuses scattered memory is not found:
+        // that node would fail the probe (exit 1) before the permission counts.
+        configuration.contiguousVivid = false
         let report = Probe(kernel: SimulatedKernel(configuration)).run()
         #expect(report.exitCode == ProbeReport.exitPermission)
         let reserved = report.heaps.items.first { $0.name == "reserved" }
@@ -140,7 +207,24 @@ extension DeviceTests {
             #expect(
                 names.isSuperset(of: [
                     "vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m",
+                    "vivid-002-vid-cap", "vivid-002-vid-out",
                 ]), "\(names)")
+        }
+
+        @Test func aContiguousImporterNeedsContiguousMemory() throws {
+            try ProbeCases.contiguousImporter(LinuxKernel())
+        }
+
+        /// The vb2-vmalloc node as the only importer: where udmabuf is refused (6.1), it is for vmap.
+        @Test func aVmallocImporterStatesWhatItNeeds() throws {
+            let kernel = LinuxKernel()
+            let probe = Probe(kernel: kernel)
+            let report = probe.run(matrix: true, device: try probe.select("vivid-000-vid-cap"))
+            #expect(report.exitCode == ExitStatus.ok, "\(report.text)")
+            let matrix = try #require(report.matrix)
+            let udmabuf = matrix.cell("udmabuf", "qbuf:vivid-000-vid-cap")
+            #expect(udmabuf?.status == (try udmabufMapsInTheKernel(kernel) ? .ok : .unsupported), "\(matrix.text)")
+            try ProbeCases.expectRequirementsHold(matrix, on: kernel)
         }
     }
 }
@@ -187,7 +271,9 @@ struct ProbeSelectionTests {
     @Test func eachMatrixExplanationIsPrintedOnce() throws {
         let report = Probe(kernel: SimulatedKernel(version: .linux6_1)).run(matrix: true)
         let matrix = try #require(report.matrix)
-        let refused = matrix.cells.filter { $0.exporter == "udmabuf" && $0.importer.hasPrefix("qbuf:") }
+        let refused = matrix.cells.filter {
+            $0.exporter == "udmabuf" && $0.importer.hasPrefix("qbuf:") && $0.requirement == "needs vmap"
+        }
         #expect(refused.count >= 4 && refused.allSatisfy { $0.status == .unsupported }, "\(refused)")
         let explanation = try #require(refused.first?.explanation)
         #expect(refused.allSatisfy { $0.explanation == explanation && $0.reason?.hasSuffix(explanation) == true })
@@ -195,7 +281,9 @@ struct ProbeSelectionTests {
         #expect(text.components(separatedBy: explanation).count == 2, "printed once:\n\(text)")
         let listed = try #require(text.split(separator: "\n").first { $0.hasSuffix("] \(explanation)") })
         let mark = try #require(listed.split(separator: " ").first)  // "[n]"
-        let cellLines = text.split(separator: "\n").filter { $0.contains("udmabuf → qbuf:") }
+        let cellLines = text.split(separator: "\n").filter {
+            $0.contains("udmabuf → qbuf:") && $0.contains("needs vmap")
+        }
         #expect(cellLines.count == refused.count && cellLines.allSatisfy { $0.hasSuffix(" \(mark)") }, "\(cellLines)")
     }
 

@@ -10,12 +10,14 @@ struct V4L2BadInput: CustomTestStringConvertible, Sendable {
     /// The 6.1 source line that answers, and the 6.12 one where it moved or changed.
     let source: String
     var linux6_12: String? = nil
+    /// The capture node the row runs on: vivid instance 002 is the one on vb2-dma-contig.
+    var node = "vivid-000-vid-cap"
     let run: @Sendable (V4L2Fixture) throws(KernelError) -> Void
     var testDescription: String { "\(name) → \(errno.name)" }
     var citation: String { linux6_12.map { "6.1 \(source); 6.12 \($0)" } ?? source }
 }
 
-/// vivid-000-vid-cap opened non-blocking, the size of one frame, and the dma-bufs and memfds
+/// A vivid capture node opened non-blocking, the size of one frame, and the dma-bufs and memfds
 /// of the dma-buf table's fixture. Closing the node frees its queue, however a row left it.
 struct V4L2Fixture {
     let kernel: any Kernel
@@ -40,8 +42,8 @@ struct V4L2Fixture {
         return try files.dmaBuf(pages: (UInt64(sizeImage) + page - 1) / page)
     }
 
-    static func with(_ kernel: any Kernel, _ body: (V4L2Fixture) throws -> Void) throws {
-        let path = try #require(try V4L2Device.nodes(kernel: kernel).first { $0.name == "vivid-000-vid-cap" }?.path)
+    static func with(_ kernel: any Kernel, node: String, _ body: (V4L2Fixture) throws -> Void) throws {
+        let path = try #require(try V4L2Device.nodes(kernel: kernel).first { $0.name == node }?.path, "no \(node)")
         let video = try kernel.open(path, flags: [.readWrite, .nonBlocking, .closeOnExec])
         let files = BadInputFixture(kernel: kernel)
         defer {
@@ -56,7 +58,35 @@ struct V4L2Fixture {
 enum V4L2BadInputTable {
     static let core = "videobuf2-core.c"
     static let v4l2 = "videobuf2-v4l2.c"
+    static let contig = "videobuf2-dma-contig.c"
     static let rows: [V4L2BadInput] = [
+        // A udmabuf whose first page comes again second is never contiguous, whatever the
+        // allocator placed where: a deterministic scattered buffer.
+        V4L2BadInput(
+            name: "QBUF DMABUF of scattered pages on a dma-contig node", errno: .EFAULT,
+            source: "\(contig):724 vb2_dc_map_dmabuf: contiguous chunk is too small",
+            linux6_12: "\(contig):717 vb2_dc_map_dmabuf: contiguous chunk is too small", node: "vivid-002-vid-cap"
+        ) { f throws(KernelError) in
+            try f.request(.dmabuf)
+            let pages = (UInt64(f.sizeImage) + f.files.page - 1) / f.files.page
+            let memfd = try f.files.memfd(pages: pages)
+            let scattered = f.files.own(
+                try f.kernel.udmabufCreateList(
+                    device: try f.files.udmabuf(), flags: [],
+                    items: [
+                        UdmabufItem(memfd: memfd, offset: 0, size: f.files.page),
+                        UdmabufItem(memfd: memfd, offset: 0, size: pages * f.files.page),
+                    ]))
+            _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(fd: scattered))
+        },
+        V4L2BadInput(
+            name: "QBUF DMABUF of a contiguous buffer smaller than the plane on a dma-contig node", errno: .EINVAL,
+            source: "\(core):1291 __prepare_dmabuf: length < min_length",
+            linux6_12: "\(core):1413 __prepare_dmabuf: length < min_length", node: "vivid-002-vid-cap"
+        ) { f throws(KernelError) in
+            try f.request(.dmabuf)
+            _ = try f.kernel.v4l2QueueBuffer(f.video, f.dmaBufBuffer(fd: try f.files.dmaBuf(heap: "reserved")))
+        },
         V4L2BadInput(
             name: "QBUF DMABUF of a memfd", errno: .EINVAL, source: "\(core):1280 __prepare_dmabuf: dma_buf_get fails",
             linux6_12: "\(core):1398 __prepare_dmabuf: dma_buf_get fails"
@@ -196,7 +226,7 @@ enum V4L2BadInputTable {
     /// Runs one row: the errno must match, and no descriptor or mapping may be left.
     static func check(_ row: V4L2BadInput, on kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
-            try V4L2Fixture.with(kernel) { fixture in
+            try V4L2Fixture.with(kernel, node: row.node) { fixture in
                 expectKernelError(row.errno, because: row.citation) { () throws(KernelError) in try row.run(fixture) }
             }
         }

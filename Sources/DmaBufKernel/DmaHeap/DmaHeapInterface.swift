@@ -11,3 +11,8 @@ public protocol DmaHeapInterface: AnyObject {
 extension KernelPaths {
     public static let dmaHeapDirectory = "/dev/dma_heap"
 }
+
+extension KernelPaths {
+    /// `CmaTotal` and `CmaFree` (kB): the contiguous memory areas the CMA heap allocates from.
+    public static let memoryInfo = "/proc/meminfo"
+}

@@ -53,14 +53,19 @@ extension Probe {
                     try queue.release()
                 })
             checks.append(
-                check("import-system-heap", size: sizes.reduce(0, +)) {
-                    let heap = try DmaHeap("system", kernel: kernel)
-                    let buffers = try sizes.map { size throws(KernelError) in try heap.allocate(length: size).release()
-                    }
-                    defer { for fd in buffers { try? kernel.close(fd) } }
-                    try queueOnce(device, type: type, dmaBufs: buffers, sizes: sizes)
-                })
-            checks.append(probeUdmabufImport(device, type: type, sizes: sizes))
+                explained(
+                    check("import-system-heap", size: sizes.reduce(0, +)) {
+                        let heap = try DmaHeap("system", kernel: kernel)
+                        let buffers = try sizes.map { size throws(KernelError) in
+                            try heap.allocate(length: size).release()
+                        }
+                        defer { for fd in buffers { try? kernel.close(fd) } }
+                        try queueOnce(device, type: type, dmaBufs: buffers, sizes: sizes)
+                    }, device, name: name, type: type, sizes: sizes, exporter: "system-heap"))
+            checks.append(
+                explained(
+                    probeUdmabufImport(device, type: type, sizes: sizes), device, name: name, type: type, sizes: sizes,
+                    exporter: "udmabuf"))
         } catch {
             checks.append(failure("format", error))
         }
@@ -68,6 +73,24 @@ extension Probe {
         return .init(
             path: device.path, name: name, driver: device.capability.driver, status: checks.overall, facts: facts,
             checks: checks)
+    }
+
+    /// A refused import check (one plane) becomes the node's requirement when the differential
+    /// tries explain it: not a failure, a fact about the device.
+    func explained(
+        _ check: ProbeCheck, _ device: borrowing V4L2Device, name: String, type: V4L2BufferType, sizes: [Int],
+        exporter: String
+    ) -> ProbeCheck {
+        guard check.status == .failed || check.status == .unsupported, sizes.count == 1,
+            let requirement = findRequirement(
+                importer: name, size: sizes[0], refusedExporter: exporter,
+                use: { buffer in try queueOnce(device, type: type, dmaBufs: [buffer.fd], sizes: sizes) })
+        else { return check }
+        var explained = check
+        explained.status = .unsupported
+        explained.requirement = requirement.kind.rawValue
+        explained.detail = "\([check.operation, check.errno].compactMap { $0 }.joined(separator: " ")): \(requirement)"
+        return explained
     }
 
     /// REQBUFS(DMABUF, 1), QBUF of the given dma-bufs, then REQBUFS(0).
@@ -80,8 +103,7 @@ extension Probe {
         try queue.release()
     }
 
-    /// A udmabuf per plane; EFAULT at QBUF is the driver refusing to map it (`unsupported`: a
-    /// vb2-vmalloc driver needs the exporter's vmap, which udmabuf has from Linux 6.2).
+    /// A udmabuf per plane, queued once (a refusal is explained by `explained`).
     func probeUdmabufImport(_ device: borrowing V4L2Device, type: V4L2BufferType, sizes: [Int]) -> ProbeCheck {
         let page = kernel.pageSize
         var held: [FileDescriptorNumber] = []
@@ -94,11 +116,6 @@ extension Probe {
             }
             try queueOnce(device, type: type, dmaBufs: held, sizes: sizes)
             return ProbeCheck(name: "import-udmabuf", size: sizes.reduce(0, +), status: .ok)
-        } catch let error as KernelError where error.errno == .EFAULT && error.operation == "VIDIOC_QBUF" {
-            return ProbeCheck(
-                name: "import-udmabuf", size: sizes.reduce(0, +), status: .unsupported, operation: error.operation,
-                errno: error.errno.name,
-                detail: error.description)
         } catch let error as KernelError {
             return failure("import-udmabuf", error, size: sizes.reduce(0, +))
         } catch {

@@ -23,6 +23,7 @@ public struct Probe {
     public var stopRequest: () -> Int32? = { nil }
     static let sizes = [4096, 1 << 20]
     static let debugName = "dmabuf-probe"
+    let requirementFindings = RequirementFindings()
 
     public init(kernel: any Kernel, logger: Logger = Logger(label: "dmabufkit.probe")) {
         self.kernel = kernel

@@ -114,6 +114,9 @@ public struct ProbeCheck: Codable, Sendable, Equatable {
     /// The errno name, e.g. `ENOMEM`.
     public var errno: String?
     public var detail: String?
+    /// What the device needs that the check's buffer lacked (`needs contiguous memory`, …),
+    /// found by differential tries; then `status` is `unsupported` and `detail` has the evidence.
+    public var requirement: String?
 
     public init(
         name: String, size: Int? = nil, status: ProbeStatus, operation: String? = nil, errno: String? = nil,

@@ -3,8 +3,8 @@ import DmaBufKernel
 /// Every exporter × every importer, each cell tried for real: a buffer from the exporter,
 /// sized for the importer, imported (PRIME, plus AddFB2 on KMS devices) or queued (V4L2
 /// DMABUF QBUF); on KMS devices a full-screen buffer is also scanned out and, with writeback,
-/// compared pixel for pixel. A cell the device refuses while a control try on the same device
-/// works is a limit (`unsupported`), with what the tries showed.
+/// compared pixel for pixel. A refusal that differential tries explain is the importer's
+/// requirement (`unsupported`, "limit"), with the evidence; one they do not explain is `failed`.
 public struct SharingMatrix: Codable, Sendable, Equatable {
     public var exporters: [String]
     public var importers: [String]
@@ -21,6 +21,9 @@ public struct SharingMatrix: Codable, Sendable, Equatable {
         /// The explanation part of `reason` alone (the same for every cell it applies to), so
         /// the text can print each distinct one once.
         public var explanation: String?
+        /// What the importer needs that this exporter's buffers lack (`needs contiguous memory`,
+        /// `needs vmap`), found by differential tries; `explanation` holds the evidence.
+        public var requirement: String?
     }
 
     public func cell(_ exporter: String, _ importer: String) -> Cell? {
@@ -151,23 +154,43 @@ extension Probe {
                 cell.reason = "the exporter's buffers are smaller than the \(importer.size) bytes the importer needs"
                 return cell
             }
-            do { try importer.use(buffer) } catch {
-                try? buffer.close()
-                throw error
+            let used = Result { try importer.use(buffer) }
+            try? buffer.close()
+            if case .failure(let error) = used {
+                record(error, into: &cell)
+                explain(&cell, importer: importer.name, size: importer.size, exporter, use: importer.use)
+                return cell
             }
-            try buffer.close()
             if let scanout = importer.scanout { try tryScanout(scanout, exporter, into: &cell) }
-        } catch let error as KernelError {
-            cell.operation = error.operation
-            cell.errno = error.errno.name
-            cell.reason = error.description
-            cell.explanation = error.reason
-            cell.status = error.errno == .EFAULT && error.operation == "VIDIOC_QBUF" ? .unsupported : .failed
         } catch {
-            cell.status = .failed
-            cell.reason = "\(error)"
+            record(error, into: &cell)
         }
         return cell
+    }
+
+    /// A failed cell: the kernel's answer, the error's own explanation.
+    private func record(_ error: any Error, into cell: inout SharingMatrix.Cell) {
+        cell.status = .failed
+        cell.reason = "\(error)"
+        if let error = error as? KernelError {
+            (cell.operation, cell.errno, cell.explanation) = (error.operation, error.errno.name, error.reason)
+        }
+    }
+
+    /// A refused cell that the differential tries explain becomes the importer's requirement.
+    private func explain(
+        _ cell: inout SharingMatrix.Cell, importer: String, size: Int, _ exporter: MatrixExporter,
+        use: (borrowing DmaBuf) throws -> Void
+    ) {
+        guard
+            let requirement = findRequirement(
+                importer: importer, size: size, refusedExporter: exporter.name, use: use)
+        else { return }
+        cell.status = .unsupported
+        cell.requirement = requirement.kind.rawValue
+        cell.explanation = requirement.evidence
+        let answer = [cell.operation, cell.errno].compactMap { $0 }.joined(separator: " ")
+        cell.reason = "\(answer.isEmpty ? "refused" : answer): \(requirement)"
     }
 
     /// The KMS part of a cell whose import worked: a full-screen buffer from the exporter,
@@ -184,20 +207,17 @@ extension Probe {
         }
         let shown = Result { try scanout.show(buffer) }
         try? buffer.close()
-        if case .failure(let error) = shown {
-            if let error = error as? KernelError {
-                (cell.operation, cell.errno, cell.explanation) = (error.operation, error.errno.name, error.reason)
-            }
-            if let controlError = scanout.controlError {
-                cell.status = .failed
-                cell.reason =
-                    "import and AddFB2 work; scanning out a \(scanout.frame) frame fails: \(error); the device's own dumb buffer fails too: \(controlError)"
-            } else {
-                cell.status = .unsupported
-                cell.reason =
-                    "import and AddFB2 work, but scanning out a \(scanout.frame) frame of this exporter's memory fails while the device's own dumb buffer scans out: \(error)"
-            }
+        guard case .failure(let error) = shown else { return }
+        record(error, into: &cell)
+        if let controlError = scanout.controlError {
+            cell.reason =
+                "import and AddFB2 work; scanning out a \(scanout.frame) frame fails: \(error); the device's own dumb buffer fails too: \(controlError)"
+            return
         }
+        cell.reason =
+            "import and AddFB2 work, but scanning out a \(scanout.frame) frame of this exporter's memory fails while the device's own dumb buffer scans out: \(error)"
+        explain(&cell, importer: "\(cell.importer) scanout", size: scanout.size, exporter, use: scanout.show)
+        if cell.requirement != nil { cell.reason = "import and AddFB2 work; scanout: \(cell.reason!)" }
     }
 
     private func matrixExporters() -> [MatrixExporter] {
