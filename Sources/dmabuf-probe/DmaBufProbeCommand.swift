@@ -17,7 +17,10 @@ struct DmaBufProbeCommand: ParsableCommand {
             import on a dma-buf (with sw_sync fences when debugfs has them), each DRM device \
             (PRIME both ways, AddFB2, scanout with writeback) and each V4L2 video node (EXPBUF, \
             DMABUF import from a heap and from udmabuf). With --matrix, every exporter is tried \
-            with every importer; a cell that fails on a known kernel limit says which.
+            with every importer. A refusal is explained by differential tries (the same size \
+            from the CMA heap and the system heap, one 1 MiB chunk, udmabuf vs the system heap): \
+            "needs contiguous memory" or "needs vmap" is the device's requirement, with the \
+            evidence, and does not fail the probe; a refusal nothing explains does.
 
             With --device, only that device is probed (and, with --matrix, only as importer: \
             which memory it takes). Ctrl-C (SIGINT) or SIGTERM stops at the next check and \

@@ -7,6 +7,7 @@ bin=$1 out=$2 selftests=$3
 uname -r >"$out/release.txt"
 cat /proc/filesystems >"$out/filesystems.txt"
 echo "guest: Linux $(uname -r); cmdline: $(cat /proc/cmdline | tr ' ' '\n' | grep -E '^(vkms|vivid|udmabuf)\.|^(tsc|cma)=' | tr '\n' ' ')"
+echo "guest: CMA $(awk '/^Cma/ {printf "%s %s kB ", $1, $2}' /proc/meminfo)"
 echo "guest: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
 
@@ -27,10 +28,11 @@ v4l2=""
 for node in /sys/class/video4linux/video*; do
     [ -e "$node/name" ] && v4l2="$v4l2 $(cat "$node/name")=/dev/$(basename "$node")"
 done
-for name in vivid-000-vid-cap vivid-000-vid-out vivid-001-vid-cap vivid-001-vid-out vim2m; do
+for name in vivid-000-vid-cap vivid-000-vid-out vivid-001-vid-cap vivid-001-vid-out vivid-002-vid-cap vivid-002-vid-out vim2m; do
     case "$v4l2" in *" $name="*) ;; *) missing+=("V4L2 node $name") ;; esac
 done
-case "$(cat /sys/module/vivid/parameters/multiplanar 2>/dev/null)" in 1,2|1,2,*) ;; *) missing+=("vivid.multiplanar=1,2") ;; esac
+case "$(cat /sys/module/vivid/parameters/multiplanar 2>/dev/null)" in 1,2,1|1,2,1,*) ;; *) missing+=("vivid.multiplanar=1,2,1") ;; esac
+case "$(cat /sys/module/vivid/parameters/allocators 2>/dev/null)" in 0,0,1|0,0,1,*) ;; *) missing+=("vivid.allocators=0,0,1") ;; esac
 echo "guest: DRM:$drm"
 echo "guest: V4L2:$v4l2"
 if [ ${#missing[@]} -gt 0 ]; then
