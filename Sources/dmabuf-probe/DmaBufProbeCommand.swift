@@ -22,6 +22,12 @@ struct DmaBufProbeCommand: ParsableCommand {
             "needs contiguous memory" or "needs vmap" is the device's requirement, with the \
             evidence, and does not fail the probe; a refusal nothing explains does.
 
+            With --advise DEV…, which allocator every listed device accepts for --format and \
+            --size, each tried: scattered memory (system heap, udmabuf) when every device takes \
+            it, a CMA heap when one needs contiguous memory (with its room for --count \
+            buffers), else a device's own buffers. It sets each listed V4L2 node's format to \
+            the one asked, as a pipeline would.
+
             With --device, only that device is probed (and, with --matrix, only as importer: \
             which memory it takes). Ctrl-C (SIGINT) or SIGTERM stops at the next check and \
             prints what was found, marked interrupted; a second signal exits at once.
@@ -36,6 +42,8 @@ struct DmaBufProbeCommand: ParsableCommand {
               dmabuf-probe -d vivid-000-vid-cap --matrix   one V4L2 node, and what it imports
               dmabuf-probe -d 0               /dev/video0, as v4l2-ctl -d 0
               dmabuf-probe -d vkms            the DRM device of that driver
+              dmabuf-probe --advise vivid-002-vid-cap vkms --size 640x480
+                                              which memory a camera and a display can share
               dmabuf-probe --simulated        probe DmaBufKit's simulated Linux 6.1 kernel
               dmabuf-probe --simulated --simulated-version 6.12   … or its model of 6.12
             """,
@@ -57,6 +65,22 @@ struct DmaBufProbeCommand: ParsableCommand {
             valueName: "device"))
     var device: String?
 
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Advise an allocator that every listed device accepts (each named as for --device).",
+            valueName: "device"))
+    var advise: [String] = []
+
+    @Option(help: "With --advise: the pixel format, XR24, RG16 or YUYV.")
+    var format = "XR24"
+
+    @Option(help: "With --advise: the frame size WIDTHxHEIGHT.")
+    var size = "1920x1080"
+
+    @Option(help: "With --advise: how many buffers the pipeline needs (CMA room is checked for them).")
+    var count = 4
+
     @Flag(help: "Probe the simulated kernel instead of this machine's.")
     var simulated = false
 
@@ -70,6 +94,16 @@ struct DmaBufProbeCommand: ParsableCommand {
         if device?.isEmpty == true {
             throw ValidationError("--device names nothing: a path, a number, a V4L2 node name or a DRM driver")
         }
+        if !advise.isEmpty && (device != nil || matrix) {
+            throw ValidationError("--advise probes the devices it lists: it takes neither --device nor --matrix")
+        }
+        if AllocatorAdvice.formats[format] == nil {
+            throw ValidationError(
+                "--format \(format) is not one the advisor knows: \(AllocatorAdvice.formats.keys.sorted().joined(separator: ", "))"
+            )
+        }
+        do { _ = try PipelineConfiguration.parseSize(size) } catch { throw ValidationError("--size: \(error)") }
+        if !(1...64).contains(count) { throw ValidationError("--count \(count) is out of range: 1…64") }
     }
 
     func run() throws {
@@ -87,6 +121,22 @@ struct DmaBufProbeCommand: ParsableCommand {
                 throw ExitCode(
                     error.errno == .EACCES || error.errno == .EPERM ? ExitStatus.permission : ExitStatus.nothingToTest)
             }
+        }
+        if !advise.isEmpty {
+            var devices: [ProbeDevice] = []
+            for name in advise {
+                do { devices.append(try probe.select(name)) } catch {
+                    ToolSupport.warn("dmabuf-probe: \(error)")
+                    throw ExitCode(
+                        error.errno == .EACCES || error.errno == .EPERM
+                            ? ExitStatus.permission : ExitStatus.nothingToTest)
+                }
+            }
+            let (width, height) = try PipelineConfiguration.parseSize(size)
+            let advice = probe.advise(devices, format: format, width: width, height: height, count: count)
+            print(json ? String(decoding: try ToolSupport.json(advice), as: UTF8.self) : advice.text)
+            if advice.exitCode != 0 { throw ExitCode(advice.exitCode) }
+            return
         }
         StopSignals.install()
         probe.stopRequest = { StopSignals.pending }

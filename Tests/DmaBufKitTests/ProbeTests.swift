@@ -15,6 +15,16 @@ enum ProbeCases {
         #expect(found.exitCode == ProbeReport.exitOK, "\(found.text)")
         #expect(found.heaps.items.map(\.name) == ["reserved", "system"])
         #expect(found.heaps.items.allSatisfy { $0.status == .ok && $0.checks.count == 10 })
+        // Allocator facts: CMA's buffers are contiguous at every size for the dma-contig node;
+        // the system heap's at 4 KiB (one page), at 8 MiB as the allocator happened to place them.
+        let cma = try #require(found.heaps.items.first { $0.name == "reserved" }?.facts)
+        let system = try #require(found.heaps.items.first { $0.name == "system" }?.facts)
+        #expect(cma["kind"] == "cma" && system["kind"] == "system")
+        #expect(
+            Int(cma["cma_total_kB"] ?? "").map { $0 > 0 } == true && Int(cma["fits_now_8MiB"] ?? "") != nil, "\(cma)")
+        #expect(cma["contiguity_tried_with"]?.hasPrefix("vivid-002-") == true, "\(cma)")
+        #expect(["4KiB", "1MiB", "8MiB"].allSatisfy { cma["contiguous_\($0)"] == "yes" }, "\(cma)")
+        #expect(system["contiguous_4KiB"] == "yes" && ["yes", "no"].contains(system["contiguous_8MiB"]), "\(system)")
         #expect(found.udmabuf.status == .ok)
         #expect(found.syncFile.status == .ok)
         #expect(found.syncFile.checks.map(\.name) == ["export", "import", "implicit-fence-roundtrip", "merge"])
@@ -68,6 +78,36 @@ enum ProbeCases {
         try expectRequirementsHold(matrix, on: kernel)
     }
 
+    /// `--advise`: a camera that needs contiguous memory and a display get the CMA heap, with
+    /// the evidence and CMA's room; two vb2-vmalloc nodes and the display get the system heap.
+    static func advice(_ kernel: any Kernel) throws {
+        let probe = Probe(kernel: kernel)
+        try expectNoLeaks(kernel) {
+            let contiguous = probe.advise(
+                [try probe.select("vivid-002-vid-cap"), try probe.select("vkms")], format: "XR24", width: 640,
+                height: 480, count: 4)
+            #expect(contiguous.exitCode == ExitStatus.ok, "\(contiguous.text)")
+            #expect(contiguous.choice == "reserved-heap", "\(contiguous.text)")
+            let system = try #require(contiguous.candidates.first { $0.name == "system-heap" })
+            #expect(!system.acceptedByAll)
+            #expect(
+                system.results.first { $0.device == "vivid-002-vid-cap" }?.requirement == "needs contiguous memory",
+                "\(contiguous.text)")
+            #expect(contiguous.candidates.first { $0.name == "expbuf:vivid-002-vid-cap" }?.acceptedByAll == true)
+            #expect((contiguous.cma?["fits"] ?? 0) >= 4 && contiguous.reason.contains("room for"), "\(contiguous.text)")
+            #expect(contiguous.text.contains("Use: reserved-heap."))
+
+            let scattered = probe.advise(
+                [
+                    try probe.select("vivid-000-vid-cap"), try probe.select("vivid-001-vid-out"),
+                    try probe.select("vkms"),
+                ],
+                format: "XR24", width: 640, height: 480, count: 4)
+            #expect(scattered.choice == "system-heap", "\(scattered.text)")
+            #expect(scattered.reason.contains("no CMA needed"))
+        }
+    }
+
     /// Every refused cell names a requirement, and each one holds when tried again alone: a
     /// contiguous importer takes the CMA heap's buffer and not the system heap's; one that needs
     /// vmap takes the system heap's (scattered too) and not udmabuf's.
@@ -95,6 +135,8 @@ struct ProbeTests {
     func everythingWorksOnTheSimulatedKernel(_ version: SimulatedKernel.Version) throws {
         let report = try ProbeCases.everyPathPresentWorks(SimulatedKernel(version: version))
         #expect(report.kernel.kind == "simulated")
+        // The model never places two system-heap chunks side by side.
+        #expect(report.heaps.items.first { $0.name == "system" }?.facts?["contiguous_8MiB"] == "no")
         #expect(report.udmabuf.facts == ["size_limit_mb": "64", "list_limit": "1024"])
         #expect(
             Set(report.v4l2.items.map(\.name)) == [
@@ -106,6 +148,11 @@ struct ProbeTests {
     @Test(arguments: SimulatedKernel.Version.allCases)
     func aContiguousImporterNeedsContiguousMemory(_ version: SimulatedKernel.Version) throws {
         try ProbeCases.contiguousImporter(SimulatedKernel(version: version))
+    }
+
+    @Test(arguments: SimulatedKernel.Version.allCases)
+    func theAdvisorPicksWhatEveryDeviceTakes(_ version: SimulatedKernel.Version) throws {
+        try ProbeCases.advice(SimulatedKernel(version: version))
     }
 
     @Test(arguments: SimulatedKernel.Version.allCases)
@@ -187,7 +234,7 @@ struct ProbeTests {
         #expect(object["schemaVersion"] as? Int == 1)
         let heaps = try #require(object["heaps"] as? [String: Any])
         let first = try #require((heaps["items"] as? [[String: Any]])?.first)
-        #expect(Set(first.keys) == ["name", "path", "status", "checks"])
+        #expect(Set(first.keys) == ["name", "path", "status", "checks", "facts"])
         #expect(try JSONDecoder().decode(ProbeReport.self, from: data) == report)
     }
 }
@@ -214,6 +261,8 @@ extension DeviceTests {
         @Test func aContiguousImporterNeedsContiguousMemory() throws {
             try ProbeCases.contiguousImporter(LinuxKernel())
         }
+
+        @Test func theAdvisorPicksWhatEveryDeviceTakes() throws { try ProbeCases.advice(LinuxKernel()) }
 
         /// The vb2-vmalloc node as the only importer: where udmabuf is refused (6.1), it is for vmap.
         @Test func aVmallocImporterStatesWhatItNeeds() throws {

@@ -94,12 +94,15 @@ extension Probe {
     }
 
     /// REQBUFS(DMABUF, 1), QBUF of the given dma-bufs, then REQBUFS(0).
+    /// With `whole`, the driver is given each dma-buf's full length (and must map all of it).
     func queueOnce(
-        _ device: borrowing V4L2Device, type: V4L2BufferType, dmaBufs: [FileDescriptorNumber], sizes: [Int]
+        _ device: borrowing V4L2Device, type: V4L2BufferType, dmaBufs: [FileDescriptorNumber], sizes: [Int],
+        whole: [Int] = []
     ) throws {
         let queue = try V4L2Queue(device: device, type: type, memory: .dmabuf, count: 1)
         try queue.enqueue(
-            BufferIndex(rawValue: 0), dmaBufs: dmaBufs, bytesUsed: type.isOutput ? sizes.map(UInt32.init) : [])
+            BufferIndex(rawValue: 0), dmaBufs: dmaBufs, bytesUsed: type.isOutput ? sizes.map(UInt32.init) : [],
+            lengths: whole.map(UInt32.init))
         try queue.release()
     }
 

@@ -69,6 +69,7 @@ public struct Probe {
             case nil: going() ? probeV4L2() : notTried(interrupted)
             }
         let interfaces = device == nil && going() ? probeInterfaces() : nil
+        let heapsWithFacts = device == nil && going() ? withAllocatorFacts(heaps, importers: v4l2) : heaps
         let sharing = matrix && going() ? sharingMatrix(importersOf: device, going: going) : nil
         let statuses = [heaps.status, udmabuf.status, syncFile.status, drm.status, v4l2.status, interfaces?.status]
             .compactMap { $0 }
@@ -84,7 +85,7 @@ public struct Probe {
         var report = ProbeReport(
             kernel: .init(
                 kind: kernel.kind, release: (try? kernel.kernelRelease()) ?? "unknown", pageSize: kernel.pageSize),
-            heaps: heaps, udmabuf: udmabuf, syncFile: syncFile, drm: drm, v4l2: v4l2, matrix: sharing,
+            heaps: heapsWithFacts, udmabuf: udmabuf, syncFile: syncFile, drm: drm, v4l2: v4l2, matrix: sharing,
             exitCode: exitCode)
         report.interfaces = interfaces
         report.device = device?.path

@@ -52,6 +52,10 @@ public struct ProbeReport: Codable, Sendable, Equatable {
         public var path: String
         public var status: ProbeStatus
         public var checks: [ProbeCheck]
+        /// `kind` (`cma`, `system`, `uncached`, `protected`, `unknown`: from the name); for CMA
+        /// `cma_total_kB`, `cma_free_kB`, `fits_now_8MiB`; `contiguous_4KiB`, `_1MiB`, `_8MiB`
+        /// (`yes`/`no` for the importer in `contiguity_tried_with`). Absent with `--device`.
+        public var facts: [String: String]? = nil
     }
 
     public struct DRMReport: Codable, Sendable, Equatable {

@@ -14,6 +14,10 @@ extension ProbeReport {
         for heap in heaps.items {
             lines.append(Self.row("  " + heap.name, heap.status, Self.summary(heap.checks)))
             lines += Self.problems(heap.checks)
+            if let facts = heap.facts { lines.append("                   " + Self.memory(facts)) }
+        }
+        if let tried = heaps.items.lazy.compactMap({ $0.facts?["contiguity_tried_with"] }).first {
+            lines.append("                   (contiguous: as a contiguous importer found it, \(tried))")
         }
 
         let limits = ["size_limit_mb", "list_limit"].compactMap { key in udmabuf.facts[key].map { "\(key) \($0)" } }
@@ -92,6 +96,20 @@ extension ProbeReport {
 
     static func why(_ reason: String, _ option: String?) -> String {
         "                 \(reason)" + (option.map { "\n                 enable: \($0)" } ?? "")
+    }
+
+    /// "cma: 130520 of 131072 kB free (15 frames of 8 MiB fit now); contiguous at 4KiB yes, …".
+    static func memory(_ facts: [String: String]) -> String {
+        var parts = [facts["kind"] ?? "unknown"]
+        if let total = facts["cma_total_kB"], let free = facts["cma_free_kB"] {
+            parts.append("\(free) of \(total) kB free (\(facts["fits_now_8MiB"] ?? "?") buffers of 8 MiB fit now)")
+        }
+        let contiguity = Probe.contiguitySizes.compactMap { size -> String? in
+            let label = Probe.sizeLabel(size)
+            return facts["contiguous_\(label)"].map { "\(label) \($0)" }
+        }
+        if !contiguity.isEmpty { parts.append("contiguous at " + contiguity.joined(separator: ", ")) }
+        return parts.joined(separator: "; ")
     }
 
     /// "allocate, zero-filled, … (4096, 1048576 bytes)" for the checks that passed.

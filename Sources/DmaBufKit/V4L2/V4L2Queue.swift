@@ -111,8 +111,11 @@ public struct V4L2Queue: ~Copyable {
     /// says how long it is (vb2's __verify_length refuses a payload longer than the given
     /// length, 0 when unset): the payload's size is sent as that length.
     @discardableResult
+    /// `lengths` (DMABUF): the bytes of each dma-buf the driver may use, and must map; by
+    /// default a capture plane's whole dma-buf, an output plane's `bytesUsed`.
     public func enqueue(
-        _ index: BufferIndex, dmaBufs: [FileDescriptorNumber] = [], bytesUsed: [UInt32] = [], dataOffsets: [UInt32] = []
+        _ index: BufferIndex, dmaBufs: [FileDescriptorNumber] = [], bytesUsed: [UInt32] = [],
+        dataOffsets: [UInt32] = [], lengths: [UInt32] = []
     )
         throws(KernelError) -> V4L2BufferInfo
     {
@@ -121,7 +124,7 @@ public struct V4L2Queue: ~Copyable {
             plane in
             let used = plane < bytesUsed.count ? bytesUsed[plane] : 0
             return V4L2Plane(
-                bytesUsed: used, length: memory == .dmabuf ? used : 0,
+                bytesUsed: used, length: memory == .dmabuf ? (plane < lengths.count ? lengths[plane] : used) : 0,
                 dataOffset: plane < dataOffsets.count ? dataOffsets[plane] : 0,
                 fd: plane < dmaBufs.count ? dmaBufs[plane].rawValue : -1)
         }
