@@ -101,7 +101,9 @@ struct Run: ParsableCommand {
     var strategy: PipelineConfiguration.Strategy?
 
     @Option(
-        help: "Where import's buffers come from: system-heap, reserved-heap, udmabuf or dumb. Default: system-heap.")
+        help:
+            "Where import's buffers come from: auto (what dmabuf-probe --advise picks for the source and the display, tried first), system-heap, reserved-heap, udmabuf or dumb. Default: auto."
+    )
     var allocator: PipelineConfiguration.Allocator?
 
     @Option(

@@ -98,6 +98,30 @@ struct SimulatedPipelineTests {
     func shared(_ version: SimulatedKernel.Version, _ kernelCase: KernelCase) throws {
         try kernelCase.run(on: SimulatedKernel(version: version))
     }
+
+    /// allocator auto reports its choice; an expectation it misses fails the run, saying why.
+    @Test func autoChoosesPerDeviceAndIsJudged() throws {
+        let kernel = SimulatedKernel()
+        try expectNoLeaks(kernel) {
+            var vmalloc = PipelineCases.configuration(.import, .auto, frames: 5)
+            let chose = try Pipeline(vmalloc, kernel: kernel).run()
+            #expect(chose.passed && chose.configuration.allocator == .systemHeap, "\(chose.summary)")
+            #expect(
+                chose.allocatorChoice?.hasPrefix("system-heap: ") == true
+                    && chose.summary.contains("(auto: system-heap)"))
+
+            var contiguous = vmalloc
+            contiguous.source = "vivid-002-vid-cap"
+            contiguous.expectations.allocator = .systemHeap
+            let missed = try Pipeline(contiguous, kernel: kernel).run()
+            #expect(missed.configuration.allocator == .reservedHeap)
+            #expect(
+                missed.failures.contains { $0.hasPrefix("allocator auto chose reserved-heap, not system-heap") },
+                "\(missed.failures)")
+            vmalloc.mem2mem = "vim2m"
+            #expect(throws: ConfigurationError.self) { try vmalloc.validate() }
+        }
+    }
 }
 
 extension DeviceTests {
@@ -163,6 +187,10 @@ struct SimulatedScenarioTests {
             "a scenario that must fail on a stale frame")
         #expect(scenarios.contains { $0.pipeline.mem2mem != nil && $0.expectFailure == nil }, "a mem2mem stage")
         #expect(scenarios.contains { $0.pipeline.source == "vivid-001-vid-cap" }, "a multi-planar source")
+        #expect(
+            scenarios.contains {
+                $0.pipeline.allocator == .auto && $0.pipeline.expectations.allocator == .reservedHeap
+            }, "allocator auto choosing CMA for a camera that needs contiguous memory")
         #expect(
             scenarios.contains { $0.pipeline.source == PipelineConfiguration.patternSource && $0.expectFailure == nil },
             "the pattern source")

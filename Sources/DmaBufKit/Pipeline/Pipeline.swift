@@ -42,8 +42,31 @@ public struct Pipeline {
     /// with failures; one that cannot go on (a device missing or busy, a format the other
     /// side cannot take, a stage failing) throws, after releasing everything it set up.
     public func run(progress: (Progress) -> Void = { _ in }) throws -> PipelineReport {
+        try configuration.validate()
+        // A V4L2 output sink takes only the pattern: that refusal comes first, from the run.
+        let outputFromCamera =
+            configuration.source != PipelineConfiguration.patternSource
+            && (try? V4L2Device.nodes(kernel: kernel).contains { $0.name == configuration.sink }) == true
+        if configuration.allocator == .auto && configuration.strategy == .import && !outputFromCamera {
+            let (resolved, choice) = try chooseAllocator(configuration)
+            var pipeline = Pipeline(resolved, kernel: kernel, logger: logger)
+            pipeline.stopRequest = stopRequest
+            var report = try pipeline.run(progress: progress)
+            report.allocatorChoice = choice
+            if let expected = configuration.expectations.allocator, expected != resolved.allocator {
+                report.failures.append(
+                    "allocator auto chose \(resolved.strategy == .export ? "the source's own buffers" : resolved.allocator.rawValue), not \(expected.rawValue): \(choice)"
+                )
+            }
+            return report
+        }
+        do { return try runConfigured(progress: progress) } catch let error as KernelError {
+            throw explainRefusal(error)
+        }
+    }
+
+    private func runConfigured(progress: (Progress) -> Void) throws -> PipelineReport {
         let settings = configuration
-        try settings.validate()
         var report = PipelineReport(configuration: settings)
         report.paced = kernel.pacesFrames
         if settings.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) {
@@ -369,7 +392,7 @@ public struct Pipeline {
     /// buffer in the slot).
     func allocate(size: Int, pitch: Int, on display: borrowing DRMDevice, into slot: PipelineSlot) throws -> DmaBuf {
         switch configuration.allocator {
-        case .systemHeap, .reservedHeap, .udmabuf:
+        case .systemHeap, .reservedHeap, .udmabuf, .auto:
             return try allocateDetached(size: size)
         case .dumb:
             let gem = try display.createDumbBuffer(width: configuration.width, height: configuration.height)
@@ -395,6 +418,8 @@ public struct Pipeline {
             return try UdmabufDevice(kernel: kernel).create(from: memfd)
         case .dumb:
             throw PipelineError("dumb buffers come from a display; this pipeline has none")
+        case .auto:
+            throw PipelineError("allocator auto is chosen before the run; this stage was not told the choice")
         }
     }
 

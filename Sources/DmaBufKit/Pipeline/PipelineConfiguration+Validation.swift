@@ -70,6 +70,15 @@ extension PipelineConfiguration {
             }
             if toFile { throw ConfigurationError("mem2mem", mem2mem, "runs into a display, not a file sink") }
         }
+        if expectations.allocator != nil && (allocator != .auto || strategy != .import) {
+            throw ConfigurationError(
+                "expect.allocator", expectations.allocator!.rawValue,
+                "checks the choice of allocator auto with strategy import")
+        }
+        if allocator == .auto && strategy == .import && mem2mem != nil {
+            throw ConfigurationError(
+                "allocator", "auto", "the advisor does not yet ask a mem2mem stage: name the allocator")
+        }
         if source == Self.patternSource && strategy != .import {
             throw ConfigurationError(
                 "strategy", strategy.rawValue,

@@ -16,6 +16,9 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
 
     /// Where the `import` strategy's buffers come from.
     public enum Allocator: String, Codable, Sendable, CaseIterable {
+        /// What `dmabuf-probe --advise` picks for the source and the sink, tried before the run
+        /// (the run reports the choice); a device's own buffers make it an `export` run.
+        case auto
         case systemHeap = "system-heap"
         case reservedHeap = "reserved-heap"
         case udmabuf
@@ -61,6 +64,8 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         /// Every verified frame must match, show a picture (not one flat colour) and differ
         /// from the frame before it.
         public var verified: Bool
+        /// With `allocator: auto`: the allocator it must choose.
+        public var allocator: Allocator?
         public init(
             minimumFramesPerSecond: Double? = nil, maximumDrops: Int? = nil, maximumSourceDrops: Int? = nil,
             verified: Bool = true
@@ -77,7 +82,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
 
     public init(
         source: String = "vivid", sink: String = "vkms", strategy: Strategy = .export,
-        allocator: Allocator = .systemHeap,
+        allocator: Allocator = .auto,
         width: Int = 640, height: Int = 480, frames: Int = 300, framesPerSecond: Int? = 30, buffers: Int = 4,
         verifyEvery: Int = 1,
         testPattern: Int? = 0, mem2mem: String? = nil, dumpDirectory: String? = nil,
@@ -130,7 +135,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
 extension PipelineConfiguration.Expectations {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", maximumSourceDrops = "max-source-drops",
-            verified
+            verified, allocator
     }
 
     public init(from decoder: any Decoder) throws {
@@ -139,5 +144,6 @@ extension PipelineConfiguration.Expectations {
         maximumDrops = try values.decodeIfPresent(Int.self, forKey: .maximumDrops)
         maximumSourceDrops = try values.decodeIfPresent(Int.self, forKey: .maximumSourceDrops)
         verified = try values.decodeIfPresent(Bool.self, forKey: .verified) ?? true
+        allocator = try values.decodeIfPresent(PipelineConfiguration.Allocator.self, forKey: .allocator)
     }
 }

@@ -5,6 +5,8 @@ import Foundation
 /// it met its expectations (and if not, why).
 public struct PipelineReport: Codable, Sendable {
     public var configuration: PipelineConfiguration
+    /// With `allocator: auto`: what the advisor chose and why (the configuration holds the choice).
+    public var allocatorChoice: String?
     /// The nodes actually used.
     public var sourcePath: String
     public var sinkPath: String
@@ -128,7 +130,9 @@ public struct PipelineReport: Codable, Sendable {
     /// One line for a terminal.
     public var summary: String {
         var text = "\(passed ? "PASS" : "FAIL") \(configuration.strategy.rawValue)"
-        if configuration.strategy == .import { text += " (\(configuration.allocator.rawValue))" }
+        if configuration.strategy == .import {
+            text += " (\(allocatorChoice == nil ? "" : "auto: ")\(configuration.allocator.rawValue))"
+        }
         text +=
             " \(sourcePath) → \(sinkPath) \(format): \(framesShown) frames, \(String(format: "%.1f", framesPerSecond)) fps, "
         text +=
