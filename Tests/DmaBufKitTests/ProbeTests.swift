@@ -23,8 +23,14 @@ enum ProbeCases {
         #expect(
             Int(cma["cma_total_kB"] ?? "").map { $0 > 0 } == true && Int(cma["fits_now_8MiB"] ?? "") != nil, "\(cma)")
         #expect(cma["contiguity_tried_with"]?.hasPrefix("vivid-002-") == true, "\(cma)")
-        #expect(["4KiB", "1MiB", "8MiB"].allSatisfy { cma["contiguous_\($0)"] == "yes" }, "\(cma)")
-        #expect(system["contiguous_4KiB"] == "yes" && ["yes", "no"].contains(system["contiguous_8MiB"]), "\(system)")
+        // A size below the importer's smallest frame cannot be tried (vivid's capture takes no
+        // frame under 4 KiB, its S-Video output only PAL/NTSC sizes): then it says so.
+        func answered(_ value: String?, _ allowed: [String]) -> Bool {
+            value.map { allowed.contains($0) || $0.hasPrefix("not tried: vivid-002-") } ?? false
+        }
+        #expect(cma["contiguous_8MiB"] == "yes" && answered(cma["contiguous_4KiB"], ["yes"]), "\(cma)")
+        #expect(answered(cma["contiguous_1MiB"], ["yes"]) && answered(system["contiguous_4KiB"], ["yes"]), "\(system)")
+        #expect(["yes", "no"].contains(system["contiguous_8MiB"]), "\(system)")
         #expect(found.udmabuf.status == .ok)
         #expect(found.syncFile.status == .ok)
         #expect(found.syncFile.checks.map(\.name) == ["export", "import", "implicit-fence-roundtrip", "merge"])
