@@ -240,6 +240,8 @@ extension PipelineCases {
             #expect(cell?.status == (maps ? .ok : .unsupported), "udmabuf → \(importer): \(String(describing: cell))")
             if !maps { #expect(cell?.reason?.contains("vmap") == true, "\(String(describing: cell?.reason))") }
         }
+        // Every refusal in the whole matrix has a found cause, and each holds when tried alone.
+        try ProbeCases.expectRequirementsHold(matrix, on: kernel)
     }
 }
 

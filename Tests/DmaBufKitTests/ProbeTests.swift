@@ -38,7 +38,11 @@ enum ProbeCases {
         #expect(found.drm.status == .ok)
         #expect(Set(found.drm.items.map(\.driver)) == ["vkms", "vgem"])
         let vkms = try #require(found.drm.items.first { $0.driver == "vkms" })
-        #expect(vkms.facts["writeback"] == "true")
+        #expect(vkms.facts["writeback"] == "true" && vkms.facts["dumb_buffer"] == "true")
+        // vgem refuses to report the dumb-buffer cap (no modesetting) yet exports dumb buffers.
+        let vgem = try #require(found.drm.items.first { $0.driver == "vgem" })
+        #expect(vgem.facts["dumb_buffer"] == "not reported (DRM_IOCTL_GET_CAP EOPNOTSUPP)", "\(vgem.facts)")
+        #expect(vgem.checks.first { $0.name == "dumb-export" }?.status == .ok)
         #expect(
             vkms.checks.map(\.name) == [
                 "dumb-export", "import-system-heap", "import-udmabuf", "addfb2", "scanout-writeback",
@@ -169,6 +173,8 @@ struct ProbeTests {
         let matrix = try #require(report.matrix)
         #expect(matrix.cells.contains { $0.requirement == "needs contiguous memory" })
         #expect(matrix.cells.contains { $0.requirement == "needs vmap" } == !version.udmabufHasVmap)
+        // A mem2mem node imports on the queue it reads from too (the mem2mem pipeline's stage).
+        #expect(matrix.cell("system-heap", "qbuf:vim2m:output")?.status == .ok, "\(matrix.text)")
         try ProbeCases.expectRequirementsHold(matrix, on: kernel)
     }
 

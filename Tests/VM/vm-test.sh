@@ -168,15 +168,18 @@ try:
     heaps = {h["name"]: h["status"] for h in probe["heaps"]["items"]}
     drm = {d["driver"]: d["status"] for d in probe["drm"]["items"]}
     video = {v["name"]: v["status"] for v in probe["v4l2"]["items"]}
-    wanted_video = ["vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m"]
+    wanted_video = ["vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out",
+                    "vivid-002-vid-cap", "vivid-002-vid-out", "vim2m"]
     print(f"vm-test: dmabuf-probe in the VM: heaps {heaps}, udmabuf {probe['udmabuf']['status']}, "
           f"sync_file {probe['syncFile']['status']}, DRM {drm}, V4L2 {len(video)} nodes "
           f"({', '.join(f'{n} {video.get(n)}' for n in wanted_video)}) (saved as {out}/probe.json)")
     cells = probe.get("matrix", {}).get("cells", [])
     counts = {status: sum(1 for c in cells if c["status"] == status) for status in ("ok", "unsupported", "skipped", "failed")}
+    needs = [c.get("requirement", "no requirement found") for c in cells if c["status"] == "unsupported"]
+    requirements = ", ".join(f"{needs.count(n)} {n}" for n in sorted(set(needs))) or "none"
     print(f"vm-test: sharing matrix in the VM: {len(probe.get('matrix', {}).get('exporters', []))} exporters × "
-          f"{len(probe.get('matrix', {}).get('importers', []))} importers: {counts['ok']} ok, {counts['unsupported']} at a known "
-          f"kernel limit, {counts['skipped']} not applicable, {counts['failed']} failed (table in {out}/probe.txt)")
+          f"{len(probe.get('matrix', {}).get('importers', []))} importers: {counts['ok']} ok, {counts['unsupported']} limit "
+          f"({requirements}), {counts['skipped']} not applicable, {counts['failed']} failed (table in {out}/probe.txt)")
     if not cells:
         ok = False
         print("vm-test: the probe must include the sharing matrix", file=sys.stderr)

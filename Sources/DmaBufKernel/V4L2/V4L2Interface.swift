@@ -49,6 +49,13 @@ public struct V4L2Capability: Hashable, Sendable {
         if caps.contains(.videoOutput) { return .videoOutput }
         return nil
     }
+
+    /// A mem2mem node's second queue, the one it reads from (nil for other nodes).
+    public var mem2memOutputType: V4L2BufferType? {
+        if deviceCaps.contains(.videoMem2MemMultiplanar) { return .videoOutputMultiplanar }
+        if deviceCaps.contains(.videoMem2Mem) { return .videoOutput }
+        return nil
+    }
 }
 
 /// `V4L2_CAP_*`.

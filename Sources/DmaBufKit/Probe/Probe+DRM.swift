@@ -37,13 +37,25 @@ extension Probe {
     }
 
     func probeOpenedDRMDevice(_ device: borrowing DRMDevice) -> ProbeReport.DRMReport {
+        // What the kernel answered: a cap it refuses to report (vgem, no modesetting: EOPNOTSUPP)
+        // is "not reported", not false.
         var facts: [String: String] = [:]
-        let prime = DRMPrimeCapability(rawValue: (try? device.capability(.prime)) ?? 0)
-        let dumb = (try? device.capability(.dumbBuffer)) == 1
-        facts["dumb_buffer"] = "\(dumb)"
-        facts["prime_import"] = "\(prime.contains(.importing))"
-        facts["prime_export"] = "\(prime.contains(.exporting))"
-        facts["addfb2_modifiers"] = "\((try? device.capability(.addFB2Modifiers)) == 1)"
+        var answers: [DRMCapability: Result<UInt64, KernelError>] = [:]
+        for capability in [DRMCapability.prime, .dumbBuffer, .addFB2Modifiers] {
+            do { answers[capability] = .success(try device.capability(capability)) } catch {
+                answers[capability] = .failure(error)
+            }
+        }
+        func fact(_ capability: DRMCapability, _ holds: (UInt64) -> Bool) -> String {
+            switch answers[capability]! {
+            case .success(let value): "\(holds(value))"
+            case .failure(let error): "not reported (DRM_IOCTL_GET_CAP \(error.errno.name))"
+            }
+        }
+        facts["dumb_buffer"] = fact(.dumbBuffer) { $0 == 1 }
+        facts["prime_import"] = fact(.prime) { DRMPrimeCapability(rawValue: $0).contains(.importing) }
+        facts["prime_export"] = fact(.prime) { DRMPrimeCapability(rawValue: $0).contains(.exporting) }
+        facts["addfb2_modifiers"] = fact(.addFB2Modifiers) { $0 == 1 }
         let pipe = try? DisplayPipe(device: device)
         facts["kms"] = "\(pipe != nil)"
         facts["writeback"] = "\(pipe?.writeback != nil)"

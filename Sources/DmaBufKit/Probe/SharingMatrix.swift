@@ -194,7 +194,8 @@ extension Probe {
     }
 
     /// The KMS part of a cell whose import worked: a full-screen buffer from the exporter,
-    /// scanned out. A refusal is the device's limit when its own dumb buffer scans out.
+    /// scanned out. When the device's own dumb buffer scans out, the differential tries are
+    /// asked why this memory does not; when it fails too, the device's scanout is broken.
     private func tryScanout(
         _ scanout: MatrixScanout, _ exporter: MatrixExporter, into cell: inout SharingMatrix.Cell
     )
@@ -307,15 +308,33 @@ extension Probe {
             importers.append(importer)
         }
         for node in (try? V4L2Device.nodes(kernel: kernel)) ?? [] {
-            guard let (type, sizes) = videoNode(node.path), sizes.count == 1 else { continue }
-            importers.append(
-                MatrixImporter(name: "qbuf:\(node.name)", size: sizes[0]) { buffer in
-                    let device = try V4L2Device(path: node.path, kernel: kernel)
-                    try queueOnce(device, type: type, dmaBufs: [buffer.fd], sizes: sizes)
-                    try device.close()
-                })
+            // A mem2mem node imports on both queues: what it reads (`:output`) and what it writes.
+            for (type, sizes, suffix) in videoQueues(node.path) where sizes.count == 1 {
+                importers.append(
+                    MatrixImporter(name: "qbuf:\(node.name)\(suffix)", size: sizes[0]) { buffer in
+                        let device = try V4L2Device(path: node.path, kernel: kernel)
+                        let queued = Result { try queueOnce(device, type: type, dmaBufs: [buffer.fd], sizes: sizes) }
+                        try device.close()
+                        try queued.get()
+                    })
+            }
         }
         return importers
+    }
+
+    /// The queues of a video node an importer can use, with their plane sizes and the name
+    /// suffix of the matrix column: "" for the node's streaming type, ":output" for a mem2mem
+    /// node's source queue.
+    private func videoQueues(_ path: String) -> [(V4L2BufferType, [Int], String)] {
+        guard let device = try? V4L2Device(path: path, kernel: kernel) else { return [] }
+        var queues: [(V4L2BufferType, [Int], String)] = []
+        for (type, suffix) in [(device.capability.streamingType, ""), (device.capability.mem2memOutputType, ":output")]
+        {
+            guard let type, let format = try? device.format(type) else { continue }
+            queues.append((type, format.planes.map { Int($0.sizeImage) }, suffix))
+        }
+        try? device.close()
+        return queues
     }
 
     /// The mode the display pipe of a KMS device would show.
