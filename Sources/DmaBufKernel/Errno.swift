@@ -30,6 +30,8 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static let EROFS = Errno(rawValue: 30)
     public static let ERANGE = Errno(rawValue: 34)
     public static let ENOSYS = Errno(rawValue: 38)
+    /// vb2: the queue takes buffers only inside a media request (`requires_requests`).
+    public static let EBADR = Errno(rawValue: 53)
     public static let ETIME = Errno(rawValue: 62)
     public static let EOVERFLOW = Errno(rawValue: 75)
     public static let EBADFD = Errno(rawValue: 77)
@@ -40,7 +42,8 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     private static let names: [Int32: String] = [
         1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
         13: "EACCES", 14: "EFAULT", 16: "EBUSY", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE",
-        25: "ENOTTY", 28: "ENOSPC", 30: "EROFS", 34: "ERANGE", 38: "ENOSYS", 62: "ETIME", 75: "EOVERFLOW", 77: "EBADFD",
+        25: "ENOTTY", 28: "ENOSPC", 30: "EROFS", 34: "ERANGE", 38: "ENOSYS", 53: "EBADR", 62: "ETIME", 75: "EOVERFLOW",
+        77: "EBADFD",
         95: "EOPNOTSUPP", 105: "ENOBUFS", 110: "ETIMEDOUT",
     ]
 

@@ -157,6 +157,12 @@ extension Probe {
             let used = Result { try importer.use(buffer) }
             try? buffer.close()
             if case .failure(let error) = used {
+                if let error = error as? KernelError, error.operation == "VIDIOC_QBUF", error.errno == .EBADR {
+                    cell.status = .skipped
+                    cell.reason =
+                        "not tried: this queue takes buffers only inside a media request (QBUF EBADR: a stateless decoder's OUTPUT queue), which the matrix does not build"
+                    return cell
+                }
                 record(error, into: &cell)
                 explain(&cell, importer: importer.name, size: importer.size, exporter, use: importer.use)
                 return cell
