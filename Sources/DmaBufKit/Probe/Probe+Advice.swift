@@ -253,7 +253,7 @@ extension Probe {
             }
         case .drm(let path, let driver):
             let pitch = width * codes.bytesPerPixel
-            let scanout = codes.drm == .xrgb8888 && (try? displayMode(path, width: width, height: height)) != nil
+            let scanout = codes.drm == .xrgb8888 && (try? displayMode(path, size: (width, height))) != nil
             return AdviceImporter(
                 name: driver, bytes: pitch * height, refusal: nil,
                 use: { buffer in
@@ -303,10 +303,4 @@ extension Probe {
         return (type, format)
     }
 
-    private func displayMode(_ path: String, width: Int, height: Int) throws -> DRMModeInfo {
-        let device = try DRMDevice(path: path, kernel: kernel)
-        let mode = Result { try DisplayPipe(device: device, size: (width, height)).mode }
-        try? device.close()
-        return try mode.get()
-    }
 }

@@ -5,7 +5,7 @@ import DmaBufKernel
 /// needs contiguous memory (when this machine has one).
 extension Probe {
     static let contiguitySizes = [4096, 1 << 20, 8 << 20]
-    /// One 1920x1080 XRGB8888 frame, rounded up to pages: the size "fits now" counts.
+    /// The buffer size "fits now" counts: 8 MiB, about one 1920x1080 XRGB8888 frame (7.9 MiB).
     static let frameBytes = 8 << 20
 
     /// `CmaTotal` and `CmaFree` of /proc/meminfo, in bytes; nil where the kernel has no CMA.

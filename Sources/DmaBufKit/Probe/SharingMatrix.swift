@@ -343,10 +343,10 @@ extension Probe {
         return queues
     }
 
-    /// The mode the display pipe of a KMS device would show.
-    private func displayMode(_ path: String) throws -> DRMModeInfo {
+    /// The mode the display pipe of a KMS device would show (of `size`, when given).
+    func displayMode(_ path: String, size: (width: Int, height: Int)? = nil) throws -> DRMModeInfo {
         let device = try DRMDevice(path: path, kernel: kernel)
-        let mode = Result { try DisplayPipe(device: device).mode }
+        let mode = Result { try DisplayPipe(device: device, size: size).mode }
         try? device.close()
         return try mode.get()
     }
