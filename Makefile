@@ -13,7 +13,7 @@ VM_KERNELS ?= 6.1 6.12
 VM_KERNEL ?=
 VM_ACCEL ?=
 
-.PHONY: all deps probe test unit-test vm-kernel vm-test bench format format-check clean
+.PHONY: all deps probe test unit-test vm-kernel vm-test bench dist install cross-check format format-check clean
 
 all: probe
 
@@ -35,9 +35,10 @@ probe: deps
 test: unit-test vm-test
 
 # The test suite on this machine's kernel: device tests skip here with their reason
-# unless the machine has the devices (a board, or a kernel with heaps and udmabuf).
+# unless the machine has the devices (a board, or a kernel with heaps and udmabuf). The KTAP
+# tests read the tools' output with the kernel's own parser, taken from linux-source-6.1.
 unit-test: deps
-	$(SWIFT) test
+	DMABUFKIT_KTAP_PARSER=$$(Tests/Board/ktap-parser.sh 6.1 | tail -1) $(SWIFT) test
 
 # Builds the test kernel of series KERNEL (6.1 or 6.12) from Debian's linux-source-$(KERNEL) and
 # Tests/VM/kernel.config, cached under ~/.cache/dmabufkit keyed by their hash (a second run is
@@ -54,6 +55,16 @@ vm-test: deps
 # vs GStreamer; then the Swift side alone on the simulated kernel. Results in .build/bench/.
 bench: deps
 	VM_KERNEL="$(VM_KERNEL)" VM_ACCEL="$(VM_ACCEL)" SWIFT="$(SWIFT)" BENCH_ARGS="$(BENCH_ARGS)" Tests/VM/vm-bench.sh
+
+# For boards: the three tools as one stripped binary with the Swift runtime linked in, with man
+# pages, completions, scenarios and the board README, as .build/dist/dmabufkit-VERSION-ARCH.tar.xz.
+dist: deps
+	SWIFT="$(SWIFT)" Tests/Board/install.sh --dist
+
+# Installs the same set under PREFIX (bin/, share/man/man1, share/…/completions, share/dmabufkit).
+PREFIX ?= /usr/local
+install: deps
+	SWIFT="$(SWIFT)" Tests/Board/install.sh "$(PREFIX)"
 
 # Formats the Swift sources with the toolchain's swift-format (.ci/swift-format.json).
 format:

@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "dmabuf-probe", targets: ["dmabuf-probe"]),
         .executable(name: "dmabuf-pipe", targets: ["dmabuf-pipe"]),
         .executable(name: "dmabuf-bench", targets: ["dmabuf-bench"]),
+        .executable(name: "dmabuf", targets: ["dmabuf"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,39 +57,21 @@ let package = Package(
             name: "DmaBufBench",
             dependencies: ["DmaBufKit", "CBenchReference", .product(name: "Logging", package: "swift-log")],
             path: "Sources/DmaBufBench"),
-        // What the three tools share: kernel choice, logging, JSON, the exit-70 path.
+        // The three tools (argument parsing, then the library) and what they share: kernel
+        // choice, logging, JSON, the exit-70 path.
         .target(
             name: "DmaBufCommandLine",
             dependencies: [
-                "DmaBufKit", "DmaBufSimulation",
+                "DmaBufKit", "DmaBufSimulation", "DmaBufBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/DmaBufCommandLine"),
-        .executableTarget(
-            name: "dmabuf-probe",
-            dependencies: [
-                "DmaBufCommandLine", "DmaBufKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Sources/dmabuf-probe"),
-        .executableTarget(
-            name: "dmabuf-pipe",
-            dependencies: [
-                "DmaBufCommandLine", "DmaBufKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Sources/dmabuf-pipe"),
-        .executableTarget(
-            name: "dmabuf-bench",
-            dependencies: [
-                "DmaBufBench", "DmaBufCommandLine", "DmaBufKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Sources/dmabuf-bench"),
+        .executableTarget(name: "dmabuf-probe", dependencies: ["DmaBufCommandLine"], path: "Sources/dmabuf-probe"),
+        .executableTarget(name: "dmabuf-pipe", dependencies: ["DmaBufCommandLine"], path: "Sources/dmabuf-pipe"),
+        .executableTarget(name: "dmabuf-bench", dependencies: ["DmaBufCommandLine"], path: "Sources/dmabuf-bench"),
+        // The three in one binary for boards (`make dist`): one copy of the Swift runtime.
+        .executableTarget(name: "dmabuf", dependencies: ["DmaBufCommandLine"], path: "Sources/dmabuf"),
         .testTarget(
             name: "DmaBufKitTests",
             dependencies: [

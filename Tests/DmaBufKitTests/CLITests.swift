@@ -193,6 +193,12 @@ struct CLITests {
                 help.output.replacingOccurrences(of: "\n", with: " ").contains(line.prefix(30)),
                 "\(tool) --help lacks: \(line)")
         }
+        // Off a terminal the help is wrapped for 80 columns; the usage lines are written by hand.
+        for arguments in tool == "dmabuf-pipe" ? [["--help"], ["run", "--help"]] : [["--help"]] {
+            let help = try ToolRun.run(tool, arguments, environment: ["COLUMNS": "80"])
+            let wide = help.output.split(separator: "\n").filter { $0.count > 80 }
+            #expect(wide.isEmpty, "\(tool) \(arguments.joined(separator: " ")) is wider than 80 columns: \(wide)")
+        }
     }
 
     /// A device that is not accessible makes a run denied (3), an absent one skipped (2); a

@@ -7,7 +7,7 @@ PATH="$cache/virtme-ng-$virtme_ng_version/bin:$PATH"
 
 # Installs what is missing, and only that:
 #   kernel VERSION — to build a test kernel;  selftests VERSION — to build the kernel's selftests
-#   for it;  vm — to boot it with virtme-ng.
+#   for it;  ktap VERSION — the kernel's KTAP parser;  vm — to boot it with virtme-ng.
 # virtme-ng comes from PyPI into a virtualenv under the cache unless a `vng` is on PATH.
 ensure_host_deps() {
     local packages missing sudo=""
@@ -16,6 +16,7 @@ ensure_host_deps() {
         kernel) packages="linux-source-$2 make gcc bc flex bison libelf-dev libssl-dev xz-utils" ;;
         vm)     packages="qemu-system-x86 udev" ;;
         selftests) packages="linux-source-$2 gcc libc6-dev xz-utils" ;;
+        ktap)   packages="linux-source-$2 python3 xz-utils" ;;
         bench)  packages="qemu-system-x86 udev gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad" ;;
     esac
     command -v vng >/dev/null || python3 -c 'import venv, ensurepip' 2>/dev/null || packages="$packages python3-venv"

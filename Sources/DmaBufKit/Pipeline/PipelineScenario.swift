@@ -151,27 +151,34 @@ public struct ScenarioResult: Codable, Sendable {
     /// JUnit XML, one test case per scenario; absent devices and interrupted runs are skipped
     /// cases with the reason.
     public static func junit(_ results: [ScenarioResult], suite: String = "dmabuf-pipe") -> String {
-        func escaped(_ text: String) -> String {
-            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
-        let failures = results.filter { $0.status == .failed || $0.status == .denied }.count
-        let skipped = results.filter { $0.status == .skipped || $0.status == .interrupted }.count
-        let total = results.reduce(0) { $0 + $1.seconds }
-        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        xml +=
-            "<testsuites><testsuite name=\"\(suite)\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(String(format: "%.3f", total))\">\n"
-        for result in results {
-            xml +=
-                "  <testcase classname=\"\(suite)\" name=\"\(escaped(result.name))\" time=\"\(String(format: "%.3f", result.seconds))\">"
-            switch result.status {
-            case .passed: break
-            case .failed, .denied: xml += "<failure message=\"\(escaped(result.reason))\"/>"
-            case .skipped, .interrupted: xml += "<skipped message=\"\(escaped(result.reason))\"/>"
+        TestResult.junit([TestResult(group: suite, results.map(\.testResult))], name: suite)
+    }
+
+    /// The scenario as a test for farms: its figures as measurements, its one-line summary as a note.
+    public var testResult: TestResult {
+        let outcome: TestResult.Outcome =
+            switch status {
+            case .passed: .passed
+            case .failed, .denied: .failed(reason)
+            case .skipped, .interrupted: .skipped(reason)
             }
-            if let summary = result.report?.summary { xml += "<system-out>\(escaped(summary))</system-out>" }
-            xml += "</testcase>\n"
+        var test = TestResult(
+            name, outcome, notes: report.map { $0.summary.split(separator: "\n").map(String.init) } ?? [])
+        if let report {
+            test.measurements = [
+                .init("frames", Double(report.framesShown), "frames"),
+                .init("fps", (report.framesPerSecond * 10).rounded() / 10, "fps"),
+                .init("pipeline drops", Double(report.drops), "frames"),
+                .init("source drops", Double(report.sourceDrops), "frames"),
+                .init("late flips", Double(report.lateFlips), "flips"),
+                .init("verified", Double(report.framesVerified), "frames"),
+                .init("mismatched", Double(report.framesMismatched), "frames"),
+            ]
+            if let latency = report.latencyMilliseconds {
+                test.measurements.append(.init("latency median", (latency.median * 100).rounded() / 100, "ms"))
+            }
         }
-        return xml + "</testsuite></testsuites>\n"
+        test.seconds = seconds
+        return test
     }
 }

@@ -1,11 +1,9 @@
 import ArgumentParser
 import DmaBufBench
-import DmaBufCommandLine
 import DmaBufKit
 import Foundation
 import Logging
 
-@main
 struct DmaBufBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmabuf-bench",
@@ -48,6 +46,7 @@ struct DmaBufBenchCommand: ParsableCommand {
               dmabuf-bench --simulated --runs 3     # the Swift side alone, on the simulated kernel
               dmabuf-bench --rounds-scale 0.1       # a quick look
               dmabuf-bench --only V4L2 --only PRIME # some loops only
+              dmabuf-bench --ktap                   # a KTAP test per loop and target
             """,
         version: DmaBufKitVersion.string)
 
@@ -84,6 +83,9 @@ struct DmaBufBenchCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON (the text report is Markdown tables).")
     var json = false
 
+    @Flag(help: "Print the report as KTAP (kernel selftest format): a test per loop, pipeline and target.")
+    var ktap = false
+
     @Option(help: ArgumentHelp("Also write the JSON report to this file.", valueName: "path"))
     var saveJson: String?
 
@@ -97,6 +99,7 @@ struct DmaBufBenchCommand: ParsableCommand {
     var verbose = false
 
     func validate() throws {
+        if json && ktap { throw ValidationError("--json and --ktap each are the whole output: choose one") }
         if runs < 1 || pipelineRuns < 1 { throw ValidationError("--runs and --pipeline-runs must be at least 1") }
         if !(roundsScale > 0) { throw ValidationError("--rounds-scale must be above 0") }
         if simulated && (pipelines || pipelinesOnly) {
@@ -162,7 +165,11 @@ struct DmaBufBenchCommand: ParsableCommand {
             report.interruptedBy = StopSignals.pending.map(StopSignals.name)
             let encoded = try ToolSupport.json(report)
             if let saveJson { try encoded.write(to: URL(fileURLWithPath: saveJson)) }
-            print(json ? String(decoding: encoded, as: UTF8.self) : report.text)
+            if ktap {
+                print(TestResult.ktap(report.testResults), terminator: "")
+            } else {
+                print(json ? String(decoding: encoded, as: UTF8.self) : report.text)
+            }
             if let signal = StopSignals.pending { throw ExitCode(ExitStatus.interrupted(by: signal)) }
             if loops.isEmpty && costs.isEmpty { throw ExitCode(ExitStatus.nothingToTest) }
         } catch let exit as ExitCode {

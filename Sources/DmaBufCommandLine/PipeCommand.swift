@@ -1,20 +1,19 @@
 import ArgumentParser
-import DmaBufCommandLine
 import DmaBufKit
 import Foundation
 import Logging
 
-@main
 struct DmaBufPipeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmabuf-pipe",
         abstract: "Run capture-to-display pipelines over dma-bufs and prove them by the pixels the display produced.",
         version: DmaBufKitVersion.string,
-        subcommands: [Run.self])
+        subcommands: [PipeRun.self])
 }
 
-struct Run: ParsableCommand {
+struct PipeRun: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run one pipeline from flags, or the scenarios in YAML files.",
         discussion: """
             Frames come from a V4L2 capture node (vivid's, by default) in XR24 (XRGB8888) and \
@@ -67,6 +66,7 @@ struct Run: ParsableCommand {
               dmabuf-pipe run --from vivid --to vkms --frames 300 --strategy export
               dmabuf-pipe run --strategy import --allocator dumb --size 1280x720 --fps 30
               dmabuf-pipe run Tests/Scenarios/*.yaml --junit pipe.xml
+              dmabuf-pipe run Tests/Scenarios/*.yaml --ktap > pipe.ktap
               dmabuf-pipe run --frames 30 --verify-every 10 --dump-frames frames/
               dmabuf-pipe run --mem2mem vim2m --fps 5 --frames 30
               dmabuf-pipe run --from pattern --strategy import --allocator dumb
@@ -155,6 +155,14 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the results as JSON.")
     var json = false
 
+    @Flag(help: "Print the results as KTAP (kernel selftest format): a test per scenario, figures as diagnostics.")
+    var ktap = false
+
+    @Flag(
+        name: .shortAndLong,
+        help: "No progress on standard error (by default a live line on a terminal, else a line every 5 s).")
+    var quiet = false
+
     @Option(help: "Write a JUnit XML report to this file.")
     var junit: String?
 
@@ -204,6 +212,7 @@ struct Run: ParsableCommand {
     }
 
     func validate() throws {
+        if json && ktap { throw ValidationError("--json and --ktap each are the whole output: choose one") }
         if !scenarios.isEmpty {
             let given = pipelineFlagsGiven
             if !given.isEmpty {
@@ -232,25 +241,35 @@ struct Run: ParsableCommand {
 
         StopSignals.install()
         let kernel = ToolSupport.kernel(simulated: simulated, version: simulatedVersion)
-        let live = isatty(STDERR_FILENO) == 1
+        let live = !quiet && isatty(STDERR_FILENO) == 1
         var results: [ScenarioResult] = []
         for scenario in runs {
             if StopSignals.pending != nil { break }
             let placed =
                 scenarios.isEmpty ? scenario : scenario.placingFiles(under: outputDir ?? temporaryDirectory ?? ".")
+            // Off a terminal (a farm's log) a line every few seconds, so a slow run shows it is alive.
+            var nextLine = ContinuousClock.now + .seconds(5)
             let result = placed.run(kernel: kernel, logger: logger, stopRequest: { StopSignals.pending }) { progress in
-                guard live else { return }
+                guard !quiet, live || ContinuousClock.now >= nextLine else { return }
+                nextLine = ContinuousClock.now + .seconds(5)
                 let line = String(
-                    format: "\r%@: frame %d/%d, %.1f fps, %d dropped", scenario.name, progress.frame, progress.total,
+                    format: "%@: frame %d/%d, %.1f fps, %d dropped", scenario.name, progress.frame, progress.total,
                     progress.framesPerSecond, progress.drops)
-                FileHandle.standardError.write(Data(line.utf8))
+                FileHandle.standardError.write(Data((live ? "\r" + line : line + "\n").utf8))
             }
             if live { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
             results.append(result)
-            if !json { printResult(result, expectsFailure: scenario.expectFailure != nil) }
+            if !json && !ktap { printResult(result, expectsFailure: scenario.expectFailure != nil) }
         }
         let interruption = StopSignals.pending
-        if let interruption, !json {
+        if ktap {
+            let notRun = runs.dropFirst(results.count).map {
+                TestResult(
+                    $0.name, .skipped("not run: interrupted by \(interruption.map(StopSignals.name) ?? "a signal")"))
+            }
+            print(TestResult.ktap(results.map(\.testResult) + notRun), terminator: "")
+        }
+        if let interruption, !json, !ktap {
             print("interrupted by \(StopSignals.name(interruption)): \(results.count) of \(runs.count) runs reported")
         }
         if json {

@@ -1,14 +1,17 @@
 import ArgumentParser
-import DmaBufCommandLine
 import DmaBufKit
 import Foundation
 import Logging
 
-@main
 struct DmaBufProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmabuf-probe",
         abstract: "Find out which dma-buf paths this kernel really supports, by trying them.",
+        usage: """
+            dmabuf-probe [--json | --ktap] [--junit <file>] [--matrix] [-d <device>]
+            dmabuf-probe --advise <device>... [--format <f> --size <WxH> --count <n>]
+            dmabuf-probe --simulated [--simulated-version 6.1|6.12] [<options>]
+            """,
         discussion: """
             Tries every dma-buf heap under /dev/dma_heap (allocate 4 KiB and 1 MiB, check the \
             memory is zero-filled, write and read it back under DMA_BUF_IOCTL_SYNC, name it and \
@@ -38,6 +41,7 @@ struct DmaBufProbeCommand: ParsableCommand {
             Examples:
               dmabuf-probe                    probe this machine's kernel
               dmabuf-probe --json > p.json    the same, as JSON for CI (schema in README.md)
+              dmabuf-probe --ktap --matrix    a KTAP test per check and matrix cell (farms)
               dmabuf-probe --matrix           also the exporter × importer sharing matrix
               dmabuf-probe -d vivid-000-vid-cap --matrix   one V4L2 node, and what it imports
               dmabuf-probe -d 0               /dev/video0, as v4l2-ctl -d 0
@@ -51,6 +55,12 @@ struct DmaBufProbeCommand: ParsableCommand {
 
     @Flag(help: "Print the report as JSON (stable schema, see README.md).")
     var json = false
+
+    @Flag(help: "Print the report as KTAP (kernel selftest format, for KernelCI and LAVA): a test per check.")
+    var ktap = false
+
+    @Option(help: ArgumentHelp("Also write the checks as JUnit XML to this file.", valueName: "file"))
+    var junit: String?
 
     @Flag(
         help:
@@ -94,8 +104,10 @@ struct DmaBufProbeCommand: ParsableCommand {
         if device?.isEmpty == true {
             throw ValidationError("--device names nothing: a path, a number, a V4L2 node name or a DRM driver")
         }
-        if !advise.isEmpty && (device != nil || matrix) {
-            throw ValidationError("--advise probes the devices it lists: it takes neither --device nor --matrix")
+        if json && ktap { throw ValidationError("--json and --ktap each are the whole output: choose one") }
+        if !advise.isEmpty && (device != nil || matrix || ktap || junit != nil) {
+            throw ValidationError(
+                "--advise probes the devices it lists: it takes none of --device, --matrix, --ktap, --junit")
         }
         if AllocatorAdvice.formats[format] == nil {
             throw ValidationError(
@@ -141,8 +153,19 @@ struct DmaBufProbeCommand: ParsableCommand {
         StopSignals.install()
         probe.stopRequest = { StopSignals.pending }
         let report = probe.run(matrix: matrix, device: selected)
+        if let junit {
+            do {
+                try TestResult.junit(report.testResults, name: "dmabuf-probe").write(
+                    toFile: junit, atomically: true, encoding: .utf8)
+            } catch {
+                ToolSupport.warn("dmabuf-probe: cannot write the JUnit report \(junit): \(error)")
+                throw ExitCode(ExitStatus.failed)
+            }
+        }
         if json {
             print(String(decoding: try ToolSupport.json(report), as: UTF8.self))
+        } else if ktap {
+            print(TestResult.ktap(report.testResults), terminator: "")
         } else {
             print(report.text)
         }

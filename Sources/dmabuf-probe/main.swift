@@ -1,0 +1,3 @@
+import DmaBufCommandLine
+
+Tool.probe.main()
