@@ -66,6 +66,19 @@ PREFIX ?= /usr/local
 install: deps
 	SWIFT="$(SWIFT)" Tests/Board/install.sh "$(PREFIX)"
 
+# Compiles the C shim and the C benchmark reference for arm64 (aarch64) with Debian's cross gcc,
+# warnings as errors: every _Static_assert on a mirrored kernel struct must hold there too.
+CROSS_CC ?= aarch64-linux-gnu-gcc
+CROSS_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror
+cross-check:
+	@command -v $(CROSS_CC) >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gcc-aarch64-linux-gnu libdrm-dev; }
+	@for source in Shims/CDmaBuf/*.c; do \
+	  $(CROSS_CC) $(CROSS_CFLAGS) -IShims/CDmaBuf/include -c $$source -o /dev/null || exit 1; \
+	done
+	@$(CROSS_CC) $(CROSS_CFLAGS) -ISources/CBenchReference/include -idirafter /usr/include/libdrm \
+	  -c Sources/CBenchReference/reference.c -o /dev/null
+	@echo "cross-check: the C shim ($$(ls Shims/CDmaBuf/*.c | wc -l) files, $$(cat Shims/CDmaBuf/*.c | grep -c _Static_assert) struct and ioctl asserts) and the C reference compile for $$($(CROSS_CC) -dumpmachine) ($$($(CROSS_CC) -dumpversion))"
+
 # Formats the Swift sources with the toolchain's swift-format (.ci/swift-format.json).
 format:
 	$(SWIFT) format --configuration .ci/swift-format.json --in-place --recursive --parallel Package.swift Sources Tests
