@@ -13,7 +13,7 @@ VM_KERNELS ?= 6.1 6.12
 VM_KERNEL ?=
 VM_ACCEL ?=
 
-.PHONY: all deps probe test unit-test vm-kernel vm-test bench dist install cross-check format format-check clean
+.PHONY: all deps probe test unit-test vm-kernel vm-test bench dist install cross-check lava-check format format-check clean
 
 all: probe
 
@@ -78,6 +78,11 @@ cross-check:
 	@$(CROSS_CC) $(CROSS_CFLAGS) -ISources/CBenchReference/include -idirafter /usr/include/libdrm \
 	  -c Sources/CBenchReference/reference.c -o /dev/null
 	@echo "cross-check: the C shim ($$(ls Shims/CDmaBuf/*.c | wc -l) files, $$(cat Shims/CDmaBuf/*.c | grep -c _Static_assert) struct and ioctl asserts) and the C reference compile for $$($(CROSS_CC) -dumpmachine) ($$($(CROSS_CC) -dumpversion))"
+
+# Validates the LAVA test definition and example job with LAVA's own schemas (Debian's
+# lava-common) and runs the definition's runner against the simulated kernel's KTAP.
+lava-check: deps
+	SWIFT="$(SWIFT)" Tests/Board/lava-check.sh
 
 # Formats the Swift sources with the toolchain's swift-format (.ci/swift-format.json).
 format:

@@ -49,7 +49,7 @@ if [ "${1:-}" = --dist ]; then
     # Reproducible: fixed owner and order, the commit's time.
     tar -C .build/dist --owner=0 --group=0 --numeric-owner --sort=name \
         --mtime="@$(git log -1 --format=%ct 2>/dev/null || date +%s)" -cf - "$name" | xz -9e -T1 >".build/dist/$name.tar.xz"
-    echo ".build/dist/$name.tar.xz: $(du -b ".build/dist/$name.tar.xz" | cut -f1) bytes (binary $(du -b ".build/dist/$name/bin/dmabuf" | cut -f1) bytes, stripped)"
+    echo "$PWD/.build/dist/$name.tar.xz: $(du -b ".build/dist/$name.tar.xz" | cut -f1) bytes (binary $(du -b ".build/dist/$name/bin/dmabuf" | cut -f1) bytes, stripped)"
 else
     install_into "${1:?usage: install.sh PREFIX | --dist}"
     echo "installed into $1: bin/dmabuf and links ${tools[*]}, man pages, completions, scenarios"

@@ -8,7 +8,8 @@
 #   SWIFT=swift                 the toolchain that builds the test binaries on the host
 # Artifacts per kernel in .build/vm/SERIES/: device-tests.xml and scenarios.xml (JUnit),
 # probe.json, probe.txt, scenarios.txt, selftests.tsv and selftest-*.log (the kernel's own
-# tests), guest.log; one summary line per kernel at the end (also in .build/vm/summary.txt).
+# tests), guest.log; one summary line per kernel at the end (also in .build/vm/summary.txt);
+# then the board test (Tests/Board/board-test.sh) on the first kernel, artifacts in .build/vm/board/.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -204,6 +205,11 @@ sys.exit(0 if ok else 1)
 EOF
 { [ "$status" != 0 ] || [ "$verdict" != 0 ]; } && overall=1
 done
+
+# The `make dist` tarball on a minimal Debian root without Swift, as on a board, on the first
+# kernel: the LAVA runner installs it and runs the probe and a scenario with KTAP.
+VM_ACCEL=$accel SWIFT=${SWIFT:-swift} "$root/Tests/Board/board-test.sh" "${kernel_images[0]}" "$runs/board" \
+    | tee -a "$runs/summary.txt" || overall=1
 
 echo
 cat "$runs/summary.txt"
