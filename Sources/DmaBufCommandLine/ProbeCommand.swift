@@ -10,6 +10,7 @@ struct DmaBufProbeCommand: ParsableCommand {
         usage: """
             dmabuf-probe [--json | --ktap] [--junit <file>] [--matrix] [-d <device>]
             dmabuf-probe --advise <device>... [--format <f> --size <WxH> --count <n>]
+            dmabuf-probe --inventory [--json]
             dmabuf-probe --simulated [--simulated-version 6.1|6.12] [<options>]
             """,
         discussion: """
@@ -42,6 +43,7 @@ struct DmaBufProbeCommand: ParsableCommand {
               dmabuf-probe                    probe this machine's kernel
               dmabuf-probe --json > p.json    the same, as JSON for CI (schema in README.md)
               dmabuf-probe --ktap --matrix    a KTAP test per check and matrix cell (farms)
+              dmabuf-probe --inventory        the devices, as drm_info and v4l2-ctl --all
               dmabuf-probe --matrix           also the exporter × importer sharing matrix
               dmabuf-probe -d vivid-000-vid-cap --matrix   one V4L2 node, and what it imports
               dmabuf-probe -d 0               /dev/video0, as v4l2-ctl -d 0
@@ -61,6 +63,12 @@ struct DmaBufProbeCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Also write the checks as JUnit XML to this file.", valueName: "file"))
     var junit: String?
+
+    @Flag(
+        help:
+            "Only list the devices: KMS CRTCs, encoders, connectors with modes, planes with formats and modifiers, writeback formats; V4L2 nodes with caps, formats, sizes."
+    )
+    var inventory = false
 
     @Flag(
         help:
@@ -105,6 +113,9 @@ struct DmaBufProbeCommand: ParsableCommand {
             throw ValidationError("--device names nothing: a path, a number, a V4L2 node name or a DRM driver")
         }
         if json && ktap { throw ValidationError("--json and --ktap each are the whole output: choose one") }
+        if inventory && (device != nil || matrix || ktap || junit != nil || !advise.isEmpty) {
+            throw ValidationError("--inventory lists every device and tries nothing: it takes only --json")
+        }
         if !advise.isEmpty && (device != nil || matrix || ktap || junit != nil) {
             throw ValidationError(
                 "--advise probes the devices it lists: it takes none of --device, --matrix, --ktap, --junit")
@@ -133,6 +144,14 @@ struct DmaBufProbeCommand: ParsableCommand {
                 throw ExitCode(
                     error.errno == .EACCES || error.errno == .EPERM ? ExitStatus.permission : ExitStatus.nothingToTest)
             }
+        }
+        if inventory {
+            let found = probe.inventory()
+            print(
+                json ? String(decoding: try ToolSupport.json(found), as: UTF8.self) : found.text,
+                terminator: json ? "\n" : "")
+            if found.drm.isEmpty && found.v4l2.isEmpty { throw ExitCode(ExitStatus.nothingToTest) }
+            return
         }
         if !advise.isEmpty {
             var devices: [ProbeDevice] = []

@@ -254,8 +254,9 @@ extension SimulatedKernel {
         guard locked({ file.device.objectType(id.rawValue, file: file) }) == .encoder else {
             throw KernelError("DRM_IOCTL_MODE_GETENCODER", .ENOENT)
         }
-        return DRMEncoderInfo(
-            id: id, type: id.rawValue == SimulatedDRMDevice.writebackEncoder ? .writeback : .virtual, possibleCRTCs: 1)
+        // vkms leaves possible_clones empty; the DRM core then sets each encoder's own bit.
+        let index: UInt32 = id.rawValue == SimulatedDRMDevice.writebackEncoder ? 1 : 0
+        return DRMEncoderInfo(id: id, type: .virtual, possibleCRTCs: 1, possibleClones: 1 << index)
     }
 
     public func drmPlanes(_ fd: FileDescriptorNumber) throws(KernelError) -> [PlaneID] {

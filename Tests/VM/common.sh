@@ -14,7 +14,7 @@ ensure_host_deps() {
     [ "$(id -u)" = 0 ] || sudo=sudo
     case "$1" in
         kernel) packages="linux-source-$2 make gcc bc flex bison libelf-dev libssl-dev xz-utils" ;;
-        vm)     packages="qemu-system-x86 udev" ;;
+        vm)     packages="qemu-system-x86 udev drm-info" ;;
         selftests) packages="linux-source-$2 gcc libc6-dev xz-utils" ;;
         ktap)   packages="linux-source-$2 python3 xz-utils" ;;
         bench)  packages="qemu-system-x86 udev gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad" ;;

@@ -195,14 +195,28 @@ public struct DRMConnectorType: RawRepresentable, Hashable, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let virtual = DRMConnectorType(rawValue: 15)
     public static let writeback = DRMConnectorType(rawValue: 18)
+
+    /// The kernel's name (drm_connector_enum_list), as in `Virtual-1` or sysfs `card1-Writeback-1`.
+    public var name: String {
+        let names = [
+            "Unknown", "VGA", "DVI-I", "DVI-D", "DVI-A", "Composite", "SVIDEO", "LVDS", "Component", "DIN", "DP",
+            "HDMI-A", "HDMI-B", "TV", "eDP", "Virtual", "DSI", "DPI", "Writeback", "SPI", "USB",
+        ]
+        return Int(rawValue) < names.count ? names[Int(rawValue)] : "type \(rawValue)"
+    }
 }
 
-/// `DRM_MODE_ENCODER_*`.
+/// `DRM_MODE_ENCODER_*`. A writeback connector's encoder is a virtual one.
 public struct DRMEncoderType: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let virtual = DRMEncoderType(rawValue: 5)
-    public static let writeback = DRMEncoderType(rawValue: 8)
+
+    /// The kernel's name (drm_encoder_enum_list).
+    public var name: String {
+        let names = ["None", "DAC", "TMDS", "LVDS", "TV", "Virtual", "DSI", "DP MST", "DPI"]
+        return Int(rawValue) < names.count ? names[Int(rawValue)] : "type \(rawValue)"
+    }
 }
 
 /// `DRM_IOCTL_MODE_GETENCODER`.
@@ -211,8 +225,10 @@ public struct DRMEncoderInfo: Hashable, Sendable {
     public var type: DRMEncoderType
     /// Bit i set: usable with the i-th CRTC of the resources.
     public var possibleCRTCs: UInt32
-    public init(id: EncoderID, type: DRMEncoderType, possibleCRTCs: UInt32) {
-        (self.id, self.type, self.possibleCRTCs) = (id, type, possibleCRTCs)
+    /// Bit i set: can drive the same CRTC as the i-th encoder at once (itself included).
+    public var possibleClones: UInt32
+    public init(id: EncoderID, type: DRMEncoderType, possibleCRTCs: UInt32, possibleClones: UInt32) {
+        (self.id, self.type, self.possibleCRTCs, self.possibleClones) = (id, type, possibleCRTCs, possibleClones)
     }
 }
 

@@ -130,7 +130,7 @@ extension LinuxKernel {
         defer { drmModeFreeEncoder(encoder) }
         return DRMEncoderInfo(
             id: id, type: DRMEncoderType(rawValue: encoder.pointee.encoder_type),
-            possibleCRTCs: encoder.pointee.possible_crtcs)
+            possibleCRTCs: encoder.pointee.possible_crtcs, possibleClones: encoder.pointee.possible_clones)
     }
 
     public func drmPlanes(_ fd: FileDescriptorNumber) throws(KernelError) -> [PlaneID] {

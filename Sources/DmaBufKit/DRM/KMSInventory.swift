@@ -17,6 +17,8 @@ public struct KMSInventory: Sendable {
     public var encoders: [DRMEncoderInfo]
     public var connectors: [DRMConnectorInfo]
     public var planes: [PlaneDescription]
+    /// What each writeback connector can write (its WRITEBACK_PIXEL_FORMATS).
+    public var writebackFormats: [ConnectorID: [DRMFormat]]
 
     /// Reads the device's KMS objects. Asks for universal planes (to see primary and cursor
     /// planes) and writeback connectors where the driver has them.
@@ -47,9 +49,20 @@ public struct KMSInventory: Sendable {
                 }
                 planes.append(description)
             }
-            return (resources.crtcs, encoders, connectors, planes)
+            var writebackFormats: [ConnectorID: [DRMFormat]] = [:]
+            for connector in connectors where connector.type == .writeback {
+                for (property, value) in try kernel.drmObjectProperties(fd, connector.id.object, type: .connector)
+                where value != 0 {
+                    guard try kernel.drmProperty(fd, property).name == "WRITEBACK_PIXEL_FORMATS" else { continue }
+                    let bytes = try kernel.drmBlob(fd, BlobID(rawValue: UInt32(value)))
+                    writebackFormats[connector.id] = stride(from: 0, to: bytes.count - 3, by: 4).map { at in
+                        DRMFormat(rawValue: bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) })
+                    }
+                }
+            }
+            return (resources.crtcs, encoders, connectors, planes, writebackFormats)
         }
-        (crtcs, encoders, connectors, planes) = inventory
+        (crtcs, encoders, connectors, planes, writebackFormats) = inventory
     }
 
     /// `struct drm_format_modifier_blob`: a header, the formats, then 24-byte entries of

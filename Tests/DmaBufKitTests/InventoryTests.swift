@@ -1,0 +1,122 @@
+import DmaBufKernel
+import DmaBufKit
+import DmaBufSimulation
+import Foundation
+import Testing
+
+@Suite("Device inventory")
+struct InventoryTests {
+    /// The simulated vkms as vkms describes itself; vgem has no KMS; every video node listed
+    /// with the formats its queues enumerate.
+    @Test func theInventoryListsWhatTheKernelHas() throws {
+        let kernel = SimulatedKernel()
+        let inventory = Probe(kernel: kernel).inventory()
+        let vgem = try #require(inventory.drm.first { $0.driver == "vgem" })
+        #expect(vgem.reason?.contains("no KMS") == true && vgem.connectors.isEmpty, "\(vgem)")
+        let vkms = try #require(inventory.drm.first { $0.driver == "vkms" })
+        #expect(vkms.reason == nil && vkms.crtcs.count == 1)
+        #expect(vkms.encoders.map(\.possibleClones) == [1, 2])
+        let writeback = try #require(vkms.connectors.first { $0.name == "Writeback-1" })
+        #expect(writeback.writebackFormats?.contains("XR24") == true)
+        #expect(vkms.connectors.first { $0.name == "Virtual-1" }?.status == "connected")
+        #expect(vkms.planes.map(\.type).sorted() == ["Cursor", "Primary"])
+        #expect(vkms.planes.allSatisfy { $0.modifiers?.values.allSatisfy { $0 == ["0x0"] } == true })
+        #expect(inventory.v4l2.count == (try V4L2Device.nodes(kernel: kernel)).count)
+        let vim2m = try #require(inventory.v4l2.first { $0.name == "vim2m" })
+        #expect(vim2m.queues.map(\.type) == ["video-output", "video-capture"], "\(vim2m)")
+        #expect(vim2m.deviceCaps.contains("Video Memory-to-Memory"))
+        let camera = try #require(inventory.v4l2.first { $0.name == "vivid-000-vid-cap" })
+        #expect(camera.queues.first?.formats.contains { $0.fourcc == "XR24" && $0.sizes.contains("640x480") } == true)
+        let decoded = try JSONDecoder().decode(DeviceInventory.self, from: try JSONEncoder().encode(inventory))
+        #expect(decoded == inventory)
+        #expect(inventory.text.contains("writeback formats: XR24"))
+    }
+
+    @Test func theCommandListsAndRefusesToTry() throws {
+        let run = try ToolRun.run("dmabuf-probe", ["--simulated", "--inventory", "--json"])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(try JSONDecoder().decode(DeviceInventory.self, from: Data(run.output.utf8)).drm.count == 2)
+        let refused = try ToolRun.run("dmabuf-probe", ["--simulated", "--inventory", "--matrix"])
+        #expect(refused.status == 64 && refused.errors.contains("--inventory"), "\(refused.errors)")
+    }
+}
+
+extension DeviceTests {
+    @Suite("The inventory against drm_info on the real kernel")
+    struct InventoryOnDevices {
+        /// Every KMS object drm_info -j reports (Debian's drm-info, over libdrm) is in the
+        /// inventory with the same ids, types, masks, modes, formats and modifiers.
+        @Test func theInventoryAgreesWithDrmInfo() throws {
+            let drmInfo = "/usr/bin/drm_info"
+            try #require(
+                FileManager.default.isExecutableFile(atPath: drmInfo),
+                "drm_info (Debian's drm-info) is needed: make vm-test installs it")
+            // Ours first: GETCONNECTOR probes a connector (vkms' writeback one gets its modes and
+            // status then); drm_info reads the probed state without probing (GetConnectorCurrent).
+            let ours = Probe(kernel: LinuxKernel()).inventory()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: drmInfo)
+            process.arguments = ["-j"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let theirs = try #require(try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
+            #expect(!theirs.isEmpty)
+            for (path, device) in theirs {
+                let mine = try #require(ours.drm.first { $0.path == path }, "\(path) not in the inventory")
+                func objects(_ key: String) -> [[String: Any]] { device[key] as? [[String: Any]] ?? [] }
+                func number(_ object: [String: Any], _ key: String) -> UInt32 {
+                    (object[key] as? NSNumber)?.uint32Value ?? 0
+                }
+                #expect(mine.crtcs == objects("crtcs").map { number($0, "id") }, "\(path) CRTCs")
+                #expect(
+                    mine.encoders.map { "\($0.id) \($0.type) \($0.possibleCRTCs) \($0.possibleClones)" }
+                        == objects("encoders").map {
+                            "\(number($0, "id")) \(DRMEncoderType(rawValue: number($0, "type")).name) "
+                                + "\(number($0, "possible_crtcs")) \(number($0, "possible_clones"))"
+                        }, "\(path) encoders")
+                let connectors = objects("connectors")
+                #expect(mine.connectors.map(\.id) == connectors.map { number($0, "id") })
+                for (connector, their) in zip(mine.connectors, connectors) {
+                    let status = ["", "connected", "disconnected", "unknown"][Int(min(number(their, "status"), 3))]
+                    #expect(
+                        connector.status == status
+                            && connector.encoders == (their["encoders"] as? [NSNumber])?.map(\.uint32Value))
+                    let modes = (their["modes"] as? [[String: Any]] ?? []).map {
+                        "\($0["name"] as? String ?? "")@\(number($0, "vrefresh")) \(number($0, "clock"))"
+                    }
+                    #expect(
+                        connector.modes.map { "\($0.name)@\($0.refresh) \($0.clockKHz)" } == modes, "\(connector.name)")
+                    let properties = their["properties"] as? [String: [String: Any]] ?? [:]
+                    let formats = (properties["WRITEBACK_PIXEL_FORMATS"]?["data"] as? [NSNumber])?.map {
+                        FourCC.name($0.uint32Value)
+                    }
+                    #expect(connector.writebackFormats == formats, "\(connector.name) writeback formats")
+                }
+                let planes = objects("planes")
+                #expect(mine.planes.map(\.id) == planes.map { number($0, "id") })
+                for (plane, their) in zip(mine.planes, planes) {
+                    #expect(plane.possibleCRTCs == number(their, "possible_crtcs"))
+                    #expect(
+                        plane.formats == (their["formats"] as? [NSNumber] ?? []).map { FourCC.name($0.uint32Value) })
+                    let properties = their["properties"] as? [String: [String: Any]] ?? [:]
+                    let type = properties["type"]
+                    let spec = (type?["spec"] as? [[String: Any]] ?? []).first {
+                        number($0, "value") == (type?["value"] as? NSNumber)?.uint32Value
+                    }
+                    #expect(plane.type == spec?["name"] as? String, "plane \(plane.id) type")
+                    var modifiers: [String: [String]] = [:]
+                    for entry in properties["IN_FORMATS"]?["data"] as? [[String: Any]] ?? [] {
+                        let modifier = "0x" + String((entry["modifier"] as? NSNumber)?.uint64Value ?? 0, radix: 16)
+                        for format in entry["formats"] as? [NSNumber] ?? [] {
+                            modifiers[FourCC.name(format.uint32Value), default: []].append(modifier)
+                        }
+                    }
+                    #expect((plane.modifiers ?? [:]) == modifiers, "plane \(plane.id) IN_FORMATS")
+                }
+            }
+        }
+    }
+}
