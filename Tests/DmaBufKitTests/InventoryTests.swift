@@ -51,17 +51,15 @@ extension DeviceTests {
             try #require(
                 FileManager.default.isExecutableFile(atPath: drmInfo),
                 "drm_info (Debian's drm-info) is needed: make vm-test installs it")
+            // drm_info runs by posix_spawn, not Foundation's Process, which closes its pipes
+            // on a background queue after the test: the next test's descriptor count saw it.
             // Ours first: GETCONNECTOR probes a connector (vkms' writeback one gets its modes and
             // status then); drm_info reads the probed state without probing (GetConnectorCurrent).
             let ours = Probe(kernel: LinuxKernel()).inventory()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: drmInfo)
-            process.arguments = ["-j"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
+            let scratch = try TemporaryDirectory()
+            let output = "\(scratch.path)/drm_info.json"
+            #expect(try runToFile([drmInfo, "-j"], output: output) == 0)
+            let data = try Data(contentsOf: URL(fileURLWithPath: output))
             let theirs = try #require(try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
             #expect(!theirs.isEmpty)
             for (path, device) in theirs {
@@ -119,4 +117,21 @@ extension DeviceTests {
             }
         }
     }
+}
+
+/// Runs a program to completion with its standard output to `output`; every descriptor this
+/// process opens for it is closed before returning. Returns the exit status.
+func runToFile(_ arguments: [String], output: String) throws -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let argv = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+    try #require(spawned == 0, "posix_spawn \(arguments[0]): errno \(spawned)")
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }

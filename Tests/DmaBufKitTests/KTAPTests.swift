@@ -35,7 +35,7 @@ enum KTAPParser {
         let summary = try #require(
             text.range(of: "Testing complete. Ran "), "no summary (exit \(process.terminationStatus)) in:\n\(text)")
         let line = text[summary.upperBound...].prefix { $0 != "\n" }  // "180 tests: passed: 124, skipped: 56"
-        for part in line.drop { $0 != ":" }.dropFirst().split(separator: ",") {
+        for part in line.drop(while: { $0 != ":" }).dropFirst().split(separator: ",") {
             let words = part.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
             guard words.count == 2, let count = Int(words[1]) else { continue }
             switch words[0] {

@@ -103,7 +103,6 @@ public struct DeviceInventory: Codable, Sendable, Equatable {
         case .videoOutput: "video-output"
         case .videoCaptureMultiplanar: "video-capture-mplane"
         case .videoOutputMultiplanar: "video-output-mplane"
-        default: "type \(type.rawValue)"
         }
     }
 }
