@@ -31,6 +31,8 @@ install_into() {
         "$manual" "$prefix/bin/$tool" \
             --date "$(date -u -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)" +%F)" \
             --output-directory "$prefix/share/man/man1"
+        # mdoc separates paragraphs with .Pp; the generator leaves the help's empty lines.
+        sed -i 's/^$/.Pp/' "$prefix/share/man/man1/$tool.1"
         "$prefix/bin/$tool" --generate-completion-script bash >"$prefix/share/bash-completion/completions/$tool"
         "$prefix/bin/$tool" --generate-completion-script zsh >"$prefix/share/zsh/site-functions/_$tool"
         "$prefix/bin/$tool" --generate-completion-script fish >"$prefix/share/fish/vendor_completions.d/$tool.fish"
