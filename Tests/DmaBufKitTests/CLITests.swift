@@ -1,6 +1,7 @@
 import DmaBufKit
 import DmaBufSimulation
 import Foundation
+import FoundationXML
 import Logging
 import Testing
 
@@ -235,5 +236,27 @@ extension CLITests {
             kernel: SimulatedKernel(), logger: Logger(label: "test"))
         #expect(result.passed && result.seconds > 0, "\(result.seconds)")
         #expect(!ScenarioResult.junit([result]).contains("time=\"0.000\""))
+    }
+}
+
+extension CLITests {
+    /// `dmabuf-probe --junit`: a test case per check and matrix cell, suites per facility, the
+    /// counts those of the report's own tree; the text report still goes to standard output.
+    @Test func theProbeWritesJUnit() throws {
+        let directory = try TemporaryDirectory()
+        let path = "\(directory.path)/probe.xml"
+        let run = try ToolRun.run("dmabuf-probe", ["--simulated", "--matrix", "--junit", path])
+        #expect(run.status == 0 && run.output.contains("sharing matrix"), "\(run.errors)")
+        let xml = try String(contentsOfFile: path, encoding: .utf8)
+        let json = try ToolRun.run("dmabuf-probe", ["--simulated", "--matrix", "--json"])
+        let tests = try JSONDecoder().decode(ProbeReport.self, from: Data(json.output.utf8)).testResults
+        let leaves = tests.reduce(0) { $0 + $1.counts.passed + $1.counts.failed + $1.counts.skipped }
+        let skipped = tests.reduce(0) { $0 + $1.counts.skipped }
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == leaves, "\(xml.prefix(600))")
+        #expect(xml.components(separatedBy: "<skipped ").count - 1 == skipped && skipped > 0)
+        #expect(!xml.contains("<failure") && xml.components(separatedBy: "<testsuite ").count - 1 == tests.count)
+        #expect(xml.contains("name=\"export system-heap / system-heap to qbuf:vivid-000-vid-cap\""))
+        let parsed = XMLParser(data: Data(xml.utf8))
+        #expect(parsed.parse(), "well-formed XML: \(String(describing: parsed.parserError))")
     }
 }
