@@ -41,6 +41,7 @@ install_into() {
     install -m 644 Tests/Board/README.board.md "$prefix/share/doc/dmabufkit/README.md"
     mkdir -p "$prefix/share/dmabufkit/lava"
     install -m 644 Tests/Board/lava/*.yaml "$prefix/share/dmabufkit/lava/"
+    install -m 755 Tests/Board/lava/dmabufkit.sh "$prefix/share/dmabufkit/lava/"
 }
 
 build
