@@ -78,7 +78,7 @@ let package = Package(
                 "DmaBufKit", "DmaBufSimulation", "DmaBufBench", "CDmaBuf", "CLibPNG",
                 .product(name: "Logging", package: "swift-log"),
                 // Built for the tests that run the tools as a user would (exit codes, signals, bad input).
-                "dmabuf-probe", "dmabuf-pipe", "dmabuf-bench",
+                "dmabuf-probe", "dmabuf-pipe", "dmabuf-bench", "dmabuf",
             ],
             path: "Tests/DmaBufKitTests"),
     ],

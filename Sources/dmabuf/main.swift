@@ -1,4 +1,5 @@
 import DmaBufCommandLine
+import DmaBufKit
 import Foundation
 
 // The multi-call binary of `make dist`: one copy of the Swift runtime for the three tools,
@@ -6,12 +7,18 @@ import Foundation
 if let (tool, arguments) = Tool.called(CommandLine.arguments) {
     tool.main(arguments)
 }
-FileHandle.standardError.write(
-    Data(
-        """
-        usage: dmabuf probe|pipe|bench [ARGUMENTS…]
-           or: dmabuf-probe, dmabuf-pipe, dmabuf-bench (links to this binary)
-        Each tool explains itself with --help, e.g. `dmabuf probe --help`.
+let usage = """
+    usage: dmabuf probe|pipe|bench [ARGUMENTS…]
+       or: dmabuf-probe, dmabuf-pipe, dmabuf-bench (links to this binary)
+    Each tool explains itself with --help, e.g. `dmabuf probe --help`.
 
-        """.utf8))
-exit(64)
+    """
+switch CommandLine.arguments.dropFirst().first {
+case "--help", "-h", "help":
+    print(usage, terminator: "")
+case "--version":
+    print(DmaBufKitVersion.string)
+default:
+    FileHandle.standardError.write(Data(usage.utf8))
+    exit(64)
+}

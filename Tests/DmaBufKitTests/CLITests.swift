@@ -260,3 +260,20 @@ extension CLITests {
         #expect(parsed.parse(), "well-formed XML: \(String(describing: parsed.parserError))")
     }
 }
+
+extension CLITests {
+    /// The multi-call binary of `make dist`: by its first argument, or by the name of a link.
+    @Test func theMultiCallBinaryDispatches() throws {
+        #expect(try ToolRun.run("dmabuf", ["probe", "--version"]).output == DmaBufKitVersion.string + "\n")
+        let help = try ToolRun.run("dmabuf", ["--help"])
+        #expect(help.status == 0 && help.output.contains("dmabuf probe|pipe|bench"))
+        let unknown = try ToolRun.run("dmabuf", ["frobnicate"])
+        #expect(unknown.status == 64 && unknown.errors.contains("usage: dmabuf"))
+        let directory = try TemporaryDirectory()
+        let link = "\(directory.path)/dmabuf-pipe"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: ToolRun.path(of: "dmabuf"))
+        let scratch = "\(directory.path)/out"
+        #expect(try runToFile([link, "--help"], output: scratch) == 0)
+        #expect(try String(contentsOfFile: scratch, encoding: .utf8).contains("USAGE: dmabuf-pipe <subcommand>"))
+    }
+}
