@@ -10,7 +10,9 @@ struct InventoryTests {
     /// with the formats its queues enumerate.
     @Test func theInventoryListsWhatTheKernelHas() throws {
         let kernel = SimulatedKernel()
-        let inventory = Probe(kernel: kernel).inventory()
+        var found: DeviceInventory?
+        expectNoLeaks(kernel) { found = Probe(kernel: kernel).inventory() }
+        let inventory = try #require(found)
         let vgem = try #require(inventory.drm.first { $0.driver == "vgem" })
         #expect(vgem.reason?.contains("no KMS") == true && vgem.connectors.isEmpty, "\(vgem)")
         let vkms = try #require(inventory.drm.first { $0.driver == "vkms" })
@@ -55,7 +57,10 @@ extension DeviceTests {
             // on a background queue after the test: the next test's descriptor count saw it.
             // Ours first: GETCONNECTOR probes a connector (vkms' writeback one gets its modes and
             // status then); drm_info reads the probed state without probing (GetConnectorCurrent).
-            let ours = Probe(kernel: LinuxKernel()).inventory()
+            let kernel = LinuxKernel()
+            var found: DeviceInventory?
+            expectNoLeaks(kernel) { found = Probe(kernel: kernel).inventory() }
+            let ours = try #require(found)
             let scratch = try TemporaryDirectory()
             let output = "\(scratch.path)/drm_info.json"
             #expect(try runToFile([drmInfo, "-j"], output: output) == 0)
