@@ -113,6 +113,10 @@ struct DmaBufProbeCommand: ParsableCommand {
             throw ValidationError("--device names nothing: a path, a number, a V4L2 node name or a DRM driver")
         }
         if json && ktap { throw ValidationError("--json and --ktap each are the whole output: choose one") }
+        if let junit {
+            // Found now, not after a matrix run of minutes.
+            do { try OutputCheck.file(junit, for: "--junit \(junit)") } catch { throw ValidationError("\(error)") }
+        }
         if inventory && (device != nil || matrix || ktap || junit != nil || !advise.isEmpty) {
             throw ValidationError("--inventory lists every device and tries nothing: it takes only --json")
         }

@@ -76,6 +76,10 @@ struct CLITests {
             #expect(run.errors.contains(errno), "\(arguments): \(run.errors)")
             #expect(run.output.isEmpty, "nothing ran")
         }
+        for (arguments, errno) in cases.prefix(2) {
+            let run = try ToolRun.run("dmabuf-probe", ["--simulated", "--matrix"] + arguments)
+            #expect(run.status == 64 && run.errors.contains(errno) && run.output.isEmpty, "\(arguments): \(run.errors)")
+        }
     }
 
     /// One bad file stops the suite before anything runs, and every bad file is named with its line.
