@@ -17,19 +17,24 @@ if [ -x "$root/bin/sh" ] && [ -f "$root/.complete" ]; then
     echo "$root"
     exit 0
 fi
-[ "$(id -u)" = 0 ] || { log "debootstrap needs root (sudo make vm-test, or a ready root in DMABUFKIT_CACHE)"; exit 1; }
+# debootstrap needs root: sudo when not root (as for the Debian packages).
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
 command -v debootstrap >/dev/null || {
-    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
+    $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq debootstrap >&2
 }
 log "debootstrap bookworm (minbase + $packages) from $mirror into $root"
-rm -rf "$root.tmp"
+$sudo rm -rf "$root.tmp"
 mkdir -p "$(dirname "$root")"
-debootstrap --variant=minbase --include="$packages" bookworm "$root.tmp" "$mirror" >"$root.tmp.log" 2>&1 ||
+$sudo debootstrap --variant=minbase --include="$packages" bookworm "$root.tmp" "$mirror" >"$root.tmp.log" 2>&1 ||
     { tail -20 "$root.tmp.log" >&2; exit 1; }
-# What a board's image does not carry: the package caches.
-rm -rf "$root.tmp/var/cache/apt/archives/"*.deb "$root.tmp/var/lib/apt/lists/"*
+# What a board's image does not carry: the package caches. Readable by all (the VM reads it
+# over 9p as the user who boots it); /srv takes each run's directory.
+$sudo rm -rf "$root.tmp/var/cache/apt/archives/"*.deb "$root.tmp/var/lib/apt/lists/"*
+$sudo chmod -R a+rX "$root.tmp"
+$sudo chmod 1777 "$root.tmp/srv"
 if find "$root.tmp" -name 'libswift*' | grep -q .; then log "the root has Swift libraries"; exit 1; fi
-touch "$root.tmp/.complete"
-rm -rf "$root" && mv "$root.tmp" "$root" && rm -f "$root.tmp.log"
+$sudo touch "$root.tmp/.complete"
+$sudo rm -rf "$root" && $sudo mv "$root.tmp" "$root" && rm -f "$root.tmp.log"
 log "ready: $root ($(du -sh "$root" | cut -f1))"
 echo "$root"
