@@ -27,9 +27,12 @@ struct PipeRun: ParsableCommand {
             the counter) counts as blank and fails the run.
 
             Drops: a skipped capture sequence number is the pipeline's drop when the driver had \
-            no empty buffer at the time (the pipeline held them all), and the source's when empty \
-            buffers were queued and its thread ran late. Unless told otherwise a run fails with \
-            more pipeline drops than 5% of --frames or more source drops than half of it. A flip \
+            no buffer at all at the time (the pipeline held them all: too few buffers for its \
+            design), a late drop when every buffer queued may have been filled, waiting for a \
+            pipeline that was slow or not scheduled (a busy machine does that), and the source's \
+            when empty buffers were queued and its thread ran late. Unless told otherwise a run \
+            fails with more pipeline drops than 5% of --frames, or more late or source drops than \
+            half of it. A flip \
             that lands after the vblank following its commit is a late flip (the display's \
             side), reported.
 
@@ -44,7 +47,7 @@ struct PipeRun: ParsableCommand {
               copy     the CPU copies each frame into the display's dumb buffers (reported as copying)
 
             Scenario files (Tests/Scenarios/*.yaml) hold the same settings under `pipeline:` and \
-            the expectations under `pipeline.expect:` (min-fps, max-drops, max-source-drops, \
+            the expectations under `pipeline.expect:` (min-fps, max-drops, max-late-drops, max-source-drops, \
             verified); `inject-stuck-display: N` flips frame N to the framebuffer already on \
             screen, to prove verification catches a stale frame; a scenario \
             with `expect-failure: WORDS` passes when its run fails with a reason containing WORDS.
@@ -130,9 +133,15 @@ struct PipeRun: ParsableCommand {
 
     @Option(
         help:
-            "Fail with more frames dropped by the pipeline (the driver had no empty buffer) than this; default 5% of --frames."
+            "Fail with more frames dropped by the pipeline (it held every buffer) than this; default 5% of --frames."
     )
     var maxDrops: Int?
+
+    @Option(
+        help:
+            "Fail with more frames lost while the pipeline was late (queued buffers all filled) than this; default half of --frames."
+    )
+    var maxLateDrops: Int?
 
     @Option(
         help:
@@ -184,7 +193,7 @@ struct PipeRun: ParsableCommand {
             ("--fps", fps != nil),
             ("--buffers", buffers != nil), ("--verify-every", verifyEvery != nil),
             ("--test-pattern", testPattern != nil),
-            ("--min-fps", minFps != nil), ("--max-drops", maxDrops != nil),
+            ("--min-fps", minFps != nil), ("--max-drops", maxDrops != nil), ("--max-late-drops", maxLateDrops != nil),
             ("--max-source-drops", maxSourceDrops != nil),
         ]
         return given.filter(\.1).map(\.0)
@@ -205,7 +214,8 @@ struct PipeRun: ParsableCommand {
             verifyEvery: verifyEvery,
             testPattern: testPattern ?? defaults.testPattern, mem2mem: mem2mem, dumpDirectory: dumpFrames,
             expectations: .init(
-                minimumFramesPerSecond: minFps, maximumDrops: maxDrops, maximumSourceDrops: maxSourceDrops,
+                minimumFramesPerSecond: minFps, maximumDrops: maxDrops, maximumLateDrops: maxLateDrops,
+                maximumSourceDrops: maxSourceDrops,
                 verified: verifyEvery > 0))
         try configuration.validate()
         return configuration

@@ -13,7 +13,7 @@ struct CLITests {
     static let hostileValues = ["-1", "0", "\(Int.max)", "99999999999999999999", "1e300", "nan", "inf", "-inf"]
     static let numericFlags = [
         "--frames", "--fps", "--buffers", "--verify-every", "--test-pattern", "--min-fps", "--max-drops",
-        "--max-source-drops",
+        "--max-late-drops", "--max-source-drops",
     ]
 
     /// Every numeric flag with every hostile value: exit 64 (or, for a value the flag allows, a
@@ -35,7 +35,7 @@ struct CLITests {
     static func allows(_ flag: String, _ value: String) -> Bool {
         switch (flag, value) {
         case ("--verify-every", "0"), ("--test-pattern", "0"), ("--min-fps", "0"), ("--max-drops", "0"),
-            ("--max-source-drops", "0"):
+            ("--max-late-drops", "0"), ("--max-source-drops", "0"):
             true
         default: false
         }

@@ -8,7 +8,8 @@ import Testing
 struct ScenarioLoadingTests {
     static let numericKeys = [
         "width", "height", "frames", "fps", "buffers", "verify-every", "test-pattern", "inject-stuck-display",
-        "expect.min-fps", "expect.max-drops", "expect.max-source-drops",
+        "expect.min-fps", "expect.max-drops", "expect.max-late-drops",
+        "expect.max-source-drops",
     ]
     /// Values no field may take (as YAML spells them).
     static let rejected = [

@@ -50,6 +50,7 @@ extension PipelineConfiguration {
             throw ConfigurationError("expect.min-fps", "\(minimum)", "out of range: 0…1000 frames per second")
         }
         if let maximum = expectations.maximumDrops { try check("expect.max-drops", maximum, 0...frames) }
+        if let maximum = expectations.maximumLateDrops { try check("expect.max-late-drops", maximum, 0...frames) }
         if let maximum = expectations.maximumSourceDrops { try check("expect.max-source-drops", maximum, 0...frames) }
 
         // Settings that exclude each other.

@@ -57,8 +57,11 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
 
     public struct Expectations: Codable, Sendable, Equatable {
         public var minimumFramesPerSecond: Double?
-        /// Frames the pipeline may drop (the driver had no empty buffer); nil: 5% of the frames.
+        /// Frames the pipeline may drop (it held every buffer); nil: 5% of the frames.
         public var maximumDrops: Int?
+        /// Frames that may be lost while the pipeline was late (every queued buffer filled,
+        /// waiting to be dequeued); nil: half the frames.
+        public var maximumLateDrops: Int?
         /// Frames the source may skip while buffers wait (its thread ran late); nil: half the frames.
         public var maximumSourceDrops: Int?
         /// Every verified frame must match, show a picture (not one flat colour) and differ
@@ -67,16 +70,18 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         /// With `allocator: auto`: the allocator it must choose.
         public var allocator: Allocator?
         public init(
-            minimumFramesPerSecond: Double? = nil, maximumDrops: Int? = nil, maximumSourceDrops: Int? = nil,
-            verified: Bool = true
+            minimumFramesPerSecond: Double? = nil, maximumDrops: Int? = nil, maximumLateDrops: Int? = nil,
+            maximumSourceDrops: Int? = nil, verified: Bool = true
         ) {
             (self.minimumFramesPerSecond, self.maximumDrops, self.maximumSourceDrops, self.verified) = (
                 minimumFramesPerSecond, maximumDrops, maximumSourceDrops, verified
             )
+            self.maximumLateDrops = maximumLateDrops
         }
 
         /// The bounds a run has when it states none: an unexplained large loss fails it.
         public static func defaultMaximumDrops(frames: Int) -> Int { frames / 20 }
+        public static func defaultMaximumLateDrops(frames: Int) -> Int { frames / 2 }
         public static func defaultMaximumSourceDrops(frames: Int) -> Int { frames / 2 }
     }
 
@@ -134,14 +139,15 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
 
 extension PipelineConfiguration.Expectations {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", maximumSourceDrops = "max-source-drops",
-            verified, allocator
+        case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", maximumLateDrops = "max-late-drops",
+            maximumSourceDrops = "max-source-drops", verified, allocator
     }
 
     public init(from decoder: any Decoder) throws {
         let values = try decoder.container(keyedBy: CodingKeys.self)
         minimumFramesPerSecond = try values.decodeIfPresent(Double.self, forKey: .minimumFramesPerSecond)
         maximumDrops = try values.decodeIfPresent(Int.self, forKey: .maximumDrops)
+        maximumLateDrops = try values.decodeIfPresent(Int.self, forKey: .maximumLateDrops)
         maximumSourceDrops = try values.decodeIfPresent(Int.self, forKey: .maximumSourceDrops)
         verified = try values.decodeIfPresent(Bool.self, forKey: .verified) ?? true
         allocator = try values.decodeIfPresent(PipelineConfiguration.Allocator.self, forKey: .allocator)

@@ -15,9 +15,13 @@ public struct PipelineReport: Codable, Sendable {
     public var copying: Bool
     public var bytesCopied: Int
     public var framesShown: Int
-    /// Capture sequence numbers skipped while the driver had no empty buffer: the pipeline held
+    /// Capture sequence numbers skipped while the driver had no buffer at all: the pipeline held
     /// them all (the pipeline's drops; `max-drops` applies to these).
     public var drops: Int
+    /// Capture sequence numbers skipped while every buffer the driver held may have been filled,
+    /// waiting for the pipeline to dequeue it: the pipeline was late (slow, or not scheduled on
+    /// a busy machine; `max-late-drops` applies to these).
+    public var lateDrops: Int
     /// Capture sequence numbers skipped while the driver had empty buffers queued: its own
     /// thread ran late (the source's drops; `max-source-drops` applies to these).
     public var sourceDrops: Int
@@ -57,8 +61,8 @@ public struct PipelineReport: Codable, Sendable {
         (sourcePath, sinkPath, format, copying, bytesCopied) = ("", "", "", configuration.strategy == .copy, 0)
         (
             framesShown, drops, sourceDrops, repeats, erroneousFrames, framesVerified, framesMismatched, blankFrames,
-            unchangedFrames
-        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
+            unchangedFrames, lateDrops
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         (lateFlips, vblanksMissed) = (0, 0)
         (framesPerSecond, latencyMilliseconds, seconds, failures, notes, paced) = (0, nil, 0, [], [], true)
     }
@@ -91,8 +95,15 @@ public struct PipelineReport: Codable, Sendable {
         let maximumDrops = expect.maximumDrops ?? Expectations.defaultMaximumDrops(frames: configuration.frames)
         if drops > maximumDrops {
             failures.append(
-                "\(drops) frames dropped by the pipeline (the driver had no empty buffer), more than \(maximumDrops)"
+                "\(drops) frames dropped by the pipeline (it held every buffer, the driver had none to fill), more than \(maximumDrops)"
                     + (expect.maximumDrops == nil ? " (the default: 5% of the frames)" : ""))
+        }
+        let maximumLateDrops =
+            expect.maximumLateDrops ?? Expectations.defaultMaximumLateDrops(frames: configuration.frames)
+        if lateDrops > maximumLateDrops {
+            failures.append(
+                "\(lateDrops) frames lost while the pipeline was late (every queued buffer filled, waiting to be dequeued), more than \(maximumLateDrops)"
+                    + (expect.maximumLateDrops == nil ? " (the default: half the frames)" : ""))
         }
         let maximumSourceDrops =
             expect.maximumSourceDrops ?? Expectations.defaultMaximumSourceDrops(frames: configuration.frames)
@@ -136,7 +147,7 @@ public struct PipelineReport: Codable, Sendable {
         text +=
             " \(sourcePath) → \(sinkPath) \(format): \(framesShown) frames, \(String(format: "%.1f", framesPerSecond)) fps, "
         text +=
-            "\(drops) dropped, \(sourceDrops) skipped by the source, \(lateFlips) late flips, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank, \(unchangedFrames) unchanged)"
+            "\(drops) dropped, \(lateDrops) lost late, \(sourceDrops) skipped by the source, \(lateFlips) late flips, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank, \(unchangedFrames) unchanged)"
         if let latency = latencyMilliseconds {
             text += String(format: ", latency %.1f/%.1f/%.1f ms", latency.minimum, latency.median, latency.maximum)
         }

@@ -169,6 +169,7 @@ public struct ScenarioResult: Codable, Sendable {
                 .init("frames", Double(report.framesShown), "frames"),
                 .init("fps", (report.framesPerSecond * 10).rounded() / 10, "fps"),
                 .init("pipeline drops", Double(report.drops), "frames"),
+                .init("late drops", Double(report.lateDrops), "frames"),
                 .init("source drops", Double(report.sourceDrops), "frames"),
                 .init("late flips", Double(report.lateFlips), "flips"),
                 .init("verified", Double(report.framesVerified), "frames"),

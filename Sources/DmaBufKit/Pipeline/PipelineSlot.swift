@@ -75,6 +75,7 @@ struct RunTally {
             BufferIndex(rawValue: frame.index), sequence: frame.sequence, wasDone: wasDone)
         switch cause {
         case .pipeline: report.drops += skipped
+        case .late: report.lateDrops += skipped
         case .source: report.sourceDrops += skipped
         case nil: break
         }
