@@ -41,6 +41,16 @@ int cdmabuf_poll(int fd, short events, int timeout_ms, short *revents) {
     return n;
 }
 
+int cdmabuf_poll_many(const int *fds, const short *events, short *revents, int count, int timeout_ms) {
+    struct pollfd p[CDMABUF_POLL_MAX];
+    if (count < 0 || count > CDMABUF_POLL_MAX) return -EINVAL;
+    for (int i = 0; i < count; i++) p[i] = (struct pollfd){ .fd = fds[i], .events = events[i], .revents = 0 };
+    int n = poll(p, (nfds_t)count, timeout_ms);
+    if (n < 0) return -errno;
+    for (int i = 0; i < count; i++) revents[i] = p[i].revents;
+    return n;
+}
+
 int cdmabuf_memfd_create(const char *name, unsigned int flags) { return neg_errno(memfd_create(name, flags)); }
 int cdmabuf_ftruncate(int fd, uint64_t length) { return neg_errno(ftruncate(fd, (off_t)length)); }
 int cdmabuf_add_seals(int fd, int seals) { return neg_errno(fcntl(fd, F_ADD_SEALS, seals)); }

@@ -28,10 +28,13 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static let ENOTTY = Errno(rawValue: 25)
     public static let ENOSPC = Errno(rawValue: 28)
     public static let EROFS = Errno(rawValue: 30)
+    public static let EPIPE = Errno(rawValue: 32)
     public static let ERANGE = Errno(rawValue: 34)
     public static let ENOSYS = Errno(rawValue: 38)
     /// vb2: the queue takes buffers only inside a media request (`requires_requests`).
     public static let EBADR = Errno(rawValue: 53)
+    /// V4L2: the connector has no such data (DV timings on a webcam input, …).
+    public static let ENODATA = Errno(rawValue: 61)
     public static let ETIME = Errno(rawValue: 62)
     public static let EOVERFLOW = Errno(rawValue: 75)
     public static let EBADFD = Errno(rawValue: 77)
@@ -42,7 +45,8 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     private static let names: [Int32: String] = [
         1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
         13: "EACCES", 14: "EFAULT", 16: "EBUSY", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE",
-        25: "ENOTTY", 28: "ENOSPC", 30: "EROFS", 34: "ERANGE", 38: "ENOSYS", 53: "EBADR", 62: "ETIME", 75: "EOVERFLOW",
+        25: "ENOTTY", 28: "ENOSPC", 30: "EROFS", 32: "EPIPE", 34: "ERANGE", 38: "ENOSYS", 53: "EBADR", 61: "ENODATA",
+        62: "ETIME", 75: "EOVERFLOW",
         77: "EBADFD",
         95: "EOPNOTSUPP", 105: "ENOBUFS", 110: "ETIMEDOUT",
     ]

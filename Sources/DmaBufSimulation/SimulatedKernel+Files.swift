@@ -234,16 +234,26 @@ extension SimulatedKernel {
     )
         throws(KernelError) -> PollEvents
     {
-        guard let file = locked({ files[fd.rawValue] }) else {
+        if locked({ files[fd.rawValue] }) == nil {
             return try host.poll(fd, events: events, timeoutMilliseconds: timeoutMilliseconds)
         }
+        return try poll([(fd, events)], timeoutMilliseconds: timeoutMilliseconds)[0]
+    }
+
+    public func poll(
+        _ requests: [(fd: FileDescriptorNumber, events: PollEvents)], timeoutMilliseconds: Int32
+    )
+        throws(KernelError) -> [PollEvents]
+    {
+        if requests.count > 64 { throw KernelError("poll", .EINVAL) }
+        let simulated = locked { requests.map { files[$0.fd.rawValue] } }
         // sync_file_poll: readable once signalled. dma_buf_poll: readable once writers are done,
-        // writable once everyone is.
-        let ready: () -> PollEvents = {
+        // writable once everyone is. (Lock held.)
+        func ready(_ file: SimulatedFile) -> PollEvents {
             switch file.kind {
             case .syncFile(let sync): return sync.isSignalled ? [.readable] : []
             case .drm(let drm): return drm.events.isEmpty ? [] : [.readable]  // drm_poll: pending events
-            case .video(let video): return self.videoReadiness(video)
+            case .video(let video): return videoReadiness(video)
             case .dmaBuf(let buffer):
                 var result: PollEvents = []
                 if buffer.pendingFences(forWrite: false).isEmpty { result.insert(.readable) }
@@ -255,13 +265,23 @@ extension SimulatedKernel {
         let deadline =
             timeoutMilliseconds < 0
             ? Date.distantFuture : Date(timeIntervalSinceNow: Double(timeoutMilliseconds) / 1000)
+        // Descriptors of the host (a pipe, an eventfd) are looked at between short waits.
+        let hostSlice = simulated.contains { $0 == nil } ? 0.01 : Double.infinity
         state.lock()
         defer { state.unlock() }
-        // Errors and hang-ups are reported whether asked for or not.
-        let reported = events.union([.error, .hangUp])
         while true {
-            let now = ready().intersection(reported)
-            if !now.isEmpty || !state.wait(until: deadline) { return ready().intersection(reported) }
+            var now: [PollEvents] = []
+            for (request, file) in zip(requests, simulated) {
+                // Errors and hang-ups are reported whether asked for or not.
+                let reported = request.events.union([.error, .hangUp])
+                if let file {
+                    now.append(ready(file).intersection(reported))
+                } else {
+                    now.append(try host.poll(request.fd, events: request.events, timeoutMilliseconds: 0))
+                }
+            }
+            if now.contains(where: { !$0.isEmpty }) || Date() >= deadline { return now }
+            _ = state.wait(until: min(deadline, Date(timeIntervalSinceNow: hostSlice)))
         }
     }
 

@@ -21,7 +21,7 @@ extension SimulatedKernel {
 
     /// The video node behind `fd`: EBADF when closed, ENOTTY when not a video node, ENODEV
     /// once disconnected (v4l2_ioctl on an unregistered video_device).
-    private func video(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) -> SimulatedVideoFile {
+    func video(_ fd: FileDescriptorNumber, _ operation: String) throws(KernelError) -> SimulatedVideoFile {
         record(operation)
         guard let file = try file(fd, operation).video else { throw KernelError(operation, .ENOTTY) }
         if locked({ file.device.disconnected }) { throw KernelError(operation, .ENODEV) }
@@ -64,7 +64,11 @@ extension SimulatedKernel {
         let device = file.device
         // An unknown format falls back to the driver's first; the size to the nearest it has.
         let pixelFormat = device.formats.first { $0.fourcc == format.pixelFormat } ?? device.formats[0]
-        let (width, height) = device.nearestSize(width: format.width, height: format.height)
+        let fixed: (UInt32, UInt32)? = locked {
+            device.role == .capture && device.connector != SimulatedVivid.webcamInput
+                ? (queue.width, queue.height) : nil
+        }
+        let (width, height) = fixed ?? device.nearestSize(width: format.width, height: format.height)
         return try locked { () throws(KernelError) in
             if tryOnly {
                 return V4L2Format(
@@ -670,7 +674,17 @@ extension SimulatedKernel {
         case .capture, .output:
             guard device.shared?.queue(type) != nil else { throw KernelError("VIDIOC_G_PARM", .EINVAL) }
             // vivid's output starts on S-Video, NTSC.
-            return device.role == .output ? V4L2Fraction(1001, 30000) : locked { device.timePerFrame }
+            return locked {
+                if device.role == .output {
+                    return device.connector == SimulatedVivid.hdmiOutput
+                        ? V4L2Fraction(1, 60) : V4L2Fraction(1001, 30000)
+                }
+                switch device.connector {
+                case SimulatedVivid.webcamInput: return device.timePerFrame
+                case SimulatedVivid.hdmiInput: return V4L2Fraction(1, 60)
+                default: return V4L2Fraction(1, 25)
+                }
+            }
         }
     }
 
@@ -680,6 +694,10 @@ extension SimulatedKernel {
         let device = try video(fd, "VIDIOC_S_PARM").device
         guard device.role == .capture else { throw KernelError("VIDIOC_S_PARM", .ENOTTY) }
         guard device.shared?.queue(type) != nil else { throw KernelError("VIDIOC_S_PARM", .EINVAL) }
+        // vivid_vid_cap_s_parm: only the webcam's rate can be set; other inputs keep their timings'.
+        if locked({ device.connector != SimulatedVivid.webcamInput }) {
+            return try v4l2GetFrameInterval(fd, type: type)
+        }
         return locked {
             // vivid_vid_cap_s_parm: the first offered interval not longer than the one asked for.
             let size =
@@ -710,6 +728,15 @@ extension SimulatedKernel {
             case (_, VividControl.disconnect):  // a button: every node of the instance goes away
                 for node in videoDevices where node.name.prefix(9) == device.name.prefix(9) { node.disconnected = true }
                 state.broadcast()
+            case (.capture, SimulatedVivid.loopVideo), (.capture, SimulatedVivid.hdmiConnectedTo):
+                // The switch of this version (the other one does not exist); a value in its range.
+                guard let info = vivid.controls(of: device).first(where: { $0.id == id }) else {
+                    throw KernelError("VIDIOC_S_EXT_CTRLS", .EINVAL)
+                }
+                guard (info.minimum...info.maximum).contains(Int64(value)) else {
+                    throw KernelError("VIDIOC_S_EXT_CTRLS", .ERANGE)
+                }
+                file.context.controls[id] = value
             case (_, VividControl.testPattern), (_, VividControl.osdTextMode), (_, VividControl.horizontalMovement),
                 (_, VividControl.verticalMovement), (_, V4L2Control.horizontalFlip), (_, V4L2Control.verticalFlip):
                 file.context.controls[id] = value
@@ -729,6 +756,7 @@ extension SimulatedKernel {
                 VividControl.horizontalMovement: VividControl.noMovement,
                 VividControl.verticalMovement: VividControl.noMovement, V4L2Control.horizontalFlip: 0,
                 V4L2Control.verticalFlip: 0,
+                version.vividLoopsThroughConnectionMenus ? SimulatedVivid.hdmiConnectedTo : SimulatedVivid.loopVideo: 0,
             ]
         return try locked { () throws(KernelError) in
             guard let value = file.context.controls[id] ?? defaults[id] else {

@@ -50,6 +50,15 @@ extension SimulatedKernel {
 
         /// DRM_IOCTL_MODE_CLOSEFB (6.8).
         public var hasCloseFramebuffer: Bool { self != .linux6_1 }
+
+        /// vivid names its inputs and outputs with the instance ("HDMI 000-0", 6.9's loopback
+        /// across instances) rather than the count per type alone ("HDMI 0").
+        public var vividConnectorNamesCarryInstance: Bool { self != .linux6_1 }
+
+        /// vivid's loopback switch: a menu per input naming the output (of any instance) it is
+        /// connected to ("HDMI 000-0 Is Connected To", 6.9), instead of 6.1's "Loop Video"
+        /// control, which loops an instance's output into its own input.
+        public var vividLoopsThroughConnectionMenus: Bool { self != .linux6_1 }
     }
 
     /// A model of `version` with everything else as the default configuration.

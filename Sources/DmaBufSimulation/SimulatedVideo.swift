@@ -61,6 +61,8 @@ final class SimulatedVideoBuffer {
     var error = false
     /// Filled by the capture thread; its picture is drawn when it is dequeued.
     var awaitsPicture = false
+    /// The looped output frame it was filled with (per plane), drawn instead of the pattern.
+    var loopedPicture: [[UInt8]]?
     init(planes: [SimulatedVideoPlane]) { self.planes = planes }
 }
 
@@ -154,6 +156,8 @@ final class SimulatedVideoDevice {
     var dequeueError = false
     /// vivid's disconnect control: ioctls fail with ENODEV until the last user closes.
     var disconnected = false
+    /// vivid: the input (capture) or output in use, an index into `SimulatedVivid.inputs`/`outputs`.
+    var connector: UInt32 = 0
     var users = 0
 
     /// V4L2_BUF_CAP_SUPPORTS_MMAP | USERPTR | DMABUF | ORPHANED_BUFS.

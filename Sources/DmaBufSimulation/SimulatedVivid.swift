@@ -67,22 +67,25 @@ struct SimulatedVivid {
         }
         kernel.finish(queue, buffer)
         buffer.awaitsPicture = true
+        buffer.loopedPicture = kernel.videoDevices.first { $0.shared?.queues.first === queue }
+            .flatMap(loopedOutput(into:)).flatMap(outputPicture)
         kernel.state.broadcast()
     }
 
-    /// vivid's picture (its test pattern control: the bars or black) into every plane of a capture buffer.
-    /// With its OSD on (text mode "All" or "Counters Only") vivid writes the frame's time and
-    /// sequence number on its text line 1 (rows 16–31) from x = 16; the model writes the
-    /// sequence number there, one 8x8 block of 0xff bytes per set bit, in the first plane.
+    /// vivid's picture into every plane of a capture buffer: the looped output frame, or its
+    /// test pattern control's bars or black. With its OSD on (text mode "All" or "Counters
+    /// Only") vivid writes the frame's time and sequence number on its text line 1 (rows 16–31)
+    /// from x = 16, over looped video too; the model writes the sequence number there, one 8x8
+    /// block of 0xff bytes per set bit, in the first plane.
     func draw(
         _ queue: SimulatedVideoQueue, _ context: SimulatedVideoContext, sequence: UInt32,
         into buffer: SimulatedVideoBuffer
     ) throws(KernelError) {
-        let (format, width, height, planeFormats, pattern, osd) = kernel.locked {
+        let (format, width, height, planeFormats, pattern, osd, looped) = kernel.locked {
             (
                 queue.pixelFormat, Int(queue.width), Int(queue.height), queue.planeFormats,
                 context.controls[VividControl.testPattern] ?? 0,
-                (context.controls[VividControl.osdTextMode] ?? 0) != VividControl.osdNone
+                (context.controls[VividControl.osdTextMode] ?? 0) != VividControl.osdNone, buffer.loopedPicture
             )
         }
         for (number, plane) in buffer.planes.enumerated() {
@@ -91,10 +94,16 @@ struct SimulatedVivid {
             let rows = height / Int(format.planes[number].verticalDivisor)
             let pixelBytes = max(1, row.count / max(width, 1))
             try kernel.withMapped(plane) { view in
-                for y in 0..<rows where (y + 1) * pitch <= view.count {
-                    row.withUnsafeBytes {
-                        view.baseAddress!.advanced(by: y * pitch).copyMemory(
-                            from: $0.baseAddress!, byteCount: row.count)
+                if let looped, number < looped.count {
+                    looped[number].withUnsafeBytes {
+                        view.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, view.count))
+                    }
+                } else {
+                    for y in 0..<rows where (y + 1) * pitch <= view.count {
+                        row.withUnsafeBytes {
+                            view.baseAddress!.advanced(by: y * pitch).copyMemory(
+                                from: $0.baseAddress!, byteCount: row.count)
+                        }
                     }
                 }
                 guard osd && number == 0 else { return }
@@ -106,5 +115,6 @@ struct SimulatedVivid {
                 }
             }
         }
+        kernel.locked { buffer.loopedPicture = nil }
     }
 }

@@ -60,6 +60,33 @@ enum V4L2BadInputTable {
     static let v4l2 = "videobuf2-v4l2.c"
     static let contig = "videobuf2-dma-contig.c"
     static let rows: [V4L2BadInput] = [
+        V4L2BadInput(
+            name: "S_INPUT past the last input", errno: .EINVAL, source: "vivid-vid-cap.c:1417 vidioc_s_input",
+            linux6_12: "vivid-vid-cap.c:1170 vidioc_s_input"
+        ) { f throws(KernelError) in
+            try f.kernel.v4l2SetConnector(f.video, .input, index: 99)
+        },
+        V4L2BadInput(
+            name: "S_INPUT to another input while buffers exist", errno: .EBUSY,
+            source: "vivid-vid-cap.c:1425 vidioc_s_input: vb2_is_busy",
+            linux6_12: "vivid-vid-cap.c:1178 vidioc_s_input: vb2_is_busy"
+        ) { f throws(KernelError) in
+            try f.request(.mmap)
+            try f.kernel.v4l2SetConnector(f.video, .input, index: 3)
+        },
+        V4L2BadInput(
+            name: "ENUMINPUT past the last input", errno: .EINVAL, source: "vivid-vid-cap.c:1339 vidioc_enum_input",
+            linux6_12: "vivid-vid-cap.c:1092 vidioc_enum_input"
+        ) { f throws(KernelError) in
+            _ = try f.kernel.v4l2EnumConnector(f.video, .input, index: 4)
+        },
+        V4L2BadInput(
+            name: "G_DV_TIMINGS on the webcam input", errno: .ENODATA,
+            source: "vivid-vid-common.c:991 vidioc_g_dv_timings: !vivid_is_hdmi_cap",
+            linux6_12: "vivid-vid-common.c:1032 vidioc_g_dv_timings: !vivid_is_hdmi_cap"
+        ) { f throws(KernelError) in
+            _ = try f.kernel.v4l2GetDVTimingsSize(f.video)
+        },
         // A udmabuf whose first page comes again second is never contiguous, whatever the
         // allocator placed where: a deterministic scattered buffer.
         V4L2BadInput(

@@ -28,6 +28,9 @@ long cdmabuf_write(int fd, const void *buf, size_t len);    // bytes written
 int cdmabuf_mmap(int fd, uint64_t length, int prot, int flags, uint64_t offset, void **out);
 int cdmabuf_munmap(void *addr, uint64_t length);
 int cdmabuf_poll(int fd, short events, int timeout_ms, short *revents); // ready count
+#define CDMABUF_POLL_MAX 64
+// poll(2) over `count` (at most CDMABUF_POLL_MAX) descriptors, as parallel arrays; ready count.
+int cdmabuf_poll_many(const int *fds, const short *events, short *revents, int count, int timeout_ms);
 int cdmabuf_memfd_create(const char *name, unsigned int flags);        // new fd
 int cdmabuf_ftruncate(int fd, uint64_t length);
 int cdmabuf_add_seals(int fd, int seals);

@@ -76,6 +76,25 @@ struct cdmabuf_v4l2_frame_interval {
     uint32_t step_numerator, step_denominator;
 };
 
+// v4l2_input / v4l2_output: a connector of the node (a camera, an HDMI input, an HDMI output, …).
+struct cdmabuf_v4l2_connector {
+    uint32_t index;
+    char name[32];
+    uint32_t type;          // V4L2_INPUT_TYPE_* or V4L2_OUTPUT_TYPE_*
+    uint32_t capabilities;  // V4L2_IN_CAP_* or V4L2_OUT_CAP_* (DV timings, standards)
+};
+
+// v4l2_query_ext_ctrl, without the array fields: what a control is.
+struct cdmabuf_v4l2_control_info {
+    uint32_t id;
+    uint32_t type;  // V4L2_CTRL_TYPE_*
+    char name[32];
+    int64_t minimum, maximum;
+    uint64_t step;
+    int64_t default_value;
+    uint32_t flags;
+};
+
 int cdmabuf_v4l2_querycap(int fd, struct cdmabuf_v4l2_capability *out);
 int cdmabuf_v4l2_enum_fmt(int fd, uint32_t type, uint32_t index, uint32_t *pixelformat);
 int cdmabuf_v4l2_g_fmt(int fd, struct cdmabuf_v4l2_format *format);   // in: type
@@ -103,6 +122,19 @@ int cdmabuf_v4l2_streamon(int fd, uint32_t type);
 int cdmabuf_v4l2_streamoff(int fd, uint32_t type);
 int cdmabuf_v4l2_s_ctrl(int fd, uint32_t id, int64_t value);           // VIDIOC_S_EXT_CTRLS, one control
 int cdmabuf_v4l2_g_ctrl(int fd, uint32_t id, int64_t *value);          // VIDIOC_G_EXT_CTRLS, one control
+// VIDIOC_QUERY_EXT_CTRL: `id` may carry V4L2_CTRL_FLAG_NEXT_CTRL (the next control after it).
+int cdmabuf_v4l2_query_ext_ctrl(int fd, uint32_t id, struct cdmabuf_v4l2_control_info *out);
+// VIDIOC_QUERYMENU: the name of a menu control's item (EINVAL for an item the driver skips).
+int cdmabuf_v4l2_querymenu(int fd, uint32_t id, uint32_t index, char name[32]);
+// VIDIOC_ENUMINPUT / G_INPUT / S_INPUT and the same for outputs.
+int cdmabuf_v4l2_enum_input(int fd, uint32_t index, struct cdmabuf_v4l2_connector *out);
+int cdmabuf_v4l2_g_input(int fd, uint32_t *index);
+int cdmabuf_v4l2_s_input(int fd, uint32_t index);
+int cdmabuf_v4l2_enum_output(int fd, uint32_t index, struct cdmabuf_v4l2_connector *out);
+int cdmabuf_v4l2_g_output(int fd, uint32_t *index);
+int cdmabuf_v4l2_s_output(int fd, uint32_t index);
+// VIDIOC_G_DV_TIMINGS: the active digital video timings' frame size (BT.656/1120 timings).
+int cdmabuf_v4l2_g_dv_timings_size(int fd, uint32_t *width, uint32_t *height);
 
 #ifdef __cplusplus
 }

@@ -80,6 +80,12 @@ public protocol FilesInterface: AnyObject {
         _ fd: FileDescriptorNumber, events: PollEvents, timeoutMilliseconds: Int32
     )
         throws(KernelError) -> PollEvents
+    /// Waits up to `timeoutMilliseconds` (-1: forever) until any of `requests` is ready; the
+    /// ready events of each, in order (all empty on timeout). At most 64 descriptors.
+    func poll(
+        _ requests: [(fd: FileDescriptorNumber, events: PollEvents)], timeoutMilliseconds: Int32
+    )
+        throws(KernelError) -> [PollEvents]
     func memfdCreate(name: String, flags: MemfdFlags) throws(KernelError) -> FileDescriptorNumber
     func truncate(_ fd: FileDescriptorNumber, length: UInt64) throws(KernelError)
     func addSeals(_ fd: FileDescriptorNumber, _ seals: Seals) throws(KernelError)

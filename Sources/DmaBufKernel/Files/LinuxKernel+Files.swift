@@ -110,6 +110,19 @@ extension LinuxKernel {
         return PollEvents(rawValue: revents)
     }
 
+    public func poll(
+        _ requests: [(fd: FileDescriptorNumber, events: PollEvents)], timeoutMilliseconds: Int32
+    )
+        throws(KernelError) -> [PollEvents]
+    {
+        let fds = requests.map(\.fd.rawValue), events = requests.map(\.events.rawValue)
+        var revents = [Int16](repeating: 0, count: requests.count)
+        _ = try call("poll") {
+            cdmabuf_poll_many(fds, events, &revents, Int32(requests.count), timeoutMilliseconds)
+        }
+        return revents.map(PollEvents.init(rawValue:))
+    }
+
     public func memfdCreate(name: String, flags: MemfdFlags) throws(KernelError) -> FileDescriptorNumber {
         try newFD("memfd_create") { cdmabuf_memfd_create(name, flags.rawValue) }
     }

@@ -115,7 +115,7 @@ public struct V4L2Device: ~Copyable {
     }
 
     /// Calls `item` with 0, 1, … until it fails with EINVAL (the end of a V4L2 enumeration).
-    private func enumerate<T>(_ item: (UInt32) throws(KernelError) -> T) throws(KernelError) -> [T] {
+    func enumerate<T>(_ item: (UInt32) throws(KernelError) -> T) throws(KernelError) -> [T] {
         var items: [T] = []
         while true {
             do { items.append(try item(UInt32(items.count))) } catch  where error.errno == .EINVAL { return items }
