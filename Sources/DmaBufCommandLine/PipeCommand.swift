@@ -38,8 +38,15 @@ struct PipeRun: ParsableCommand {
 
             Other ends: --from pattern draws vivid's bars and a frame counter with the CPU \
             instead of capturing; --to file:PATH appends the raw frames to a file; --to \
-            vivid-000-vid-out queues the pattern into a V4L2 output node; --mem2mem vim2m puts a \
-            mem2mem stage (RGB24 in, RGB565 out) between capture and display.
+            vivid-000-vid-out queues the frames into a V4L2 output node (the pattern's buffers by \
+            import, a capture node's by export); --mem2mem vim2m puts a mem2mem stage (RGB24 in, \
+            RGB565 out) between capture and display.
+
+            An output node is verified through the video loopback of the capture node on the \
+            same device (vivid: both go to HDMI and the loop is switched on by the control found \
+            by name, "<input> Is Connected To" or "Loop Video", and back afterwards): every frame \
+            captured there must be one sent, byte for byte, in order. The loop runs at its HDMI \
+            timings (1280x720); --verify-every 0 runs the output unverified at any size.
 
             Strategies:
               export   the capture node's buffers, exported (EXPBUF) and imported by the display

@@ -31,6 +31,7 @@ extension PipelineCases {
                     source: PipelineConfiguration.patternSource, sink: "vivid-000-vid-out", strategy: .import,
                     width: 720, height: 576, frames: 300, verifyEvery: 0, expectations: .init(verified: false))
             ),
+            ("video output through its loop", loopbackSettings(frames: 300)),
         ]
         var mem2mem = PipelineConfiguration(
             frames: 300, framesPerSecond: 5, buffers: 16, verifyEvery: 0, mem2mem: "vim2m",

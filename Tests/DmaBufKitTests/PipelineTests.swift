@@ -158,6 +158,8 @@ extension PipelineCases {
             KernelCase("busy and vanishing sources end cleanly") { try busyAndVanishingSourcesEndCleanly($0) },
             KernelCase("a file sink writes the frames") { try fileSinkWritesTheFrames($0) },
             KernelCase("a V4L2 output sink takes the pattern") { try videoOutputSinkTakesThePattern($0) },
+            KernelCase("the loopback verifies an output sink") { try loopbackVerifiesTheOutput($0) },
+            KernelCase("a picture changed in the loop fails verification") { try changedLoopFails($0) },
             KernelCase("stopped runs release everything") { try stoppedRunsReleaseEverything($0) },
         ]
 }
@@ -194,6 +196,13 @@ struct SimulatedScenarioTests {
         #expect(
             scenarios.contains { $0.pipeline.source == PipelineConfiguration.patternSource && $0.expectFailure == nil },
             "the pattern source")
+        let outputs = scenarios.filter { $0.pipeline.sink.hasSuffix("-vid-out") && $0.pipeline.verifyEvery > 0 }
+        #expect(
+            outputs.contains { $0.pipeline.source == PipelineConfiguration.patternSource },
+            "the pattern into an output node, verified through the loopback")
+        #expect(
+            outputs.contains { $0.pipeline.source.hasSuffix("-vid-cap") && $0.pipeline.strategy == .export },
+            "a capture node into an output node (V4L2 → V4L2), verified through the loopback")
     }
 
     @Test(arguments: files)
@@ -335,9 +344,9 @@ extension PipelineCases {
 }
 
 extension PipelineCases {
-    /// The V4L2 output sink: vivid's output takes the pattern from heap buffers (at 720x576, its
-    /// S-Video PAL size); a camera source is refused with the reason; udmabuf buffers work, or
-    /// fail at QBUF where udmabuf has no vmap (6.1).
+    /// The V4L2 output sink unverified: vivid's output takes the pattern from heap buffers (at
+    /// 720x576, its S-Video PAL size); a camera source by import is refused with the reason;
+    /// udmabuf buffers work, or fail at QBUF where udmabuf has no vmap (6.1).
     static func videoOutputSinkTakesThePattern(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {
             var settings = PipelineConfiguration(
@@ -349,7 +358,7 @@ extension PipelineCases {
             var camera = settings
             camera.source = "vivid-000-vid-cap"
             let refused = expectError(PipelineError.self) { _ = try Pipeline(camera, kernel: kernel).run() }
-            #expect(refused?.problem.contains("pattern source") == true, "\(String(describing: refused))")
+            #expect(refused?.problem.contains("export strategy") == true, "\(String(describing: refused))")
             (settings.width, settings.height, settings.allocator) = (720, 576, .udmabuf)
             if try udmabufMapsInTheKernel(kernel) {
                 let udmabuf = try Pipeline(settings, kernel: kernel).run()
@@ -357,6 +366,65 @@ extension PipelineCases {
             } else {
                 expectKernelError(.EFAULT) { _ = try Pipeline(settings, kernel: kernel).run() }
             }
+        }
+    }
+}
+
+extension PipelineCases {
+    static func loopbackSettings(frames: Int = 12) -> PipelineConfiguration {
+        PipelineConfiguration(
+            source: PipelineConfiguration.patternSource, sink: "vivid-000-vid-out", strategy: .import,
+            allocator: .systemHeap, width: 1280, height: 720, frames: frames, buffers: 4, verifyEvery: 1)
+    }
+
+    /// The output's frames come back through vivid's loopback and are compared byte for byte:
+    /// from the pattern, and from another instance's capture node (exported). Afterwards the
+    /// nodes are back on the input, output and loop setting they had; a size other than the
+    /// loop's timings is refused with that size.
+    static func loopbackVerifiesTheOutput(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let settings = loopbackSettings()
+            let report = try Pipeline(settings, kernel: kernel).run()
+            #expect(report.passed && report.framesVerified > 0 && report.framesMismatched == 0, "\(report.summary)")
+            #expect(report.notes.contains { $0.contains("frames sent seen") }, "\(report.notes)")
+            var camera = settings
+            (camera.source, camera.strategy, camera.framesPerSecond, camera.buffers) = (
+                "vivid-002-vid-cap", .export, 10, 8
+            )
+            // About the pixels, not the pace: a slow emulated run may fall behind.
+            camera.expectations = .init(maximumDrops: 0, maximumLateDrops: camera.frames)
+            let captured = try Pipeline(camera, kernel: kernel).run()
+            #expect(
+                captured.passed && captured.framesVerified > 0 && captured.framesMismatched == 0, "\(captured.summary)")
+            let capture = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+            let output = try V4L2Device(name: "vivid-000-vid-out", kernel: kernel)
+            #expect(try capture.connector(.input).index == 0 && output.connector(.output).index == 0)
+            let loopSwitch = try #require(
+                try capture.controls().first { $0.name == "Loop Video" || $0.name.hasSuffix("Is Connected To") })
+            #expect(try capture.control(loopSwitch.id) == 0, "\(loopSwitch.name) left on")
+            try capture.close()
+            try output.close()
+            var wrong = settings
+            (wrong.width, wrong.height) = (640, 480)
+            let refused = expectError(PipelineError.self) { _ = try Pipeline(wrong, kernel: kernel).run() }
+            #expect(refused?.problem.contains("1280x720") == true, "\(String(describing: refused))")
+        }
+    }
+
+    /// A loop whose picture is changed on the way (vivid's OSD text turned on at the capture,
+    /// from another open, mid-run) fails: the frames captured are no longer the frames sent.
+    static func changedLoopFails(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let report = try Pipeline(loopbackSettings(frames: 16), kernel: kernel).run { progress in
+                guard progress.frame == 4 else { return }
+                do {
+                    let other = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+                    try other.setControl(VividControl.osdTextMode, 0)
+                    try other.close()
+                } catch { Issue.record("turning vivid's OSD on: \(error)") }
+            }
+            #expect(!report.passed && report.framesMismatched > 0, "\(report.summary)")
+            #expect(report.failures.contains { $0.contains("differ") }, "\(report.failures)")
         }
     }
 }

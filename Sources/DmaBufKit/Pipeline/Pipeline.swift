@@ -43,7 +43,7 @@ public struct Pipeline {
     /// side cannot take, a stage failing) throws, after releasing everything it set up.
     public func run(progress: (Progress) -> Void = { _ in }) throws -> PipelineReport {
         try configuration.validate()
-        // A V4L2 output sink takes only the pattern: that refusal comes first, from the run.
+        // A capture node feeds a V4L2 output sink by export only: that refusal comes first, from the run.
         let outputFromCamera =
             configuration.source != PipelineConfiguration.patternSource
             && (try? V4L2Device.nodes(kernel: kernel).contains { $0.name == configuration.sink }) == true

@@ -34,6 +34,8 @@ public struct PipelineReport: Codable, Sendable {
     /// Frames the driver flagged as erroneous (V4L2_BUF_FLAG_ERROR); skipped, not shown.
     public var erroneousFrames: Int
     public var framesVerified: Int
+    /// What a verified frame is compared with.
+    public var verifiedAgainst = "what the display wrote back"
     public var framesMismatched: Int
     public var blankFrames: Int
     /// Verified frames whose picture is the same as the frame's before them: the check could not
@@ -123,7 +125,7 @@ public struct PipelineReport: Codable, Sendable {
             }
             if framesMismatched > 0 {
                 failures.append(
-                    "\(framesMismatched) of \(framesVerified) verified frames differ from what the display wrote back")
+                    "\(framesMismatched) of \(framesVerified) verified frames differ from \(verifiedAgainst)")
             }
             if blankFrames > 0 {
                 failures.append(

@@ -1,0 +1,80 @@
+import DmaBufKernel
+
+/// Frames from a V4L2 capture queue (its buffers exported as dma-bufs in `slots`): each frame
+/// dequeued goes to every consumer and back to the driver once all are done. A frame no
+/// consumer can take goes straight back (booked as not shown); gaps in the sequence are booked
+/// by cause in the tally (see `CaptureLedger`).
+final class CaptureSourceStage: Stage {
+    let name: String
+    let queue: OwnedQueue
+    let slots: [PipelineSlot]
+    let frames: Int
+    var consumers: [any FrameConsumer] = []
+    private(set) var tally = RunTally()
+    private(set) var report: PipelineReport
+    private(set) var delivered = 0
+    private var streaming = false
+    private var emptyBeforePoll = false
+
+    /// Takes `queue` (its buffers not yet queued); `report` collects drops, repeats and errors.
+    init(name: String, queue: OwnedQueue, slots: [PipelineSlot], frames: Int, report: PipelineReport) {
+        (self.name, self.queue, self.slots, self.frames, self.report) = (name, queue, slots, frames, report)
+    }
+
+    /// Queues every buffer and starts streaming.
+    func start() throws {
+        for index in queue.indices { try enqueue(index) }
+        try queue.with { try $0.start() }
+        tally.captureStarted()
+        streaming = true
+    }
+
+    private func enqueue(_ index: BufferIndex) throws {
+        try queue.with { try $0.enqueue(index) }
+        tally.queued(index)
+    }
+
+    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] {
+        streaming && !isFinished ? [(queue.fd, .readable)] : []
+    }
+    var isFinished: Bool { delivered == frames }
+
+    /// Each turn it asks without waiting; a frame there is one that was done before it asked
+    /// (booked so for the drop ledger), unless the ask before found nothing and the poll since
+    /// woke for this queue.
+    func advance(_ ready: [PollEvents]) throws -> Bool {
+        guard streaming, !isFinished else { return false }
+        let wokeForIt =
+            emptyBeforePoll && ready.first.map { !$0.isDisjoint(with: [.readable, .error, .hangUp]) } == true
+        guard let frame = try queue.with({ try $0.dequeue() }) else {
+            emptyBeforePoll = true
+            return false
+        }
+        emptyBeforePoll = false
+        tally.captured(frame, wasDone: !wokeForIt, &report)
+        let index = BufferIndex(rawValue: frame.index)
+        if frame.flags.contains(.error) {
+            report.erroneousFrames += 1
+            try enqueue(index)
+            return true
+        }
+        guard consumers.canAccept else {
+            try enqueue(index)  // nobody downstream can take it: not a frame moved on
+            return false
+        }
+        delivered += 1
+        try consumers.deliver(
+            Frame(
+                index: index, slot: slots[Int(frame.index)], number: Int(frame.sequence), timestamp: frame.timestamp
+            ) { [unowned self] frame in
+                if streaming { try enqueue(frame.index) }
+            })
+        return true
+    }
+
+    /// Stops streaming: the driver gives every buffer back.
+    func stop() throws {
+        streaming = false
+        try queue.with { try $0.stop() }
+    }
+}

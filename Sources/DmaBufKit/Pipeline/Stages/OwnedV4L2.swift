@@ -1,0 +1,49 @@
+import DmaBufKernel
+
+/// A V4L2 queue a stage owns for the run: borrowed for each call, released once at the end
+/// (STREAMOFF, REQBUFS(0)), and by its deinit if the run ends by an error before that.
+final class OwnedQueue {
+    private var queue: V4L2Queue?
+    let fd: FileDescriptorNumber
+    let path: String
+    let indices: [BufferIndex]
+
+    init(_ queue: consuming V4L2Queue) {
+        (fd, path, indices) = (queue.fd, queue.path, queue.indices)
+        self.queue = consume queue
+    }
+
+    func with<R: ~Copyable>(_ body: (borrowing V4L2Queue) throws -> R) throws -> R {
+        switch queue {
+        case .some(let queue): return try body(queue)
+        case .none: throw InternalError("the queue of \(path) was used after its release")
+        }
+    }
+
+    func release() throws {
+        if let queue = queue.take() { try queue.release() }
+    }
+}
+
+/// A video node held for a run where a borrow cannot reach (an optional one, a class's).
+final class OwnedVideoDevice {
+    private var device: V4L2Device?
+    let path: String
+    let capability: V4L2Capability
+
+    init(_ device: consuming V4L2Device) {
+        (path, capability) = (device.path, device.capability)
+        self.device = consume device
+    }
+
+    func with<R: ~Copyable>(_ body: (borrowing V4L2Device) throws -> R) throws -> R {
+        switch device {
+        case .some(let device): return try body(device)
+        case .none: throw InternalError("\(path) was used after it was closed")
+        }
+    }
+
+    func close() throws {
+        if let device = device.take() { try device.close() }
+    }
+}

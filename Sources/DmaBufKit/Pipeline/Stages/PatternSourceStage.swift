@@ -1,0 +1,36 @@
+import DmaBufKernel
+
+/// Frames drawn by the CPU into buffers from an allocator, as fast as the consumers take them:
+/// frame n goes into a free buffer once every consumer can accept it, one frame a turn (a stop
+/// asked between turns lands on a frame boundary).
+final class PatternSourceStage: Stage {
+    let name = "pattern"
+    let slots: [PipelineSlot]
+    let frames: Int
+    var consumers: [any FrameConsumer] = []
+    private let draw: (PipelineSlot, Int) throws -> Void
+    private var free: [Int]
+    private(set) var made = 0
+
+    /// `draw(slot, n)` writes frame n into a buffer.
+    init(slots: [PipelineSlot], frames: Int, draw: @escaping (PipelineSlot, Int) throws -> Void) {
+        (self.slots, self.frames, self.draw) = (slots, frames, draw)
+        free = Array(slots.indices)
+    }
+
+    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] { [] }
+    var isFinished: Bool { made == frames }
+
+    func advance(_ ready: [PollEvents]) throws -> Bool {
+        guard made < frames, !free.isEmpty, consumers.canAccept else { return false }
+        let index = free.removeFirst()
+        try draw(slots[index], made)
+        let frame = Frame(
+            index: BufferIndex(rawValue: UInt32(index)), slot: slots[index], number: made,
+            timestamp: Pipeline.monotonicNow()
+        ) { [unowned self] frame in free.append(Int(frame.index.rawValue)) }
+        made += 1
+        try consumers.deliver(frame)
+        return true
+    }
+}
