@@ -97,7 +97,7 @@ struct PipeRun: ParsableCommand {
     @Option(
         name: .customLong("to"),
         help:
-            "Display: a DRM driver name (vkms) or a path (/dev/dri/card1); a V4L2 output node (vivid-000-vid-out, with --from pattern); or file:PATH to write the raw frames to a file. Default: vkms."
+            "Display: a DRM driver name (vkms) or a path (/dev/dri/card1); a V4L2 output node (vivid-000-vid-out); or file:PATH to write the raw frames to a file. Default: vkms."
     )
     var sink: String?
 
@@ -106,6 +106,12 @@ struct PipeRun: ParsableCommand {
             "A mem2mem node between source and display (vim2m): RGB24 in, RGB565 out; needs --strategy export.",
             valueName: "node"))
     var mem2mem: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A V4L2 output node given every captured buffer too, in the same frame period as the display (vivid-000-vid-out); needs --strategy export.",
+            valueName: "node"))
+    var tee: String?
 
     @Option(help: "export, import or copy. Default: export.")
     var strategy: PipelineConfiguration.Strategy?
@@ -194,7 +200,7 @@ struct PipeRun: ParsableCommand {
     /// The flags that describe a pipeline: with scenario files they would be ignored, so they are refused.
     private var pipelineFlagsGiven: [String] {
         let given: [(String, Bool)] = [
-            ("--from", source != nil), ("--to", sink != nil), ("--mem2mem", mem2mem != nil),
+            ("--from", source != nil), ("--to", sink != nil), ("--mem2mem", mem2mem != nil), ("--tee", tee != nil),
             ("--strategy", strategy != nil),
             ("--allocator", allocator != nil), ("--size", size != nil), ("--frames", frames != nil),
             ("--fps", fps != nil),
@@ -214,7 +220,7 @@ struct PipeRun: ParsableCommand {
                 defaults.width, defaults.height
             )
         let verifyEvery = verifyEvery ?? defaults.verifyEvery
-        let configuration = PipelineConfiguration(
+        var configuration = PipelineConfiguration(
             source: source ?? defaults.source, sink: sink ?? defaults.sink, strategy: strategy ?? defaults.strategy,
             allocator: allocator ?? defaults.allocator, width: width, height: height, frames: frames ?? defaults.frames,
             framesPerSecond: fps ?? defaults.framesPerSecond, buffers: buffers ?? defaults.buffers,
@@ -224,6 +230,7 @@ struct PipeRun: ParsableCommand {
                 minimumFramesPerSecond: minFps, maximumDrops: maxDrops, maximumLateDrops: maxLateDrops,
                 maximumSourceDrops: maxSourceDrops,
                 verified: verifyEvery > 0))
+        configuration.tee = tee
         try configuration.validate()
         return configuration
     }

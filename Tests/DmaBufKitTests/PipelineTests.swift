@@ -160,6 +160,7 @@ extension PipelineCases {
             KernelCase("a V4L2 output sink takes the pattern") { try videoOutputSinkTakesThePattern($0) },
             KernelCase("the loopback verifies an output sink") { try loopbackVerifiesTheOutput($0) },
             KernelCase("a picture changed in the loop fails verification") { try changedLoopFails($0) },
+            KernelCase("a tee shows and outputs every buffer, both verified") { try teeVerifiesBothPaths($0) },
             KernelCase("stopped runs release everything") { try stoppedRunsReleaseEverything($0) },
         ]
 }
@@ -203,6 +204,12 @@ struct SimulatedScenarioTests {
         #expect(
             outputs.contains { $0.pipeline.source.hasSuffix("-vid-cap") && $0.pipeline.strategy == .export },
             "a capture node into an output node (V4L2 → V4L2), verified through the loopback")
+        #expect(
+            scenarios.contains { $0.pipeline.tee != nil && $0.expectFailure == nil && $0.pipeline.verifyEvery > 0 },
+            "a tee: one buffer shown and output at once, both verified")
+        #expect(
+            scenarios.contains { $0.pipeline.tee != nil && $0.expectFailure != nil },
+            "a tee whose second consumer cannot import the buffers, refused before streaming")
     }
 
     @Test(arguments: files)
@@ -425,6 +432,34 @@ extension PipelineCases {
             }
             #expect(!report.passed && report.framesMismatched > 0, "\(report.summary)")
             #expect(report.failures.contains { $0.contains("differ") }, "\(report.failures)")
+        }
+    }
+}
+
+extension PipelineCases {
+    /// A tee: every capture buffer to vkms and to vivid's output at once, the display verified
+    /// through writeback and the output through the loopback; an output that cannot import the
+    /// buffers (dma-contig, given vmalloc ones) is refused before streaming, naming the output.
+    static func teeVerifiesBothPaths(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            var settings = PipelineConfiguration(
+                source: "vivid-002-vid-cap", sink: "vkms", strategy: .export, width: 1280, height: 720, frames: 12,
+                framesPerSecond: 10, buffers: 8, verifyEvery: 4,
+                expectations: .init(maximumDrops: 0, maximumLateDrops: 12))
+            settings.tee = "vivid-000-vid-out"
+            let report = try Pipeline(settings, kernel: kernel).run()
+            #expect(report.passed && report.framesMismatched == 0, "\(report.summary)")
+            #expect(report.notes.contains { $0.hasPrefix("tee: 12 frames on vkms, 12 on") }, "\(report.notes)")
+            #expect(report.notes.contains { $0.contains("frames sent seen") }, "the output's loop: \(report.notes)")
+            var refused = settings
+            (refused.source, refused.tee, refused.width, refused.height, refused.verifyEvery) = (
+                "vivid-000-vid-cap", "vivid-002-vid-out", 640, 480, 0
+            )
+            refused.buffers = 4
+            let error = expectError(PipelineError.self) { _ = try Pipeline(refused, kernel: kernel).run() }
+            #expect(
+                error?.problem.contains("the tee's output cannot take capture buffer 0") == true,
+                "\(String(describing: error))")
         }
     }
 }

@@ -26,14 +26,24 @@ extension Pipeline {
                 "a capture node feeds an output node by export (the output imports the capture buffers): use the export strategy"
             )
         }
+        return try withOutputNode(node, verify: settings.verifyEvery > 0) { output, type, loop in
+            try runStages(output: output, type: type, loop: loop, report: report, progress: progress)
+        }
+    }
+
+    /// Opens the output node `node` and, to verify, connects its loop (refusing a size other
+    /// than the loop's timings) for `body`; the loop is switched back afterwards.
+    func withOutputNode<R>(
+        _ node: String, verify: Bool,
+        _ body: (OwnedVideoDevice, V4L2BufferType, (capture: OwnedVideoDevice, loop: VideoLoopback)?) throws -> R
+    ) throws -> R {
+        let settings = configuration
         let output = OwnedVideoDevice(try V4L2Device(name: node, kernel: kernel))
         defer { try? output.close() }
         guard let type = output.capability.streamingType, type.isOutput, !type.isMultiplanar else {
             throw PipelineError(path: output.path, "\(node) is not a single-planar video output node")
         }
-        guard settings.verifyEvery > 0 else {
-            return try runStages(output: output, type: type, loop: nil, report: report, progress: progress)
-        }
+        guard verify else { return try body(output, type, nil) }
         let capture = try loopCapture(of: output)
         defer { try? capture.close() }
         let loop = try output.with { output in
@@ -55,8 +65,7 @@ extension Pipeline {
                 "the loop from \(loop.output.name) to \(loop.input.name) runs at \(loop.width)x\(loop.height) (their DV timings): use that size to verify, or verify-every 0"
             )
         }
-        return try runStages(
-            output: output, type: type, loop: (capture, loop), report: report, progress: progress)
+        return try body(output, type, (capture, loop))
     }
 
     /// The capture node of the same device as `output` (the same bus): where its loop comes back.
@@ -143,28 +152,12 @@ extension Pipeline {
         // The check: the loop's capture, compared with copies of the frames sent.
         var check: LoopbackCheckStage?
         if let (capture, loop) = loop {
-            try capture.with { node in
-                try setFormat(node, type: .videoCapture, Self.pixelFormat.v4l2)
-                // Nothing drawn over the looped picture: it must come back as sent.
-                if node.capability.driver == "vivid" {
-                    try node.setControl(VividControl.osdTextMode, VividControl.osdNone)
-                }
-            }
-            let queue = OwnedQueue(
-                try capture.with {
-                    try V4L2Queue(device: $0, type: .videoCapture, memory: .mmap, count: settings.buffers)
-                })
-            for index in queue.indices {
-                let slot = PipelineSlot()
-                loopSlots.append(slot)
-                slot.dmaBuf = try queue.with { try $0.export(index) }
-            }
-            let recorder = FrameRecorder(length: Int(size), capacity: slots.count + 8)
-            consumers.append(recorder)
-            check = LoopbackCheckStage(
-                name: "\(capture.path) (loop from \(loop.output.name))", queue: queue, slots: loopSlots,
-                recorder: recorder
+            let (recorder, stage, checkSlots) = try loopCheck(
+                capture, loop, frameBytes: Int(size), sentBuffers: slots.count
             ) { source.isFinished }
+            loopSlots = checkSlots
+            consumers.append(recorder)
+            check = stage
             report.sinkPath += " ⟲ \(capture.path) by \(loop.switchedBy)"
         }
         switch source {
@@ -209,9 +202,44 @@ extension Pipeline {
         return finish(report, tally)
     }
 
+    /// The loop's check: the capture node in XR24 with nothing drawn over the picture, its
+    /// buffers exported (returned for the caller to close), and the recorder the frames sent go
+    /// to.
+    func loopCheck(
+        _ capture: OwnedVideoDevice, _ loop: VideoLoopback, frameBytes: Int, sentBuffers: Int,
+        sourceFinished: @escaping () -> Bool
+    ) throws -> (recorder: FrameRecorder, check: LoopbackCheckStage, slots: [PipelineSlot]) {
+        try capture.with { node in
+            try setFormat(node, type: .videoCapture, Self.pixelFormat.v4l2)
+            if node.capability.driver == "vivid" {
+                try node.setControl(VividControl.osdTextMode, VividControl.osdNone)
+            }
+        }
+        let queue = OwnedQueue(
+            try capture.with {
+                try V4L2Queue(device: $0, type: .videoCapture, memory: .mmap, count: configuration.buffers)
+            })
+        var slots: [PipelineSlot] = []
+        do {
+            for index in queue.indices {
+                let slot = PipelineSlot()
+                slots.append(slot)
+                slot.dmaBuf = try queue.with { try $0.export(index) }
+            }
+        } catch {
+            for slot in slots { slot.close(logger) }
+            throw error
+        }
+        let recorder = FrameRecorder(length: frameBytes, capacity: sentBuffers + 8)
+        let check = LoopbackCheckStage(
+            name: "\(capture.path) (loop from \(loop.output.name))", queue: queue, slots: slots, recorder: recorder,
+            sourceFinished: sourceFinished)
+        return (recorder, check, slots)
+    }
+
     /// What the loop showed, into the report: frames compared and mismatched, and failures for
     /// a loop that never carried a frame sent or lost the last one.
-    private func judgeLoop(_ check: LoopbackCheckStage, _ loop: VideoLoopback, into report: inout PipelineReport) {
+    func judgeLoop(_ check: LoopbackCheckStage, _ loop: VideoLoopback, into report: inout PipelineReport) {
         report.framesVerified = check.compared
         report.verifiedAgainst = "every frame sent (or come back older than one seen)"
         report.framesMismatched = check.mismatched + check.outOfOrder

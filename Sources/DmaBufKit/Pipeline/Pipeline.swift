@@ -74,6 +74,7 @@ public struct Pipeline {
                 String(settings.sink.dropFirst(PipelineConfiguration.fileSinkPrefix.count)), report: report,
                 progress: progress)
         }
+        if let tee = settings.tee { return try runTee(tee, report: report, progress: progress) }
         if try V4L2Device.nodes(kernel: kernel).contains(where: { $0.name == settings.sink }) {
             return try runToVideoOutput(settings.sink, report: report, progress: progress)
         }

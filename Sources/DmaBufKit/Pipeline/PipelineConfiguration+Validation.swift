@@ -76,6 +76,20 @@ extension PipelineConfiguration {
                 "expect.allocator", expectations.allocator!.rawValue,
                 "checks the choice of allocator auto with strategy import")
         }
+        if let tee {
+            if tee.isEmpty { throw ConfigurationError("tee", "\"\"", "names no node") }
+            if strategy != .export {
+                throw ConfigurationError(
+                    "strategy", strategy.rawValue,
+                    "a tee hands the capture buffers to both sinks by export: use strategy export")
+            }
+            if source == Self.patternSource {
+                throw ConfigurationError("tee", tee, "takes its frames from a capture node, not the pattern source")
+            }
+            if toFile || mem2mem != nil {
+                throw ConfigurationError("tee", tee, "runs beside a display, without a mem2mem stage or a file sink")
+            }
+        }
         if allocator == .auto && strategy == .import && mem2mem != nil {
             throw ConfigurationError(
                 "allocator", "auto", "the advisor does not yet ask a mem2mem stage: name the allocator")

@@ -48,6 +48,9 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     public var testPattern: Int?
     /// A mem2mem node (`vim2m`) between source and display: RGB24 in, RGB565 out to the display.
     public var mem2mem: String?
+    /// A V4L2 output node given every captured buffer too, in the same frame period as the
+    /// display: the buffer goes back to the capture queue once both are done with it.
+    public var tee: String?
     /// Where verified frames are written as PNG: the buffer shown and what the display wrote back.
     public var dumpDirectory: String?
     /// Fault injection: at this frame the display is flipped to the framebuffer already on
@@ -104,7 +107,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case source, sink, strategy, allocator, width, height, frames, buffers, mem2mem
+        case source, sink, strategy, allocator, width, height, frames, buffers, mem2mem, tee
         case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", dumpDirectory =
             "dump-frames"
         case injectStuckDisplay = "inject-stuck-display"
@@ -132,6 +135,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
             ? try values.decodeIfPresent(Int.self, forKey: .testPattern) : defaults.testPattern
         dumpDirectory = try values.decodeIfPresent(String.self, forKey: .dumpDirectory)
         mem2mem = try values.decodeIfPresent(String.self, forKey: .mem2mem)
+        tee = try values.decodeIfPresent(String.self, forKey: .tee)
         injectStuckDisplay = try values.decodeIfPresent(Int.self, forKey: .injectStuckDisplay)
         expectations = try values.decodeIfPresent(Expectations.self, forKey: .expectations) ?? defaults.expectations
     }

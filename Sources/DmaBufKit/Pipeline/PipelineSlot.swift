@@ -12,6 +12,13 @@ final class PipelineSlot {
     var framebuffer: Framebuffer?
     var pitch = 0
 
+    var hasFramebuffer: Bool {
+        switch framebuffer {
+        case .some: true
+        case .none: false
+        }
+    }
+
     var hasDmaBuf: Bool {
         switch dmaBuf {
         case .some: true;

@@ -1,6 +1,6 @@
 import DmaBufKernel
 
-/// A V4L2 queue a stage owns for the run: borrowed for each call, released once at the end
+/// Devices and queues a run's stages hold. A V4L2 queue a stage owns for the run: borrowed for each call, released once at the end
 /// (STREAMOFF, REQBUFS(0)), and by its deinit if the run ends by an error before that.
 final class OwnedQueue {
     private var queue: V4L2Queue?
@@ -37,6 +37,29 @@ final class OwnedVideoDevice {
     }
 
     func with<R: ~Copyable>(_ body: (borrowing V4L2Device) throws -> R) throws -> R {
+        switch device {
+        case .some(let device): return try body(device)
+        case .none: throw InternalError("\(path) was used after it was closed")
+        }
+    }
+
+    func close() throws {
+        if let device = device.take() { try device.close() }
+    }
+}
+
+/// A DRM device held for a run where a borrow cannot reach.
+final class OwnedDRMDevice {
+    private var device: DRMDevice?
+    let path: String
+    let driver: String
+
+    init(_ device: consuming DRMDevice) {
+        (path, driver) = (device.path, device.driver)
+        self.device = consume device
+    }
+
+    func with<R: ~Copyable>(_ body: (borrowing DRMDevice) throws -> R) throws -> R {
         switch device {
         case .some(let device): return try body(device)
         case .none: throw InternalError("\(path) was used after it was closed")

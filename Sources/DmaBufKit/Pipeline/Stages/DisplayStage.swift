@@ -1,0 +1,50 @@
+import DmaBufKernel
+
+/// A KMS plane as a sink: each frame is imported (PRIME, AddFB2; once per buffer), flipped to
+/// and, when due, verified through writeback (`Pipeline.present`, which waits for the flip);
+/// the frame shown before it is released once the display has flipped away from it. The frame
+/// on screen stays held until `stop`.
+final class DisplayStage: FrameConsumer {
+    let display: OwnedDRMDevice
+    private let attach: (PipelineSlot) throws -> Void
+    private let present: (Frame, Frame?, Int, inout PipelineReport, () throws -> Void) throws -> Duration
+    /// What the display's side found: flips, verification.
+    var report: PipelineReport
+    private var shown: Frame?
+    private(set) var count = 0
+    /// From each frame's timestamp to its flip event, since the last `takeLatencies()`.
+    private var latencies: [Duration] = []
+
+    /// `attach(slot)` gives the display its own view of a buffer; `present(frame, previous,
+    /// number, report, afterFlip)` shows it and returns when the flip landed.
+    init(
+        display: OwnedDRMDevice, report: PipelineReport, attach: @escaping (PipelineSlot) throws -> Void,
+        present: @escaping (Frame, Frame?, Int, inout PipelineReport, () throws -> Void) throws -> Duration
+    ) {
+        (self.display, self.report, self.attach, self.present) = (display, report, attach, present)
+    }
+
+    var canAccept: Bool { true }
+
+    func accept(_ frame: Frame) throws {
+        if !frame.slot.hasFramebuffer { try attach(frame.slot) }
+        let previous = shown
+        let flipped = try present(frame, previous, count, &report) { [unowned self] in
+            shown = frame
+            try previous?.release()  // the display has left it
+        }
+        latencies.append(flipped - frame.timestamp)
+        count += 1
+    }
+
+    func takeLatencies() -> [Duration] {
+        defer { latencies = [] }
+        return latencies
+    }
+
+    /// The display lets go of the frame on screen (after the caller turned it off).
+    func stop() throws {
+        try shown?.release()
+        shown = nil
+    }
+}

@@ -1,0 +1,108 @@
+import DmaBufKernel
+import DmaBufSimulation
+import Testing
+
+@testable import DmaBufKit
+
+/// A consumer that keeps each frame for a number of the runner's turns, and records any frame
+/// that arrives in a buffer it or a peer still holds: what a buffer requeued too early (before
+/// every consumer released it) would look like once the driver filled it again.
+final class HoldingConsumer: Stage, FrameConsumer {
+    let name: String
+    let turns: Int
+    let source: CaptureSourceStage
+    var peers: [HoldingConsumer] = []
+    private(set) var held: [(frame: Frame, turnsLeft: Int)] = []
+    private(set) var violations: [String] = []
+    private(set) var taken = 0
+
+    init(_ name: String, turns: Int, source: CaptureSourceStage) {
+        (self.name, self.turns, self.source) = (name, turns, source)
+    }
+
+    var canAccept: Bool { true }
+
+    func accept(_ frame: Frame) throws {
+        for holder in peers + [self] {
+            if let old = holder.held.first(where: { $0.frame.index == frame.index && $0.frame !== frame }) {
+                violations.append(
+                    "\(frame.index) came back as frame \(frame.number) while \(holder.name) held frame \(old.frame.number) in it"
+                )
+            }
+        }
+        held.append((frame, turns))
+        taken += 1
+    }
+
+    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] { [] }
+    var isFinished: Bool { source.isFinished && held.isEmpty }
+
+    func advance(_ ready: [PollEvents]) throws -> Bool {
+        held = held.map { ($0.frame, $0.turnsLeft - 1) }
+        let done = held.filter { $0.turnsLeft <= 0 }
+        held.removeAll { $0.turnsLeft <= 0 }
+        for (frame, _) in done { try frame.release() }
+        return !done.isEmpty
+    }
+}
+
+enum StageCases {
+    /// A tee's rule, on a real capture queue: two consumers hold each frame for different
+    /// times, and no buffer is ever filled again while either still holds it.
+    static func aBufferReturnsOnlyWhenEveryConsumerIsDone(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            let camera = try V4L2Device(name: "vivid-000-vid-cap", kernel: kernel)
+            _ = try camera.setFormat(V4L2Format(type: .videoCapture, width: 640, height: 480, pixelFormat: .xbgr32))
+            try camera.setFrameInterval(.videoCapture, V4L2Fraction(1, 30))
+            let queue = OwnedQueue(try V4L2Queue(device: camera, type: .videoCapture, memory: .mmap, count: 4))
+            let slots = queue.indices.map { _ in PipelineSlot() }
+            let source = CaptureSourceStage(
+                name: camera.path, queue: queue, slots: slots, frames: 24,
+                report: PipelineReport(configuration: PipelineConfiguration()))
+            let quick = HoldingConsumer("the quick consumer", turns: 1, source: source)
+            let slow = HoldingConsumer("the slow consumer", turns: 4, source: source)
+            (quick.peers, slow.peers) = ([slow], [quick])
+            source.consumers = [quick, slow]
+            try source.start()
+            try StageRunner(kernel: kernel, stages: [source, quick, slow]).run()
+            try source.stop()
+            #expect(quick.violations.isEmpty && slow.violations.isEmpty, "\(quick.violations + slow.violations)")
+            #expect(quick.taken == 24 && slow.taken == 24)
+            try queue.release()
+            try camera.close()
+        }
+    }
+}
+
+@Suite("Pipeline stages on the simulated kernel")
+struct SimulatedStageTests {
+    @Test func aBufferReturnsOnlyWhenEveryConsumerIsDone() throws {
+        try StageCases.aBufferReturnsOnlyWhenEveryConsumerIsDone(SimulatedKernel())
+    }
+
+    /// The ownership rule itself: the producer gets a buffer back after the last consumer's
+    /// release, not the first's, and a release too many is a programming error caught at once.
+    @Test func aFrameReturnsAfterItsLastHolder() throws {
+        var returned = 0
+        let frame = Frame(index: BufferIndex(rawValue: 0), slot: PipelineSlot(), number: 0, timestamp: .zero) { _ in
+            returned += 1
+        }
+        frame.hold()
+        frame.hold()
+        try frame.release()
+        #expect(returned == 0)
+        try frame.release()
+        #expect(returned == 1 && frame.holders == 0)
+    }
+}
+
+extension DeviceTests {
+    @Suite(
+        "Pipeline stages on the real kernel",
+        .enabled(if: V4L2Devices.available || Devices.required, V4L2Devices.skipReason))
+    struct StagesOnDevices {
+        @Test func aBufferReturnsOnlyWhenEveryConsumerIsDone() throws {
+            try StageCases.aBufferReturnsOnlyWhenEveryConsumerIsDone(LinuxKernel())
+        }
+    }
+}
