@@ -50,8 +50,13 @@ extension PipelineConfiguration {
             throw ConfigurationError("expect.min-fps", "\(minimum)", "out of range: 0…1000 frames per second")
         }
         if let maximum = expectations.maximumDrops { try check("expect.max-drops", maximum, 0...frames) }
-        if let maximum = expectations.maximumLateDrops { try check("expect.max-late-drops", maximum, 0...frames) }
-        if let maximum = expectations.maximumSourceDrops { try check("expect.max-source-drops", maximum, 0...frames) }
+        // Late and source drops are gaps in the capture sequence: they can outnumber the frames.
+        if let maximum = expectations.maximumLateDrops {
+            try check("expect.max-late-drops", maximum, 0...Self.framesRange.upperBound)
+        }
+        if let maximum = expectations.maximumSourceDrops {
+            try check("expect.max-source-drops", maximum, 0...Self.framesRange.upperBound)
+        }
 
         // Settings that exclude each other.
         let toFile = sink.hasPrefix(Self.fileSinkPrefix)
