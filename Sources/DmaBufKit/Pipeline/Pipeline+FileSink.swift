@@ -27,44 +27,39 @@ extension Pipeline {
         let (pitch, size) = (Int(format.planes[0].bytesPerLine), Int(format.planes[0].sizeImage))
         var slots: [PipelineSlot] = []
         defer { for slot in slots { slot.close(logger) } }
-        let queue = try V4L2Queue(device: camera, type: type, memory: .mmap, count: settings.buffers)
-        var tally = RunTally()
+        let queue = OwnedQueue(try V4L2Queue(device: camera, type: type, memory: .mmap, count: settings.buffers))
         for index in queue.indices {
             let slot = PipelineSlot()
             slots.append(slot)
-            slot.dmaBuf = try queue.export(index)
-            try enqueue(queue, index, nil, &tally)
+            slot.dmaBuf = try queue.with { try $0.export(index) }
         }
-        try queue.start()
-        tally.captureStarted()
-        for number in 0..<settings.frames where !interrupted(&report) {
-            let frame = try nextFrame(queue, &tally, &report)
-            if frame.flags.contains(.error) {
-                // A frame the driver flagged is never written as good.
-                report.erroneousFrames += 1
-                try enqueue(queue, BufferIndex(rawValue: frame.index), nil, &tally)
-                continue
+        let source = CaptureSourceStage(
+            name: camera.path, queue: queue, slots: slots, frames: settings.frames, report: report)
+        let file = FileSinkStage(
+            output: output, size: size, pitch: pitch, width: settings.width, height: settings.height,
+            verifyEvery: settings.verifyEvery)
+        source.consumers = [file]
+        try source.start()
+        var tally = RunTally()
+        func reportWrites() {
+            for latency in file.takeLatencies() {
+                progress(tally.shown(after: latency, of: settings.frames, drops: source.report.drops))
             }
-            let bytes = try slots[Int(frame.index)].withDmaBuf { buffer throws in
-                try buffer.read { Array($0.prefix(size)) }
-            }
-            try output.write(bytes)
-            report.bytesCopied += size
-            try enqueue(queue, BufferIndex(rawValue: frame.index), nil, &tally)
-            if settings.verifyEvery > 0 && number % settings.verifyEvery == 0 {
-                report.framesVerified += 1
-                let first = bytes[(min(Self.counterRows, settings.height - 1) * pitch)...].prefix(3)
-                let flat = (min(Self.counterRows, settings.height - 1)..<settings.height).allSatisfy { y in
-                    stride(from: y * pitch, to: y * pitch + settings.width * 4, by: 4).allSatisfy {
-                        bytes[$0..<($0 + 3)].elementsEqual(first)
-                    }
-                }
-                if flat { report.blankFrames += 1 }
-            }
-            progress(
-                tally.shown(after: Self.monotonicNow() - frame.timestamp, of: settings.frames, drops: report.drops))
         }
+        try StageRunner(kernel: kernel, stages: [source]).run {
+            reportWrites()
+            return interrupted(&report)
+        }
+        reportWrites()
+        try source.stop()
         try queue.release()
+        (report.drops, report.lateDrops, report.sourceDrops) = (
+            source.report.drops, source.report.lateDrops, source.report.sourceDrops
+        )
+        (report.repeats, report.erroneousFrames) = (source.report.repeats, source.report.erroneousFrames)
+        (report.bytesCopied, report.framesVerified, report.blankFrames) = (
+            file.written * size, file.checked, file.blank
+        )
         if report.interruptedBy == nil { try output.commit() }
         return finish(report, tally)
     }

@@ -1,0 +1,53 @@
+import DmaBufKernel
+
+/// A file as a sink: each frame's picture read through its dma-buf under SYNC (a CPU copy) and
+/// appended; every n-th checked for showing a picture (not one flat colour below the counter
+/// rows). The frame is released as soon as it is written.
+final class FileSinkStage: FrameConsumer {
+    let output: TemporaryOutput
+    let size: Int
+    let pitch: Int
+    let width: Int
+    let height: Int
+    let verifyEvery: Int
+    private(set) var written = 0
+    private(set) var checked = 0
+    private(set) var blank = 0
+    private var latencies: [Duration] = []
+
+    init(output: TemporaryOutput, size: Int, pitch: Int, width: Int, height: Int, verifyEvery: Int) {
+        (self.output, self.size, self.pitch, self.width, self.height) = (output, size, pitch, width, height)
+        self.verifyEvery = verifyEvery
+    }
+
+    var canAccept: Bool { true }
+
+    func accept(_ frame: Frame) throws {
+        let size = size
+        let bytes = try frame.slot.withDmaBuf { buffer throws in try buffer.read { Array($0.prefix(size)) } }
+        try output.write(bytes)
+        if verifyEvery > 0 && written % verifyEvery == 0 {
+            checked += 1
+            if isFlat(bytes) { blank += 1 }
+        }
+        written += 1
+        latencies.append(Pipeline.monotonicNow() - frame.timestamp)
+        try frame.release()
+    }
+
+    /// One colour from the counter rows down.
+    private func isFlat(_ bytes: [UInt8]) -> Bool {
+        let top = min(Pipeline.counterRows, height - 1)
+        let first = bytes[(top * pitch)...].prefix(3)
+        return (top..<height).allSatisfy { y in
+            stride(from: y * pitch, to: y * pitch + width * 4, by: 4).allSatisfy {
+                bytes[$0..<($0 + 3)].elementsEqual(first)
+            }
+        }
+    }
+
+    func takeLatencies() -> [Duration] {
+        defer { latencies = [] }
+        return latencies
+    }
+}
