@@ -7,7 +7,7 @@ extension Pipeline {
     /// in binary along the top-left corner, written by the CPU (under SYNC) into buffers from
     /// the allocator, each shown once the display has left it. Runs at the display's rate.
     func runPattern(
-        display: borrowing DRMDevice, pipe: DisplayPipe, report: PipelineReport, progress: (Progress) -> Void
+        display: OwnedDRMDevice, pipe: DisplayPipe, report: PipelineReport, progress: (Progress) -> Void
     ) throws -> PipelineReport {
         var report = report
         let settings = configuration
@@ -22,26 +22,44 @@ extension Pipeline {
         for _ in 0..<settings.buffers {
             let slot = PipelineSlot()
             slots.append(slot)
-            slot.dmaBuf = try allocate(size: pitch * settings.height, pitch: pitch, on: display, into: slot)
-            try attach(slot, to: display, pitch: pitch)
+            try display.with { display in
+                slot.dmaBuf = try allocate(size: pitch * settings.height, pitch: pitch, on: display, into: slot)
+                try attach(slot, to: display, pitch: pitch)
+            }
         }
-        if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
-        defer { try? pipe.disable(on: display) }
-
-        var tally = RunTally()
-        for number in 0..<settings.frames where !interrupted(&report) {
-            // With two or more buffers the one written next is never the one on screen.
-            let slot = slots[number % slots.count]
-            let written = Self.monotonicNow()
+        if settings.verifyEvery > 0 { try display.with { try makeDumb(writeback, on: $0) } }
+        defer { try? display.with { try pipe.disable(on: $0) } }
+        let source = PatternSourceStage(slots: slots, frames: settings.frames) { [self] slot, number in
             try drawPattern(into: slot, frame: number, pitch: pitch)
-            let previous = number > 0 ? slots[(number - 1) % slots.count] : nil
-            let flipped = try present(
-                slot, previous: previous, number: number, pitch: pitch, display: display, pipe: pipe,
-                writeback: writeback, report: &report
-            ) {}
-            progress(tally.shown(after: flipped - written, of: settings.frames, drops: 0))
         }
-        try pipe.disable(on: display)
+        let screen = DisplayStage(
+            display: display, report: report, attach: { _ in },
+            present: { [self] frame, previous, number, report, afterFlip in
+                try display.with {
+                    try present(
+                        frame.slot, previous: previous?.slot, number: number, pitch: pitch, display: $0, pipe: pipe,
+                        writeback: writeback, report: &report, afterFlip: afterFlip)
+                }
+            })
+        source.consumers = [screen]
+        var tally = RunTally()
+        func reportShown() {
+            for latency in screen.takeLatencies() {
+                progress(tally.shown(after: latency, of: settings.frames, drops: 0))
+            }
+        }
+        try StageRunner(kernel: kernel, stages: [source]).run {
+            reportShown()
+            return interrupted(&report)
+        }
+        reportShown()
+        try display.with { try pipe.disable(on: $0) }
+        try screen.stop()
+        let shown = screen.report
+        (report.lateFlips, report.vblanksMissed, report.framesVerified, report.framesMismatched) = (
+            shown.lateFlips, shown.vblanksMissed, shown.framesVerified, shown.framesMismatched
+        )
+        (report.blankFrames, report.unchangedFrames) = (shown.blankFrames, shown.unchangedFrames)
         return finish(report, tally)
     }
 

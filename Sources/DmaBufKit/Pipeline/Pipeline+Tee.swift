@@ -13,17 +13,8 @@ extension Pipeline {
     func runTee(_ node: String, report: PipelineReport, progress: (Progress) -> Void) throws -> PipelineReport {
         var report = report
         let settings = configuration
-        let display = OwnedDRMDevice(try openSink(settings.sink))
+        let (display, pipe) = try openDisplay()
         defer { try? display.close() }
-        let pipe = try display.with { try DisplayPipe(device: $0, size: (settings.width, settings.height)) }
-        guard pipe.planeFormats.contains(Self.pixelFormat.drm) else {
-            throw PipelineError(path: display.path, "\(display.driver)'s primary plane cannot scan out XR24")
-        }
-        if settings.verifyEvery > 0 && pipe.writeback == nil {
-            throw PipelineError(
-                path: display.path,
-                "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
-        }
         let camera = OwnedVideoDevice(try openSource(settings.source))
         defer { try? camera.close() }
         let (captureType, format) = try camera.with { try configureSource($0, pixelFormat: Self.pixelFormat.v4l2) }
@@ -122,10 +113,11 @@ extension Pipeline {
             if let check, let (_, loop) = loop {
                 var looped = report
                 judgeLoop(check, loop, into: &looped)
-                report.notes += looped.notes
-                report.failures += looped.failures
+                report.notes += looped.notes.dropFirst(report.notes.count)
+                report.failures += looped.failures.dropFirst(report.failures.count)
                 report.framesVerified += looped.framesVerified
                 report.framesMismatched += looped.framesMismatched
+                report.verifiedAgainst = "what the display wrote back, or every frame sent (through the output's loop)"
             }
             report.notes.append(
                 "tee: \(screen.count) frames on \(display.driver), \(sink.taken) on \(output.capability.card); a buffer went back to the capture queue only once both had released it"

@@ -78,22 +78,47 @@ public struct Pipeline {
         if try V4L2Device.nodes(kernel: kernel).contains(where: { $0.name == settings.sink }) {
             return try runToVideoOutput(settings.sink, report: report, progress: progress)
         }
-        let display = try openSink(settings.sink)
-        let pipe = try DisplayPipe(device: display, size: (settings.width, settings.height))
-        guard pipe.planeFormats.contains(displayFormat.drm) else {
-            throw PipelineError(
-                path: display.path, "\(display.driver)'s primary plane cannot scan out \(displayFormat.drm)")
-        }
-        if settings.verifyEvery > 0 && pipe.writeback == nil {
-            throw PipelineError(
-                path: display.path,
-                "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
-        }
-        report.sinkPath = "\(display.path) (\(display.driver))"
+        let (owned, pipe) = try openDisplay()
+        defer { try? owned.close() }
+        report.sinkPath = "\(owned.path) (\(owned.driver))"
         report.format = "\(displayFormat.drm) \(settings.width)x\(settings.height)"
         if settings.source == PipelineConfiguration.patternSource {
-            return try runPattern(display: display, pipe: pipe, report: report, progress: progress)
+            return try runPattern(display: owned, pipe: pipe, report: report, progress: progress)
         }
+        return try owned.with { display in
+            try runCapture(display: display, pipe: pipe, report: report, progress: progress)
+        }
+    }
+
+    /// The display (sink) with its pipe at the configured size, checked for the plane's format
+    /// and, to verify, a writeback connector.
+    func openDisplay() throws -> (OwnedDRMDevice, DisplayPipe) {
+        let settings = configuration
+        let display = OwnedDRMDevice(try openSink(settings.sink))
+        do {
+            let pipe = try display.with { try DisplayPipe(device: $0, size: (settings.width, settings.height)) }
+            guard pipe.planeFormats.contains(displayFormat.drm) else {
+                throw PipelineError(
+                    path: display.path, "\(display.driver)'s primary plane cannot scan out \(displayFormat.drm)")
+            }
+            if settings.verifyEvery > 0 && pipe.writeback == nil {
+                throw PipelineError(
+                    path: display.path,
+                    "\(display.driver) has no writeback connector to verify frames with; use verify-every 0")
+            }
+            return (display, pipe)
+        } catch {
+            try? display.close()
+            throw error
+        }
+    }
+
+    /// Capture → display (or through a mem2mem stage): the capture node's frames shown.
+    private func runCapture(
+        display: borrowing DRMDevice, pipe: DisplayPipe, report: PipelineReport, progress: (Progress) -> Void
+    ) throws -> PipelineReport {
+        var report = report
+        let settings = configuration
         let camera = try openSource(settings.source)
         let (type, format) = try configureSource(
             camera, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat.v4l2 : .rgb24)

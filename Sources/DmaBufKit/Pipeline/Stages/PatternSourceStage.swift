@@ -24,10 +24,10 @@ final class PatternSourceStage: Stage {
     func advance(_ ready: [PollEvents]) throws -> Bool {
         guard made < frames, !free.isEmpty, consumers.canAccept else { return false }
         let index = free.removeFirst()
+        let started = Pipeline.monotonicNow()  // a drawn frame's latency counts its drawing
         try draw(slots[index], made)
         let frame = Frame(
-            index: BufferIndex(rawValue: UInt32(index)), slot: slots[index], number: made,
-            timestamp: Pipeline.monotonicNow()
+            index: BufferIndex(rawValue: UInt32(index)), slot: slots[index], number: made, timestamp: started
         ) { [unowned self] frame in free.append(Int(frame.index.rawValue)) }
         made += 1
         try consumers.deliver(frame)
