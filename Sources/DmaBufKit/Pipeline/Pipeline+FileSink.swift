@@ -53,10 +53,7 @@ extension Pipeline {
         reportWrites()
         try source.stop()
         try queue.release()
-        (report.drops, report.lateDrops, report.sourceDrops) = (
-            source.report.drops, source.report.lateDrops, source.report.sourceDrops
-        )
-        (report.repeats, report.erroneousFrames) = (source.report.repeats, source.report.erroneousFrames)
+        source.copyFigures(into: &report)
         (report.bytesCopied, report.framesVerified, report.blankFrames) = (
             file.written * size, file.checked, file.blank
         )

@@ -101,10 +101,7 @@ extension Pipeline {
             for latency in screen.takeLatencies() {
                 progress(tally.shown(after: latency, of: settings.frames, drops: source.report.drops))
             }
-            (report.drops, report.lateDrops, report.sourceDrops) = (
-                source.report.drops, source.report.lateDrops, source.report.sourceDrops
-            )
-            (report.repeats, report.erroneousFrames) = (source.report.repeats, source.report.erroneousFrames)
+            source.copyFigures(into: &report)
             (report.lateFlips, report.vblanksMissed) = (screen.report.lateFlips, screen.report.vblanksMissed)
             (report.framesVerified, report.framesMismatched) = (
                 screen.report.framesVerified, screen.report.framesMismatched

@@ -186,12 +186,7 @@ extension Pipeline {
         try sink.stop()
         reportReturns()
         try check?.stop()
-        if let captured = captureStage?.report {
-            (report.drops, report.lateDrops, report.sourceDrops) = (
-                captured.drops, captured.lateDrops, captured.sourceDrops
-            )
-            (report.repeats, report.erroneousFrames) = (captured.repeats, captured.erroneousFrames)
-        }
+        captureStage?.copyFigures(into: &report)
         report.erroneousFrames += sink.erroneous
         if let check, let (_, loop) = loop {
             judgeLoop(check, loop, into: &report)

@@ -72,6 +72,14 @@ final class CaptureSourceStage: Stage {
         return true
     }
 
+    /// The capture side's figures (drops by cause, repeats, erroneous frames) into a run's report.
+    func copyFigures(into report: inout PipelineReport) {
+        (report.drops, report.lateDrops, report.sourceDrops) = (
+            self.report.drops, self.report.lateDrops, self.report.sourceDrops
+        )
+        (report.repeats, report.erroneousFrames) = (self.report.repeats, self.report.erroneousFrames)
+    }
+
     /// Stops streaming: the driver gives every buffer back.
     func stop() throws {
         streaming = false
