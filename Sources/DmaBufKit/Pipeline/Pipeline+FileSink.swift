@@ -28,11 +28,7 @@ extension Pipeline {
         var slots: [PipelineSlot] = []
         defer { for slot in slots { slot.close(logger) } }
         let queue = OwnedQueue(try V4L2Queue(device: camera, type: type, memory: .mmap, count: settings.buffers))
-        for index in queue.indices {
-            let slot = PipelineSlot()
-            slots.append(slot)
-            slot.dmaBuf = try queue.with { try $0.export(index) }
-        }
+        try queue.exportAll(into: &slots)
         let source = CaptureSourceStage(
             name: camera.path, queue: queue, slots: slots, frames: settings.frames, report: report)
         let file = FileSinkStage(

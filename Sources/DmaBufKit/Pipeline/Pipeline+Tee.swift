@@ -36,11 +36,7 @@ extension Pipeline {
                 try output.with {
                     try V4L2Queue(device: $0, type: outputType, memory: .dmabuf, count: queue.indices.count)
                 })
-            for index in queue.indices {
-                let slot = PipelineSlot()
-                slots.append(slot)
-                slot.dmaBuf = try queue.with { try $0.export(index) }
-            }
+            try queue.exportAll(into: &slots)
             try refuseWhatEitherCannotImport(
                 slots, display: display, output: outputQueue, pitch: pitch, bytesUsed: size)
             if settings.verifyEvery > 0 { try display.with { try makeDumb(writeback, on: $0) } }

@@ -124,11 +124,7 @@ extension Pipeline {
             let queue = OwnedQueue(
                 try device.with { try V4L2Queue(device: $0, type: captureType, memory: .mmap, count: settings.buffers) }
             )
-            for index in queue.indices {
-                let slot = PipelineSlot()
-                slots.append(slot)
-                slot.dmaBuf = try queue.with { try $0.export(index) }
-            }
+            try queue.exportAll(into: &slots)
             let stage = CaptureSourceStage(
                 name: device.path, queue: queue, slots: slots, frames: settings.frames, report: report)
             captureStage = stage
@@ -216,11 +212,7 @@ extension Pipeline {
             })
         var slots: [PipelineSlot] = []
         do {
-            for index in queue.indices {
-                let slot = PipelineSlot()
-                slots.append(slot)
-                slot.dmaBuf = try queue.with { try $0.export(index) }
-            }
+            try queue.exportAll(into: &slots)
         } catch {
             for slot in slots { slot.close(logger) }
             throw error

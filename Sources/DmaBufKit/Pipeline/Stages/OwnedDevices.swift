@@ -23,6 +23,16 @@ final class OwnedQueue {
     func release() throws {
         if let queue = queue.take() { try queue.release() }
     }
+
+    /// Every buffer exported as a dma-buf (EXPBUF), each in a slot appended to `slots` before
+    /// its export, so that the caller's cleanup closes what was made if one fails.
+    func exportAll(into slots: inout [PipelineSlot]) throws {
+        for index in indices {
+            let slot = PipelineSlot()
+            slots.append(slot)
+            slot.dmaBuf = try with { try $0.export(index) }
+        }
+    }
 }
 
 /// A video node held for a run where a borrow cannot reach (an optional one, a class's).
