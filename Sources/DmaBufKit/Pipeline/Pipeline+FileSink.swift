@@ -37,16 +37,8 @@ extension Pipeline {
         source.consumers = [file]
         try source.start()
         var tally = RunTally()
-        func reportWrites() {
-            for latency in file.takeLatencies() {
-                progress(tally.shown(after: latency, of: settings.frames, drops: source.report.drops))
-            }
-        }
-        try StageRunner(kernel: kernel, stages: [source]).run {
-            reportWrites()
-            return interrupted(&report)
-        }
-        reportWrites()
+        try drive(
+            [source], sink: file, drops: { source.report.drops }, tally: &tally, report: &report, progress: progress)
         try source.stop()
         try queue.release()
         source.copyFigures(into: &report)

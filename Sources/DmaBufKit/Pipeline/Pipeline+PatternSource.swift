@@ -22,6 +22,7 @@ extension Pipeline {
         for _ in 0..<settings.buffers {
             let slot = PipelineSlot()
             slots.append(slot)
+            slot.pitch = pitch
             try display.with { display in
                 slot.dmaBuf = try allocate(size: pitch * settings.height, pitch: pitch, on: display, into: slot)
                 try attach(slot, to: display, pitch: pitch)
@@ -32,34 +33,13 @@ extension Pipeline {
         let source = PatternSourceStage(slots: slots, frames: settings.frames) { [self] slot, number in
             try drawPattern(into: slot, frame: number, pitch: pitch)
         }
-        let screen = DisplayStage(
-            display: display, report: report, attach: { _ in },
-            present: { [self] frame, previous, number, report, afterFlip in
-                try display.with {
-                    try present(
-                        frame.slot, previous: previous?.slot, number: number, pitch: pitch, display: $0, pipe: pipe,
-                        writeback: writeback, report: &report, afterFlip: afterFlip)
-                }
-            })
+        let screen = displayStage(display, pipe: pipe, writeback: writeback, report: report)
         source.consumers = [screen]
         var tally = RunTally()
-        func reportShown() {
-            for latency in screen.takeLatencies() {
-                progress(tally.shown(after: latency, of: settings.frames, drops: 0))
-            }
-        }
-        try StageRunner(kernel: kernel, stages: [source]).run {
-            reportShown()
-            return interrupted(&report)
-        }
-        reportShown()
+        try drive([source], sink: screen, drops: { 0 }, tally: &tally, report: &report, progress: progress)
         try display.with { try pipe.disable(on: $0) }
         try screen.stop()
-        let shown = screen.report
-        (report.lateFlips, report.vblanksMissed, report.framesVerified, report.framesMismatched) = (
-            shown.lateFlips, shown.vblanksMissed, shown.framesVerified, shown.framesMismatched
-        )
-        (report.blankFrames, report.unchangedFrames) = (shown.blankFrames, shown.unchangedFrames)
+        report.copyDisplayFigures(from: screen)
         return finish(report, tally)
     }
 

@@ -37,24 +37,14 @@ extension Pipeline {
                     try V4L2Queue(device: $0, type: outputType, memory: .dmabuf, count: queue.indices.count)
                 })
             try queue.exportAll(into: &slots)
+            for slot in slots { slot.pitch = pitch }
             try refuseWhatEitherCannotImport(
                 slots, display: display, output: outputQueue, pitch: pitch, bytesUsed: size)
             if settings.verifyEvery > 0 { try display.with { try makeDumb(writeback, on: $0) } }
 
             let source = CaptureSourceStage(
                 name: camera.path, queue: queue, slots: slots, frames: settings.frames, report: report)
-            let screen = DisplayStage(
-                display: display, report: report,
-                attach: { [self] slot in
-                    try display.with { try attach(slot, to: $0, pitch: pitch) }
-                },
-                present: { [self] frame, previous, number, report, afterFlip in
-                    try display.with {
-                        try present(
-                            frame.slot, previous: previous?.slot, number: number, pitch: pitch, display: $0, pipe: pipe,
-                            writeback: writeback, report: &report, afterFlip: afterFlip)
-                    }
-                })
+            let screen = displayStage(display, pipe: pipe, writeback: writeback, report: report)
             // The output keeps two of the capture buffers free for the driver, as the display
             // holds at most two (the one on screen, the one flipped to).
             let sink = VideoOutputStage(
@@ -76,33 +66,16 @@ extension Pipeline {
             try source.start()
             defer { try? display.with { try pipe.disable(on: $0) } }
             var tally = RunTally()
-            var interrupted: String?
-            try StageRunner(
-                kernel: kernel, stages: [source, sink] + (check.map { [$0] } ?? []), stallTimeout: .seconds(15)
-            ).run {
-                for latency in screen.takeLatencies() {
-                    progress(tally.shown(after: latency, of: settings.frames, drops: source.report.drops))
-                }
-                guard let signal = stopRequest() else { return false }
-                interrupted = StopSignals.name(signal)
-                logger.notice("\(StopSignals.name(signal)): stopping the run at this frame")
-                return true
-            }
-            report.interruptedBy = interrupted
+            try drive(
+                [source, sink] + (check.map { [$0] } ?? []), sink: screen, drops: { source.report.drops },
+                stallTimeout: .seconds(15), tally: &tally, report: &report, progress: progress)
             try source.stop()
             try display.with { try pipe.disable(on: $0) }
             try screen.stop()
             try sink.stop()
             try check?.stop()
-            for latency in screen.takeLatencies() {
-                progress(tally.shown(after: latency, of: settings.frames, drops: source.report.drops))
-            }
             source.copyFigures(into: &report)
-            (report.lateFlips, report.vblanksMissed) = (screen.report.lateFlips, screen.report.vblanksMissed)
-            (report.framesVerified, report.framesMismatched) = (
-                screen.report.framesVerified, screen.report.framesMismatched
-            )
-            (report.blankFrames, report.unchangedFrames) = (screen.report.blankFrames, screen.report.unchangedFrames)
+            report.copyDisplayFigures(from: screen)
             if let check, let (_, loop) = loop {
                 var looped = report
                 judgeLoop(check, loop, into: &looped)

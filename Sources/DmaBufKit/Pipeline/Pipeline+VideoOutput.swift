@@ -137,12 +137,6 @@ extension Pipeline {
         let sink = VideoOutputStage(
             name: output.path, queue: outputQueue, bytesUsed: size, frames: settings.frames,
             maximumInFlight: captureStage == nil ? slots.count : max(2, slots.count - 2))
-        var tally = RunTally()
-        func reportReturns() {
-            for held in sink.takeReturns() {
-                progress(tally.shown(after: held, of: settings.frames, drops: report.drops))
-            }
-        }
         var consumers: [any FrameConsumer] = [sink]
 
         // The check: the loop's capture, compared with copies of the frames sent.
@@ -165,22 +159,15 @@ extension Pipeline {
         try check?.start()
         try sink.start()
         try captureStage?.start()
-        var interrupted: String?
         // The loop's check gives up 10 s after the last frame was sent without seeing it; the
         // run stalls first only when no frame moved on for longer.
-        try StageRunner(
-            kernel: kernel, stages: [source, sink] + (check.map { [$0] } ?? []), stallTimeout: .seconds(15)
-        ).run {
-            reportReturns()
-            guard let signal = stopRequest() else { return false }
-            interrupted = StopSignals.name(signal)
-            logger.notice("\(StopSignals.name(signal)): stopping the run at this frame")
-            return true
-        }
-        report.interruptedBy = interrupted
+        var tally = RunTally()
+        try drive(
+            [source, sink] + (check.map { [$0] } ?? []), sink: sink, drops: { captureStage?.report.drops ?? 0 },
+            stallTimeout: .seconds(15), tally: &tally, report: &report, progress: progress)
         try captureStage?.stop()
         try sink.stop()
-        reportReturns()
+        reportArrivals(at: sink, drops: report.drops, tally: &tally, progress: progress)
         try check?.stop()
         captureStage?.copyFigures(into: &report)
         report.erroneousFrames += sink.erroneous

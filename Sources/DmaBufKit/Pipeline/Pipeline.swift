@@ -85,9 +85,7 @@ public struct Pipeline {
         if settings.source == PipelineConfiguration.patternSource {
             return try runPattern(display: owned, pipe: pipe, report: report, progress: progress)
         }
-        return try owned.with { display in
-            try runCapture(display: display, pipe: pipe, report: report, progress: progress)
-        }
+        return try runCapture(display: owned, pipe: pipe, report: report, progress: progress)
     }
 
     /// The display (sink) with its pipe at the configured size, checked for the plane's format
@@ -113,110 +111,107 @@ public struct Pipeline {
         }
     }
 
-    /// Capture → display (or through a mem2mem stage): the capture node's frames shown.
+    /// Capture → display, a graph of stages: the capture node's frames shown as they are
+    /// (export, import), copied into the display's own buffers (copy), or converted by a
+    /// mem2mem node on the way.
     private func runCapture(
-        display: borrowing DRMDevice, pipe: DisplayPipe, report: PipelineReport, progress: (Progress) -> Void
+        display: OwnedDRMDevice, pipe: DisplayPipe, report: PipelineReport, progress: (Progress) -> Void
     ) throws -> PipelineReport {
         var report = report
         let settings = configuration
-        let camera = try openSource(settings.source)
-        let (type, format) = try configureSource(
-            camera, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat.v4l2 : .rgb24)
-        report.sourcePath = "\(camera.path) (\(camera.capability.card))"
-        if let stage = settings.mem2mem {
-            return try runMem2Mem(
-                stage, camera: camera, type: type, display: display, pipe: pipe, report: report, progress: progress)
+        if settings.mem2mem != nil && settings.strategy != .export {
+            throw PipelineError("a mem2mem stage passes buffers along by export: use the export strategy")
         }
+        let camera = OwnedVideoDevice(try openSource(settings.source))
+        defer { try? camera.close() }
+        let (type, format) = try camera.with {
+            try configureSource($0, pixelFormat: settings.mem2mem == nil ? Self.pixelFormat.v4l2 : .rgb24)
+        }
+        report.sourcePath = "\(camera.path) (\(camera.capability.card))"
         let pitch = Int(format.planes[0].bytesPerLine), size = Int(format.planes[0].sizeImage)
 
         var slots: [PipelineSlot] = []
-        var targets: [PipelineSlot] = []  // copy: the display's own buffers
+        var shownSlots: [PipelineSlot] = []  // copy targets, or the mem2mem node's results
         let writeback = PipelineSlot()
-        defer {
-            for slot in slots + targets + [writeback] { slot.close(logger) }
-        }
-        let queue = try V4L2Queue(
-            device: camera, type: type, memory: settings.strategy == .import ? .dmabuf : .mmap, count: settings.buffers)
-        for index in queue.indices {
-            let slot = PipelineSlot()
-            slots.append(slot)
-            switch settings.strategy {
-            case .export, .copy:
-                slot.dmaBuf = try queue.export(index)
-            case .import:
-                slot.dmaBuf = try allocate(size: size, pitch: pitch, on: display, into: slot)
+        defer { for slot in slots + shownSlots + [writeback] { slot.close(logger) } }
+        let queue = OwnedQueue(
+            try camera.with {
+                try V4L2Queue(
+                    device: $0, type: type, memory: settings.strategy == .import ? .dmabuf : .mmap,
+                    count: settings.buffers)
+            })
+        if settings.strategy == .import {
+            for _ in queue.indices {
+                let slot = PipelineSlot()
+                slots.append(slot)
+                slot.dmaBuf = try display.with { try allocate(size: size, pitch: pitch, on: $0, into: slot) }
             }
-            if settings.strategy != .copy { try attach(slot, to: display, pitch: pitch) }
+        } else {
+            try queue.exportAll(into: &slots)
         }
-        if settings.strategy == .copy {
+        for slot in slots { slot.pitch = pitch }
+        if settings.verifyEvery > 0 { try display.with { try makeDumb(writeback, on: $0) } }
+
+        let source = CaptureSourceStage(
+            name: camera.path, queue: queue, slots: slots, frames: settings.frames, report: report)
+        let screen = displayStage(display, pipe: pipe, writeback: writeback, report: report)
+        var stages: [any Stage] = [source]
+        var converter: (device: OwnedVideoDevice, stage: Mem2MemStage)?
+        var copier: CopyStage?
+        defer { try? converter?.device.close() }
+        if let name = settings.mem2mem {
+            converter = try mem2memStage(name, inputs: slots.count, into: &shownSlots)
+            converter!.stage.consumers = [screen]
+            source.consumers = [converter!.stage]
+            stages.append(converter!.stage)
+            report.sourcePath += " → \(converter!.device.path) (\(converter!.device.capability.card))"
+        } else if settings.strategy == .copy {
             for _ in 0..<2 {
                 let target = PipelineSlot()
-                targets.append(target)
-                try makeDumb(target, on: display)
+                shownSlots.append(target)
+                try display.with { try makeDumb(target, on: $0) }
             }
-        }
-        if settings.verifyEvery > 0 { try makeDumb(writeback, on: display) }
-
-        var tally = RunTally()
-        for (index, slot) in zip(queue.indices, slots) { try enqueue(queue, index, slot, &tally) }
-        try queue.start()
-        tally.captureStarted()
-        logger.debug("\(queue.path): streaming \(queue.count) buffers, \(settings.frames) frames to show")
-        defer { try? pipe.disable(on: display) }
-
-        var displayed: BufferIndex?
-        while tally.shown < settings.frames, !interrupted(&report) {
-            let shownCount = tally.shown
-            let frame = try nextFrame(queue, &tally, &report)
-            let index = BufferIndex(rawValue: frame.index)
-            let slot = slots[Int(frame.index)]
-            if frame.flags.contains(.error) {
-                report.erroneousFrames += 1
-                try enqueue(queue, index, slot, &tally)
-                continue
-            }
-
-            // What goes on screen: the captured buffer itself, or a copy of it.
-            let shown: PipelineSlot
-            if settings.strategy == .copy {
-                shown = targets[shownCount % targets.count]
-                try copy(
-                    slot, into: shown, on: display, rows: settings.height, rowBytes: settings.width * 4,
-                    sourcePitch: pitch)
-                report.bytesCopied += settings.width * 4 * settings.height
-                try enqueue(queue, index, slot, &tally)  // the display never scans it out
-            } else {
-                shown = slot
-            }
-            let previous =
-                settings.strategy == .copy
-                ? (shownCount > 0 ? targets[(shownCount - 1) % targets.count] : nil)
-                : displayed.map { slots[Int($0.rawValue)] }
-            let flipped = try present(
-                shown, previous: previous, number: shownCount, pitch: settings.strategy == .copy ? shown.pitch : pitch,
-                display: display, pipe: pipe, writeback: writeback, report: &report
-            ) { () throws in
-                // The display has left the previous buffer: it may be filled again.
-                if settings.strategy != .copy {
-                    if let previous = displayed { try enqueue(queue, previous, slots[Int(previous.rawValue)], &tally) }
-                    displayed = index
+            let stage = CopyStage(targets: shownSlots) { [self] from, into in
+                try display.with {
+                    try copy(
+                        from, into: into, on: $0, rows: settings.height, rowBytes: settings.width * 4,
+                        sourcePitch: pitch)
                 }
             }
-            // From the capture timestamp (vivid stamps a frame's end, CLOCK_MONOTONIC) to the
-            // flip-complete event in our hands.
-            progress(tally.shown(after: flipped - frame.timestamp, of: settings.frames, drops: report.drops))
+            stage.consumers = [screen]
+            source.consumers = [stage]
+            copier = stage
+        } else {
+            // Every buffer imported before the first frame: one the display cannot take stops the run here.
+            for slot in slots { try display.with { try attach(slot, to: $0, pitch: pitch) } }
+            source.consumers = [screen]
         }
-        try pipe.disable(on: display)
+        for slot in shownSlots where !slot.hasFramebuffer {
+            try display.with { try attach(slot, to: $0, pitch: slot.pitch) }
+        }
+
+        try converter?.stage.start()
+        try source.start()
+        logger.debug("\(queue.path): streaming \(queue.indices.count) buffers, \(settings.frames) frames to show")
+        defer { try? display.with { try pipe.disable(on: $0) } }
+        var tally = RunTally()
+        // A software stage (vim2m converts on the CPU) can take seconds a frame on a busy machine.
+        try drive(
+            stages, sink: screen, drops: { source.report.drops },
+            stallTimeout: converter == nil ? .seconds(2) : .seconds(10), tally: &tally, report: &report,
+            progress: progress)
+        try source.stop()
+        try converter?.stage.stop()
+        try display.with { try pipe.disable(on: $0) }
+        try screen.stop()
+        source.copyFigures(into: &report)
+        report.copyDisplayFigures(from: screen)
+        report.erroneousFrames += converter?.stage.erroneous ?? 0
+        report.bytesCopied = (copier?.copies ?? 0) * settings.width * 4 * settings.height
+        try converter?.stage.input.release()
+        try converter?.stage.output.release()
         try queue.release()
         return finish(report, tally)
-    }
-
-    /// True (and the report marked) when a stop was asked for: the run ends at this frame.
-    func interrupted(_ report: inout PipelineReport) -> Bool {
-        guard let signal = stopRequest() else { return false }
-        report.interruptedBy = StopSignals.name(signal)
-        logger.notice("\(StopSignals.name(signal)): stopping the run at this frame")
-        return true
     }
 
     /// The run's figures into its report, judged against the expectations.
@@ -447,29 +442,6 @@ public struct Pipeline {
         case .auto:
             throw PipelineError("allocator auto is chosen before the run; this stage was not told the choice")
         }
-    }
-
-    /// QBUF of a capture buffer (its dma-buf on a DMABUF queue), booked for the drop ledger.
-    func enqueue(
-        _ queue: borrowing V4L2Queue, _ index: BufferIndex, _ slot: PipelineSlot?, _ tally: inout RunTally
-    ) throws {
-        if queue.memory == .dmabuf, let slot {
-            try queue.enqueue(index, dmaBufs: [try slot.withDmaBuf { $0.fd }])
-        } else {
-            try queue.enqueue(index)
-        }
-        tally.queued(index)
-    }
-
-    /// The next captured frame (waiting up to 2 s), its sequence gap booked by cause.
-    func nextFrame(
-        _ queue: borrowing V4L2Queue, _ tally: inout RunTally, _ report: inout PipelineReport
-    ) throws -> V4L2BufferInfo {
-        guard let (frame, wasDone) = try queue.dequeueNotingReadiness(waiting: .seconds(2)) else {
-            throw PipelineError(path: queue.path, "no frame (VIDIOC_DQBUF) within 2 s after \(tally.shown) shown")
-        }
-        tally.captured(frame, wasDone: wasDone, &report)
-        return frame
     }
 
     /// Waits for the flip-complete event of `userData`; returns the vblank count it landed on.

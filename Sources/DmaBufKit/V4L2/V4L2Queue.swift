@@ -155,15 +155,6 @@ public struct V4L2Queue: ~Copyable {
         return ready.isDisjoint(with: events.union([.error, .hangUp])) ? nil : try dequeue()
     }
 
-    /// Like `dequeue(waiting:)`, and says whether the buffer was already done when asked for
-    /// (a non-blocking DQBUF first): false means the driver had nothing ready and DQBUF waited.
-    public func dequeueNotingReadiness(
-        waiting timeout: Duration
-    ) throws(KernelError) -> (buffer: V4L2BufferInfo, wasDone: Bool)? {
-        if let buffer = try dequeue() { return (buffer, true) }
-        return try dequeue(waiting: timeout).map { ($0, false) }
-    }
-
     public func start() throws(KernelError) {
         try run { () throws(KernelError) in try kernel.v4l2Stream(fd, type: type, on: true) }
     }

@@ -1,6 +1,7 @@
 import DmaBufKernel
 
-/// Frames from a V4L2 capture queue (its buffers exported as dma-bufs in `slots`): each frame
+/// Frames from a V4L2 capture queue (its buffers exported as dma-bufs in `slots`, or, on a
+/// DMABUF queue, the dma-bufs it imports): each frame
 /// dequeued goes to every consumer and back to the driver once all are done. A frame no
 /// consumer can take goes straight back (booked as not shown); gaps in the sequence are booked
 /// by cause in the tally (see `CaptureLedger`).
@@ -30,7 +31,12 @@ final class CaptureSourceStage: Stage {
     }
 
     private func enqueue(_ index: BufferIndex) throws {
-        try queue.with { try $0.enqueue(index) }
+        if queue.memory == .dmabuf {
+            let fd = try slots[Int(index.rawValue)].withDmaBuf { $0.fd }
+            try queue.with { try $0.enqueue(index, dmaBufs: [fd]) }
+        } else {
+            try queue.with { try $0.enqueue(index) }
+        }
         tally.queued(index)
     }
 

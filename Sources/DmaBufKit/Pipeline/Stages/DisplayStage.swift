@@ -4,7 +4,7 @@ import DmaBufKernel
 /// and, when due, verified through writeback (`Pipeline.present`, which waits for the flip);
 /// the frame shown before it is released once the display has flipped away from it. The frame
 /// on screen stays held until `stop`.
-final class DisplayStage: FrameConsumer {
+final class DisplayStage: FrameConsumer, FrameArrivals {
     let display: OwnedDRMDevice
     private let attach: (PipelineSlot) throws -> Void
     private let present: (Frame, Frame?, Int, inout PipelineReport, () throws -> Void) throws -> Duration

@@ -3,7 +3,7 @@ import DmaBufKernel
 /// A file as a sink: each frame's picture read through its dma-buf under SYNC (a CPU copy) and
 /// appended; every n-th checked for showing a picture (not one flat colour below the counter
 /// rows). The frame is released as soon as it is written.
-final class FileSinkStage: FrameConsumer {
+final class FileSinkStage: FrameConsumer, FrameArrivals {
     let output: TemporaryOutput
     let size: Int
     let pitch: Int

@@ -7,12 +7,14 @@ final class OwnedQueue {
     let fd: FileDescriptorNumber
     let path: String
     let indices: [BufferIndex]
+    let memory: V4L2Memory
 
     init(_ queue: consuming V4L2Queue) {
-        (fd, path, indices) = (queue.fd, queue.path, queue.indices)
+        (fd, path, indices, memory) = (queue.fd, queue.path, queue.indices, queue.memory)
         self.queue = consume queue
     }
 
+    @discardableResult
     func with<R: ~Copyable>(_ body: (borrowing V4L2Queue) throws -> R) throws -> R {
         switch queue {
         case .some(let queue): return try body(queue)
@@ -46,6 +48,7 @@ final class OwnedVideoDevice {
         self.device = consume device
     }
 
+    @discardableResult
     func with<R: ~Copyable>(_ body: (borrowing V4L2Device) throws -> R) throws -> R {
         switch device {
         case .some(let device): return try body(device)
@@ -69,6 +72,7 @@ final class OwnedDRMDevice {
         self.device = consume device
     }
 
+    @discardableResult
     func with<R: ~Copyable>(_ body: (borrowing DRMDevice) throws -> R) throws -> R {
         switch device {
         case .some(let device): return try body(device)

@@ -4,7 +4,7 @@ import DmaBufKernel
 /// released when DQBUF gives its buffer back. Like a display, an output keeps its last frame on
 /// show until another comes (vivid gives a buffer back only while one more is pending), so the
 /// stage is finished with every frame taken and at most one still out; STREAMOFF returns it.
-final class VideoOutputStage: Stage, FrameConsumer {
+final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals {
     let name: String
     let queue: OwnedQueue
     let bytesUsed: UInt32
@@ -13,7 +13,7 @@ final class VideoOutputStage: Stage, FrameConsumer {
     /// The most frames it holds at once: a capture source must keep buffers to fill however
     /// slowly the node gives them back.
     let maximumInFlight: Int
-    /// How long the node held each frame it gave back, since the last `takeReturns()`.
+    /// How long the node held each frame it gave back, since the last `takeLatencies()`.
     private var returns: [Duration] = []
     private var inFlight: [UInt32: (frame: Frame, queuedAt: Duration)] = [:]
     private(set) var taken = 0
@@ -75,7 +75,7 @@ final class VideoOutputStage: Stage, FrameConsumer {
     }
 
     /// How long the node held each frame it gave back since the last call.
-    func takeReturns() -> [Duration] {
+    func takeLatencies() -> [Duration] {
         defer { returns = [] }
         return returns
     }
