@@ -42,6 +42,13 @@ struct PipeRun: ParsableCommand {
             import, a capture node's by export); --mem2mem vim2m puts a mem2mem stage (RGB24 in, \
             RGB565 out) between capture and display.
 
+            A codec round trip: --encoder stateful-encoder --decoder stateful-decoder (vicodec) \
+            queues the capture buffers into the encoder, its compressed buffers into the \
+            decoder, and shows what that decodes; each decoded frame is compared with the frame \
+            it came from by PSNR (--min-psnr, default 30 dB). --encoder with --to file:PATH \
+            writes the compressed stream instead. Both codecs are drained at the end (the STOP \
+            command, until the buffer flagged LAST). vicodec takes 640x360 to 4096x2160.
+
             An output node is verified through the video loopback of the capture node on the \
             same device (vivid: both go to HDMI and the loop is switched on by the control found \
             by name, "<input> Is Connected To" or "Loop Video", and back afterwards): every frame \
@@ -79,6 +86,7 @@ struct PipeRun: ParsableCommand {
               dmabuf-pipe run Tests/Scenarios/*.yaml --ktap > pipe.ktap
               dmabuf-pipe run --frames 30 --verify-every 10 --dump-frames frames/
               dmabuf-pipe run --mem2mem vim2m --fps 5 --frames 30
+              dmabuf-pipe run --encoder stateful-encoder --decoder stateful-decoder --fps 5
               dmabuf-pipe run --from pattern --strategy import --allocator dumb
               dmabuf-pipe run --from pattern --to vivid-000-vid-out --strategy import --verify-every 0
               dmabuf-pipe run --simulated Tests/Scenarios/export.yaml
@@ -112,6 +120,23 @@ struct PipeRun: ParsableCommand {
             "A V4L2 output node given every captured buffer too, in the same frame period as the display (vivid-000-vid-out); needs --strategy export.",
             valueName: "node"))
     var tee: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A stateful encoder the captured buffers go into (stateful-encoder); its stream goes to --decoder or to --to file:PATH.",
+            valueName: "node"))
+    var encoder: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A stateful decoder taking --encoder's stream (stateful-decoder); what it decodes is shown and compared by PSNR.",
+            valueName: "node"))
+    var decoder: String?
+
+    @Option(
+        help: ArgumentHelp("The lowest PSNR a decoded frame may have against its source. Default: 30.", valueName: "dB")
+    )
+    var minPsnr: Double?
 
     @Option(help: "export, import or copy. Default: export.")
     var strategy: PipelineConfiguration.Strategy?
@@ -201,6 +226,7 @@ struct PipeRun: ParsableCommand {
     private var pipelineFlagsGiven: [String] {
         let given: [(String, Bool)] = [
             ("--from", source != nil), ("--to", sink != nil), ("--mem2mem", mem2mem != nil), ("--tee", tee != nil),
+            ("--encoder", encoder != nil), ("--decoder", decoder != nil), ("--min-psnr", minPsnr != nil),
             ("--strategy", strategy != nil),
             ("--allocator", allocator != nil), ("--size", size != nil), ("--frames", frames != nil),
             ("--fps", fps != nil),
@@ -230,7 +256,8 @@ struct PipeRun: ParsableCommand {
                 minimumFramesPerSecond: minFps, maximumDrops: maxDrops, maximumLateDrops: maxLateDrops,
                 maximumSourceDrops: maxSourceDrops,
                 verified: verifyEvery > 0))
-        configuration.tee = tee
+        (configuration.tee, configuration.encoder, configuration.decoder) = (tee, encoder, decoder)
+        configuration.expectations.minimumPSNR = minPsnr
         try configuration.validate()
         return configuration
     }

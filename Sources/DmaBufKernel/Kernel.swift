@@ -14,7 +14,7 @@ public struct FileDescriptorNumber: RawRepresentable, Hashable, Sendable, Custom
 /// Implementations retry `EINTR` everywhere except `close`.
 public protocol Kernel:
     AnyObject, Sendable, FilesInterface, DmaHeapInterface, UdmabufInterface, DmaBufInterface,
-    SyncFileInterface, DRMInterface, V4L2Interface, V4L2ConnectorInterface
+    SyncFileInterface, DRMInterface, V4L2Interface, V4L2ConnectorInterface, V4L2CodecInterface
 {
     /// "linux" or "simulated": shown in reports so nobody mistakes one for the other.
     var kind: String { get }

@@ -47,8 +47,9 @@ extension SimulatedKernel {
         _ fd: FileDescriptorNumber, type: V4L2BufferType, index: UInt32
     ) throws(KernelError) -> V4L2PixelFormat {
         let (file, _) = try queue(fd, type, "VIDIOC_ENUM_FMT")
-        guard Int(index) < file.device.formats.count else { throw KernelError("VIDIOC_ENUM_FMT", .EINVAL) }
-        return file.device.formats[Int(index)].fourcc
+        let formats = file.device.formats(for: type)
+        guard Int(index) < formats.count else { throw KernelError("VIDIOC_ENUM_FMT", .EINVAL) }
+        return formats[Int(index)].fourcc
     }
 
     public func v4l2GetFormat(_ fd: FileDescriptorNumber, type: V4L2BufferType) throws(KernelError) -> V4L2Format {
@@ -63,7 +64,8 @@ extension SimulatedKernel {
         let (file, queue) = try queue(fd, format.type, operation)
         let device = file.device
         // An unknown format falls back to the driver's first; the size to the nearest it has.
-        let pixelFormat = device.formats.first { $0.fourcc == format.pixelFormat } ?? device.formats[0]
+        let formats = device.formats(for: format.type)
+        let pixelFormat = formats.first { $0.fourcc == format.pixelFormat } ?? formats[0]
         let fixed: (UInt32, UInt32)? = locked {
             device.role == .capture && device.connector != SimulatedVivid.webcamInput
                 ? (queue.width, queue.height) : nil
@@ -273,6 +275,7 @@ extension SimulatedKernel {
         case .dequeued: break
         }
         if buffer.error { flags.insert(.error) }
+        if buffer.last { flags.insert(.last) }
         let planes = buffer.planes.map { plane in
             V4L2Plane(
                 bytesUsed: plane.bytesUsed, length: plane.length,
@@ -422,16 +425,20 @@ extension SimulatedKernel {
                 plane.dataOffset = queue.type.isOutput && queue.type.isMultiplanar ? given[number].dataOffset : 0
             }
             buffer.state = .queued
-            buffer.error = false
+            (buffer.error, buffer.last) = (false, false)
             queue.queueCounter += 1
             buffer.queuedAt = queue.queueCounter
             queue.startIfReady()
+            if file.device.codec != nil && !queue.type.isOutput { vicodec.captureQueued(file.context, queue, buffer) }
             state.broadcast()
             return nil
         }
         if let failure {
             for segment in imported.flatMap({ $0 }) { try? host.close(segment.memfd) }
             throw failure
+        }
+        if file.device.codec != nil && queue.type.isOutput, let buffer = locked({ queue.slots[index] }) {
+            vicodec.outputQueued(file.context, buffer)
         }
         return locked { bufferInfo(queue, index) }
     }
@@ -482,7 +489,15 @@ extension SimulatedKernel {
                 throw KernelError(operation, .EINVAL)
             }
         }
-        if device.role == .mem2mem { try vim2m.runJob(file.context) }
+        if let codec = file.context.codec, !queue.type.isOutput {
+            // vb2's last_buffer_dequeued: "last buffer dequeued already, will not wait for buffers".
+            if locked({ codec.lastBufferDequeued }) { throw KernelError(operation, .EPIPE) }
+        }
+        if device.codec != nil {
+            try vicodec.runJob(file.context)
+        } else if device.role == .mem2mem {
+            try vim2m.runJob(file.context)
+        }
         // vivid's capture thread fills buffers while the process waits (poll, or the hooks
         // below), so DQBUF takes only what is done; its output consumes the oldest queued buffer
         // and gives one back only while another is pending (vivid_thread_vid_out_tick).
@@ -502,6 +517,7 @@ extension SimulatedKernel {
         }
         return locked {
             buffer.state = .dequeued
+            if buffer.last, let codec = file.context.codec { codec.lastBufferDequeued = true }
             if device.role == .capture && device.dequeueError {
                 device.dequeueError = false
                 buffer.error = true
@@ -566,13 +582,18 @@ extension SimulatedKernel {
         let device = video.device
         if device.disconnected { return [.error, .hangUp] }  // v4l2_poll on an unregistered node
         let queues = video.context.queues
+        let codec = video.context.codec
+        // v4l2_m2m_poll: a pending event first; DQBUF's EPIPE after the last buffer counts as readable.
+        var events: PollEvents = codec.map { $0.events.isEmpty ? [] : [.priority] } ?? []
+        if let codec, codec.lastBufferDequeued { events.insert(.readable) }
         // Nothing to wait for on a queue that is not streaming.
-        if !queues.contains(where: \.streaming) { return [.error] }
-        var events: PollEvents = []
+        if !queues.contains(where: \.streaming) { return events.union(.error) }
         for queue in queues where queue.streaming {
             let ready: Bool =
                 if device.role == .mem2mem {
-                    queue.oldest(.done) != nil || queues.allSatisfy { $0.streaming && $0.oldest(.queued) != nil }
+                    queue.oldest(.done) != nil
+                        || (queues.allSatisfy { $0.streaming && $0.oldest(.queued) != nil }
+                            && codec.map { !$0.hasStopped && !$0.sourceChanged } != false)
                 } else if device.role == .output {
                     queue.oldest(.done) != nil
                         || (queue.running && queue.buffers.count(where: { $0.state == .queued }) >= 2)
@@ -615,6 +636,17 @@ extension SimulatedKernel {
             // __vb2_queue_cancel: every buffer back to userspace.
             queue.streaming = false
             queue.started = false
+            if let codec = file.context.codec {
+                // vb2 clears last_buffer_dequeued; v4l2_m2m_update_stop_streaming_state ends a drain.
+                (codec.isDraining, codec.hasStopped, codec.lastSource, codec.nextBufferIsLast) = (
+                    false, false, nil, false
+                )
+                if queue.type.isOutput {
+                    codec.firstSourceChangeSent = false
+                } else {
+                    (codec.lastBufferDequeued, codec.sourceChanged) = (false, false)
+                }
+            }
             var segments: [SimulatedSegment] = []
             for plane in queue.buffers.flatMap(\.planes) {
                 segments += plane.imported

@@ -30,6 +30,8 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
         public var v4l2 = true
         /// Whether vivid instance 002 (on vb2-dma-contig) is there.
         public var contiguousVivid = true
+        /// vicodec's stateful encoder and decoder nodes.
+        public var vicodec = true
         /// Paths whose open fails with EACCES, to model a node without permission.
         public var deniedPaths: Set<String> = []
         public init() {}
@@ -70,6 +72,11 @@ public final class SimulatedKernel: Kernel, @unchecked Sendable {
                     ? [
                         SimulatedVideoDevice(name: "vivid-002-vid-cap", role: .capture, allocator: .dmaContig),
                         SimulatedVideoDevice(name: "vivid-002-vid-out", role: .output, allocator: .dmaContig),
+                    ] : [])
+                + (configuration.vicodec
+                    ? [
+                        SimulatedVideoDevice(name: "stateful-encoder", role: .mem2mem, codec: .encoder),
+                        SimulatedVideoDevice(name: "stateful-decoder", role: .mem2mem, codec: .decoder),
                     ] : [])
             : []
     }
@@ -200,5 +207,6 @@ extension SimulatedKernel {
     /// The device models dispatch calls into.
     var vivid: SimulatedVivid { SimulatedVivid(kernel: self) }
     var vim2m: SimulatedVim2m { SimulatedVim2m(kernel: self) }
+    var vicodec: SimulatedVicodec { SimulatedVicodec(kernel: self) }
     var vkms: SimulatedVKMS { SimulatedVKMS(kernel: self) }
 }

@@ -11,12 +11,18 @@ import Foundation
 struct SimulatedPixelFormat: Equatable {
     let fourcc: V4L2PixelFormat
     let planes: [(bytesPerPixel: UInt32, verticalDivisor: UInt32)]
+    /// Bytes beyond the picture (a compressed frame's header).
+    var header: UInt32 = 0
 
     static let rgb24 = SimulatedPixelFormat(fourcc: .rgb24, planes: [(3, 1)])
     static let yuyv = SimulatedPixelFormat(fourcc: .yuyv, planes: [(2, 1)])
     static let nv12m = SimulatedPixelFormat(fourcc: .nv12m, planes: [(1, 1), (1, 2)])  // Y, then CbCr
     static let xbgr32 = SimulatedPixelFormat(fourcc: .xbgr32, planes: [(4, 1)])  // B, G, R, 0 (DRM's XRGB8888)
     static let rgb565 = SimulatedPixelFormat(fourcc: .rgb565, planes: [(2, 1)])  // rrrrrggg gggbbbbb, little-endian (DRM's RGB565)
+    static let bgr24 = SimulatedPixelFormat(fourcc: .bgr24, planes: [(3, 1)])
+    /// vicodec's compressed frames: at most 3 bytes a pixel and the header (vidioc_try_fmt).
+    static let fwht = SimulatedPixelFormat(
+        fourcc: .fwht, planes: [(3, 1)], header: UInt32(SimulatedVicodec.headerSize))
 
     static func == (a: Self, b: Self) -> Bool { a.fourcc == b.fourcc }
 
@@ -24,7 +30,7 @@ struct SimulatedPixelFormat: Equatable {
         planes.map {
             V4L2Format.Plane(
                 bytesPerLine: width * $0.bytesPerPixel,
-                sizeImage: width * $0.bytesPerPixel * height / $0.verticalDivisor)
+                sizeImage: width * $0.bytesPerPixel * height / $0.verticalDivisor + header)
         }
     }
 }
@@ -59,6 +65,8 @@ final class SimulatedVideoBuffer {
     var sequence: UInt32 = 0
     var timestamp = Duration.zero
     var error = false
+    /// V4L2_BUF_FLAG_LAST: a codec's last buffer of a drain or before a source change.
+    var last = false
     /// Filled by the capture thread; its picture is drawn when it is dequeued.
     var awaitsPicture = false
     /// The looped output frame it was filled with (per plane), drawn instead of the pattern.
@@ -135,7 +143,14 @@ final class SimulatedVideoQueue {
 final class SimulatedVideoContext {
     let queues: [SimulatedVideoQueue]
     var controls: [V4L2ControlID: Int32] = [:]
-    init(queues: [SimulatedVideoQueue]) { self.queues = queues }
+    /// A vicodec open: which side, and its drain and event state.
+    let codecRole: V4L2CodecRole?
+    let codec: SimulatedVicodec.State?
+    init(queues: [SimulatedVideoQueue], codecRole: V4L2CodecRole? = nil) {
+        self.queues = queues
+        self.codecRole = codecRole
+        codec = codecRole.map { _ in SimulatedVicodec.State() }
+    }
     func queue(_ type: V4L2BufferType) -> SimulatedVideoQueue? { queues.first { $0.type == type } }
 }
 
@@ -148,6 +163,8 @@ final class SimulatedVideoDevice {
     let multiplanar: Bool
     let allocator: Allocator
     let formats: [SimulatedPixelFormat]
+    /// vicodec's stateful encoder or decoder (a mem2mem node); nil for vim2m.
+    let codec: V4L2CodecRole?
     /// vivid: every open shares one context. vim2m: each open gets its own.
     let shared: SimulatedVideoContext?
     /// vivid starts at 640x360, 1/5 s per frame (webcam_ival_idx 3).
@@ -163,17 +180,31 @@ final class SimulatedVideoDevice {
     /// V4L2_BUF_CAP_SUPPORTS_MMAP | USERPTR | DMABUF | ORPHANED_BUFS.
     static let queueCapabilities: V4L2BufferCapabilities = [.mmap, .userPointer, .dmabuf, .orphanedBuffers]
 
-    init(name: String, role: Role, multiplanar: Bool = false, allocator: Allocator = .vmalloc) {
-        (self.name, self.role, self.multiplanar, self.allocator) = (name, role, multiplanar, allocator)
+    init(
+        name: String, role: Role, multiplanar: Bool = false, allocator: Allocator = .vmalloc,
+        codec: V4L2CodecRole? = nil
+    ) {
+        (self.name, self.role, self.multiplanar, self.allocator, self.codec) = (
+            name, role, multiplanar, allocator, codec
+        )
         formats =
-            role == .mem2mem
-            ? [.rgb24, .rgb565] : (multiplanar ? [.yuyv, .rgb24, .xbgr32, .nv12m] : [.yuyv, .rgb24, .xbgr32])
+            codec != nil
+            ? [.bgr24, .rgb24, .xbgr32, .fwht]
+            : role == .mem2mem
+                ? [.rgb24, .rgb565] : (multiplanar ? [.yuyv, .rgb24, .xbgr32, .nv12m] : [.yuyv, .rgb24, .xbgr32])
         shared =
             role == .mem2mem
             ? nil : SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar))
     }
 
-    var driver: String { role == .mem2mem ? "vim2m" : "vivid" }
+    var driver: String { codec != nil ? "vicodec" : role == .mem2mem ? "vim2m" : "vivid" }
+
+    /// The formats a queue of `type` takes: a codec's compressed side FWHT only, its raw side the rest.
+    func formats(for type: V4L2BufferType) -> [SimulatedPixelFormat] {
+        guard let codec else { return formats }
+        let compressed = (codec == .encoder) != type.isOutput
+        return formats.filter { ($0 == .fwht) == compressed }
+    }
 
     static func makeQueues(role: Role, multiplanar: Bool) -> [SimulatedVideoQueue] {
         let types: [V4L2BufferType] =
@@ -193,7 +224,15 @@ final class SimulatedVideoDevice {
     }
 
     func newContext() -> SimulatedVideoContext {
-        shared ?? SimulatedVideoContext(queues: Self.makeQueues(role: role, multiplanar: multiplanar))
+        if let shared { return shared }
+        let queues = Self.makeQueues(role: role, multiplanar: multiplanar)
+        if codec != nil {
+            // vicodec starts at 1280x720 (vicodec_open).
+            for queue in queues {
+                (queue.pixelFormat, queue.width, queue.height) = (formats(for: queue.type)[0], 1280, 720)
+            }
+        }
+        return SimulatedVideoContext(queues: queues, codecRole: codec)
     }
 
     var capability: V4L2Capability {
@@ -205,7 +244,7 @@ final class SimulatedVideoDevice {
             case (.output, true): .videoOutputMultiplanar
             case (.mem2mem, _): .videoMem2Mem
             }
-        let bus = role == .mem2mem ? "platform:vim2m" : "platform:\(name.prefix(9))"
+        let bus = role == .mem2mem ? "platform:\(driver)" : "platform:\(name.prefix(9))"
         return V4L2Capability(
             driver: driver, card: driver, busInfo: bus,
             capabilities: caps.union([.streaming, V4L2Capabilities(rawValue: 0x8000_0000)]),
@@ -220,6 +259,12 @@ final class SimulatedVideoDevice {
     /// The size the driver settles on for a request: vivid's nearest webcam size (capture) or
     /// its standard's (output), vim2m's clamped and aligned one.
     func nearestSize(width: UInt32, height: UInt32) -> (UInt32, UInt32) {
+        if codec != nil {
+            return (
+                min(max(width, SimulatedVicodec.widths.lowerBound), SimulatedVicodec.widths.upperBound),
+                min(max(height, SimulatedVicodec.heights.lowerBound), SimulatedVicodec.heights.upperBound)
+            )
+        }
         if role == .mem2mem { return (min(max(width, 32), 640) & ~1, min(max(height, 32), 480)) }
         if role == .output { return (min(max(width, 16), 16384) & ~1, min(max(height, 16), 9216)) }
         return SimulatedVivid.webcamSizes.min {

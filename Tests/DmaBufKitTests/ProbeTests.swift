@@ -151,7 +151,7 @@ struct ProbeTests {
         #expect(
             Set(report.v4l2.items.map(\.name)) == [
                 "vivid-000-vid-cap", "vivid-000-vid-out", "vivid-001-vid-cap", "vivid-001-vid-out", "vim2m",
-                "vivid-002-vid-cap", "vivid-002-vid-out",
+                "vivid-002-vid-cap", "vivid-002-vid-out", "stateful-encoder", "stateful-decoder",
             ])
     }
 

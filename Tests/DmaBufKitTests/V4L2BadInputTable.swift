@@ -36,6 +36,20 @@ struct V4L2Fixture {
         V4L2BufferInfo(index: index, type: .videoCapture, memory: .dmabuf, planes: [V4L2Plane(fd: fd.rawValue)])
     }
 
+    /// An encoder streaming on both queues (MMAP, 2 buffers each), with `queuedOutputs` raw
+    /// frames and `queuedCaptures` empty buffers queued before STREAMON.
+    func streamEncoder(queuedOutputs: UInt32, queuedCaptures: UInt32 = 2) throws(KernelError) {
+        for (type, queued) in [(V4L2BufferType.videoCapture, queuedCaptures), (.videoOutput, queuedOutputs)] {
+            _ = try kernel.v4l2RequestBuffers(video, type: type, memory: .mmap, count: 2)
+            for index in 0..<queued {
+                _ = try kernel.v4l2QueueBuffer(
+                    video, V4L2BufferInfo(index: index, type: type, memory: .mmap, planes: [V4L2Plane()]))
+            }
+        }
+        try kernel.v4l2Stream(video, type: .videoCapture, on: true)
+        try kernel.v4l2Stream(video, type: .videoOutput, on: true)
+    }
+
     /// A dma-buf large enough for a frame.
     func frameBuffer() throws(KernelError) -> FileDescriptorNumber {
         let page = UInt64(kernel.pageSize)
@@ -247,6 +261,43 @@ enum V4L2BadInputTable {
             try f.request(.mmap)
             _ = f.files.own(
                 try f.kernel.v4l2ExportBuffer(f.video, type: .videoCapture, index: 0, plane: 1, flags: [.closeOnExec]))
+        },
+        // A stateful codec's protocol (dev-encoder.rst, dev-decoder.rst) on vicodec.
+        V4L2BadInput(
+            name: "DQBUF on an encoder's CAPTURE after its LAST buffer", errno: .EPIPE,
+            source: "\(core):1841 __vb2_wait_for_done_vb: last_buffer_dequeued",
+            linux6_12: "\(core):2018 __vb2_wait_for_done_vb: last_buffer_dequeued", node: "stateful-encoder"
+        ) { f throws(KernelError) in
+            try f.streamEncoder(queuedOutputs: 0)
+            // Nothing queued to encode: STOP makes the next CAPTURE buffer the last, empty.
+            try f.kernel.v4l2CodecCommand(f.video, .encoder, .stop)
+            let last = try f.kernel.v4l2DequeueBuffer(f.video, type: .videoCapture, memory: .mmap, planes: 1)
+            #expect(last?.flags.contains(.last) == true, "the drain's buffer carries V4L2_BUF_FLAG_LAST")
+            _ = try f.kernel.v4l2DequeueBuffer(f.video, type: .videoCapture, memory: .mmap, planes: 1)
+        },
+        V4L2BadInput(
+            name: "a second STOP while the encoder drains", errno: .EBUSY,
+            source: "v4l2-mem2mem.c:649 v4l2_update_last_buf_state: is_draining",
+            linux6_12: "v4l2-mem2mem.c:652 v4l2_update_last_buf_state: is_draining", node: "stateful-encoder"
+        ) { f throws(KernelError) in
+            // A frame queued and no CAPTURE buffer to encode it into: the drain cannot end.
+            try f.streamEncoder(queuedOutputs: 1, queuedCaptures: 0)
+            try f.kernel.v4l2CodecCommand(f.video, .encoder, .stop)
+            try f.kernel.v4l2CodecCommand(f.video, .encoder, .stop)
+        },
+        V4L2BadInput(
+            name: "ENCODER_CMD on the decoder", errno: .ENOTTY,
+            source: "vicodec-core.c:2052 register_instance: v4l2_disable_ioctl",
+            linux6_12: "vicodec-core.c:2069 register_instance: v4l2_disable_ioctl", node: "stateful-decoder"
+        ) { f throws(KernelError) in
+            try f.kernel.v4l2CodecCommand(f.video, .encoder, .stop)
+        },
+        V4L2BadInput(
+            name: "SUBSCRIBE_EVENT source change on the encoder", errno: .EINVAL,
+            source: "vicodec-core.c:1302 vicodec_subscribe_event: is_enc",
+            linux6_12: "vicodec-core.c:1316 vicodec_subscribe_event: is_enc", node: "stateful-encoder"
+        ) { f throws(KernelError) in
+            try f.kernel.v4l2SubscribeEvent(f.video, .sourceChange)
         },
     ]
 

@@ -136,6 +136,22 @@ int cdmabuf_v4l2_s_output(int fd, uint32_t index);
 // VIDIOC_G_DV_TIMINGS: the active digital video timings' frame size (BT.656/1120 timings).
 int cdmabuf_v4l2_g_dv_timings_size(int fd, uint32_t *width, uint32_t *height);
 
+// v4l2_event, the parts a stateful codec's client reads: which event, and for a source change
+// what changed (V4L2_EVENT_SRC_CH_RESOLUTION).
+struct cdmabuf_v4l2_event {
+    uint32_t type;
+    uint32_t changes;
+    uint32_t pending;
+    uint32_t sequence;
+};
+// VIDIOC_SUBSCRIBE_EVENT of `type` (id 0, no flags).
+int cdmabuf_v4l2_subscribe_event(int fd, uint32_t type);
+// VIDIOC_DQEVENT: the oldest pending event (ENOENT when none is).
+int cdmabuf_v4l2_dqevent(int fd, struct cdmabuf_v4l2_event *out);
+// VIDIOC_ENCODER_CMD / VIDIOC_DECODER_CMD: `cmd` (V4L2_ENC_CMD_* / V4L2_DEC_CMD_*) with `flags`.
+int cdmabuf_v4l2_encoder_cmd(int fd, uint32_t cmd, uint32_t flags);
+int cdmabuf_v4l2_decoder_cmd(int fd, uint32_t cmd, uint32_t flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,8 @@ public struct PollEvents: OptionSet, Hashable, Sendable {
     public let rawValue: Int16
     public init(rawValue: Int16) { self.rawValue = rawValue }
     public static let readable = PollEvents(rawValue: 0x001)
+    /// POLLPRI: a V4L2 event is pending (VIDIOC_DQEVENT).
+    public static let priority = PollEvents(rawValue: 0x002)
     public static let writable = PollEvents(rawValue: 0x004)
     public static let error = PollEvents(rawValue: 0x008)
     public static let hangUp = PollEvents(rawValue: 0x010)

@@ -80,6 +80,8 @@ public struct V4L2BufferFlags: OptionSet, Hashable, Sendable {
     public static let done = V4L2BufferFlags(rawValue: 0x4)
     /// The driver filled the buffer but its data is not to be trusted.
     public static let error = V4L2BufferFlags(rawValue: 0x40)
+    /// The last buffer of a codec's drain (or before a source change): DQBUF after it is EPIPE.
+    public static let last = V4L2BufferFlags(rawValue: 0x0010_0000)
 }
 
 /// `V4L2_BUF_CAP_*`: what a queue supports, as REQBUFS and CREATE_BUFS report it.
@@ -161,6 +163,7 @@ public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStrin
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let rgb24 = V4L2PixelFormat(rawValue: 0x3342_4752)  // 'RGB3'
+    public static let bgr24 = V4L2PixelFormat(rawValue: 0x3352_4742)  // 'BGR3'
     public static let yuyv = V4L2PixelFormat(rawValue: 0x5659_5559)  // 'YUYV'
     /// 'NV12': Y plane, then interleaved CbCr, in one buffer.
     public static let nv12 = V4L2PixelFormat(rawValue: 0x3231_564e)
@@ -168,6 +171,8 @@ public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStrin
     public static let nv12m = V4L2PixelFormat(rawValue: 0x3231_4d4e)
     /// 'XR24' (`V4L2_PIX_FMT_XBGR32`): B, G, R, X in memory, the bytes of DRM's XRGB8888.
     public static let xbgr32 = V4L2PixelFormat(rawValue: 0x3432_5258)
+    /// 'FWHT': vicodec's compressed frames (a header, then the fast Walsh-Hadamard transform's coefficients).
+    public static let fwht = V4L2PixelFormat(rawValue: 0x5448_5746)
     /// 'RGBP' (`V4L2_PIX_FMT_RGB565`): the bytes of DRM's RGB565.
     public static let rgb565 = V4L2PixelFormat(rawValue: 0x5042_4752)
     public var description: String { FourCC.name(rawValue) }

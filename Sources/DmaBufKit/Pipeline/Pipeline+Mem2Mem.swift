@@ -26,7 +26,7 @@ extension Pipeline {
             try outputQueue.exportAll(into: &slots)
             for slot in slots[first...] { slot.pitch = Int(output.planes[0].bytesPerLine) }
             let stage = Mem2MemStage(
-                name: node.path, input: inputQueue, output: outputQueue, slots: Array(slots[first...]),
+                name: node.path, node: node, input: inputQueue, output: outputQueue, slots: Array(slots[first...]),
                 bytesUsed: input.planes[0].sizeImage, frames: settings.frames)
             return (node, stage)
         } catch {

@@ -69,12 +69,13 @@ public struct Pipeline {
         let settings = configuration
         var report = PipelineReport(configuration: settings)
         report.paced = kernel.pacesFrames
-        if settings.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) {
+        if settings.sink.hasPrefix(PipelineConfiguration.fileSinkPrefix) && settings.encoder == nil {
             return try runToFile(
                 String(settings.sink.dropFirst(PipelineConfiguration.fileSinkPrefix.count)), report: report,
                 progress: progress)
         }
         if let tee = settings.tee { return try runTee(tee, report: report, progress: progress) }
+        if let encoder = settings.encoder { return try runCodec(encoder, report: report, progress: progress) }
         if try V4L2Device.nodes(kernel: kernel).contains(where: { $0.name == settings.sink }) {
             return try runToVideoOutput(settings.sink, report: report, progress: progress)
         }
@@ -208,8 +209,7 @@ public struct Pipeline {
         report.copyDisplayFigures(from: screen)
         report.erroneousFrames += converter?.stage.erroneous ?? 0
         report.bytesCopied = (copier?.copies ?? 0) * settings.width * 4 * settings.height
-        try converter?.stage.input.release()
-        try converter?.stage.output.release()
+        try converter?.stage.release()
         try queue.release()
         return finish(report, tally)
     }

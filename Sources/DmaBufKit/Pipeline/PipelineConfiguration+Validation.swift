@@ -95,6 +95,33 @@ extension PipelineConfiguration {
                 throw ConfigurationError("tee", tee, "runs beside a display, without a mem2mem stage or a file sink")
             }
         }
+        if let encoder {
+            if encoder.isEmpty { throw ConfigurationError("encoder", "\"\"", "names no node") }
+            if strategy != .export {
+                throw ConfigurationError(
+                    "strategy", strategy.rawValue, "an encoder imports the capture buffers: use strategy export")
+            }
+            if source == Self.patternSource {
+                throw ConfigurationError(
+                    "encoder", encoder, "takes its frames from a capture node, not the pattern source")
+            }
+            if mem2mem != nil || tee != nil {
+                throw ConfigurationError("encoder", encoder, "runs without a mem2mem stage or a tee")
+            }
+            if toFile && decoder != nil {
+                throw ConfigurationError(
+                    "decoder", decoder!, "decodes for a display; a file sink takes the encoder's stream")
+            }
+            if !toFile && decoder == nil {
+                throw ConfigurationError(
+                    "encoder", encoder, "needs a decoder to show its frames, or a file sink (file:PATH) for its stream")
+            }
+        } else if let decoder {
+            throw ConfigurationError("decoder", decoder, "decodes what an encoder made: name the encoder too")
+        }
+        if let minimum = expectations.minimumPSNR, !(0...100).contains(minimum) {
+            throw ConfigurationError("expect.min-psnr", String(minimum), "is a PSNR in dB, 0…100")
+        }
         if allocator == .auto && strategy == .import && mem2mem != nil {
             throw ConfigurationError(
                 "allocator", "auto", "the advisor does not yet ask a mem2mem stage: name the allocator")

@@ -51,6 +51,12 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     /// A V4L2 output node given every captured buffer too, in the same frame period as the
     /// display: the buffer goes back to the capture queue once both are done with it.
     public var tee: String?
+    /// A stateful encoder (vicodec's `stateful-encoder`) the capture buffers are queued into:
+    /// its compressed frames go to `decoder`, or to a file sink as the stream.
+    public var encoder: String?
+    /// A stateful decoder (`stateful-decoder`) taking the encoder's compressed buffers; what it
+    /// decodes is shown and compared with the source by PSNR.
+    public var decoder: String?
     /// Where verified frames are written as PNG: the buffer shown and what the display wrote back.
     public var dumpDirectory: String?
     /// Fault injection: at this frame the display is flipped to the framebuffer already on
@@ -72,6 +78,12 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         public var verified: Bool
         /// With `allocator: auto`: the allocator it must choose.
         public var allocator: Allocator?
+        /// With a decoder: the lowest PSNR (dB) a decoded frame may have against its source;
+        /// nil: `defaultMinimumPSNR`.
+        public var minimumPSNR: Double?
+        /// FWHT at vicodec's default quantisation keeps vivid's bars and counters well above
+        /// this; a frame decoded from another frame's data, or garbage, falls far below.
+        public static let defaultMinimumPSNR = 30.0
         public init(
             minimumFramesPerSecond: Double? = nil, maximumDrops: Int? = nil, maximumLateDrops: Int? = nil,
             maximumSourceDrops: Int? = nil, verified: Bool = true
@@ -107,7 +119,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case source, sink, strategy, allocator, width, height, frames, buffers, mem2mem, tee
+        case source, sink, strategy, allocator, width, height, frames, buffers, mem2mem, tee, encoder, decoder
         case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", dumpDirectory =
             "dump-frames"
         case injectStuckDisplay = "inject-stuck-display"
@@ -136,6 +148,8 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         dumpDirectory = try values.decodeIfPresent(String.self, forKey: .dumpDirectory)
         mem2mem = try values.decodeIfPresent(String.self, forKey: .mem2mem)
         tee = try values.decodeIfPresent(String.self, forKey: .tee)
+        encoder = try values.decodeIfPresent(String.self, forKey: .encoder)
+        self.decoder = try values.decodeIfPresent(String.self, forKey: .decoder)
         injectStuckDisplay = try values.decodeIfPresent(Int.self, forKey: .injectStuckDisplay)
         expectations = try values.decodeIfPresent(Expectations.self, forKey: .expectations) ?? defaults.expectations
     }
@@ -144,7 +158,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
 extension PipelineConfiguration.Expectations {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case minimumFramesPerSecond = "min-fps", maximumDrops = "max-drops", maximumLateDrops = "max-late-drops",
-            maximumSourceDrops = "max-source-drops", verified, allocator
+            maximumSourceDrops = "max-source-drops", verified, allocator, minimumPSNR = "min-psnr"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -155,5 +169,6 @@ extension PipelineConfiguration.Expectations {
         maximumSourceDrops = try values.decodeIfPresent(Int.self, forKey: .maximumSourceDrops)
         verified = try values.decodeIfPresent(Bool.self, forKey: .verified) ?? true
         allocator = try values.decodeIfPresent(PipelineConfiguration.Allocator.self, forKey: .allocator)
+        minimumPSNR = try values.decodeIfPresent(Double.self, forKey: .minimumPSNR)
     }
 }

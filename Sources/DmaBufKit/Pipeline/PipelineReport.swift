@@ -47,6 +47,8 @@ public struct PipelineReport: Codable, Sendable {
     /// vivid this is the real latency minus about a frame period, and may be negative.
     public var latencyMilliseconds: Spread?
     public var seconds: Double
+    /// With a decoder: each compared frame's PSNR against the source frame it was made from, in dB.
+    public var psnrDecibels: Spread?
     /// The signal that stopped the run before its last frame (`SIGINT`, `SIGTERM`); nil when it ran to the end.
     public var interruptedBy: String?
     /// False on a kernel that does not pace frames (the simulation): its rate is not a real one,
@@ -114,6 +116,17 @@ public struct PipelineReport: Codable, Sendable {
                 "\(sourceDrops) frames skipped by the source while buffers were queued (it ran late), more than \(maximumSourceDrops)"
                     + (expect.maximumSourceDrops == nil ? " (the default: half the frames)" : ""))
         }
+        if let psnr = psnrDecibels {
+            let minimum = expect.minimumPSNR ?? Expectations.defaultMinimumPSNR
+            if psnr.minimum < minimum {
+                failures.append(
+                    String(
+                        format: "a decoded frame's PSNR was %.1f dB, below the %.1f dB expected", psnr.minimum, minimum)
+                )
+            }
+        } else if configuration.decoder != nil && framesShown > 0 && interruptedBy == nil {
+            failures.append("no decoded frame could be compared with its source (PSNR)")
+        }
         if expect.verified {
             if configuration.verifyEvery == 0 {
                 failures.append("verification was expected but is off (verify-every 0)")
@@ -152,6 +165,9 @@ public struct PipelineReport: Codable, Sendable {
             "\(drops) dropped, \(lateDrops) lost late, \(sourceDrops) skipped by the source, \(lateFlips) late flips, \(repeats) repeated, \(framesVerified) verified (\(framesMismatched) differ, \(blankFrames) blank, \(unchangedFrames) unchanged)"
         if let latency = latencyMilliseconds {
             text += String(format: ", latency %.1f/%.1f/%.1f ms", latency.minimum, latency.median, latency.maximum)
+        }
+        if let psnr = psnrDecibels {
+            text += String(format: ", PSNR %.1f/%.1f/%.1f dB", psnr.minimum, psnr.median, psnr.maximum)
         }
         if copying { text += ", copying \(bytesCopied / 1024) KiB" }
         if !paced { text += " (unpaced: simulated kernel)" }

@@ -1,8 +1,8 @@
 import DmaBufKernel
 
-/// A file as a sink: each frame's picture read through its dma-buf under SYNC (a CPU copy) and
-/// appended; every n-th checked for showing a picture (not one flat colour below the counter
-/// rows). The frame is released as soon as it is written.
+/// A file as a sink: each frame's picture (or compressed frame) read through its dma-buf under
+/// SYNC (a CPU copy) and appended; every n-th picture checked for showing a picture (not one
+/// flat colour below the counter rows). The frame is released as soon as it is written.
 final class FileSinkStage: FrameConsumer, FrameArrivals {
     let output: TemporaryOutput
     let size: Int
@@ -11,6 +11,7 @@ final class FileSinkStage: FrameConsumer, FrameArrivals {
     let height: Int
     let verifyEvery: Int
     private(set) var written = 0
+    private(set) var bytesWritten = 0
     private(set) var checked = 0
     private(set) var blank = 0
     private var latencies: [Duration] = []
@@ -23,10 +24,12 @@ final class FileSinkStage: FrameConsumer, FrameArrivals {
     var canAccept: Bool { true }
 
     func accept(_ frame: Frame) throws {
-        let size = size
+        // A compressed frame carries its own length; a picture is `size` bytes.
+        let size = frame.bytesUsed.map(Int.init) ?? size
         let bytes = try frame.slot.withDmaBuf { buffer throws in try buffer.read { Array($0.prefix(size)) } }
         try output.write(bytes)
-        if verifyEvery > 0 && written % verifyEvery == 0 {
+        bytesWritten += bytes.count
+        if verifyEvery > 0 && written % verifyEvery == 0 && frame.bytesUsed == nil {
             checked += 1
             if isFlat(bytes) { blank += 1 }
         }

@@ -12,14 +12,18 @@ final class Frame {
     let number: Int
     /// When the frame was made (drawn, or stamped by the capture driver), CLOCK_MONOTONIC.
     let timestamp: Duration
+    /// The bytes of the buffer that carry the frame, when not the whole picture (a compressed frame).
+    let bytesUsed: UInt32?
     private(set) var holders = 0
     private let returnToProducer: (Frame) throws -> Void
 
     init(
-        index: BufferIndex, slot: PipelineSlot, number: Int, timestamp: Duration,
+        index: BufferIndex, slot: PipelineSlot, number: Int, timestamp: Duration, bytesUsed: UInt32? = nil,
         returnToProducer: @escaping (Frame) throws -> Void
     ) {
-        (self.index, self.slot, self.number, self.timestamp) = (index, slot, number, timestamp)
+        (self.index, self.slot, self.number, self.timestamp, self.bytesUsed) = (
+            index, slot, number, timestamp, bytesUsed
+        )
         self.returnToProducer = returnToProducer
     }
 
