@@ -20,9 +20,10 @@ struct SimulatedPixelFormat: Equatable {
     static let xbgr32 = SimulatedPixelFormat(fourcc: .xbgr32, planes: [(4, 1)])  // B, G, R, 0 (DRM's XRGB8888)
     static let rgb565 = SimulatedPixelFormat(fourcc: .rgb565, planes: [(2, 1)])  // rrrrrggg gggbbbbb, little-endian (DRM's RGB565)
     static let bgr24 = SimulatedPixelFormat(fourcc: .bgr24, planes: [(3, 1)])
-    /// vicodec's compressed frames: at most 3 bytes a pixel and the header (vidioc_try_fmt).
+    /// vicodec's compressed frames: room for 4 bytes a pixel and the header (pixfmt_fwht's
+    /// sizeimage_mult, vidioc_try_fmt), though a frame uses far less.
     static let fwht = SimulatedPixelFormat(
-        fourcc: .fwht, planes: [(3, 1)], header: UInt32(SimulatedVicodec.headerSize))
+        fourcc: .fwht, planes: [(4, 1)], header: UInt32(SimulatedVicodec.headerSize))
 
     static func == (a: Self, b: Self) -> Bool { a.fourcc == b.fourcc }
 

@@ -83,7 +83,10 @@ final class Mem2MemStage: Stage, FrameConsumer {
     func accept(_ frame: Frame) throws {
         let index = freeInputs.removeFirst()
         let fd = try frame.slot.withDmaBuf { $0.fd }
-        try input.with { try $0.enqueue(index, dmaBufs: [fd], bytesUsed: [frame.bytesUsed ?? bytesUsed]) }
+        // Length 0: the whole dma-buf (a compressed frame's payload is far smaller than its buffer).
+        try input.with {
+            try $0.enqueue(index, dmaBufs: [fd], bytesUsed: [frame.bytesUsed ?? bytesUsed], lengths: [0])
+        }
         inFlight[index.rawValue] = frame
         pending.append((frame.number, frame.timestamp))
         taken += 1
