@@ -61,7 +61,7 @@ struct PipeRun: ParsableCommand {
               copy     the CPU copies each frame into the display's dumb buffers (reported as copying)
 
             Scenario files (Tests/Scenarios/*.yaml) hold the same settings under `pipeline:` and \
-            the expectations under `pipeline.expect:` (min-fps, max-drops, max-late-drops, max-source-drops, \
+            the expectations under `pipeline.expect:` (min-fps, max-drops, max-late-drops, max-source-drops, min-psnr, \
             verified); `inject-stuck-display: N` flips frame N to the framebuffer already on \
             screen, to prove verification catches a stale frame; a scenario \
             with `expect-failure: WORDS` passes when its run fails with a reason containing WORDS.
