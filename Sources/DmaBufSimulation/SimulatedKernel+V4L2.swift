@@ -70,7 +70,14 @@ extension SimulatedKernel {
             device.role == .capture && device.connector != SimulatedVivid.webcamInput
                 ? (queue.width, queue.height) : nil
         }
-        let (width, height) = fixed ?? device.nearestSize(width: format.width, height: format.height)
+        // vicodec's encoder: CAPTURE's coded size is OUTPUT's (6.12), and OUTPUT's S_FMT sets it (both).
+        let codedSize: (UInt32, UInt32)? = locked {
+            guard device.codec == .encoder, !format.type.isOutput, version.vicodecCodedSizeIsReadOnly,
+                let output = file.context.queue(.videoOutput)
+            else { return nil }
+            return (output.width, output.height)
+        }
+        let (width, height) = fixed ?? codedSize ?? device.nearestSize(width: format.width, height: format.height)
         return try locked { () throws(KernelError) in
             if tryOnly {
                 return V4L2Format(
@@ -80,6 +87,9 @@ extension SimulatedKernel {
             }
             if !queue.buffers.isEmpty { throw KernelError(operation, .EBUSY) }  // vb2_is_busy
             (queue.pixelFormat, queue.width, queue.height) = (pixelFormat, width, height)
+            if device.codec == .encoder && format.type.isOutput, let coded = file.context.queue(.videoCapture) {
+                (coded.width, coded.height) = (width, height)  // vidioc_s_fmt_vid_out: q_data_cap coded size
+            }
             if device.role == .capture,
                 let size = SimulatedVivid.webcamSizes.firstIndex(where: { $0 == (width, height) })
             {

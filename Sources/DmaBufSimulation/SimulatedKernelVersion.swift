@@ -59,6 +59,9 @@ extension SimulatedKernel {
         /// connected to ("HDMI 000-0 Is Connected To", 6.9), instead of 6.1's "Loop Video"
         /// control, which loops an instance's output into its own input.
         public var vividLoopsThroughConnectionMenus: Bool { self != .linux6_1 }
+        /// vicodec's encoder CAPTURE (coded) format takes its size from OUTPUT's, whatever S_FMT
+        /// asks (vidioc_try_fmt_vid_cap: is_enc, 6.12); on 6.1 S_FMT sets it until OUTPUT's S_FMT does.
+        public var vicodecCodedSizeIsReadOnly: Bool { self != .linux6_1 }
     }
 
     /// A model of `version` with everything else as the default configuration.

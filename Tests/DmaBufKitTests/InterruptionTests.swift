@@ -38,6 +38,10 @@ extension PipelineCases {
             expectations: .init(verified: false))
         mem2mem.testPattern = 0
         topologies.append(("mem2mem", mem2mem))
+        var codec = PipelineConfiguration(
+            frames: 300, framesPerSecond: 5, buffers: 6, verifyEvery: 0, expectations: .init(verified: false))
+        (codec.encoder, codec.decoder) = ("stateful-encoder", "stateful-decoder")
+        topologies.append(("codec round trip", codec))
         for (name, settings) in topologies {
             try expectNoLeaks(kernel) {
                 var asked = 0

@@ -119,16 +119,33 @@ extension Pipeline {
         return finish(report, tally)
     }
 
-    /// The stateful encoder `name`: CAPTURE (coded) FWHT first, then OUTPUT XR24 at the run's
-    /// size (dev-encoder.rst, "Initialization"); OUTPUT imports the capture buffers, CAPTURE's
-    /// own buffers are exported into slots appended to `slots`.
+    /// The stateful encoder `name`: CAPTURE (coded) FWHT first, its size read-only (it follows
+    /// OUTPUT's), then OUTPUT XR24 at the run's size (dev-encoder.rst, "Initialization");
+    /// OUTPUT imports the capture buffers, CAPTURE's own buffers are exported into slots
+    /// appended to `slots`.
     private func encoderStage(
         _ name: String, inputs: Int, frameSize: UInt32, into slots: inout [PipelineSlot]
     ) throws -> Mem2MemStage {
         let node = try codecNode(name, role: .encoder)
         do {
-            try node.with { try setFormat($0, type: .videoCapture, .fwht) }
-            try node.with { try setFormat($0, type: .videoOutput, Self.pixelFormat.v4l2) }
+            let settings = configuration
+            try node.with { node in
+                let coded = try node.setFormat(
+                    V4L2Format(
+                        type: .videoCapture, width: UInt32(settings.width), height: UInt32(settings.height),
+                        pixelFormat: .fwht))
+                guard coded.pixelFormat == .fwht else {
+                    throw PipelineError(path: node.path, "\(name) codes \(coded.pixelFormat), not FWHT")
+                }
+                try setFormat(node, type: .videoOutput, Self.pixelFormat.v4l2)
+                let stream = try node.format(.videoCapture)
+                guard Int(stream.width) == settings.width, Int(stream.height) == settings.height else {
+                    throw PipelineError(
+                        path: node.path,
+                        "\(name) codes \(stream.width)x\(stream.height) for \(settings.width)x\(settings.height) frames"
+                    )
+                }
+            }
             let input = OwnedQueue(
                 try node.with { try V4L2Queue(device: $0, type: .videoOutput, memory: .dmabuf, count: inputs) })
             let output = OwnedQueue(
