@@ -84,6 +84,14 @@ public struct BenchReport: Codable, Sendable {
             }
         }
         for width in [640, 1280, 1920] {
+            if let mine = cost(.codec, width), let theirs = cost(.gstreamerCodec, width) {
+                targets.append(
+                    Target(
+                        goal: "codec round trip: CPU per frame ≤ GStreamer's at width \(width)", met: mine <= theirs,
+                        detail:
+                            "\(format(mine, 2)) ms vs \(format(theirs, 2)) ms: \(format(mine / max(theirs, 1e-9), 2))×")
+                )
+            }
             if let mine = cost(.export, width), let theirs = cost(.gstreamer, width) {
                 targets.append(
                     Target(

@@ -9,6 +9,8 @@ import Logging
 public struct PipelineCost {
     public enum Contender: String, CaseIterable, Codable, Sendable {
         case export, `import`, copy, gstreamer
+        /// The stateful codec round trip (vicodec): capture → encoder → decoder → display.
+        case codec, gstreamerCodec = "gstreamer-codec"
 
         public var title: String {
             switch self {
@@ -16,8 +18,14 @@ public struct PipelineCost {
             case .import: "dmabuf-pipe import (system heap → DMABUF QBUF + PRIME)"
             case .copy: "dmabuf-pipe copy (CPU into dumb buffers)"
             case .gstreamer: "GStreamer v4l2src io-mode=dmabuf ! kmssink"
+            case .codec: "dmabuf-pipe codec round trip (vicodec FWHT encoder → decoder, every buffer by dma-buf)"
+            case .gstreamerCodec:
+                "GStreamer v4l2src io-mode=dmabuf ! v4l2fwhtenc output-io-mode=dmabuf-import ! v4l2fwhtdec capture-io-mode=dmabuf ! kmssink"
             }
         }
+
+        /// GStreamer's side (its frame-copy log is read).
+        var isGStreamer: Bool { self == .gstreamer || self == .gstreamerCodec }
     }
 
     public struct Settings: Sendable {
@@ -33,6 +41,9 @@ public struct PipelineCost {
         public var contenders = Contender.allCases
         public var source = "vivid-000-vid-cap"
         public var display = "vkms"
+        /// The stateful codec nodes of the codec contenders (vicodec's).
+        public var encoder = "stateful-encoder"
+        public var decoder = "stateful-decoder"
         /// The dmabuf-pipe to run.
         public var pipeProgram = "dmabuf-pipe"
         public var gstLaunch = "gst-launch-1.0"
@@ -132,6 +143,23 @@ public struct PipelineCost {
                 "!",
                 "kmssink", "driver-name=\(settings.display)", "sync=false", "force-modesetting=true",
             ]
+        case .gstreamerCodec:
+            // vicodec's codec work runs in kernel workers, charged to neither contender: what
+            // is compared is the userspace around the same ioctls.
+            return [
+                settings.gstLaunch, "-q", "v4l2src", "device=\(sourcePath)", "io-mode=dmabuf", "num-buffers=\(frames)",
+                "!",
+                "video/x-raw,format=BGRx,width=\(size.width),height=\(size.height),framerate=\(settings.framesPerSecond)/1",
+                "!", "v4l2fwhtenc", "output-io-mode=dmabuf-import", "!", "v4l2fwhtdec", "capture-io-mode=dmabuf", "!",
+                "kmssink", "driver-name=\(settings.display)", "sync=false", "force-modesetting=true",
+            ]
+        case .codec:
+            return [
+                settings.pipeProgram, "run", "--from", settings.source, "--to", settings.display, "--encoder",
+                settings.encoder, "--decoder", settings.decoder, "--strategy", "export", "--size",
+                "\(size.width)x\(size.height)", "--frames", "\(frames)", "--fps", "\(settings.framesPerSecond)",
+                "--buffers", "4", "--verify-every", "0",
+            ]
         case .export, .import, .copy:
             return [
                 settings.pipeProgram, "run", "--from", settings.source, "--to", settings.display, "--strategy",
@@ -148,7 +176,7 @@ public struct PipelineCost {
         throws -> (cpuSeconds: Double, cpuSamples: [Double], framesCopied: Int?)
     {
         let command = arguments(contender, size: size, frames: frames, sourcePath: sourcePath)
-        let environment = contender == .gstreamer ? ["GST_DEBUG": "GST_PERFORMANCE:4", "GST_DEBUG_NO_COLOR": "1"] : [:]
+        let environment = contender.isGStreamer ? ["GST_DEBUG": "GST_PERFORMANCE:4", "GST_DEBUG_NO_COLOR": "1"] : [:]
         let outcome = try ChildProcess.run(
             command, environment: environment, sampleTimes: [settings.settle, settings.settle + settings.window],
             timeout: settings.timeout)
@@ -159,7 +187,7 @@ public struct PipelineCost {
                     "`\(command.joined(separator: " "))` exited with \(outcome.status): \(outcome.output.suffix(1500))")
         }
         let copied =
-            contender == .gstreamer
+            contender.isGStreamer
             ? outcome.output.split(separator: "\n").filter { $0.contains("frame copy") }.count : nil
         return (outcome.cpuSeconds, outcome.cpuSamples, copied)
     }

@@ -45,7 +45,8 @@ struct PipeRun: ParsableCommand {
             A codec round trip: --encoder stateful-encoder --decoder stateful-decoder (vicodec) \
             queues the capture buffers into the encoder, its compressed buffers into the \
             decoder, and shows what that decodes; each decoded frame is compared with the frame \
-            it came from by PSNR (--min-psnr, default 30 dB). --encoder with --to file:PATH \
+            it came from by PSNR (--min-psnr, default 30 dB; every --verify-every-th frame, \
+            0: none). --encoder with --to file:PATH \
             writes the compressed stream instead. Both codecs are drained at the end (the STOP \
             command, until the buffer flagged LAST). vicodec takes 640x360 to 4096x2160.
 
@@ -60,7 +61,10 @@ struct PipeRun: ParsableCommand {
               import   buffers from --allocator, imported by both sides (DMABUF queue, PRIME)
               copy     the CPU copies each frame into the display's dumb buffers (reported as copying)
 
-            Scenario files (Tests/Scenarios/*.yaml) hold the same settings under `pipeline:` and \
+            Scenario files (Tests/Scenarios/*.yaml) hold the same settings under `pipeline:` (the \
+            nodes by the keys source, sink, mem2mem, tee, encoder, decoder, or as a graph: \
+            `stages:`, each `{name: N, capture|pattern|mem2mem|encoder|decoder|display|output|file: \
+            NODE}`, and `links:`, each `from -> to`) and \
             the expectations under `pipeline.expect:` (min-fps, max-drops, max-late-drops, max-source-drops, min-psnr, \
             verified); `inject-stuck-display: N` flips frame N to the framebuffer already on \
             screen, to prove verification catches a stale frame; a scenario \

@@ -69,6 +69,76 @@ struct ScenarioLoadingTests {
         }
     }
 
+    /// A graph of stages and links loads into the same topology as the single-pipeline keys.
+    @Test func aGraphIsTheSameTopologyAsTheKeys() throws {
+        let graph = try PipelineScenario.parse(
+            """
+            name: g
+            pipeline:
+              stages:
+                - {name: camera, capture: vivid-000-vid-cap}
+                - {name: encode, encoder: stateful-encoder}
+                - {name: decode, decoder: stateful-decoder}
+                - {name: screen, display: vkms}
+              links: [camera -> encode, encode -> decode, decode -> screen]
+            """, file: "graph.yaml"
+        ).pipeline
+        let keys = try PipelineScenario.parse(
+            "name: k\npipeline:\n  source: vivid-000-vid-cap\n  encoder: stateful-encoder\n  decoder: stateful-decoder\n  sink: vkms\n",
+            file: "keys.yaml"
+        ).pipeline
+        #expect(
+            [graph.source, graph.sink, graph.encoder, graph.decoder] == [
+                keys.source, keys.sink, keys.encoder, keys.decoder,
+            ])
+        #expect(graph.graph?.stages.count == 4 && keys.graph == nil)
+        let tee = try PipelineScenario.parse(
+            """
+            name: t
+            pipeline:
+              stages:
+                - {name: camera, capture: vivid-002-vid-cap}
+                - {name: screen, display: vkms}
+                - {name: out, output: vivid-000-vid-out}
+              links: [camera -> screen, camera -> out]
+            """, file: "tee.yaml"
+        ).pipeline
+        #expect(tee.sink == "vkms" && tee.tee == "vivid-000-vid-out")
+    }
+
+    @Test func graphsThatDoNotHoldTogetherNameTheLine() {
+        let stages = "  stages:\n    - {name: camera, capture: vivid}\n    - {name: screen, display: vkms}\n"
+        let cases: [(String, String)] = [
+            (
+                stages + "  links: [camera -> screen]\n  sink: vkms\n",
+                "pipeline.sink: describes the pipeline a second time"
+            ),
+            (
+                stages + "  links: [camera -> nowhere]\n",
+                "sweep.yaml:6: pipeline.links camera -> nowhere: must be `from -> to`"
+            ),
+            (stages + "  links: []\n", "pipeline.links screen: no link leads to this stage"),
+            (
+                "  stages:\n    - {name: camera, capture: vivid, display: vkms}\n  links: []\n",
+                "needs exactly one of capture, pattern"
+            ),
+            ("  stages:\n    - {name: camera, camera: vivid}\n  links: []\n", "pipeline.stages.0.camera: unknown key"),
+            (
+                stages.replacingOccurrences(of: "display: vkms", with: "mem2mem: vim2m")
+                    + "  links: [camera -> screen]\n",
+                "capture -> mem2mem: is not a shape the pipeline builds"
+            ),
+        ]
+        for (body, expected) in cases {
+            do {
+                _ = try PipelineScenario.parse("name: a\npipeline:\n" + body, file: "sweep.yaml")
+                Issue.record("accepted: \(body)")
+            } catch {
+                #expect(error.description.contains(expected), "\(error)")
+            }
+        }
+    }
+
     /// Mutations of the seed corpus (Tests/Fuzz/scenario-seeds and the scenario suite), from a
     /// fixed seed: every document either loads into a configuration that validates, or is an
     /// error that names the file. (A trap would end the test process.)

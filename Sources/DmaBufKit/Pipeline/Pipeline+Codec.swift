@@ -62,13 +62,17 @@ extension Pipeline {
             let stage = try decoderStage(
                 settings.decoder!, inputs: encoded.count, display: device, decodedSlots: { decoded = $0 })
             decoder = stage
-            let recorder = FrameRecorder(length: size, capacity: 2 * settings.buffers + 8)
-            source.consumers.append(recorder)
-            let check = PSNRCheck(
-                recorder: recorder, width: settings.width, height: settings.height, pitch: pitch,
-                every: max(1, settings.verifyEvery))
-            quality = check
-            stage.consumers = [screen, check]
+            stage.consumers = [screen]
+            if settings.verifyEvery > 0 {
+                // The source frames kept for the PSNR of what comes out of the decoder.
+                let recorder = FrameRecorder(length: size, capacity: 2 * settings.buffers + 8)
+                source.consumers.append(recorder)
+                let check = PSNRCheck(
+                    recorder: recorder, width: settings.width, height: settings.height, pitch: pitch,
+                    every: settings.verifyEvery)
+                quality = check
+                stage.consumers.append(check)
+            }
             encoder.consumers = [stage]
             stages.append(stage)
             sink = screen

@@ -57,6 +57,9 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     /// A stateful decoder (`stateful-decoder`) taking the encoder's compressed buffers; what it
     /// decodes is shown and compared with the source by PSNR.
     public var decoder: String?
+    /// The pipeline as a scenario wrote it as a graph (`stages`, `links`); nil for the
+    /// single-pipeline keys. The keys above hold the topology either way.
+    public var graph: PipelineGraph?
     /// Where verified frames are written as PNG: the buffer shown and what the display wrote back.
     public var dumpDirectory: String?
     /// Fault injection: at this frame the display is flipped to the framebuffer already on
@@ -78,8 +81,8 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         public var verified: Bool
         /// With `allocator: auto`: the allocator it must choose.
         public var allocator: Allocator?
-        /// With a decoder: the lowest PSNR (dB) a decoded frame may have against its source;
-        /// nil: `defaultMinimumPSNR`.
+        /// With a decoder: the lowest PSNR (dB) a decoded frame may have against its source (every
+        /// verify-every-th decoded frame is measured); nil: `defaultMinimumPSNR`.
         public var minimumPSNR: Double?
         /// FWHT at vicodec's default quantisation keeps vivid's bars and counters well above
         /// this; a frame decoded from another frame's data, or garbage, falls far below.
@@ -120,6 +123,7 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case source, sink, strategy, allocator, width, height, frames, buffers, mem2mem, tee, encoder, decoder
+        case stages, links
         case framesPerSecond = "fps", verifyEvery = "verify-every", testPattern = "test-pattern", dumpDirectory =
             "dump-frames"
         case injectStuckDisplay = "inject-stuck-display"
@@ -152,6 +156,45 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         self.decoder = try values.decodeIfPresent(String.self, forKey: .decoder)
         injectStuckDisplay = try values.decodeIfPresent(Int.self, forKey: .injectStuckDisplay)
         expectations = try values.decodeIfPresent(Expectations.self, forKey: .expectations) ?? defaults.expectations
+        if values.contains(.stages) || values.contains(.links) {
+            let topologyKeys: [CodingKeys] = [.source, .sink, .mem2mem, .tee, .encoder, .decoder]
+            if let both = topologyKeys.first(where: { values.contains($0) }) {
+                throw ConfigurationError(
+                    both.rawValue, nil, "describes the pipeline a second time: with stages and links, leave it out")
+            }
+            let graph = PipelineGraph(
+                stages: try values.decode([PipelineGraph.Stage].self, forKey: .stages),
+                links: try values.decode([String].self, forKey: .links))
+            try graph.configure(&self)
+            self.graph = graph
+        }
+    }
+}
+
+extension PipelineConfiguration {
+    /// Every setting (the topology keys too); a graph also as its stages and links.
+    public func encode(to encoder: any Encoder) throws {
+        var values = encoder.container(keyedBy: CodingKeys.self)
+        try values.encode(source, forKey: .source)
+        try values.encode(sink, forKey: .sink)
+        try values.encode(strategy, forKey: .strategy)
+        try values.encode(allocator, forKey: .allocator)
+        try values.encode(width, forKey: .width)
+        try values.encode(height, forKey: .height)
+        try values.encode(frames, forKey: .frames)
+        try values.encode(buffers, forKey: .buffers)
+        try values.encodeIfPresent(framesPerSecond, forKey: .framesPerSecond)
+        try values.encode(verifyEvery, forKey: .verifyEvery)
+        try values.encodeIfPresent(testPattern, forKey: .testPattern)
+        try values.encodeIfPresent(mem2mem, forKey: .mem2mem)
+        try values.encodeIfPresent(tee, forKey: .tee)
+        try values.encodeIfPresent(self.encoder, forKey: .encoder)
+        try values.encodeIfPresent(decoder, forKey: .decoder)
+        try values.encodeIfPresent(graph?.stages, forKey: .stages)
+        try values.encodeIfPresent(graph?.links, forKey: .links)
+        try values.encodeIfPresent(dumpDirectory, forKey: .dumpDirectory)
+        try values.encodeIfPresent(injectStuckDisplay, forKey: .injectStuckDisplay)
+        try values.encode(expectations, forKey: .expectations)
     }
 }
 

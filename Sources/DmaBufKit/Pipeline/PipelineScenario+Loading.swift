@@ -33,6 +33,11 @@ extension PipelineScenario {
             try checkKeys(
                 pipeline, allowed: PipelineConfiguration.CodingKeys.allCases.map(\.rawValue), at: ["pipeline"],
                 file: file)
+            for (number, stage) in (pipeline.mapping?["stages"]?.sequence ?? []).enumerated() {
+                try checkKeys(
+                    stage, allowed: PipelineGraph.Stage.CodingKeys.allCases.map(\.rawValue),
+                    at: ["pipeline", "stages", "\(number)"], file: file)
+            }
             if let expect = pipeline.mapping?["expect"] {
                 try checkKeys(
                     expect, allowed: PipelineConfiguration.Expectations.CodingKeys.allCases.map(\.rawValue),
@@ -49,6 +54,12 @@ extension PipelineScenario {
             scenario = try YAMLDecoder().decode(PipelineScenario.self, from: root)
         } catch let error as DecodingError {
             throw describe(error, in: root, file: file)
+        } catch let error as ConfigurationError {
+            // A graph that does not hold together, or one beside the single-pipeline keys.
+            var placed = error.at(
+                file: file, line: line(of: ["pipeline", error.field], in: root) ?? line(of: ["pipeline"], in: root))
+            placed.field = "pipeline.\(error.field)"
+            throw placed
         } catch {
             throw ConfigurationError("scenario", nil, "cannot be read as a scenario: \(error)", file: file)
         }
