@@ -94,6 +94,24 @@ struct SimulatedStageTests {
         try frame.release()
         #expect(returned == 1 && frame.holders == 0)
     }
+
+    /// Every stage of a codec round trip reports the frames it took and passed on; none held
+    /// more than its design allows (the display: the frame on screen and the one flipped to).
+    @Test(arguments: SimulatedKernel.Version.allCases)
+    func everyStageReportsWhatPassedThrough(_ version: SimulatedKernel.Version) throws {
+        var settings = PipelineConfiguration(frames: 8, framesPerSecond: 5, buffers: 6, verifyEvery: 2)
+        (settings.encoder, settings.decoder) = ("stateful-encoder", "stateful-decoder")
+        let report = try Pipeline(settings, kernel: SimulatedKernel(version: version)).run()
+        #expect(report.passed, "\(report.summary)")
+        #expect(
+            report.stages.map { $0.stage.split(separator: " ")[0] } == ["capture", "encoder", "decoder", "display"])
+        for stage in report.stages {
+            #expect(stage.framesIn == 8 && stage.framesOut == 8 && stage.dropped == 0, "\(stage.summary)")
+            #expect(stage.heldMilliseconds != nil, "\(stage.summary)")
+        }
+        #expect(report.stages.last!.maximumHeld <= 2, "\(report.stages.last!.summary)")
+        #expect(report.psnrDecibels.map { $0.minimum > 40 } == true, "the stand-in keeps 6 bits: \(report.summary)")
+    }
 }
 
 extension DeviceTests {

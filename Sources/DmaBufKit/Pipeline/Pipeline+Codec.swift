@@ -112,6 +112,7 @@ extension Pipeline {
                 + (file.map { ", \($0.stage.bytesWritten / 1024) KiB of stream written" } ?? "")
                 + "; drained by the STOP command to the LAST buffer: encoder \(encoder.drained ? "yes" : "no")"
                 + (decoder.map { ", decoder \($0.drained ? "yes" : "no")" } ?? ""))
+        meter([source, encoder, decoder, display?.screen, file?.stage], into: &report)
         for slot in slots + encoded + decoded { slot.close(logger) }
         try encoder.release()
         try decoder?.release()

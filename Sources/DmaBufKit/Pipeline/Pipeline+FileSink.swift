@@ -45,6 +45,7 @@ extension Pipeline {
         (report.bytesCopied, report.framesVerified, report.blankFrames) = (
             file.written * size, file.checked, file.blank
         )
+        meter([source, file], into: &report)
         if report.interruptedBy == nil { try output.commit() }
         return finish(report, tally)
     }

@@ -40,6 +40,7 @@ extension Pipeline {
         try display.with { try pipe.disable(on: $0) }
         try screen.stop()
         report.copyDisplayFigures(from: screen)
+        meter([source, screen], into: &report)
         return finish(report, tally)
     }
 

@@ -28,6 +28,11 @@ extension Pipeline {
         if let interruption { report.interruptedBy = interruption }
     }
 
+    /// The stages' figures, in the order given (source first), into the report.
+    func meter(_ stages: [(any Metered)?], into report: inout PipelineReport) {
+        report.stages = stages.compactMap { $0?.meter.figures }
+    }
+
     /// Each frame that reached `sink` since the last call, as a step of progress (also after
     /// the run, for frames a sink gives back only when it stops).
     func reportArrivals(

@@ -88,6 +88,7 @@ extension Pipeline {
             report.notes.append(
                 "tee: \(screen.count) frames on \(display.driver), \(sink.taken) on \(output.capability.card); a buffer went back to the capture queue only once both had released it"
             )
+            meter([source, screen, sink], into: &report)
             try outputQueue.release()
             try source.queue.release()
             try check?.queue.release()

@@ -174,6 +174,7 @@ extension Pipeline {
         if let check, let (_, loop) = loop {
             judgeLoop(check, loop, into: &report)
         }
+        meter([source as? any Metered, sink], into: &report)
         for queue in [outputQueue] { try queue.release() }
         try captureStage?.queue.release()
         try check?.queue.release()

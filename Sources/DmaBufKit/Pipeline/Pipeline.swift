@@ -211,6 +211,7 @@ public struct Pipeline {
         report.bytesCopied = (copier?.copies ?? 0) * settings.width * 4 * settings.height
         try converter?.stage.release()
         try queue.release()
+        meter([source, converter?.stage, copier, screen], into: &report)
         return finish(report, tally)
     }
 

@@ -54,6 +54,8 @@ public struct PipelineReport: Codable, Sendable {
     /// False on a kernel that does not pace frames (the simulation): its rate is not a real one,
     /// and min-fps is not judged.
     public var paced: Bool
+    /// Each stage's frames in and out, drops, the most it held and for how long, source first.
+    public var stages: [StageFigures] = []
     /// What a reader should know that is not a failure.
     public var notes: [String]
     /// Why the run did not pass; empty when it did.
@@ -175,6 +177,7 @@ public struct PipelineReport: Codable, Sendable {
         if !paced { text += " (unpaced: simulated kernel)" }
         for failure in failures { text += "\n  - \(failure)" }
         for note in notes { text += "\n  note: \(note)" }
+        for stage in stages { text += "\n  stage \(stage.summary)" }
         return text
     }
 }

@@ -5,7 +5,7 @@ import DmaBufKernel
 /// dequeued goes to every consumer and back to the driver once all are done. A frame no
 /// consumer can take goes straight back (booked as not shown); gaps in the sequence are booked
 /// by cause in the tally (see `CaptureLedger`).
-final class CaptureSourceStage: Stage {
+final class CaptureSourceStage: Stage, Metered {
     let name: String
     let queue: OwnedQueue
     let slots: [PipelineSlot]
@@ -16,10 +16,12 @@ final class CaptureSourceStage: Stage {
     private(set) var delivered = 0
     private var streaming = false
     private var emptyBeforePoll = false
+    let meter: StageMeter
 
     /// Takes `queue` (its buffers not yet queued); `report` collects drops, repeats and errors.
     init(name: String, queue: OwnedQueue, slots: [PipelineSlot], frames: Int, report: PipelineReport) {
         (self.name, self.queue, self.slots, self.frames, self.report) = (name, queue, slots, frames, report)
+        meter = StageMeter("capture \(name)")
     }
 
     /// Queues every buffer and starts streaming.
@@ -59,20 +61,26 @@ final class CaptureSourceStage: Stage {
         emptyBeforePoll = false
         tally.captured(frame, wasDone: !wokeForIt, &report)
         let index = BufferIndex(rawValue: frame.index)
+        let slot = slots[Int(frame.index)]
+        meter.took(slot)
         if frame.flags.contains(.error) {
             report.erroneousFrames += 1
+            meter.drop(slot)
             try enqueue(index)
             return true
         }
         guard consumers.canAccept else {
+            meter.drop(slot)
             try enqueue(index)  // nobody downstream can take it: not a frame moved on
             return false
         }
         delivered += 1
+        meter.passedOn()
         try consumers.deliver(
             Frame(
                 index: index, slot: slots[Int(frame.index)], number: Int(frame.sequence), timestamp: frame.timestamp
             ) { [unowned self] frame in
+                meter.letGo(frame.slot)
                 if streaming { try enqueue(frame.index) }
             })
         return true

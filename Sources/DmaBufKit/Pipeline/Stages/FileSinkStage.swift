@@ -3,7 +3,7 @@ import DmaBufKernel
 /// A file as a sink: each frame's picture (or compressed frame) read through its dma-buf under
 /// SYNC (a CPU copy) and appended; every n-th picture checked for showing a picture (not one
 /// flat colour below the counter rows). The frame is released as soon as it is written.
-final class FileSinkStage: FrameConsumer, FrameArrivals {
+final class FileSinkStage: FrameConsumer, FrameArrivals, Metered {
     let output: TemporaryOutput
     let size: Int
     let pitch: Int
@@ -15,15 +15,22 @@ final class FileSinkStage: FrameConsumer, FrameArrivals {
     private(set) var checked = 0
     private(set) var blank = 0
     private var latencies: [Duration] = []
+    let meter: StageMeter
 
     init(output: TemporaryOutput, size: Int, pitch: Int, width: Int, height: Int, verifyEvery: Int) {
         (self.output, self.size, self.pitch, self.width, self.height) = (output, size, pitch, width, height)
         self.verifyEvery = verifyEvery
+        meter = StageMeter("file \(output.target)")
     }
 
     var canAccept: Bool { true }
 
     func accept(_ frame: Frame) throws {
+        meter.took(frame)
+        defer {
+            meter.letGo(frame)
+            meter.passedOn()
+        }
         // A compressed frame carries its own length; a picture is `size` bytes.
         let size = frame.bytesUsed.map(Int.init) ?? size
         let bytes = try frame.slot.withDmaBuf { buffer throws in try buffer.read { Array($0.prefix(size)) } }

@@ -11,7 +11,7 @@ import DmaBufKernel
 /// was queued it is drained (`V4L2_ENC_CMD_STOP`/`V4L2_DEC_CMD_STOP`) and finished with the
 /// result flagged `LAST` (never dequeuing after it: that is EPIPE). A decoder's CAPTURE side is
 /// set up only when the source-change event says what the stream is (`setUpCapture`).
-final class Mem2MemStage: Stage, FrameConsumer {
+final class Mem2MemStage: Stage, FrameConsumer, Metered {
     let name: String
     let node: OwnedVideoDevice
     /// OUTPUT (DMABUF): what the node reads.
@@ -44,6 +44,7 @@ final class Mem2MemStage: Stage, FrameConsumer {
     private(set) var sourceChanges = 0
     private var stopSent = false
     private var streaming = false
+    let meter: StageMeter
 
     init(
         name: String, node: OwnedVideoDevice, input: OwnedQueue, output: OwnedQueue?, slots: [PipelineSlot],
@@ -54,6 +55,7 @@ final class Mem2MemStage: Stage, FrameConsumer {
         (self.bytesUsed, self.frames, self.codec, self.setUpCapture) = (bytesUsed, frames, codec, setUpCapture)
         self.maximumInFlight = min(maximumInFlight, input.indices.count)
         freeInputs = input.indices
+        meter = StageMeter("\(codec.map { "\($0)" } ?? "mem2mem") \(name)")
     }
 
     /// Subscribes to a codec's events, queues every CAPTURE buffer and starts both queues.
@@ -88,6 +90,7 @@ final class Mem2MemStage: Stage, FrameConsumer {
             try $0.enqueue(index, dmaBufs: [fd], bytesUsed: [frame.bytesUsed ?? bytesUsed], lengths: [0])
         }
         inFlight[index.rawValue] = frame
+        meter.took(frame)
         pending.append((frame.number, frame.timestamp))
         taken += 1
     }
@@ -115,6 +118,7 @@ final class Mem2MemStage: Stage, FrameConsumer {
                     path: input.path, "DQBUF returned \(BufferIndex(rawValue: done.index)), which was not queued")
             }
             freeInputs.append(BufferIndex(rawValue: done.index))
+            meter.letGo(frame)
             try frame.release()
             progressed = true
         }
@@ -134,10 +138,12 @@ final class Mem2MemStage: Stage, FrameConsumer {
             let origin = pending.isEmpty ? (number: made, timestamp: result.timestamp) : pending.removeFirst()
             if result.flags.contains(.error) {
                 erroneous += 1  // the node failed this frame: never shown or verified as good
+                meter.drop(nil)
                 try queueOutput(index)
                 continue
             }
             made += 1
+            meter.passedOn()
             try consumers.deliver(
                 Frame(
                     index: index, slot: slots[Int(result.index)], number: origin.number, timestamp: origin.timestamp,
@@ -184,7 +190,10 @@ final class Mem2MemStage: Stage, FrameConsumer {
         streaming = false
         try input.with { try $0.stop() }
         try output?.with { try $0.stop() }
-        for frame in inFlight.values { try frame.release() }
+        for frame in inFlight.values {
+            meter.letGo(frame)
+            try frame.release()
+        }
         inFlight = [:]
     }
 

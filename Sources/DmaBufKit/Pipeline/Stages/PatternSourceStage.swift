@@ -3,7 +3,7 @@ import DmaBufKernel
 /// Frames drawn by the CPU into buffers from an allocator, as fast as the consumers take them:
 /// frame n goes into a free buffer once every consumer can accept it, one frame a turn (a stop
 /// asked between turns lands on a frame boundary).
-final class PatternSourceStage: Stage {
+final class PatternSourceStage: Stage, Metered {
     let name = "pattern"
     let slots: [PipelineSlot]
     let frames: Int
@@ -11,6 +11,7 @@ final class PatternSourceStage: Stage {
     private let draw: (PipelineSlot, Int) throws -> Void
     private var free: [Int]
     private(set) var made = 0
+    let meter = StageMeter("pattern")
 
     /// `draw(slot, n)` writes frame n into a buffer.
     init(slots: [PipelineSlot], frames: Int, draw: @escaping (PipelineSlot, Int) throws -> Void) {
@@ -25,11 +26,16 @@ final class PatternSourceStage: Stage {
         guard made < frames, !free.isEmpty, consumers.canAccept else { return false }
         let index = free.removeFirst()
         let started = Pipeline.monotonicNow()  // a drawn frame's latency counts its drawing
+        meter.took(slots[index])
         try draw(slots[index], made)
         let frame = Frame(
             index: BufferIndex(rawValue: UInt32(index)), slot: slots[index], number: made, timestamp: started
-        ) { [unowned self] frame in free.append(Int(frame.index.rawValue)) }
+        ) { [unowned self] frame in
+            meter.letGo(frame.slot)
+            free.append(Int(frame.index.rawValue))
+        }
         made += 1
+        meter.passedOn()
         try consumers.deliver(frame)
         return true
     }

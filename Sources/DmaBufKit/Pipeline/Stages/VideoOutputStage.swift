@@ -4,7 +4,7 @@ import DmaBufKernel
 /// released when DQBUF gives its buffer back. Like a display, an output keeps its last frame on
 /// show until another comes (vivid gives a buffer back only while one more is pending), so the
 /// stage is finished with every frame taken and at most one still out; STREAMOFF returns it.
-final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals {
+final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals, Metered {
     let name: String
     let queue: OwnedQueue
     let bytesUsed: UInt32
@@ -19,10 +19,12 @@ final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals {
     private(set) var taken = 0
     private(set) var erroneous = 0
     private var streaming = false
+    let meter: StageMeter
 
     init(name: String, queue: OwnedQueue, bytesUsed: UInt32, frames: Int, maximumInFlight: Int) {
         (self.name, self.queue, self.bytesUsed, self.frames) = (name, queue, bytesUsed, frames)
         self.maximumInFlight = min(maximumInFlight, queue.indices.count)
+        meter = StageMeter("output \(name)")
     }
 
     func start() throws {
@@ -36,6 +38,7 @@ final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals {
         let fd = try frame.slot.withDmaBuf { $0.fd }
         try queue.with { try $0.enqueue(frame.index, dmaBufs: [fd], bytesUsed: [bytesUsed]) }
         inFlight[frame.index.rawValue] = (frame, Pipeline.monotonicNow())
+        meter.took(frame)
         taken += 1
     }
 
@@ -56,6 +59,8 @@ final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals {
             }
             if done.flags.contains(.error) { erroneous += 1 }
             returns.append(Pipeline.monotonicNow() - queuedAt)
+            meter.letGo(frame)
+            meter.passedOn()
             try frame.release()
             progressed = true
         }
@@ -69,6 +74,8 @@ final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals {
         try queue.with { try $0.stop() }
         for (frame, queuedAt) in inFlight.values {
             returns.append(Pipeline.monotonicNow() - queuedAt)
+            meter.letGo(frame)
+            meter.passedOn()
             try frame.release()
         }
         inFlight = [:]

@@ -1,0 +1,71 @@
+import DmaBufKernel
+
+/// What one stage of a run did, in the report: frames taken in and handed on (or, for a sink,
+/// let go), frames it dropped, the most it held at once and how long it held each.
+public struct StageFigures: Codable, Sendable, Equatable {
+    /// The stage's role and device (`capture /dev/video0`, `encoder /dev/video7`, …).
+    public var stage: String
+    public var framesIn: Int
+    public var framesOut: Int
+    /// Frames it took and did not pass on: not taken downstream, or failed (error-flagged).
+    public var dropped: Int
+    public var maximumHeld: Int
+    /// From taking a frame to letting it go, in milliseconds.
+    public var heldMilliseconds: Spread?
+
+    /// `capture /dev/video0: 20 in, 20 out, 0 dropped, at most 3 held, held 40.1/52.3/90.0 ms`.
+    public var summary: String {
+        "\(stage): \(framesIn) in, \(framesOut) out, \(dropped) dropped, at most \(maximumHeld) held"
+            + (heldMilliseconds.map {
+                ", held "
+                    + [$0.minimum, $0.median, $0.maximum].map { String(format: "%.1f", $0) }.joined(separator: "/")
+                    + " ms"
+            } ?? "")
+    }
+}
+
+/// Counts for `StageFigures`, kept by a stage as frames pass: `took` when a frame comes in (a
+/// capture dequeued, a frame accepted), `passedOn` when it goes to the consumers, `letGo` when the
+/// stage is done holding it, `dropped` when it ends here.
+final class StageMeter {
+    let stage: String
+    private(set) var framesIn = 0
+    private(set) var framesOut = 0
+    private(set) var dropped = 0
+    private(set) var maximumHeld = 0
+    private var takenAt: [ObjectIdentifier: Duration] = [:]
+    private var heldFor: [Double] = []
+
+    init(_ stage: String) { self.stage = stage }
+
+    /// A frame (or buffer: any object standing for it) came in.
+    func took(_ item: AnyObject) {
+        framesIn += 1
+        takenAt[ObjectIdentifier(item)] = Pipeline.monotonicNow()
+        maximumHeld = max(maximumHeld, takenAt.count)
+    }
+
+    func passedOn() { framesOut += 1 }
+
+    func letGo(_ item: AnyObject) {
+        guard let at = takenAt.removeValue(forKey: ObjectIdentifier(item)) else { return }
+        heldFor.append((Pipeline.monotonicNow() - at).seconds * 1000)
+    }
+
+    /// The frame ends here (nil: one the stage made itself, never taken in).
+    func drop(_ item: AnyObject?) {
+        dropped += 1
+        if let item { letGo(item) }
+    }
+
+    var figures: StageFigures {
+        StageFigures(
+            stage: stage, framesIn: framesIn, framesOut: framesOut, dropped: dropped, maximumHeld: maximumHeld,
+            heldMilliseconds: Spread(heldFor))
+    }
+}
+
+/// A stage that reports its figures.
+protocol Metered: AnyObject {
+    var meter: StageMeter { get }
+}
