@@ -71,6 +71,12 @@ struct DmaBufBenchCommand: ParsableCommand {
     @Option(help: "Runs of each pipeline at each size.")
     var pipelineRuns = 3
 
+    @Option(
+        help: ArgumentHelp(
+            "Only these pipelines (\(PipelineCost.Contender.allCases.map(\.rawValue).joined(separator: ", "))); repeatable.",
+            valueName: "name"))
+    var pipeline: [PipelineCost.Contender] = []
+
     @Option(help: ArgumentHelp("The dmabuf-pipe to measure (default: the one beside this program).", valueName: "path"))
     var pipeProgram: String?
 
@@ -158,6 +164,7 @@ struct DmaBufBenchCommand: ParsableCommand {
             if (pipelines || pipelinesOnly) && StopSignals.pending == nil {
                 var settings = PipelineCost.Settings()
                 settings.runs = pipelineRuns
+                if !pipeline.isEmpty { settings.contenders = pipeline }
                 settings.pipeProgram = pipeProgram ?? Self.sibling("dmabuf-pipe")
                 costs = try PipelineCost(settings: settings, logger: logger).run()
             }
@@ -189,3 +196,4 @@ struct DmaBufBenchCommand: ParsableCommand {
         return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent(name).path
     }
 }
+extension PipelineCost.Contender: ExpressibleByArgument {}
