@@ -85,7 +85,7 @@ public struct BenchReport: Codable, Sendable {
         }
         // Each of ours against the same pipeline in GStreamer.
         let peers: [(PipelineCost.Contender, PipelineCost.Contender, String)] = [
-            (.export, .gstreamer, "export"), (.codec, .gstreamerCodec, "codec round trip"),
+            (.export, .gstreamer, "export"), (.codec, .gstreamerCodec, "encode to a file"),
         ]
         for (ours, theirs, name) in peers {
             for width in [640, 1280, 1920] {
