@@ -86,6 +86,7 @@ public struct BenchReport: Codable, Sendable {
         // Each of ours against the same pipeline in GStreamer.
         let peers: [(PipelineCost.Contender, PipelineCost.Contender, String)] = [
             (.export, .gstreamer, "export"), (.codec, .gstreamerCodec, "encode to a file"),
+            (.codecRoundTrip, .gstreamerCodecRoundTrip, "codec round trip"),
         ]
         for (ours, theirs, name) in peers {
             for width in [640, 1280, 1920] {
@@ -128,11 +129,11 @@ public struct BenchReport: Codable, Sendable {
         if !pipelines.isEmpty {
             let first = pipelines[0]
             lines += [
-                "CPU per frame (user + system, all threads) at \(first.framesPerSecond) fps, over \(Self.format(first.windowSeconds, 0)) s of steady streaming "
-                    + "from \(Self.format(first.settleSeconds, 0)) s after start:",
+                "CPU per frame (user + system, all threads; user space alone from /proc/PID/stat) over "
+                    + "\(Self.format(first.windowSeconds, 0)) s of steady streaming from \(Self.format(first.settleSeconds, 0)) s after start:",
                 "",
-                "| size | pipeline | ms per frame min / median / max | whole run, CPU s (median) |",
-                "|---|---|---|---|",
+                "| size | fps | pipeline | ms per frame min / median / max | of which user (median) | whole run, CPU s (median) |",
+                "|---|---|---|---|---|---|",
             ]
             for measurement in pipelines {
                 let cost = measurement.cpuMillisecondsPerFrame
@@ -141,7 +142,9 @@ public struct BenchReport: Codable, Sendable {
                     title += " (\(copied) frames copied by kmssink)"
                 }
                 lines.append(
-                    "| \(measurement.width)x\(measurement.height) | \(title) | \(Self.format(cost.minimum, 2)) / **\(Self.format(cost.median, 2))** / \(Self.format(cost.maximum, 2)) "
+                    "| \(measurement.width)x\(measurement.height) | \(measurement.framesPerSecond) | \(title) "
+                        + "| \(Self.format(cost.minimum, 2)) / **\(Self.format(cost.median, 2))** / \(Self.format(cost.maximum, 2)) "
+                        + "| \(measurement.userMillisecondsPerFrame.map { Self.format($0.median, 2) } ?? "-") "
                         + "| \(Self.format(measurement.totalCPUSeconds.median, 2)) |")
             }
             lines.append("")

@@ -15,6 +15,8 @@ struct ChildProcess {
         /// The child's CPU time (all threads, user + system) at each of the times asked for;
         /// fewer when it ended before.
         var cpuSamples: [Double]
+        /// Of that, user space (all threads), in seconds at 1/CLK_TCK resolution.
+        var userSamples: [Double]
     }
 
     /// Runs `arguments` (the program is looked up on PATH) with `environment` added to ours;
@@ -59,6 +61,7 @@ struct ChildProcess {
         var cpuClock = clockid_t()
         let clockFound = clock_getcpuclockid(pid, &cpuClock) == 0
         var samples: [Double] = []
+        var userSamples: [Double] = []
         var status: Int32 = 0
         var usage = rusage()
         var killed = false
@@ -71,6 +74,7 @@ struct ChildProcess {
                 var time = timespec()
                 if clock_gettime(cpuClock, &time) == 0 {
                     samples.append(Double(time.tv_sec) + Double(time.tv_nsec) / 1e9)
+                    if let user = userSeconds(pid) { userSamples.append(user) }
                 }
             }
             if !killed && now > started + timeout {
@@ -89,6 +93,19 @@ struct ChildProcess {
         if killed { text += "\n(killed after \(timeout))" }
         return Outcome(
             status: signal == 0 ? (status >> 8) & 0xff : 128 + signal,
-            cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime), output: text, cpuSamples: samples)
+            cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime), output: text, cpuSamples: samples,
+            userSamples: userSamples)
+    }
+
+    /// utime of a live process, all its threads: /proc/PID/stat's 14th field (counted after the
+    /// command name, which may hold spaces and ends at the last ')').
+    static func userSeconds(_ pid: pid_t) -> Double? {
+        guard let stat = try? LinuxKernel().readFile("/proc/\(pid)/stat"),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is the state (field 3), so utime (field 14) is fields[11].
+        guard fields.count > 11, let ticks = Double(fields[11]) else { return nil }
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }

@@ -111,7 +111,8 @@ struct SimulatedBenchTests {
             return PipelineCost.Measurement(
                 contender: contender, title: contender.title, width: width, height: width * 9 / 16, framesPerSecond: 5,
                 settleSeconds: 5,
-                windowSeconds: 8, command: "", cpuMillisecondsPerFrame: spread, totalCPUSeconds: spread,
+                windowSeconds: 8, command: "", cpuMillisecondsPerFrame: spread, userMillisecondsPerFrame: nil,
+                totalCPUSeconds: spread,
                 framesCopied: nil)
         }
         let pipelines = [
