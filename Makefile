@@ -13,7 +13,7 @@ VM_KERNELS ?= 6.1 6.12
 VM_KERNEL ?=
 VM_ACCEL ?=
 
-.PHONY: all deps probe test unit-test vm-kernel vm-test bench dist install cross-check lava-check format format-check clean
+.PHONY: all deps probe test unit-test vm-kernel vm-test bench bench-bounds dist install cross-check lava-check format format-check clean
 
 all: probe
 
@@ -56,6 +56,11 @@ vm-test: deps
 bench: deps
 	VM_KERNEL="$(VM_KERNEL)" VM_ACCEL="$(VM_ACCEL)" SWIFT="$(SWIFT)" BENCH_ARGS="$(BENCH_ARGS)" Tests/VM/vm-bench.sh
 
+# Records the regression gate's bounds (Tests/VM/bench-bounds.txt) from RUNS (5) runs of the
+# gate's loops in the VM on each kernel: the mean Swift/C median and the range as noise.
+bench-bounds: deps
+	VM_KERNELS="$(VM_KERNELS)" VM_KERNEL="$(VM_KERNEL)" VM_ACCEL="$(VM_ACCEL)" SWIFT="$(SWIFT)" Tests/VM/bench-bounds.sh
+
 # For boards: the three tools as one stripped binary with the Swift runtime linked in, with man
 # pages, completions, scenarios and the board README, as .build/dist/dmabufkit-VERSION-ARCH.tar.xz.
 dist: deps
@@ -75,8 +80,10 @@ cross-check:
 	@for source in Shims/CDmaBuf/*.c; do \
 	  $(CROSS_CC) $(CROSS_CFLAGS) -IShims/CDmaBuf/include -c $$source -o /dev/null || exit 1; \
 	done
-	@$(CROSS_CC) $(CROSS_CFLAGS) -ISources/CBenchReference/include -idirafter /usr/include/libdrm \
-	  -c Sources/CBenchReference/reference.c -o /dev/null
+	@for source in Sources/CBenchReference/*.c Sources/dmabuf-bench-floor/*.c; do \
+	  $(CROSS_CC) $(CROSS_CFLAGS) -ISources/CBenchReference/include -idirafter /usr/include/libdrm \
+	    -c $$source -o /dev/null || exit 1; \
+	done
 	@echo "cross-check: the C shim ($$(ls Shims/CDmaBuf/*.c | wc -l) files, $$(cat Shims/CDmaBuf/*.c | grep -c _Static_assert) struct and ioctl asserts) and the C reference compile for $$($(CROSS_CC) -dumpmachine) ($$($(CROSS_CC) -dumpversion))"
 
 # Validates the LAVA test definition and example job with LAVA's own schemas (Debian's

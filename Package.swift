@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "dmabuf-pipe", targets: ["dmabuf-pipe"]),
         .executable(name: "dmabuf-bench", targets: ["dmabuf-bench"]),
         .executable(name: "dmabuf", targets: ["dmabuf"]),
+        .executable(name: "dmabuf-bench-floor", targets: ["dmabuf-bench-floor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,9 +54,14 @@ let package = Package(
         // The benchmarks' C reference: the same ioctl loops in plain C, and the runner that
         // sets both sides up and compares them.
         .target(name: "CBenchReference", dependencies: ["CLibDRM"], path: "Sources/CBenchReference"),
+        // The C floor dmabuf-bench costs the capture → display pipeline against.
+        .executableTarget(
+            name: "dmabuf-bench-floor", dependencies: ["CBenchReference"], path: "Sources/dmabuf-bench-floor"),
         .target(
             name: "DmaBufBench",
-            dependencies: ["DmaBufKit", "CBenchReference", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "DmaBufKit", "CBenchReference", "CDmaBuf", "CLibDRM", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/DmaBufBench"),
         // The three tools (argument parsing, then the library) and what they share: kernel
         // choice, logging, JSON, the exit-70 path.

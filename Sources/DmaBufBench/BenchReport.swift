@@ -32,6 +32,8 @@ public struct BenchReport: Codable, Sendable {
     public static let ratioTarget = 1.05
     /// 1920x1080 within this factor of 640x480.
     public static let flatnessTarget = 1.2
+    /// A zero-copy pipeline against the C floor doing only its system calls: at most this factor.
+    public static let floorTarget = 1.3
     /// "Well below the copy path": at most this fraction of it.
     public static let belowCopyTarget = 0.5
 
@@ -60,8 +62,12 @@ public struct BenchReport: Codable, Sendable {
                                 "\($0.loop) \($0.parameter) \(format($0.ratio!.median, 3)) (+\(format(($0.ratio!.median - 1) * 100, 1))%)"
                             }.joined(separator: "; ")))
         }
+        // With the pipelines' usual buffer count (the first measured of each contender); the
+        // other counts are the scaling rows.
         func cost(_ contender: PipelineCost.Contender, _ width: Int) -> Double? {
-            pipelines.first { $0.contender == contender && $0.width == width }?.cpuMillisecondsPerFrame.median
+            let usual = pipelines.first { $0.contender == contender }?.buffers
+            return pipelines.first { $0.contender == contender && $0.width == width && $0.buffers == usual }?
+                .cpuMillisecondsPerFrame.median
         }
         for zeroCopy in [PipelineCost.Contender.export, .import] {
             if let small = cost(zeroCopy, 640), let large = cost(zeroCopy, 1920) {
@@ -81,6 +87,18 @@ public struct BenchReport: Codable, Sendable {
                         detail:
                             "\(format(mine, 2)) ms vs \(format(copying, 2)) ms: \(format(mine / max(copying, 1e-9), 3))×"
                     ))
+            }
+        }
+        // Each zero-copy strategy against its C floor.
+        for (ours, floor) in [(PipelineCost.Contender.export, PipelineCost.Contender.floor), (.import, .floorImport)] {
+            for width in [640, 1280, 1920] {
+                guard let mine = cost(ours, width), let bare = cost(floor, width) else { continue }
+                targets.append(
+                    Target(
+                        goal: "\(ours.rawValue): CPU per frame ≤ \(floorTarget)× the C floor's at width \(width)",
+                        met: mine <= bare * floorTarget,
+                        detail: "\(format(mine, 2)) ms vs \(format(bare, 2)) ms: \(format(mine / max(bare, 1e-9), 2))×")
+                )
             }
         }
         // Each of ours against the same pipeline in GStreamer.
@@ -121,6 +139,16 @@ public struct BenchReport: Codable, Sendable {
                 lines.append(
                     "| \(loop.loop) | \(loop.parameter) | \(loop.rounds) × \(loop.runs) | \(loop.cNanosecondsPerRound.map { Self.format($0.median, 0) } ?? "-") "
                         + "| \(Self.format(loop.swiftNanosecondsPerRound.median, 0)) | \(ratio) | \(perMiB) |")
+                // The same loop through the lower layers only: what each adds on the way up.
+                for layer in loop.layers {
+                    let ratio =
+                        layer.ratio.map {
+                            "\(Self.format($0.minimum, 3)) / \(Self.format($0.median, 3)) / \(Self.format($0.maximum, 3))"
+                        } ?? "-"
+                    lines.append(
+                        "| ↳ through \(layer.name) only | | | | \(Self.format(layer.nanosecondsPerRound.median, 0)) | \(ratio) | |"
+                    )
+                }
             }
             lines.append("")
         }
@@ -132,8 +160,8 @@ public struct BenchReport: Codable, Sendable {
                 "CPU per frame (user + system, all threads; user space alone from /proc/PID/stat) over "
                     + "\(Self.format(first.windowSeconds, 0)) s of steady streaming from \(Self.format(first.settleSeconds, 0)) s after start:",
                 "",
-                "| size | fps | pipeline | ms per frame min / median / max | of which user (median) | whole run, CPU s (median) |",
-                "|---|---|---|---|---|---|",
+                "| size | fps | buffers | pipeline | ms per frame min / median / max | of which user (median) | whole run, CPU s (median) | most drops |",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for measurement in pipelines {
                 let cost = measurement.cpuMillisecondsPerFrame
@@ -142,12 +170,19 @@ public struct BenchReport: Codable, Sendable {
                     title += " (\(copied) frames copied by kmssink)"
                 }
                 lines.append(
-                    "| \(measurement.width)x\(measurement.height) | \(measurement.framesPerSecond) | \(title) "
+                    "| \(measurement.width)x\(measurement.height) | \(measurement.framesPerSecond) | \(measurement.buffers) | \(title) "
                         + "| \(Self.format(cost.minimum, 2)) / **\(Self.format(cost.median, 2))** / \(Self.format(cost.maximum, 2)) "
                         + "| \(measurement.userMillisecondsPerFrame.map { Self.format($0.median, 2) } ?? "-") "
-                        + "| \(Self.format(measurement.totalCPUSeconds.median, 2)) |")
+                        + "| \(Self.format(measurement.totalCPUSeconds.median, 2)) | \(measurement.mostDrops.map(String.init) ?? "-") |"
+                )
             }
             lines.append("")
+            if let slope = bufferSlope {
+                lines += [
+                    "Export at \(slope.size) as the buffers in flight grow (\(slope.counts)): \(Self.format(slope.millisecondsPerBuffer * 1000, 1)) µs of CPU per frame more for each buffer (least squares over the medians).",
+                    "",
+                ]
+            }
         }
         if !targets.isEmpty {
             lines += ["| target | met | figures |", "|---|---|---|"]
@@ -156,6 +191,25 @@ public struct BenchReport: Codable, Sendable {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The least-squares slope of export's median CPU per frame over its buffer counts, at the
+    /// size it was measured with several (nil with fewer than two).
+    public var bufferSlope: (size: String, counts: String, millisecondsPerBuffer: Double)? {
+        let rows = pipelines.filter { $0.contender == .export }
+        guard let first = rows.first(where: { row in rows.filter { $0.width == row.width }.count > 1 }) else {
+            return nil
+        }
+        let points = rows.filter { $0.width == first.width && $0.height == first.height }
+            .map { (x: Double($0.buffers), y: $0.cpuMillisecondsPerFrame.median) }.sorted { $0.x < $1.x }
+        let meanX = points.map(\.x).reduce(0, +) / Double(points.count)
+        let meanY = points.map(\.y).reduce(0, +) / Double(points.count)
+        let spread = points.map { ($0.x - meanX) * ($0.x - meanX) }.reduce(0, +)
+        guard spread > 0 else { return nil }
+        let slope = points.map { ($0.x - meanX) * ($0.y - meanY) }.reduce(0, +) / spread
+        return (
+            "\(first.width)x\(first.height)", points.map { "\(Int($0.x))" }.joined(separator: ", ") + " buffers", slope
+        )
     }
 
     static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }

@@ -27,6 +27,11 @@ public struct LoopBenchmarks {
         public var primeRounds = 2000
         /// Only the loops whose name contains one of these (all when empty).
         public var only: [String] = []
+        /// Also time each loop through the lower layers only (shim, LinuxKernel, any Kernel).
+        public var layers = true
+        /// For testing the regression gate: the Swift side burns this much more CPU than its
+        /// loop took (50 makes every Swift/C ratio 1.5 times what it was).
+        public var injectedSlowdownPercent = 0.0
         public init() {}
     }
 
@@ -82,12 +87,19 @@ public struct LoopBenchmarks {
     /// long), then alternates which goes first, run by run; every run's reading is checked.
     func compare(
         _ loop: String, _ parameter: String, bytes: Int? = nil, rounds count: Int,
-        c: (Int) throws -> Int64, swift: (Int) throws -> Int64
+        c: (Int) throws -> Int64, swift measuredSwift: (Int) throws -> Int64, layers allLayers: [LoopLayer] = []
     ) throws -> LoopMeasurement {
+        let layers = settings.layers ? allLayers : []
+        let slowdown = settings.injectedSlowdownPercent / 100
+        func swift(_ rounds: Int) throws -> Int64 {
+            let cpu = try measuredSwift(rounds)
+            return slowdown > 0 ? cpu + burn(Int64(Double(cpu) * slowdown)) : cpu
+        }
         let asked = rounds(count)
         let warmUp = max(1, asked / 10)
         if withReference { _ = try c(warmUp) }
         _ = try swift(warmUp)
+        for layer in layers { _ = try layer.body(warmUp) }
         // Per round, once warm (a first import or a first touch of the pages costs far more).
         var cheaper = Int64.max
         for _ in 0..<3 {
@@ -107,14 +119,19 @@ public struct LoopBenchmarks {
             return cpu
         }
         var cTimes: [Int64] = [], swiftTimes: [Int64] = []
+        var layerTimes = layers.map { (name: $0.name, times: [Int64]()) }
         for run in 0..<settings.runs {
             if let signal = stopRequest() { throw BenchmarkInterrupted(signal: signal) }
             if withReference && run % 2 == 0 { cTimes.append(try checked("the C reference's", run, c)) }
             swiftTimes.append(try checked("the Swift side's", run, swift))
+            for (index, layer) in layers.enumerated() {
+                layerTimes[index].times.append(try checked("the \(layer.name) layer's", run, layer.body))
+            }
             if withReference && run % 2 == 1 { cTimes.append(try checked("the C reference's", run, c)) }
         }
         let measurement = LoopMeasurement(
-            loop: loop, parameter: parameter, bytes: bytes, rounds: rounds, c: cTimes, swift: swiftTimes)
+            loop: loop, parameter: parameter, bytes: bytes, rounds: rounds, c: cTimes, swift: swiftTimes,
+            layers: layerTimes)
         logger.info(
             "\(loop) \(parameter): Swift/C \(measurement.ratio.map { String(format: "%.3f", $0.median) } ?? "-")")
         return measurement
@@ -133,8 +150,8 @@ public struct LoopBenchmarks {
                             cbench_heap_alloc_close(fd, UInt64(bytes), Int32(rounds), $0)
                         }
                     },
-                    swift: { rounds in try timed { for _ in 0..<rounds { try heap.allocate(length: bytes).close() } } })
-            )
+                    swift: { rounds in try timed { for _ in 0..<rounds { try heap.allocate(length: bytes).close() } } },
+                    layers: heapLayers(heap: heap.descriptor.fd, bytes: bytes)))
         }
         try heap.close()
         return results
@@ -156,7 +173,7 @@ public struct LoopBenchmarks {
                     },
                     swift: { rounds in
                         try timed { for _ in 0..<rounds { try device.create(from: memfd, size: bytes).close() } }
-                    }))
+                    }, layers: udmabufLayers(device: device.descriptor.fd, memfd: memfd.fd, bytes: bytes)))
         }
         try memfd.close()
         try device.close()
@@ -175,7 +192,7 @@ public struct LoopBenchmarks {
                 try buffer.withMapping { mapping in
                     try timed { for _ in 0..<rounds { try mapping.readWrite { _ in } } }
                 }
-            })
+            }, layers: syncLayers(buffer: buffer.fd))
         try buffer.close()
         try heap.close()
         return [result]
@@ -212,7 +229,7 @@ public struct LoopBenchmarks {
                         try queue.enqueue(BufferIndex(rawValue: buffer.index))
                     }
                 }
-            })
+            }, layers: videoLayers(video: queue.fd, type: type, planes: queue.planeCount, path: path))
         try queue.release()
         try camera.close()
         return [result]
@@ -231,12 +248,20 @@ public struct LoopBenchmarks {
                     cbench_prime_import_close(fd, dmaBuf, Int32(rounds), $0)
                 }
             },
-            swift: { rounds in try timed { for _ in 0..<rounds { try display.importBuffer(buffer).close() } } })
+            swift: { rounds in try timed { for _ in 0..<rounds { try display.importBuffer(buffer).close() } } },
+            layers: primeLayers(display: display.fd, dmaBuf: buffer.fd))
         try buffer.close()
         try heap.close()
         try display.close()
         return [result]
     }
+}
+
+/// Spins until the thread has used `nanoseconds` more CPU; the CPU it used.
+func burn(_ nanoseconds: Int64) -> Int64 {
+    let start = threadCPUNanoseconds()
+    while threadCPUNanoseconds() - start < nanoseconds {}
+    return threadCPUNanoseconds() - start
 }
 
 /// Runs one C reference loop: its thread CPU time, or its errno as a `KernelError`.

@@ -21,16 +21,34 @@ public struct LoopMeasurement: Codable, Sendable {
     /// Swift / C of each run (the two ran back to back on the same descriptors).
     public var ratio: Spread?
 
+    /// The same loop through each lower layer of the Swift side (shim, LinuxKernel, any
+    /// Kernel), timed in the same runs: what each layer up to the typed API adds.
+    public var layers: [Layer] = []
+
+    public struct Layer: Codable, Sendable {
+        public var name: String
+        public var nanosecondsPerRound: Spread
+        public var ratio: Spread?
+    }
+
     /// Median µs per MiB of buffer, for loops whose cost grows with size (buffers of 1 MiB and up).
     public var cMicrosecondsPerMiB: Double?
     public var swiftMicrosecondsPerMiB: Double?
 
-    init(loop: String, parameter: String, bytes: Int?, rounds: Int, c: [Int64], swift: [Int64]) {
+    init(
+        loop: String, parameter: String, bytes: Int?, rounds: Int, c: [Int64], swift: [Int64],
+        layers: [(name: String, times: [Int64])] = []
+    ) {
         (self.loop, self.parameter, self.bytes, self.rounds, self.runs) = (loop, parameter, bytes, rounds, swift.count)
         let perRound = { (ns: Int64) in Double(ns) / Double(rounds) }
         cNanosecondsPerRound = Spread(c.map(perRound))
         swiftNanosecondsPerRound = Spread(swift.map(perRound))!
         ratio = c.isEmpty ? nil : Spread(zip(swift, c).map { Double($0) / Double(max($1, 1)) })
+        self.layers = layers.map { name, times in
+            Layer(
+                name: name, nanosecondsPerRound: Spread(times.map(perRound))!,
+                ratio: c.isEmpty ? nil : Spread(zip(times, c).map { Double($0) / Double(max($1, 1)) }))
+        }
         let mebibytes = bytes.flatMap { $0 >= 1 << 20 ? Double($0) / Double(1 << 20) : nil }
         cMicrosecondsPerMiB = mebibytes.flatMap { mib in cNanosecondsPerRound.map { $0.median / 1000 / mib } }
         swiftMicrosecondsPerMiB = mebibytes.map { swiftNanosecondsPerRound.median / 1000 / $0 }

@@ -10,6 +10,13 @@ import Logging
 public struct PipelineCost {
     public enum Contender: String, CaseIterable, Codable, Sendable {
         case export, `import`, copy, gstreamer
+        /// Export with a second importer of every buffer: a V4L2 output beside the display.
+        case tee
+        /// The export path in plain C with nothing per frame but its system calls
+        /// (dmabuf-bench-floor): what the same syscalls cost, the floor `export` is judged by.
+        case floor
+        /// The import path the same way: system-heap buffers queued as DMABUF.
+        case floorImport = "floor-import"
         /// Capture → stateful encoder (vicodec FWHT) → the stream to a file.
         case codec, gstreamerCodec = "gstreamer-codec"
         /// Capture → stateful encoder → stateful decoder → display.
@@ -20,7 +27,10 @@ public struct PipelineCost {
             case .export: "dmabuf-pipe export (EXPBUF → PRIME)"
             case .import: "dmabuf-pipe import (system heap → DMABUF QBUF + PRIME)"
             case .copy: "dmabuf-pipe copy (CPU into dumb buffers)"
+            case .tee: "dmabuf-pipe export with a tee (each buffer to vkms and to a vivid output at once)"
             case .gstreamer: "GStreamer v4l2src io-mode=dmabuf ! kmssink"
+            case .floor: "C floor of export (EXPBUF → PRIME; per frame poll, DQBUF, atomic flip, event, QBUF)"
+            case .floorImport: "C floor of import (system heap → DMABUF QBUF + PRIME; the same per frame)"
             case .codec: "dmabuf-pipe encode (capture buffers by dma-buf into vicodec's FWHT encoder, stream to a file)"
             case .gstreamerCodec:
                 "GStreamer v4l2src io-mode=dmabuf ! v4l2fwhtenc output-io-mode=dmabuf-import ! filesink"
@@ -63,6 +73,16 @@ public struct PipelineCost {
         public var streamFile = "/tmp/dmabuf-bench-stream.fwht"
         /// The dmabuf-pipe to run.
         public var pipeProgram = "dmabuf-pipe"
+        /// Capture buffers of every pipeline, and the counts export also runs with at the first
+        /// size (cost and drops as the buffers in flight grow).
+        public var buffers = 4
+        public var scalingBuffers = [2, 4, 8, 16]
+        /// The tee contender's second importer.
+        public var teeOutput = "vivid-000-vid-out"
+        /// The C floor to run.
+        public var floorProgram = "dmabuf-bench-floor"
+        /// The heap the import contenders allocate from.
+        public var heap = "/dev/dma_heap/system"
         public var gstLaunch = "gst-launch-1.0"
         public var timeout: Duration = .seconds(300)
         public init() {}
@@ -73,6 +93,8 @@ public struct PipelineCost {
         public var title: String
         public var width: Int
         public var height: Int
+        /// Capture buffers (in flight between the source and the sinks).
+        public var buffers: Int
         public var framesPerSecond: Int
         /// Seconds after start the window opens, and how long it lasts.
         public var settleSeconds: Double
@@ -87,6 +109,8 @@ public struct PipelineCost {
         /// GStreamer only: frames kmssink copied because it could not import them (its
         /// GST_PERFORMANCE "frame copy" log); 0 means every frame went zero-copy.
         public var framesCopied: Int?
+        /// dmabuf-pipe only: the most frames it dropped in one run (its report's "N dropped").
+        public var mostDrops: Int?
     }
 
     public let settings: Settings
@@ -96,8 +120,27 @@ public struct PipelineCost {
         (self.settings, self.logger) = (settings, logger)
     }
 
-    /// Every contender at each of its sizes; contenders alternate within each run so drift hits
-    /// all alike.
+    /// One contender at one size with one number of capture buffers.
+    struct Case {
+        var contender: Contender
+        var size: (width: Int, height: Int)
+        var buffers: Int
+        var key: String { "\(contender.rawValue) \(size.width)x\(size.height) \(buffers) buffers" }
+    }
+
+    /// Every contender at each of its sizes with `buffers` capture buffers, and the scaling cases
+    /// (export at the first size with each of `scalingBuffers`); all alternate within each run
+    /// so drift hits all alike.
+    func cases() -> [Case] {
+        settings.sizes.flatMap { size in
+            settings.contenders.filter { sizes($0).contains { $0 == size } }.map {
+                Case(contender: $0, size: size, buffers: settings.buffers)
+            }
+        }
+            + (settings.contenders.contains(.export) ? settings.scalingBuffers : []).filter { $0 != settings.buffers }
+            .map { Case(contender: .export, size: settings.sizes[0], buffers: $0) }
+    }
+
     public func run() throws -> [Measurement] {
         let sourcePath = try V4L2Device.nodes(kernel: LinuxKernel()).first { $0.name == settings.source }?.path
         guard let sourcePath else {
@@ -105,17 +148,19 @@ public struct PipelineCost {
                 "open", .ENOENT, path: settings.source,
                 reason: "no V4L2 node of that name (see /sys/class/video4linux/*/name)")
         }
-        let cases = settings.sizes.flatMap { size in
-            settings.contenders.filter { sizes($0).contains { $0 == size } }.map { (contender: $0, size: size) }
-        }
-        var samples: [String: (perFrame: [Double], user: [Double], total: [Double], copied: Int?)] = [:]
+        let displayPath = try displayPath()
+        let cases = cases()
+        var samples: [String: (perFrame: [Double], user: [Double], total: [Double], copied: Int?, drops: Int?)] = [:]
         // A first run of each, unmeasured: GStreamer builds its plugin registry, files get cached.
         for contender in settings.contenders {
-            _ = try measure(contender, size: sizes(contender)[0], frames: 2, sourcePath: sourcePath)
+            let warmUp = Case(contender: contender, size: sizes(contender)[0], buffers: settings.buffers)
+            _ = try measure(warmUp, frames: 2, sourcePath: sourcePath, displayPath: displayPath)
         }
         for run in 0..<settings.runs {
-            for (contender, size) in cases {
-                let outcome = try measure(contender, size: size, frames: frames(contender), sourcePath: sourcePath)
+            for item in cases {
+                let contender = item.contender
+                let outcome = try measure(
+                    item, frames: frames(contender), sourcePath: sourcePath, displayPath: displayPath)
                 guard outcome.cpuSamples.count == 2 else {
                     throw KernelError(
                         "clock_getcpuclockid", .EIO, path: settings.source,
@@ -123,8 +168,8 @@ public struct PipelineCost {
                 }
                 let frames = settings.window.seconds * Double(rate(contender))
                 let perFrame = (outcome.cpuSamples[1] - outcome.cpuSamples[0]) / frames
-                let key = "\(contender.rawValue) \(size.width)x\(size.height)"
-                samples[key, default: ([], [], [], nil)].perFrame.append(perFrame * 1000)
+                let key = item.key
+                samples[key, default: ([], [], [], nil, nil)].perFrame.append(perFrame * 1000)
                 if outcome.userSamples.count == 2 {
                     samples[key]!.user.append((outcome.userSamples[1] - outcome.userSamples[0]) / frames * 1000)
                 }
@@ -132,26 +177,31 @@ public struct PipelineCost {
                 if let copied = outcome.framesCopied {
                     samples[key]!.copied = max(samples[key]!.copied ?? 0, copied)
                 }
+                if let drops = outcome.drops { samples[key]!.drops = max(samples[key]!.drops ?? 0, drops) }
                 logger.info(
                     "run \(run + 1)/\(settings.runs) \(key): \(String(format: "%.2f", perFrame * 1000)) ms CPU per frame"
                 )
             }
         }
-        return cases.map { contender, size in
-            let sample = samples["\(contender.rawValue) \(size.width)x\(size.height)"]!
+        return cases.map { item in
+            let sample = samples[item.key]!
             return Measurement(
-                contender: contender, title: contender.title, width: size.width, height: size.height,
-                framesPerSecond: rate(contender), settleSeconds: settings.settle.seconds,
-                windowSeconds: settings.window.seconds,
-                command: arguments(contender, size: size, frames: frames(contender), sourcePath: sourcePath)
-                    .joined(separator: " "),
+                contender: item.contender, title: item.contender.title, width: item.size.width,
+                height: item.size.height, buffers: item.buffers, framesPerSecond: rate(item.contender),
+                settleSeconds: settings.settle.seconds, windowSeconds: settings.window.seconds,
+                command: arguments(
+                    item, frames: frames(item.contender), sourcePath: sourcePath, displayPath: displayPath
+                )
+                .joined(separator: " "),
                 cpuMillisecondsPerFrame: Spread(sample.perFrame)!, userMillisecondsPerFrame: Spread(sample.user),
-                totalCPUSeconds: Spread(sample.total)!, framesCopied: sample.copied)
+                totalCPUSeconds: Spread(sample.total)!, framesCopied: sample.copied, mostDrops: sample.drops)
         }
     }
 
+    /// The tee, a longer graph than export, is measured at the first size only: beside export
+    /// there, it says what a second importer adds.
     func sizes(_ contender: Contender) -> [(width: Int, height: Int)] {
-        contender.isCodec ? settings.codecSizes : settings.sizes
+        contender.isCodec ? settings.codecSizes : contender == .tee ? Array(settings.sizes.prefix(1)) : settings.sizes
     }
 
     func rate(_ contender: Contender) -> Int {
@@ -163,9 +213,26 @@ public struct PipelineCost {
         Int(((settings.settle + settings.window).seconds + 2) * Double(rate(contender)))
     }
 
-    func arguments(_ contender: Contender, size: (width: Int, height: Int), frames: Int, sourcePath: String) -> [String]
-    {
+    /// The display's node: the C floor takes a path, not a driver name.
+    func displayPath() throws -> String {
+        if settings.display.hasPrefix("/") { return settings.display }
+        let found = try DRMDevice.drivers(kernel: LinuxKernel())
+        guard let device = found.first(where: { $0.driver == settings.display }) else {
+            throw KernelError(
+                "open", .ENOENT, path: settings.display,
+                reason: "no DRM device with that driver (found: \(found.map { "\($0.path) (\($0.driver))" })")
+        }
+        return device.path
+    }
+
+    func arguments(_ item: Case, frames: Int, sourcePath: String, displayPath: String) -> [String] {
+        let (contender, size, buffers) = (item.contender, item.size, item.buffers)
         switch contender {
+        case .floor, .floorImport:
+            return [
+                settings.floorProgram, sourcePath, displayPath, "\(size.width)x\(size.height)", "\(rate(contender))",
+                "\(buffers)", "\(frames)",
+            ] + (contender == .floorImport ? [settings.heap] : [])
         case .gstreamer:
             return [
                 settings.gstLaunch, "-q", "v4l2src", "device=\(sourcePath)", "io-mode=dmabuf", "num-buffers=\(frames)",
@@ -201,32 +268,37 @@ public struct PipelineCost {
                 settings.pipeProgram, "run", "--from", settings.source, "--to", settings.display, "--encoder",
                 settings.encoder, "--decoder", settings.decoder, "--strategy", "export", "--size",
                 "\(size.width)x\(size.height)", "--frames", "\(frames)", "--fps", "\(rate(contender))", "--buffers",
-                "4",
+                "\(buffers)",
                 "--verify-every", "0",
             ]
         case .codec:
             return [
                 settings.pipeProgram, "run", "--from", settings.source, "--to", "file:\(settings.streamFile)",
                 "--encoder", settings.encoder, "--strategy", "export", "--size", "\(size.width)x\(size.height)",
-                "--frames", "\(frames)", "--fps", "\(rate(contender))", "--buffers", "4", "--verify-every",
+                "--frames", "\(frames)", "--fps", "\(rate(contender))", "--buffers", "\(buffers)", "--verify-every",
                 "0",
             ]
-        case .export, .import, .copy:
+        case .export, .import, .copy, .tee:
+            // Drops are counted, not failed on: with few buffers they are the finding.
             return [
                 settings.pipeProgram, "run", "--from", settings.source, "--to", settings.display, "--strategy",
-                contender.rawValue,
+                contender == .tee ? "export" : contender.rawValue,
                 "--allocator", "system-heap", "--size", "\(size.width)x\(size.height)", "--frames", "\(frames)",
-                "--fps", "\(rate(contender))", "--buffers", "4", "--verify-every", "0",
-            ]
+                "--fps", "\(rate(contender))", "--buffers", "\(buffers)", "--verify-every", "0", "--max-drops",
+                "\(frames)", "--max-late-drops", "\(frames)",
+            ] + (contender == .tee ? ["--tee", settings.teeOutput] : [])
         }
     }
 
     func measure(
-        _ contender: Contender, size: (width: Int, height: Int), frames: Int, sourcePath: String
+        _ item: Case, frames: Int, sourcePath: String, displayPath: String
     )
-        throws -> (cpuSeconds: Double, cpuSamples: [Double], userSamples: [Double], framesCopied: Int?)
+        throws -> (
+            cpuSeconds: Double, cpuSamples: [Double], userSamples: [Double], framesCopied: Int?, drops: Int?
+        )
     {
-        let command = arguments(contender, size: size, frames: frames, sourcePath: sourcePath)
+        let contender = item.contender
+        let command = arguments(item, frames: frames, sourcePath: sourcePath, displayPath: displayPath)
         let environment = contender.isGStreamer ? ["GST_DEBUG": "GST_PERFORMANCE:4", "GST_DEBUG_NO_COLOR": "1"] : [:]
         let outcome = try ChildProcess.run(
             command, environment: environment, sampleTimes: [settings.settle, settings.settle + settings.window],
@@ -240,6 +312,9 @@ public struct PipelineCost {
         let copied =
             contender.isGStreamer
             ? outcome.output.split(separator: "\n").filter { $0.contains("frame copy") }.count : nil
-        return (outcome.cpuSeconds, outcome.cpuSamples, outcome.userSamples, copied)
+        let drops =
+            command[0] == settings.pipeProgram
+            ? outcome.output.firstMatch(of: /, (\d+) dropped,/).flatMap { Int($0.1) } : nil
+        return (outcome.cpuSeconds, outcome.cpuSamples, outcome.userSamples, copied, drops)
     }
 }

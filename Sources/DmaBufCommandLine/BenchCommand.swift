@@ -17,6 +17,9 @@ struct DmaBufBenchCommand: ParsableCommand {
               SYNC pair             SYNC_START + SYNC_END, mapped 1 MiB heap buffer
               V4L2 DQBUF+QBUF       poll, DQBUF, QBUF on vivid (it paces: CPU only)
               PRIME import+close    FD_TO_HANDLE + GEM_CLOSE of a heap buffer, vkms
+            Each loop is also timed through its lower layers only, in the same runs: Swift calling \
+            the C shim (or libdrm) directly, the concrete LinuxKernel, the Kernel interface (any \
+            Kernel); the typed API adds the owners. Each layer's ratio to C says what it costs.
 
             Pipelines (--pipelines): CPU time per frame (user + system, all threads) of vivid → \
             vkms at 640x480, 1280x720 and 1920x1080 at 5 fps (a rate vivid offers at all three sizes \
@@ -24,6 +27,10 @@ struct DmaBufBenchCommand: ParsableCommand {
             and copy strategies and for gst-launch-1.0 v4l2src io-mode=dmabuf ! kmssink, each its \
             own process: its CPU clock is read 5 s after start and 8 s later, and the difference \
             is divided by the 40 frames vivid delivered in between (start-up does not count). \
+            The C floor (dmabuf-bench-floor, beside this program) does export's and import's \
+            per-frame system calls and nothing else: poll, DQBUF, an atomic flip, the flip event, \
+            QBUF. Export also runs with 2, 4, 8 and 16 buffers at 640x480 (cost and drops as the \
+            buffers in flight grow), and with a tee to vivid-000-vid-out (a second importer). \
             The codec pipelines (vivid → vicodec's FWHT encoder → a file, and the round trip \
             through its decoder to vkms, ours and GStreamer's) run at 640x480 and 2 fps: \
             emulated FWHT costs about 0.1 s of CPU per frame and way. The user-space share \
@@ -42,7 +49,8 @@ struct DmaBufBenchCommand: ParsableCommand {
             marked interrupted; a second signal exits at once.
 
             \(ExitStatus.table)
-              (bench: 0 when everything asked for ran, whatever the ratios; 2 when no loop could run here)
+              (bench: 0 when everything asked for ran, whatever the ratios, unless --gate found a loop
+               past its bound: 1; 2 when no loop could run here)
 
             Examples:
               dmabuf-bench                          # the loops on this machine's kernel
@@ -51,6 +59,8 @@ struct DmaBufBenchCommand: ParsableCommand {
               dmabuf-bench --rounds-scale 0.1       # a quick look
               dmabuf-bench --only V4L2 --only PRIME # some loops only
               dmabuf-bench --ktap                   # a KTAP test per loop and target
+              dmabuf-bench --gate Tests/VM/bench-bounds.txt --no-layers --rounds-scale 0.3
+                                                    # the regression gate CI runs in the VM
             """,
         version: DmaBufKitVersion.string)
 
@@ -65,6 +75,23 @@ struct DmaBufBenchCommand: ParsableCommand {
             "Only the loops whose name contains this (heap, udmabuf, SYNC, V4L2, PRIME); repeatable.", valueName: "name"
         ))
     var only: [String] = []
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Also time each loop through its lower layers only (the shim, LinuxKernel, any Kernel): what each adds.")
+    var layers = true
+
+    @Option(
+        help: ArgumentHelp(
+            "Fail (exit 1) when a loop's Swift/C median passes the bound recorded for it in this file by more than its noise (`loop | parameter | bound | noise` per line; Tests/VM/bench-bounds.txt).",
+            valueName: "path"))
+    var gate: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Testing the gate: the Swift side burns this many percent more CPU than its loop took.",
+            valueName: "percent"))
+    var injectSlowdown = 0.0
 
     @Flag(help: "Also measure the pipelines' CPU per frame (needs vivid, vkms, dmabuf-pipe and gst-launch-1.0).")
     var pipelines = false
@@ -115,6 +142,12 @@ struct DmaBufBenchCommand: ParsableCommand {
         if simulated && (pipelines || pipelinesOnly) {
             throw ValidationError("--pipelines needs the real kernel: drop --simulated")
         }
+        if !(0...1000).contains(injectSlowdown) {
+            throw ValidationError("--inject-slowdown \(injectSlowdown): a percentage from 0 to 1000")
+        }
+        if gate != nil && (pipelinesOnly || simulated) {
+            throw ValidationError("--gate judges the loops against C: drop --pipelines-only and --simulated")
+        }
         if !roundsScale.isFinite || roundsScale > 1000 {
             throw ValidationError("--rounds-scale \(roundsScale): out of range, above 0 and at most 1000")
         }
@@ -156,10 +189,15 @@ struct DmaBufBenchCommand: ParsableCommand {
                     "this machine's clock cannot time a benchmark: \(problem). In a VM, boot the guest with tsc=reliable (or use KVM)"
                 )
             }
+            // The bounds are read before anything is measured: a bad file fails at once.
+            let bounds = try gate.map { path in
+                try BenchGate(text: try LinuxKernel().readFile(path), source: path)
+            }
             var loops: [LoopMeasurement] = [], skipped: [String] = []
             if !pipelinesOnly {
                 var settings = LoopBenchmarks.Settings()
                 (settings.runs, settings.roundsScale, settings.only) = (runs, roundsScale, only)
+                (settings.layers, settings.injectedSlowdownPercent) = (layers, injectSlowdown)
                 var benchmarks = LoopBenchmarks(kernel: kernel, settings: settings, clock: clock, logger: logger)
                 benchmarks.stopRequest = { StopSignals.pending }
                 (loops, skipped) = try benchmarks.run()
@@ -170,6 +208,7 @@ struct DmaBufBenchCommand: ParsableCommand {
                 settings.runs = pipelineRuns
                 if !pipeline.isEmpty { settings.contenders = pipeline }
                 settings.pipeProgram = pipeProgram ?? Self.sibling("dmabuf-pipe")
+                settings.floorProgram = Self.sibling("dmabuf-bench-floor")
                 costs = try PipelineCost(settings: settings, logger: logger).run()
             }
             var report = BenchReport(kernel: kernel, clock: clock, loops: loops, skipped: skipped, pipelines: costs)
@@ -183,6 +222,12 @@ struct DmaBufBenchCommand: ParsableCommand {
             }
             if let signal = StopSignals.pending { throw ExitCode(ExitStatus.interrupted(by: signal)) }
             if loops.isEmpty && costs.isEmpty { throw ExitCode(ExitStatus.nothingToTest) }
+            if let bounds {
+                let verdicts = bounds.judge(loops)
+                ToolSupport.warn(
+                    (["gate (\(gate!)):"] + verdicts.map { "  \($0.line)" }).joined(separator: "\n"))
+                if !verdicts.allSatisfy(\.passed) { throw ExitCode(ExitStatus.failed) }
+            }
         } catch let exit as ExitCode {
             throw exit
         } catch let bug as InternalError {

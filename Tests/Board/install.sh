@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs DmaBufKit for a board or a farm: one stripped binary with the Swift runtime linked in
-# (bin/dmabuf; dmabuf-probe, dmabuf-pipe and dmabuf-bench are links to it), man pages, bash/zsh/
+# (bin/dmabuf; dmabuf-probe, dmabuf-pipe and dmabuf-bench are links to it; bin/dmabuf-bench-floor,
+# the C floor of the bench), man pages, bash/zsh/
 # fish completions, the scenarios and the board README, under PREFIX.
 #   install.sh PREFIX           build (release, static Swift runtime) and install
 #   install.sh --dist           the same into a staging folder, then .build/dist/dmabufkit-VERSION-ARCH.tar.xz
@@ -12,6 +13,8 @@ tools=(dmabuf-probe dmabuf-pipe dmabuf-bench)
 
 build() {
     "$SWIFT" build -c release --static-swift-stdlib --scratch-path .build/dist-build --product dmabuf >&2
+    # The C floor dmabuf-bench --pipelines costs dmabuf-pipe against.
+    "$SWIFT" build -c release --scratch-path .build/dist-build --product dmabuf-bench-floor >&2
     # The man page generator of swift-argument-parser, built once into the debug build.
     "$SWIFT" build --product generate-manual >&2
 }
@@ -26,6 +29,7 @@ install_into() {
         "$prefix/share/zsh/site-functions" "$prefix/share/fish/vendor_completions.d" \
         "$prefix/share/dmabufkit/scenarios" "$prefix/share/doc/dmabufkit"
     install -m 755 -s "$(release_binary)" "$prefix/bin/dmabuf"
+    install -m 755 -s "$(dirname "$(release_binary)")/dmabuf-bench-floor" "$prefix/bin/dmabuf-bench-floor"
     for tool in "${tools[@]}"; do
         ln -sf dmabuf "$prefix/bin/$tool"
         "$manual" "$prefix/bin/$tool" \

@@ -105,19 +105,10 @@ struct SimulatedBenchTests {
         #expect(targets[0].detail == "missed: b y 1.100 (+10.0%)")
         #expect(BenchReport.judge(loops: [within], pipelines: [])[0].met)
 
-        func cost(_ contender: PipelineCost.Contender, _ width: Int, _ milliseconds: Double) -> PipelineCost.Measurement
-        {
-            let spread = Spread(minimum: milliseconds, median: milliseconds, maximum: milliseconds)
-            return PipelineCost.Measurement(
-                contender: contender, title: contender.title, width: width, height: width * 9 / 16, framesPerSecond: 5,
-                settleSeconds: 5,
-                windowSeconds: 8, command: "", cpuMillisecondsPerFrame: spread, userMillisecondsPerFrame: nil,
-                totalCPUSeconds: spread,
-                framesCopied: nil)
-        }
         let pipelines = [
             cost(.export, 640, 1.0), cost(.export, 1920, 1.3), cost(.copy, 1920, 20), cost(.gstreamer, 640, 2),
-            cost(.gstreamer, 1920, 1.2),
+            cost(.gstreamer, 1920, 1.2), cost(.export, 640, 5.0, buffers: 16), cost(.floor, 640, 0.7),
+            cost(.floor, 1920, 1.2),
         ]
         let verdicts = Dictionary(
             uniqueKeysWithValues: BenchReport.judge(loops: [], pipelines: pipelines).map { ($0.goal, $0.met) })
@@ -127,7 +118,72 @@ struct SimulatedBenchTests {
                 "export: CPU per frame at 1920x1080 at most 0.5× the copy path's": true,
                 "export: CPU per frame ≤ GStreamer's at width 640": true,
                 "export: CPU per frame ≤ GStreamer's at width 1920": false,
+                "export: CPU per frame ≤ 1.3× the C floor's at width 640": false,
+                "export: CPU per frame ≤ 1.3× the C floor's at width 1920": true,
             ])
+    }
+
+    func cost(
+        _ contender: PipelineCost.Contender, _ width: Int, _ milliseconds: Double, buffers: Int = 4
+    )
+        -> PipelineCost.Measurement
+    {
+        let spread = Spread(minimum: milliseconds, median: milliseconds, maximum: milliseconds)
+        return PipelineCost.Measurement(
+            contender: contender, title: contender.title, width: width, height: width * 9 / 16, buffers: buffers,
+            framesPerSecond: 5, settleSeconds: 5, windowSeconds: 8, command: "", cpuMillisecondsPerFrame: spread,
+            userMillisecondsPerFrame: nil, totalCPUSeconds: spread, framesCopied: nil, mostDrops: 0)
+    }
+
+    /// The slope of export's cost over the buffers in flight, by least squares over the medians.
+    @Test func bufferScalingHasASlope() throws {
+        let report = BenchReport(
+            kernel: SimulatedKernel(), clock: .measure(), loops: [], skipped: [],
+            pipelines: [
+                cost(.export, 640, 1.0, buffers: 2), cost(.export, 640, 1.2, buffers: 4),
+                cost(.export, 640, 1.6, buffers: 8), cost(.export, 640, 2.4, buffers: 16),
+                cost(.export, 1920, 9.0),
+            ])
+        let slope = try #require(report.bufferSlope)
+        #expect(slope.size == "640x360" && slope.counts == "2, 4, 8, 16 buffers")
+        #expect(abs(slope.millisecondsPerBuffer - 0.1) < 1e-9)
+        #expect(report.text.contains("100.0 µs of CPU per frame more for each buffer"))
+        #expect(
+            BenchReport(
+                kernel: SimulatedKernel(), clock: .measure(), loops: [], skipped: [],
+                pipelines: [
+                    cost(.export, 640, 1.0)
+                ]
+            ).bufferSlope == nil)
+    }
+
+    /// The gate passes a loop within bound + noise, fails one past it and one it cannot find,
+    /// and a doubled Swift side (the slowdown CI injects) fails where the plain run passed.
+    @Test func gateFailsPastBoundAndNoise() throws {
+        let gate = try BenchGate(
+            text: """
+                # loop | parameter | bound | noise
+                a | x | 1.05 | 0.05
+                b | y | 1.00 | 0.02   # comment
+                c | z | 1.00 | 0.10
+                """, source: "bounds.txt")
+        #expect(zip(gate.bounds.map(\.limit), [1.10, 1.02, 1.10]).allSatisfy { abs($0 - $1) < 1e-9 })
+        func loop(_ name: String, _ parameter: String, _ swift: [Int64]) -> LoopMeasurement {
+            LoopMeasurement(
+                loop: name, parameter: parameter, bytes: nil, rounds: 10, c: [1000, 1000, 1000], swift: swift)
+        }
+        let plain = [loop("a", "x 4 KiB", [1080, 1090, 1100]), loop("b", "y", [1030, 1010, 1000])]
+        let verdicts = gate.judge(plain)
+        #expect(verdicts.map(\.passed) == [true, true, false])
+        #expect(verdicts[2].line.contains("not measured"))
+        #expect(verdicts[0].line.hasPrefix("ok   a x: Swift/C 1.090 ≤ 1.100"))
+        let slowed = plain.map { loop($0.loop, $0.parameter, [2180, 2180, 2180]) }
+        #expect(gate.judge(slowed).map(\.passed) == [false, false, false])
+        #expect(gate.judge(slowed)[0].line.hasPrefix("FAIL a x: Swift/C 2.180 > 1.100"))
+
+        for bad in ["a | x | 1.05", "a | x | fast | 0.1", "a | x | 1.0 | -0.1", "# only a comment"] {
+            #expect(throws: BenchmarkError.self) { try BenchGate(text: bad, source: "bounds.txt") }
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs inside the VM (as root, over a read-only view of the host's files): checks that the
 # rig has the devices it promises, saves dmabuf-probe's report, runs the device tests.
-#   guest.sh BIN_DIR OUT_DIR SELFTESTS_DIR
+#   guest.sh BIN_DIR OUT_DIR SELFTESTS_DIR RELEASE_BIN_DIR
 set -u
-bin=$1 out=$2 selftests=$3
+bin=$1 out=$2 selftests=$3 release_bin=$4
 uname -r >"$out/release.txt"
 cat /proc/filesystems >"$out/filesystems.txt"
 echo "guest: Linux $(uname -r); cmdline: $(cat /proc/cmdline | tr ' ' '\n' | grep -E '^(vkms|vivid|udmabuf)\.|^(tsc|cma)=' | tr '\n' ' ')"
@@ -53,6 +53,16 @@ done
 
 # The clock every CPU-time figure rests on (the benchmark device test refuses an unsound one).
 "$bin/dmabuf-bench" --check-clock | sed 's/^/guest: /'
+
+# The regression gate (a short form of the loops, release build, against the bounds recorded by
+# `make bench-bounds`), then the same with the Swift side slowed down 100%, which it must catch.
+gate=$(cd "$(dirname "$0")" && pwd)/bench-bounds.txt
+"$release_bin/dmabuf-bench" --no-layers --rounds-scale 0.3 --runs 5 --gate "$gate" >"$out/gate.txt" 2>"$out/gate.err"
+gate_status=$?
+"$release_bin/dmabuf-bench" --no-layers --rounds-scale 0.3 --runs 5 --gate "$gate" --inject-slowdown 100 \
+    >"$out/gate-injected.txt" 2>"$out/gate-injected.err"
+printf 'gate\t%s\ninjected\t%s\n' "$gate_status" "$?" >"$out/gate.tsv"
+echo "guest: regression gate exit $gate_status; with a slowdown injected exit $(sed -n 's/^injected\t//p' "$out/gate.tsv")"
 
 # Runs a command with stdout to FILE (stderr to FILE.err) for at most SECONDS (exit 124 after),
 # so that a hang cannot eat the VM's whole time budget. A hang is a finding:

@@ -17,10 +17,11 @@ vm_resolve_kernel 6.1 "${VM_KERNEL:-}"
 # GStreamer is the peer the pipelines are measured against; the guest sees the host's files.
 ensure_host_deps bench
 
-log "building dmabuf-bench and dmabuf-pipe (release) on the host"
+log "building dmabuf-bench, dmabuf-pipe and the C floor (release) on the host"
 cd "$root"
-${SWIFT:-swift} build -c release --product dmabuf-bench >&2
-${SWIFT:-swift} build -c release --product dmabuf-pipe >&2
+for product in dmabuf-bench dmabuf-pipe dmabuf-bench-floor; do
+    ${SWIFT:-swift} build -c release --product "$product" >&2
+done
 bin=$(${SWIFT:-swift} build -c release --show-bin-path)
 out="$root/.build/bench"
 rm -rf "$out" && mkdir -p "$out"

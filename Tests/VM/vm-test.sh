@@ -37,6 +37,9 @@ ${SWIFT:-swift} build --product dmabuf-probe >&2
 ${SWIFT:-swift} build --product dmabuf-pipe >&2
 ${SWIFT:-swift} build --product dmabuf-bench >&2
 bin=$(${SWIFT:-swift} build --show-bin-path)
+# The regression gate measures what users run: the release build.
+${SWIFT:-swift} build -c release --product dmabuf-bench >&2
+release_bin=$(${SWIFT:-swift} build -c release --show-bin-path)
 runs="$root/.build/vm"
 rm -rf "$runs" && mkdir -p "$runs"
 
@@ -47,7 +50,7 @@ boot_and_run() {
     local start
     start=$(date +%s)
     status=0
-    timeout "$vm_timeout" vng "${vng_args[@]}" --exec "$here/guest.sh $bin $out $1" 2>&1 | tee "$out/guest.log" \
+    timeout "$vm_timeout" vng "${vng_args[@]}" --exec "$here/guest.sh $bin $out $1 $release_bin" 2>&1 | tee "$out/guest.log" \
         || status=${PIPESTATUS[0]}
     # Once in a CI run the first TCG boot after the KVM check ended at once (vng exit 255 after
     # 6 s, no output at all) and the next kernel's booted fine: a guest that never started its
@@ -56,7 +59,7 @@ boot_and_run() {
         log "the guest never started (vng exit $status after $(( $(date +%s) - start )) s, log in $out/guest-attempt1.log): booting it once more"
         mv "$out/guest.log" "$out/guest-attempt1.log"
         status=0
-        timeout "$vm_timeout" vng "${vng_args[@]}" --exec "$here/guest.sh $bin $out $1" 2>&1 | tee "$out/guest.log" \
+        timeout "$vm_timeout" vng "${vng_args[@]}" --exec "$here/guest.sh $bin $out $1 $release_bin" 2>&1 | tee "$out/guest.log" \
             || status=${PIPESTATUS[0]}
     fi
     seconds=$(( $(date +%s) - start ))
@@ -202,6 +205,26 @@ try:
               file=sys.stderr)
 except (OSError, ValueError, KeyError) as error:
     print(f"vm-test: no probe report from the guest ({error})", file=sys.stderr)
+    ok = False
+try:
+    # The regression gate, and the same gate with the Swift side slowed down 100%: it must pass
+    # the one and fail the other on every loop, by the measured ratio (not a missing loop).
+    facts = dict(line.split("\t", 1) for line in open(f"{out}/gate.tsv").read().splitlines())
+    lines = lambda name: [l.strip() for l in open(f"{out}/{name}.err").read().splitlines() if l.startswith("  ")]
+    gate, injected = lines("gate"), lines("gate-injected")
+    failed = [l for l in gate if not l.startswith("ok")]
+    caught = [l for l in injected if l.startswith("FAIL") and "not measured" not in l]
+    print(f"vm-test: regression gate in the VM: exit {facts['gate']}, {len(gate) - len(failed)} of {len(gate)} loops within "
+          f"their bounds; with a 100% slowdown injected: exit {facts['injected']}, {len(caught)} of {len(injected)} caught "
+          f"(see {out}/gate.err, {out}/gate-injected.err)")
+    for l in failed:
+        print(f"vm-test:   {l}", file=sys.stderr)
+    summary_facts.append(f"gate {len(gate) - len(failed)}/{len(gate)} within bounds, injected slowdown caught {len(caught)}/{len(injected)}")
+    if facts["gate"] != "0" or failed or not gate or facts["injected"] != "1" or len(caught) != len(injected):
+        ok = False
+        print("vm-test: the gate must pass every loop, and fail every loop once slowed down", file=sys.stderr)
+except (OSError, ValueError, KeyError) as error:
+    print(f"vm-test: no regression gate report from the guest ({error})", file=sys.stderr)
     ok = False
 try:
     release = open(f"{out}/release.txt").read().strip()

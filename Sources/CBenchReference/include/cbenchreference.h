@@ -6,6 +6,7 @@
 #ifndef CBENCHREFERENCE_H
 #define CBENCHREFERENCE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -27,6 +28,18 @@ int cbench_v4l2_round_trips(int video_fd, uint32_t type, int multiplanar, uint32
 
 // PRIME import of `dmabuf_fd` on `drm_fd` (drmPrimeFDToHandle), then drmCloseBufferHandle.
 int cbench_prime_import_close(int drm_fd, int dmabuf_fd, int rounds, int64_t *cpu_ns);
+
+// The pipeline floor: zero-copy capture → display with only the system calls it needs. Opens
+// `video_path` (capture, XR24 at width x height and `fps`, `buffers` buffers, each PRIME-imported
+// and made a framebuffer: the queue's MMAP buffers exported by VIDIOC_EXPBUF, or with
+// `heap_path` (else NULL) buffers allocated from that dma-buf heap and queued as DMABUF) and `drm_path` (the first CRTC, its
+// primary plane, a connected connector with a width x height mode); then per frame: poll,
+// VIDIOC_DQBUF, an atomic commit flipping to it (asking a flip event), poll and read the event,
+// VIDIOC_QBUF of the frame it replaced; `frames` frames. Everything is released before it
+// returns 0 or -errno, the failing call described in `error`.
+int cbench_pipeline_floor(
+    const char *video_path, const char *drm_path, const char *heap_path, uint32_t width, uint32_t height, uint32_t fps, uint32_t buffers,
+    uint32_t frames, char *error, size_t error_size);
 
 // The clock both sides are timed by, checked before anything is measured: `loops` busy loops
 // of `busy_ns` each on CLOCK_MONOTONIC, each read on the thread CPU clock too (wall_ns[i],
