@@ -57,8 +57,15 @@ done
 # The regression gate (a short form of the loops, release build, against the bounds recorded by
 # `make bench-bounds`), then the same with the Swift side slowed down 100%, which it must catch.
 gate=$(cd "$(dirname "$0")" && pwd)/bench-bounds.txt
+# A loop past its bound is measured once more: a regression fails both times, while a median
+# pushed up by one busy stretch of the host (a TCG guest shares its CPUs) rarely does twice.
 "$release_bin/dmabuf-bench" --no-layers --rounds-scale 0.3 --runs 5 --gate "$gate" >"$out/gate.txt" 2>"$out/gate.err"
 gate_status=$?
+if [ "$gate_status" != 0 ]; then
+    mv "$out/gate.err" "$out/gate-first.err"
+    "$release_bin/dmabuf-bench" --no-layers --rounds-scale 0.3 --runs 5 --gate "$gate" >"$out/gate.txt" 2>"$out/gate.err"
+    gate_status=$?
+fi
 "$release_bin/dmabuf-bench" --no-layers --rounds-scale 0.3 --runs 5 --gate "$gate" --inject-slowdown 100 \
     >"$out/gate-injected.txt" 2>"$out/gate-injected.err"
 printf 'gate\t%s\ninjected\t%s\n' "$gate_status" "$?" >"$out/gate.tsv"
