@@ -8,11 +8,6 @@
 _Static_assert(sizeof(struct dma_buf_export_sync_file) == 8, "dma_buf_export_sync_file");
 _Static_assert(sizeof(struct dma_buf_import_sync_file) == 8, "dma_buf_import_sync_file");
 
-int cdmabuf_dma_buf_sync(int fd, uint64_t flags) {
-    struct dma_buf_sync s = { .flags = flags };
-    return neg_errno(ioctl(fd, DMA_BUF_IOCTL_SYNC, &s));
-}
-
 int cdmabuf_dma_buf_set_name(int fd, const char *name) {
     return neg_errno(ioctl(fd, DMA_BUF_SET_NAME_B, name));
 }

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 int cdmabuf_open(const char *path, int flags) { return neg_errno(open(path, flags)); }
-int cdmabuf_close(int fd) { return neg_errno(close(fd)); }
 int cdmabuf_dup_cloexec(int fd) { return neg_errno(fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
 
 long cdmabuf_read(int fd, void *buf, size_t len) {
@@ -32,14 +31,6 @@ int cdmabuf_mmap(int fd, uint64_t length, int prot, int flags, uint64_t offset, 
 }
 
 int cdmabuf_munmap(void *addr, uint64_t length) { return neg_errno(munmap(addr, (size_t)length)); }
-
-int cdmabuf_poll(int fd, short events, int timeout_ms, short *revents) {
-    struct pollfd p = { .fd = fd, .events = events, .revents = 0 };
-    int n = poll(&p, 1, timeout_ms);
-    if (n < 0) return -errno;
-    *revents = p.revents;
-    return n;
-}
 
 int cdmabuf_poll_many(const int *fds, const short *events, short *revents, int count, int timeout_ms) {
     struct pollfd p[CDMABUF_POLL_MAX];

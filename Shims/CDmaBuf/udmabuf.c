@@ -15,12 +15,6 @@ _Static_assert(offsetof(struct udmabuf_create_item, offset) == offsetof(struct c
 _Static_assert(offsetof(struct udmabuf_create_item, size) == offsetof(struct cdmabuf_udmabuf_item, size), "item size field");
 _Static_assert(sizeof(struct udmabuf_create_list) == 8, "udmabuf_create_list head");
 
-int cdmabuf_udmabuf_create(int dev_fd, uint32_t memfd, uint32_t flags,
-                           uint64_t offset, uint64_t size) {
-    struct udmabuf_create c = { .memfd = memfd, .flags = flags, .offset = offset, .size = size };
-    return neg_errno(ioctl(dev_fd, UDMABUF_CREATE, &c));
-}
-
 int cdmabuf_udmabuf_create_list(int dev_fd, uint32_t flags,
                                 const struct cdmabuf_udmabuf_item *items, uint32_t count) {
     size_t bytes = sizeof(struct udmabuf_create_list) + (size_t)count * sizeof(struct udmabuf_create_item);

@@ -22,7 +22,10 @@ public struct LoopBenchmarks {
         public var videoNode = "vivid-000-vid-cap"
         public var videoSize: (width: UInt32, height: UInt32) = (320, 180)
         public var videoFramesPerSecond: UInt32 = 60
-        public var videoRounds = 60
+        public var videoRounds = 120
+        /// A paced loop's noise is per frame, not per CPU second: at 18 frames a run the gate's
+        /// medians spread 0.68–2.22 between runs, so `roundsScale` takes it no lower than this.
+        public var videoMinimumRounds = 120
         public var display = "vkms"
         public var primeRounds = 2000
         /// Only the loops whose name contains one of these (all when empty).
@@ -86,7 +89,7 @@ public struct LoopBenchmarks {
     /// least the clock's minimum at the fastest pace seen (a pass the host preempted reads
     /// long), then alternates which goes first, run by run; every run's reading is checked.
     func compare(
-        _ loop: String, _ parameter: String, bytes: Int? = nil, rounds count: Int,
+        _ loop: String, _ parameter: String, bytes: Int? = nil, rounds count: Int, minimumRounds: Int = 1,
         c: (Int) throws -> Int64, swift measuredSwift: (Int) throws -> Int64, layers allLayers: [LoopLayer] = []
     ) throws -> LoopMeasurement {
         let layers = settings.layers ? allLayers : []
@@ -95,7 +98,7 @@ public struct LoopBenchmarks {
             let cpu = try measuredSwift(rounds)
             return slowdown > 0 ? cpu + burn(Int64(Double(cpu) * slowdown)) : cpu
         }
-        let asked = rounds(count)
+        let asked = max(minimumRounds, rounds(count))
         let warmUp = max(1, asked / 10)
         if withReference { _ = try c(warmUp) }
         _ = try swift(warmUp)
@@ -214,7 +217,7 @@ public struct LoopBenchmarks {
         let result = try compare(
             "V4L2 DQBUF+QBUF",
             "\(settings.videoNode) \(format.width)x\(format.height) at \(String(format: "%.0f", interval.framesPerSecond)) fps, poll-driven",
-            rounds: settings.videoRounds,
+            rounds: settings.videoRounds, minimumRounds: settings.videoMinimumRounds,
             c: { rounds in
                 try reference("VIDIOC_DQBUF", path) {
                     cbench_v4l2_round_trips(fd, type.rawValue, type.isMultiplanar ? 1 : 0, planes, Int32(rounds), $0)

@@ -7,40 +7,40 @@
 /// A Linux errno value, named the way the kernel sources name it.
 public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int32
-    public init(rawValue: Int32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: Int32) { self.rawValue = rawValue }
 
-    public static let EPERM = Errno(rawValue: 1)
-    public static let ENOENT = Errno(rawValue: 2)
-    public static let EINTR = Errno(rawValue: 4)
-    public static let EIO = Errno(rawValue: 5)
-    public static let ENXIO = Errno(rawValue: 6)
-    public static let EBADF = Errno(rawValue: 9)
-    public static let EAGAIN = Errno(rawValue: 11)
-    public static let ENOMEM = Errno(rawValue: 12)
-    public static let EACCES = Errno(rawValue: 13)
-    public static let EFAULT = Errno(rawValue: 14)
-    public static let EBUSY = Errno(rawValue: 16)
-    public static let ENODEV = Errno(rawValue: 19)
-    public static let ENOTDIR = Errno(rawValue: 20)
-    public static let EISDIR = Errno(rawValue: 21)
-    public static let EINVAL = Errno(rawValue: 22)
-    public static let EMFILE = Errno(rawValue: 24)
-    public static let ENOTTY = Errno(rawValue: 25)
-    public static let ENOSPC = Errno(rawValue: 28)
-    public static let EROFS = Errno(rawValue: 30)
-    public static let EPIPE = Errno(rawValue: 32)
-    public static let ERANGE = Errno(rawValue: 34)
-    public static let ENOSYS = Errno(rawValue: 38)
+    @inlinable public static var EPERM: Errno { Errno(rawValue: 1) }
+    @inlinable public static var ENOENT: Errno { Errno(rawValue: 2) }
+    @inlinable public static var EINTR: Errno { Errno(rawValue: 4) }
+    @inlinable public static var EIO: Errno { Errno(rawValue: 5) }
+    @inlinable public static var ENXIO: Errno { Errno(rawValue: 6) }
+    @inlinable public static var EBADF: Errno { Errno(rawValue: 9) }
+    @inlinable public static var EAGAIN: Errno { Errno(rawValue: 11) }
+    @inlinable public static var ENOMEM: Errno { Errno(rawValue: 12) }
+    @inlinable public static var EACCES: Errno { Errno(rawValue: 13) }
+    @inlinable public static var EFAULT: Errno { Errno(rawValue: 14) }
+    @inlinable public static var EBUSY: Errno { Errno(rawValue: 16) }
+    @inlinable public static var ENODEV: Errno { Errno(rawValue: 19) }
+    @inlinable public static var ENOTDIR: Errno { Errno(rawValue: 20) }
+    @inlinable public static var EISDIR: Errno { Errno(rawValue: 21) }
+    @inlinable public static var EINVAL: Errno { Errno(rawValue: 22) }
+    @inlinable public static var EMFILE: Errno { Errno(rawValue: 24) }
+    @inlinable public static var ENOTTY: Errno { Errno(rawValue: 25) }
+    @inlinable public static var ENOSPC: Errno { Errno(rawValue: 28) }
+    @inlinable public static var EROFS: Errno { Errno(rawValue: 30) }
+    @inlinable public static var EPIPE: Errno { Errno(rawValue: 32) }
+    @inlinable public static var ERANGE: Errno { Errno(rawValue: 34) }
+    @inlinable public static var ENOSYS: Errno { Errno(rawValue: 38) }
     /// vb2: the queue takes buffers only inside a media request (`requires_requests`).
-    public static let EBADR = Errno(rawValue: 53)
+    @inlinable public static var EBADR: Errno { Errno(rawValue: 53) }
     /// V4L2: the connector has no such data (DV timings on a webcam input, …).
-    public static let ENODATA = Errno(rawValue: 61)
-    public static let ETIME = Errno(rawValue: 62)
-    public static let EOVERFLOW = Errno(rawValue: 75)
-    public static let EBADFD = Errno(rawValue: 77)
-    public static let EOPNOTSUPP = Errno(rawValue: 95)
-    public static let ENOBUFS = Errno(rawValue: 105)
-    public static let ETIMEDOUT = Errno(rawValue: 110)
+    @inlinable public static var ENODATA: Errno { Errno(rawValue: 61) }
+    @inlinable public static var ETIME: Errno { Errno(rawValue: 62) }
+    @inlinable public static var EOVERFLOW: Errno { Errno(rawValue: 75) }
+    @inlinable public static var EBADFD: Errno { Errno(rawValue: 77) }
+    @inlinable public static var EOPNOTSUPP: Errno { Errno(rawValue: 95) }
+    @inlinable public static var ENOBUFS: Errno { Errno(rawValue: 105) }
+    @inlinable public static var ETIMEDOUT: Errno { Errno(rawValue: 110) }
 
     private static let names: [Int32: String] = [
         1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",

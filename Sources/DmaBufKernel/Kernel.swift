@@ -2,7 +2,7 @@
 /// this is the plain value the `Kernel` interface speaks in.
 public struct FileDescriptorNumber: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int32
-    public init(rawValue: Int32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: Int32) { self.rawValue = rawValue }
     public var description: String { "fd \(rawValue)" }
 }
 

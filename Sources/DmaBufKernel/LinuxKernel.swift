@@ -12,11 +12,13 @@ public final class LinuxKernel: Kernel {
     /// syscalls of every allocation (each checks its length against it).
     public let physicalMemory: UInt64
 
-    public init() { physicalMemory = cdmabuf_physical_memory() }
+    /// Read once too: every allocation rounds its length to it.
+    public let pageSize: Int
+
+    public init() { (physicalMemory, pageSize) = (cdmabuf_physical_memory(), Int(cdmabuf_page_size())) }
 
     public var kind: String { "linux" }
     public var pacesFrames: Bool { true }
-    public var pageSize: Int { Int(cdmabuf_page_size()) }
 
     /// Runs a shim call, retrying EINTR, and turns `-errno` into a `KernelError`.
     @inline(__always)

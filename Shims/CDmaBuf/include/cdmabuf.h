@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdmabuf_inline.h"   // close, poll, heap alloc, udmabuf create, dma-buf sync
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,13 +23,11 @@ void cdmabuf_stop_signal_clear(void);
 
 // ---- files and memory ----------------------------------------------------
 int cdmabuf_open(const char *path, int flags);              // new fd
-int cdmabuf_close(int fd);
 int cdmabuf_dup_cloexec(int fd);                            // new fd
 long cdmabuf_read(int fd, void *buf, size_t len);           // bytes read
 long cdmabuf_write(int fd, const void *buf, size_t len);    // bytes written
 int cdmabuf_mmap(int fd, uint64_t length, int prot, int flags, uint64_t offset, void **out);
 int cdmabuf_munmap(void *addr, uint64_t length);
-int cdmabuf_poll(int fd, short events, int timeout_ms, short *revents); // ready count
 #define CDMABUF_POLL_MAX 64
 // poll(2) over `count` (at most CDMABUF_POLL_MAX) descriptors, as parallel arrays; ready count.
 int cdmabuf_poll_many(const int *fds, const short *events, short *revents, int count, int timeout_ms);
@@ -41,10 +41,7 @@ long cdmabuf_page_size(void);
 uint64_t cdmabuf_physical_memory(void);
 
 // ---- dma-heap ------------------------------------------------------------
-// `fd_field` is what the request's out-field holds on entry; the kernel
-// requires 0 and it is a parameter only so that this rule can be tested.
-int cdmabuf_dma_heap_alloc(int heap_fd, uint64_t len, uint32_t fd_flags,
-                           uint64_t heap_flags, uint32_t fd_field);   // new fd
+// cdmabuf_dma_heap_alloc: in cdmabuf_inline.h
 
 // ---- udmabuf -------------------------------------------------------------
 struct cdmabuf_udmabuf_item {   // mirrors struct udmabuf_create_item
@@ -53,14 +50,11 @@ struct cdmabuf_udmabuf_item {   // mirrors struct udmabuf_create_item
     uint64_t offset;
     uint64_t size;
 };
-int cdmabuf_udmabuf_create(int dev_fd, uint32_t memfd, uint32_t flags,
-                           uint64_t offset, uint64_t size);            // new fd
 int cdmabuf_udmabuf_create_list(int dev_fd, uint32_t flags,
                                 const struct cdmabuf_udmabuf_item *items,
                                 uint32_t count);                       // new fd
 
 // ---- dma-buf -------------------------------------------------------------
-int cdmabuf_dma_buf_sync(int fd, uint64_t flags);
 int cdmabuf_dma_buf_set_name(int fd, const char *name);
 int cdmabuf_dma_buf_export_sync_file(int fd, uint32_t flags);         // new fd
 int cdmabuf_dma_buf_import_sync_file(int fd, uint32_t flags, int sync_fd);

@@ -5,7 +5,7 @@
 /// A DRM object id of one kind (`CRTCID`, `PlaneID`, …): the kinds cannot be mixed up.
 public struct DRMID<Kind>: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     public var description: String { "\(rawValue)" }
     /// The same id as a generic mode object, for property access.
     public var object: DRMObjectID { DRMObjectID(rawValue: rawValue) }
@@ -32,7 +32,7 @@ public typealias DRMObjectID = DRMID<DRMKinds.Object>
 /// A GEM handle: per open DRM file, names one buffer object. Ownership lives in `GEMBuffer`.
 public struct GEMHandle: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     public var description: String { "GEM handle \(rawValue)" }
 }
 
@@ -79,9 +79,9 @@ public enum DRMClientCapability: UInt64, Sendable {
 /// `DRM_PRIME_CAP_*` bits of `DRMCapability.prime`.
 public struct DRMPrimeCapability: OptionSet, Hashable, Sendable {
     public let rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public static let importing = DRMPrimeCapability(rawValue: 0x1)
-    public static let exporting = DRMPrimeCapability(rawValue: 0x2)
+    @inlinable public init(rawValue: UInt64) { self.rawValue = rawValue }
+    @inlinable public static var importing: DRMPrimeCapability { DRMPrimeCapability(rawValue: 0x1) }
+    @inlinable public static var exporting: DRMPrimeCapability { DRMPrimeCapability(rawValue: 0x2) }
 }
 
 /// `drm_mode_modeinfo`, field for field (it travels as the MODE_ID blob).
@@ -183,18 +183,18 @@ public struct DRMConnectorInfo: Hashable, Sendable {
 /// `drm_connector_status`.
 public struct DRMConnection: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let connected = DRMConnection(rawValue: 1)
-    public static let disconnected = DRMConnection(rawValue: 2)
-    public static let unknown = DRMConnection(rawValue: 3)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var connected: DRMConnection { DRMConnection(rawValue: 1) }
+    @inlinable public static var disconnected: DRMConnection { DRMConnection(rawValue: 2) }
+    @inlinable public static var unknown: DRMConnection { DRMConnection(rawValue: 3) }
 }
 
 /// `DRM_MODE_CONNECTOR_*`: a value, not bits; the ones the library tells apart are named.
 public struct DRMConnectorType: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let virtual = DRMConnectorType(rawValue: 15)
-    public static let writeback = DRMConnectorType(rawValue: 18)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var virtual: DRMConnectorType { DRMConnectorType(rawValue: 15) }
+    @inlinable public static var writeback: DRMConnectorType { DRMConnectorType(rawValue: 18) }
 
     /// The kernel's name (drm_connector_enum_list), as in `Virtual-1` or sysfs `card1-Writeback-1`.
     public var name: String {
@@ -209,8 +209,8 @@ public struct DRMConnectorType: RawRepresentable, Hashable, Sendable {
 /// `DRM_MODE_ENCODER_*`. A writeback connector's encoder is a virtual one.
 public struct DRMEncoderType: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let virtual = DRMEncoderType(rawValue: 5)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var virtual: DRMEncoderType { DRMEncoderType(rawValue: 5) }
 
     /// The kernel's name (drm_encoder_enum_list).
     public var name: String {
@@ -267,13 +267,13 @@ public struct DRMPropertyInfo: Hashable, Sendable {
 /// whether userspace may set it.
 public struct DRMPropertyFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let range = DRMPropertyFlags(rawValue: 0x2)
-    public static let immutable = DRMPropertyFlags(rawValue: 0x4)
-    public static let enumeration = DRMPropertyFlags(rawValue: 0x8)
-    public static let blob = DRMPropertyFlags(rawValue: 0x10)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var range: DRMPropertyFlags { DRMPropertyFlags(rawValue: 0x2) }
+    @inlinable public static var immutable: DRMPropertyFlags { DRMPropertyFlags(rawValue: 0x4) }
+    @inlinable public static var enumeration: DRMPropertyFlags { DRMPropertyFlags(rawValue: 0x8) }
+    @inlinable public static var blob: DRMPropertyFlags { DRMPropertyFlags(rawValue: 0x10) }
     /// `DRM_MODE_PROP_OBJECT` (extended type 1 << 6).
-    public static let object = DRMPropertyFlags(rawValue: 0x40)
+    @inlinable public static var object: DRMPropertyFlags { DRMPropertyFlags(rawValue: 0x40) }
 }
 
 /// One property change of an atomic request.
@@ -289,11 +289,11 @@ public struct DRMAtomicProperty: Hashable, Sendable {
 /// `DRM_MODE_ATOMIC_*` and `DRM_MODE_PAGE_FLIP_EVENT` flags of an atomic commit.
 public struct DRMAtomicFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let pageFlipEvent = DRMAtomicFlags(rawValue: 0x01)
-    public static let nonBlock = DRMAtomicFlags(rawValue: 0x0200)
-    public static let testOnly = DRMAtomicFlags(rawValue: 0x0100)
-    public static let allowModeset = DRMAtomicFlags(rawValue: 0x0400)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var pageFlipEvent: DRMAtomicFlags { DRMAtomicFlags(rawValue: 0x01) }
+    @inlinable public static var nonBlock: DRMAtomicFlags { DRMAtomicFlags(rawValue: 0x0200) }
+    @inlinable public static var testOnly: DRMAtomicFlags { DRMAtomicFlags(rawValue: 0x0100) }
+    @inlinable public static var allowModeset: DRMAtomicFlags { DRMAtomicFlags(rawValue: 0x0400) }
 }
 
 /// `DRM_IOCTL_MODE_ADDFB2`: up to four planes (handles, pitches, offsets, modifiers).
@@ -353,10 +353,10 @@ public struct DRMEvent: Hashable, Sendable {
 /// `DRM_EVENT_*`.
 public struct DRMEventType: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let vblank = DRMEventType(rawValue: 1)
-    public static let flipComplete = DRMEventType(rawValue: 2)
-    public static let crtcSequence = DRMEventType(rawValue: 3)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var vblank: DRMEventType { DRMEventType(rawValue: 1) }
+    @inlinable public static var flipComplete: DRMEventType { DRMEventType(rawValue: 2) }
+    @inlinable public static var crtcSequence: DRMEventType { DRMEventType(rawValue: 3) }
 }
 
 public protocol DRMInterface {
@@ -412,9 +412,9 @@ public protocol DRMInterface {
 /// `DRM_CLOEXEC` and `DRM_RDWR` for PRIME export.
 public struct PrimeFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let closeOnExec = PrimeFlags(rawValue: 0o2000000)
-    public static let readWrite = PrimeFlags(rawValue: 0o2)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var closeOnExec: PrimeFlags { PrimeFlags(rawValue: 0o2000000) }
+    @inlinable public static var readWrite: PrimeFlags { PrimeFlags(rawValue: 0o2) }
 }
 
 extension KernelPaths {

@@ -2,14 +2,14 @@
 /// The export/import ioctls take only the access bits, in 32 bits.
 public struct DmaBufSyncFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public static let read = DmaBufSyncFlags(rawValue: 1 << 0)
-    public static let write = DmaBufSyncFlags(rawValue: 2 << 0)
-    public static let readWrite: DmaBufSyncFlags = [read, write]
+    @inlinable public init(rawValue: UInt64) { self.rawValue = rawValue }
+    @inlinable public static var read: DmaBufSyncFlags { DmaBufSyncFlags(rawValue: 1 << 0) }
+    @inlinable public static var write: DmaBufSyncFlags { DmaBufSyncFlags(rawValue: 2 << 0) }
+    @inlinable public static var readWrite: DmaBufSyncFlags { [read, write] }
     /// `DMA_BUF_SYNC_START` is 0: the absence of `end`.
-    public static let start: DmaBufSyncFlags = []
-    public static let end = DmaBufSyncFlags(rawValue: 1 << 2)
-    public static let valid: DmaBufSyncFlags = [readWrite, end]
+    @inlinable public static var start: DmaBufSyncFlags { [] }
+    @inlinable public static var end: DmaBufSyncFlags { DmaBufSyncFlags(rawValue: 1 << 2) }
+    @inlinable public static var valid: DmaBufSyncFlags { [readWrite, end] }
 }
 
 /// `DMA_BUF_NAME_LEN`: a name holds at most 31 bytes and its terminating NUL.

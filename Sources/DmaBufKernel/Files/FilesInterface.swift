@@ -1,42 +1,42 @@
 /// How `Kernel.open` opens a path. The empty set opens read-only.
 public struct OpenFlags: OptionSet, Hashable, Sendable {
     public let rawValue: Int32
-    public init(rawValue: Int32) { self.rawValue = rawValue }
-    public static let writeOnly = OpenFlags(rawValue: 0o1)
-    public static let readWrite = OpenFlags(rawValue: 0o2)
-    public static let nonBlocking = OpenFlags(rawValue: 0o4000)
-    public static let closeOnExec = OpenFlags(rawValue: 0o2000000)
-    public static let readOnly: OpenFlags = []
+    @inlinable public init(rawValue: Int32) { self.rawValue = rawValue }
+    @inlinable public static var writeOnly: OpenFlags { OpenFlags(rawValue: 0o1) }
+    @inlinable public static var readWrite: OpenFlags { OpenFlags(rawValue: 0o2) }
+    @inlinable public static var nonBlocking: OpenFlags { OpenFlags(rawValue: 0o4000) }
+    @inlinable public static var closeOnExec: OpenFlags { OpenFlags(rawValue: 0o2000000) }
+    @inlinable public static var readOnly: OpenFlags { [] }
 }
 
 public struct MemoryProtection: OptionSet, Hashable, Sendable {
     public let rawValue: Int32
-    public init(rawValue: Int32) { self.rawValue = rawValue }
-    public static let read = MemoryProtection(rawValue: 1)
-    public static let write = MemoryProtection(rawValue: 2)
+    @inlinable public init(rawValue: Int32) { self.rawValue = rawValue }
+    @inlinable public static var read: MemoryProtection { MemoryProtection(rawValue: 1) }
+    @inlinable public static var write: MemoryProtection { MemoryProtection(rawValue: 2) }
 }
 
 public struct PollEvents: OptionSet, Hashable, Sendable {
     public let rawValue: Int16
-    public init(rawValue: Int16) { self.rawValue = rawValue }
-    public static let readable = PollEvents(rawValue: 0x001)
+    @inlinable public init(rawValue: Int16) { self.rawValue = rawValue }
+    @inlinable public static var readable: PollEvents { PollEvents(rawValue: 0x001) }
     /// POLLPRI: a V4L2 event is pending (VIDIOC_DQEVENT).
-    public static let priority = PollEvents(rawValue: 0x002)
-    public static let writable = PollEvents(rawValue: 0x004)
-    public static let error = PollEvents(rawValue: 0x008)
-    public static let hangUp = PollEvents(rawValue: 0x010)
-    public static let invalid = PollEvents(rawValue: 0x020)
+    @inlinable public static var priority: PollEvents { PollEvents(rawValue: 0x002) }
+    @inlinable public static var writable: PollEvents { PollEvents(rawValue: 0x004) }
+    @inlinable public static var error: PollEvents { PollEvents(rawValue: 0x008) }
+    @inlinable public static var hangUp: PollEvents { PollEvents(rawValue: 0x010) }
+    @inlinable public static var invalid: PollEvents { PollEvents(rawValue: 0x020) }
 }
 
 /// memfd seals (`F_SEAL_*`).
 public struct Seals: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int32
-    public init(rawValue: Int32) { self.rawValue = rawValue }
-    public static let seal = Seals(rawValue: 0x1)
-    public static let shrink = Seals(rawValue: 0x2)
-    public static let grow = Seals(rawValue: 0x4)
-    public static let write = Seals(rawValue: 0x8)
-    public static let futureWrite = Seals(rawValue: 0x10)
+    @inlinable public init(rawValue: Int32) { self.rawValue = rawValue }
+    @inlinable public static var seal: Seals { Seals(rawValue: 0x1) }
+    @inlinable public static var shrink: Seals { Seals(rawValue: 0x2) }
+    @inlinable public static var grow: Seals { Seals(rawValue: 0x4) }
+    @inlinable public static var write: Seals { Seals(rawValue: 0x8) }
+    @inlinable public static var futureWrite: Seals { Seals(rawValue: 0x10) }
 
     public var description: String {
         let names: [(Seals, String)] = [
@@ -51,9 +51,9 @@ public struct Seals: OptionSet, Hashable, Sendable, CustomStringConvertible {
 /// `memfd_create` flags (`MFD_*`).
 public struct MemfdFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let closeOnExec = MemfdFlags(rawValue: 0x1)
-    public static let allowSealing = MemfdFlags(rawValue: 0x2)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var closeOnExec: MemfdFlags { MemfdFlags(rawValue: 0x1) }
+    @inlinable public static var allowSealing: MemfdFlags { MemfdFlags(rawValue: 0x2) }
 }
 
 /// Files and memory: the plain syscalls every other subsystem's objects go through.

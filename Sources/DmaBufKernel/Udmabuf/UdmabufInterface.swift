@@ -1,8 +1,8 @@
 /// `UDMABUF_FLAGS_*`.
 public struct UdmabufFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let closeOnExec = UdmabufFlags(rawValue: 0x01)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var closeOnExec: UdmabufFlags { UdmabufFlags(rawValue: 0x01) }
 }
 
 /// One range of a `UDMABUF_CREATE_LIST` request.

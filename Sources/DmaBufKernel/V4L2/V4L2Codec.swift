@@ -5,11 +5,11 @@
 /// `V4L2_EVENT_*` a codec client subscribes to.
 public struct V4L2EventType: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// `V4L2_EVENT_EOS`: the last buffer of a drain was produced.
-    public static let endOfStream = V4L2EventType(rawValue: 2)
+    @inlinable public static var endOfStream: V4L2EventType { V4L2EventType(rawValue: 2) }
     /// `V4L2_EVENT_SOURCE_CHANGE`: the decoder found the stream's format (or a new one).
-    public static let sourceChange = V4L2EventType(rawValue: 5)
+    @inlinable public static var sourceChange: V4L2EventType { V4L2EventType(rawValue: 5) }
 }
 
 /// `struct v4l2_event`, the parts read here.
@@ -34,11 +34,11 @@ public enum V4L2CodecRole: Sendable {
 /// `V4L2_ENC_CMD_*` / `V4L2_DEC_CMD_*` (the same numbers for start and stop).
 public struct V4L2CodecCommand: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// `V4L2_ENC_CMD_START` / `V4L2_DEC_CMD_START`: resume after a drain.
-    public static let start = V4L2CodecCommand(rawValue: 0)
+    @inlinable public static var start: V4L2CodecCommand { V4L2CodecCommand(rawValue: 0) }
     /// `V4L2_ENC_CMD_STOP` / `V4L2_DEC_CMD_STOP`: drain (finish what was queued, flag the last buffer).
-    public static let stop = V4L2CodecCommand(rawValue: 1)
+    @inlinable public static var stop: V4L2CodecCommand { V4L2CodecCommand(rawValue: 1) }
 }
 
 public protocol V4L2CodecInterface {

@@ -25,11 +25,11 @@ public struct V4L2Connector: Hashable, Sendable {
 /// `V4L2_CTRL_TYPE_*`.
 public struct V4L2ControlType: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let integer = V4L2ControlType(rawValue: 1)
-    public static let boolean = V4L2ControlType(rawValue: 2)
-    public static let menu = V4L2ControlType(rawValue: 3)
-    public static let button = V4L2ControlType(rawValue: 4)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var integer: V4L2ControlType { V4L2ControlType(rawValue: 1) }
+    @inlinable public static var boolean: V4L2ControlType { V4L2ControlType(rawValue: 2) }
+    @inlinable public static var menu: V4L2ControlType { V4L2ControlType(rawValue: 3) }
+    @inlinable public static var button: V4L2ControlType { V4L2ControlType(rawValue: 4) }
 }
 
 /// `struct v4l2_query_ext_ctrl`, without the array fields.

@@ -1,14 +1,14 @@
 /// A control's id (`V4L2_CID_*`, or a driver's own); any id passes through `rawValue`.
 public struct V4L2ControlID: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     public var description: String { "control 0x\(String(rawValue, radix: 16))" }
 }
 
 /// Standard V4L2 controls DmaBufKit sets (`V4L2_CID_*`).
 public enum V4L2Control {
-    public static let horizontalFlip = V4L2ControlID(rawValue: 0x0098_0914)
-    public static let verticalFlip = V4L2ControlID(rawValue: 0x0098_0915)
+    @inlinable public static var horizontalFlip: V4L2ControlID { V4L2ControlID(rawValue: 0x0098_0914) }
+    @inlinable public static var verticalFlip: V4L2ControlID { V4L2ControlID(rawValue: 0x0098_0915) }
 }
 
 /// vivid's own controls (drivers/media/test-drivers/vivid/vivid-ctrls.c), for pictures a

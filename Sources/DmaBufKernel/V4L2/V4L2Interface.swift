@@ -61,45 +61,45 @@ public struct V4L2Capability: Hashable, Sendable {
 /// `V4L2_CAP_*`.
 public struct V4L2Capabilities: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let videoCapture = V4L2Capabilities(rawValue: 0x1)
-    public static let videoOutput = V4L2Capabilities(rawValue: 0x2)
-    public static let videoCaptureMultiplanar = V4L2Capabilities(rawValue: 0x1000)
-    public static let videoOutputMultiplanar = V4L2Capabilities(rawValue: 0x2000)
-    public static let videoMem2MemMultiplanar = V4L2Capabilities(rawValue: 0x4000)
-    public static let videoMem2Mem = V4L2Capabilities(rawValue: 0x8000)
-    public static let streaming = V4L2Capabilities(rawValue: 0x0400_0000)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var videoCapture: V4L2Capabilities { V4L2Capabilities(rawValue: 0x1) }
+    @inlinable public static var videoOutput: V4L2Capabilities { V4L2Capabilities(rawValue: 0x2) }
+    @inlinable public static var videoCaptureMultiplanar: V4L2Capabilities { V4L2Capabilities(rawValue: 0x1000) }
+    @inlinable public static var videoOutputMultiplanar: V4L2Capabilities { V4L2Capabilities(rawValue: 0x2000) }
+    @inlinable public static var videoMem2MemMultiplanar: V4L2Capabilities { V4L2Capabilities(rawValue: 0x4000) }
+    @inlinable public static var videoMem2Mem: V4L2Capabilities { V4L2Capabilities(rawValue: 0x8000) }
+    @inlinable public static var streaming: V4L2Capabilities { V4L2Capabilities(rawValue: 0x0400_0000) }
 }
 
 /// `V4L2_BUF_FLAG_*` of a buffer.
 public struct V4L2BufferFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let mapped = V4L2BufferFlags(rawValue: 0x1)
-    public static let queued = V4L2BufferFlags(rawValue: 0x2)
-    public static let done = V4L2BufferFlags(rawValue: 0x4)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var mapped: V4L2BufferFlags { V4L2BufferFlags(rawValue: 0x1) }
+    @inlinable public static var queued: V4L2BufferFlags { V4L2BufferFlags(rawValue: 0x2) }
+    @inlinable public static var done: V4L2BufferFlags { V4L2BufferFlags(rawValue: 0x4) }
     /// The driver filled the buffer but its data is not to be trusted.
-    public static let error = V4L2BufferFlags(rawValue: 0x40)
+    @inlinable public static var error: V4L2BufferFlags { V4L2BufferFlags(rawValue: 0x40) }
     /// The last buffer of a codec's drain (or before a source change): DQBUF after it is EPIPE.
-    public static let last = V4L2BufferFlags(rawValue: 0x0010_0000)
+    @inlinable public static var last: V4L2BufferFlags { V4L2BufferFlags(rawValue: 0x0010_0000) }
 }
 
 /// `V4L2_BUF_CAP_*`: what a queue supports, as REQBUFS and CREATE_BUFS report it.
 public struct V4L2BufferCapabilities: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let mmap = V4L2BufferCapabilities(rawValue: 0x1)
-    public static let userPointer = V4L2BufferCapabilities(rawValue: 0x2)
-    public static let dmabuf = V4L2BufferCapabilities(rawValue: 0x4)
-    public static let requests = V4L2BufferCapabilities(rawValue: 0x8)
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static var mmap: V4L2BufferCapabilities { V4L2BufferCapabilities(rawValue: 0x1) }
+    @inlinable public static var userPointer: V4L2BufferCapabilities { V4L2BufferCapabilities(rawValue: 0x2) }
+    @inlinable public static var dmabuf: V4L2BufferCapabilities { V4L2BufferCapabilities(rawValue: 0x4) }
+    @inlinable public static var requests: V4L2BufferCapabilities { V4L2BufferCapabilities(rawValue: 0x8) }
     /// Buffers stay valid (mapped, exported) after REQBUFS(0) frees the queue.
-    public static let orphanedBuffers = V4L2BufferCapabilities(rawValue: 0x10)
-    public static let m2mHoldCaptureBuffer = V4L2BufferCapabilities(rawValue: 0x20)
-    public static let mmapCacheHints = V4L2BufferCapabilities(rawValue: 0x40)
+    @inlinable public static var orphanedBuffers: V4L2BufferCapabilities { V4L2BufferCapabilities(rawValue: 0x10) }
+    @inlinable public static var m2mHoldCaptureBuffer: V4L2BufferCapabilities { V4L2BufferCapabilities(rawValue: 0x20) }
+    @inlinable public static var mmapCacheHints: V4L2BufferCapabilities { V4L2BufferCapabilities(rawValue: 0x40) }
     /// CREATE_BUFS reports `max_num_buffers` (Linux 6.10).
-    public static let maxNumBuffers = V4L2BufferCapabilities(rawValue: 0x80)
+    @inlinable public static var maxNumBuffers: V4L2BufferCapabilities { V4L2BufferCapabilities(rawValue: 0x80) }
     /// VIDIOC_REMOVE_BUFS works on this queue (Linux 6.10).
-    public static let removeBuffers = V4L2BufferCapabilities(rawValue: 0x100)
+    @inlinable public static var removeBuffers: V4L2BufferCapabilities { V4L2BufferCapabilities(rawValue: 0x100) }
 }
 
 /// What `VIDIOC_CREATE_BUFS` made.
@@ -142,39 +142,39 @@ public struct V4L2Format: Hashable, Sendable {
 /// `V4L2_FIELD_*`: how the lines of a frame are ordered (interlacing).
 public struct V4L2Field: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// The driver chooses.
-    public static let any = V4L2Field(rawValue: 0)
+    @inlinable public static var any: V4L2Field { V4L2Field(rawValue: 0) }
     /// Progressive.
-    public static let none = V4L2Field(rawValue: 1)
+    @inlinable public static var none: V4L2Field { V4L2Field(rawValue: 1) }
 }
 
 /// `V4L2_COLORSPACE_*`.
 public struct V4L2Colorspace: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// The driver chooses.
     public static let `default` = V4L2Colorspace(rawValue: 0)
-    public static let srgb = V4L2Colorspace(rawValue: 8)
+    @inlinable public static var srgb: V4L2Colorspace { V4L2Colorspace(rawValue: 8) }
 }
 
 /// A V4L2 pixel format (`V4L2_PIX_FMT_*`), by fourcc; any code passes through `rawValue`.
 public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let rgb24 = V4L2PixelFormat(rawValue: 0x3342_4752)  // 'RGB3'
     public static let bgr24 = V4L2PixelFormat(rawValue: 0x3352_4742)  // 'BGR3'
     public static let yuyv = V4L2PixelFormat(rawValue: 0x5659_5559)  // 'YUYV'
     /// 'NV12': Y plane, then interleaved CbCr, in one buffer.
-    public static let nv12 = V4L2PixelFormat(rawValue: 0x3231_564e)
+    @inlinable public static var nv12: V4L2PixelFormat { V4L2PixelFormat(rawValue: 0x3231_564e) }
     /// 'NM12': the same in two buffers.
-    public static let nv12m = V4L2PixelFormat(rawValue: 0x3231_4d4e)
+    @inlinable public static var nv12m: V4L2PixelFormat { V4L2PixelFormat(rawValue: 0x3231_4d4e) }
     /// 'XR24' (`V4L2_PIX_FMT_XBGR32`): B, G, R, X in memory, the bytes of DRM's XRGB8888.
-    public static let xbgr32 = V4L2PixelFormat(rawValue: 0x3432_5258)
+    @inlinable public static var xbgr32: V4L2PixelFormat { V4L2PixelFormat(rawValue: 0x3432_5258) }
     /// 'FWHT': vicodec's compressed frames (a header, then the fast Walsh-Hadamard transform's coefficients).
-    public static let fwht = V4L2PixelFormat(rawValue: 0x5448_5746)
+    @inlinable public static var fwht: V4L2PixelFormat { V4L2PixelFormat(rawValue: 0x5448_5746) }
     /// 'RGBP' (`V4L2_PIX_FMT_RGB565`): the bytes of DRM's RGB565.
-    public static let rgb565 = V4L2PixelFormat(rawValue: 0x5042_4752)
+    @inlinable public static var rgb565: V4L2PixelFormat { V4L2PixelFormat(rawValue: 0x5042_4752) }
     public var description: String { FourCC.name(rawValue) }
 }
 

@@ -4,7 +4,7 @@ import DmaBufKernel
 public enum DmaBufAccess: String, Sendable, CaseIterable, Codable {
     case read, write, readWrite
 
-    var syncFlags: DmaBufSyncFlags {
+    @inlinable var syncFlags: DmaBufSyncFlags {
         switch self {
         case .read: .read
         case .write: .write
@@ -116,47 +116,60 @@ public struct DmaBuf: ~Copyable, Sendable {
 /// A CPU mapping of a dma-buf, valid inside `DmaBuf.withMapping`. Every access is bracketed
 /// by `DMA_BUF_IOCTL_SYNC` start and end, and the end is issued even when the body throws.
 public struct DmaBufMapping: ~Copyable {
-    let kernel: any Kernel
-    let fd: FileDescriptorNumber
-    let path: String
-    let base: UnsafeMutableRawPointer
+    @usableFromInline let kernel: any Kernel
+    /// The same kernel when it is the real one: the SYNC pair around every access then calls
+    /// it directly, not through the interface's witness table (measured in `dmabuf-bench`'s
+    /// layer rows). Unowned: `kernel` holds it strongly for as long as the mapping lives, so
+    /// no reference is counted per access.
+    @usableFromInline unowned(unsafe) let linux: LinuxKernel?
+    @usableFromInline let fd: FileDescriptorNumber
+    @usableFromInline let path: String
+    @usableFromInline let base: UnsafeMutableRawPointer
     public let length: Int
 
     init(kernel: any Kernel, fd: FileDescriptorNumber, path: String, base: UnsafeMutableRawPointer, length: Int) {
         self.kernel = kernel
+        self.linux = kernel as? LinuxKernel
         self.fd = fd
         self.path = path
         self.base = base
         self.length = length
     }
 
-    @discardableResult
+    @discardableResult @inlinable
     public func read<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try access(.read) { try body(UnsafeRawBufferPointer($0)) }
     }
 
-    @discardableResult
+    @discardableResult @inlinable
     public func write<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         try access(.write, body)
     }
 
-    @discardableResult
+    @discardableResult @inlinable
     public func readWrite<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         try access(.readWrite, body)
     }
 
+    // Inlinable so that it is specialized for the caller's `R` and body.
+    @inlinable
     func access<R>(_ access: DmaBufAccess, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
-        do { try kernel.dmaBufSync(fd, flags: access.syncFlags.union(.start)) } catch { throw error.at(path) }
+        do { try sync(access.syncFlags.union(.start)) } catch { throw error.at(path) }
         let result: R
         do {
             result = try body(UnsafeMutableRawBufferPointer(start: base, count: length))
         } catch {
             // The body's error is the one worth reporting; the end still has to happen.
-            try? kernel.dmaBufSync(fd, flags: access.syncFlags.union(.end))
+            try? sync(access.syncFlags.union(.end))
             throw error
         }
-        do { try kernel.dmaBufSync(fd, flags: access.syncFlags.union(.end)) } catch { throw error.at(path) }
+        do { try sync(access.syncFlags.union(.end)) } catch { throw error.at(path) }
         return result
+    }
+
+    @inlinable
+    func sync(_ flags: DmaBufSyncFlags) throws(KernelError) {
+        if let linux { try linux.dmaBufSync(fd, flags: flags) } else { try kernel.dmaBufSync(fd, flags: flags) }
     }
 
     deinit { try? kernel.munmap(base, length: length) }
