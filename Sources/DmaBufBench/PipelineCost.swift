@@ -79,6 +79,10 @@ public struct PipelineCost {
         public var scalingBuffers = [2, 4, 8, 16]
         /// The tee contender's second importer.
         public var teeOutput = "vivid-000-vid-out"
+        /// The tee's capture buffers: vkms holds up to 2 and vivid's output starts streaming only
+        /// with 2 queued, so with 4 or 5 the capture queue runs dry and the pipeline stalls (6 is
+        /// the least that flows at 640x480 on vivid): compare it with export's 8-buffer row.
+        public var teeBuffers = 8
         /// The C floor to run.
         public var floorProgram = "dmabuf-bench-floor"
         /// The heap the import contenders allocate from.
@@ -134,14 +138,16 @@ public struct PipelineCost {
     func cases() -> [Case] {
         settings.sizes.flatMap { size in
             settings.contenders.filter { sizes($0).contains { $0 == size } }.map {
-                Case(contender: $0, size: size, buffers: settings.buffers)
+                Case(contender: $0, size: size, buffers: buffers($0))
             }
         }
             + (settings.contenders.contains(.export) ? settings.scalingBuffers : []).filter { $0 != settings.buffers }
             .map { Case(contender: .export, size: settings.sizes[0], buffers: $0) }
     }
 
-    public func run() throws -> [Measurement] {
+    /// The measurements, and why any contender or case was not measured: one that fails (e.g. a
+    /// pipeline that stalls) is reported and left out, the others still measured.
+    public func run() throws -> (measurements: [Measurement], failed: [String]) {
         let sourcePath = try V4L2Device.nodes(kernel: LinuxKernel()).first { $0.name == settings.source }?.path
         guard let sourcePath else {
             throw KernelError(
@@ -149,41 +155,52 @@ public struct PipelineCost {
                 reason: "no V4L2 node of that name (see /sys/class/video4linux/*/name)")
         }
         let displayPath = try displayPath()
-        let cases = cases()
+        var failed: [String] = [], broken: Set<String> = []
         var samples: [String: (perFrame: [Double], user: [Double], total: [Double], copied: Int?, drops: Int?)] = [:]
         // A first run of each, unmeasured: GStreamer builds its plugin registry, files get cached.
         for contender in settings.contenders {
-            let warmUp = Case(contender: contender, size: sizes(contender)[0], buffers: settings.buffers)
-            _ = try measure(warmUp, frames: 2, sourcePath: sourcePath, displayPath: displayPath)
-        }
-        for run in 0..<settings.runs {
-            for item in cases {
-                let contender = item.contender
-                let outcome = try measure(
-                    item, frames: frames(contender), sourcePath: sourcePath, displayPath: displayPath)
-                guard outcome.cpuSamples.count == 2 else {
-                    throw KernelError(
-                        "clock_getcpuclockid", .EIO, path: settings.source,
-                        reason: "\(contender.rawValue) ended before its measurement window closed")
-                }
-                let frames = settings.window.seconds * Double(rate(contender))
-                let perFrame = (outcome.cpuSamples[1] - outcome.cpuSamples[0]) / frames
-                let key = item.key
-                samples[key, default: ([], [], [], nil, nil)].perFrame.append(perFrame * 1000)
-                if outcome.userSamples.count == 2 {
-                    samples[key]!.user.append((outcome.userSamples[1] - outcome.userSamples[0]) / frames * 1000)
-                }
-                samples[key]!.total.append(outcome.cpuSeconds)
-                if let copied = outcome.framesCopied {
-                    samples[key]!.copied = max(samples[key]!.copied ?? 0, copied)
-                }
-                if let drops = outcome.drops { samples[key]!.drops = max(samples[key]!.drops ?? 0, drops) }
-                logger.info(
-                    "run \(run + 1)/\(settings.runs) \(key): \(String(format: "%.2f", perFrame * 1000)) ms CPU per frame"
-                )
+            let warmUp = Case(contender: contender, size: sizes(contender)[0], buffers: buffers(contender))
+            do {
+                _ = try measure(warmUp, frames: 2, sourcePath: sourcePath, displayPath: displayPath)
+            } catch {
+                failed.append("pipeline \(contender.rawValue): not measured: its first run failed: \(error)")
+                broken.insert(contender.rawValue)
             }
         }
-        return cases.map { item in
+        let cases = cases().filter { !broken.contains($0.contender.rawValue) }
+        for run in 0..<settings.runs {
+            for item in cases where !broken.contains(item.key) {
+                do {
+                    let contender = item.contender
+                    let outcome = try measure(
+                        item, frames: frames(contender), sourcePath: sourcePath, displayPath: displayPath)
+                    guard outcome.cpuSamples.count == 2 else {
+                        throw KernelError(
+                            "clock_getcpuclockid", .EIO, path: settings.source,
+                            reason: "\(contender.rawValue) ended before its measurement window closed")
+                    }
+                    let frames = settings.window.seconds * Double(rate(contender))
+                    let perFrame = (outcome.cpuSamples[1] - outcome.cpuSamples[0]) / frames
+                    let key = item.key
+                    samples[key, default: ([], [], [], nil, nil)].perFrame.append(perFrame * 1000)
+                    if outcome.userSamples.count == 2 {
+                        samples[key]!.user.append((outcome.userSamples[1] - outcome.userSamples[0]) / frames * 1000)
+                    }
+                    samples[key]!.total.append(outcome.cpuSeconds)
+                    if let copied = outcome.framesCopied {
+                        samples[key]!.copied = max(samples[key]!.copied ?? 0, copied)
+                    }
+                    if let drops = outcome.drops { samples[key]!.drops = max(samples[key]!.drops ?? 0, drops) }
+                    logger.info(
+                        "run \(run + 1)/\(settings.runs) \(key): \(String(format: "%.2f", perFrame * 1000)) ms CPU per frame"
+                    )
+                } catch {
+                    failed.append("pipeline \(item.key): not measured: run \(run + 1) failed: \(error)")
+                    broken.insert(item.key)
+                }
+            }
+        }
+        let measurements = cases.filter { !broken.contains($0.key) }.map { item in
             let sample = samples[item.key]!
             return Measurement(
                 contender: item.contender, title: item.contender.title, width: item.size.width,
@@ -196,10 +213,14 @@ public struct PipelineCost {
                 cpuMillisecondsPerFrame: Spread(sample.perFrame)!, userMillisecondsPerFrame: Spread(sample.user),
                 totalCPUSeconds: Spread(sample.total)!, framesCopied: sample.copied, mostDrops: sample.drops)
         }
+        return (measurements, failed)
     }
+
+    func buffers(_ contender: Contender) -> Int { contender == .tee ? settings.teeBuffers : settings.buffers }
 
     /// The tee, a longer graph than export, is measured at the first size only: beside export
     /// there, it says what a second importer adds.
+
     func sizes(_ contender: Contender) -> [(width: Int, height: Int)] {
         contender.isCodec ? settings.codecSizes : contender == .tee ? Array(settings.sizes.prefix(1)) : settings.sizes
     }

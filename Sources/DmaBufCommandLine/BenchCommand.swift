@@ -202,16 +202,17 @@ struct DmaBufBenchCommand: ParsableCommand {
                 benchmarks.stopRequest = { StopSignals.pending }
                 (loops, skipped) = try benchmarks.run()
             }
-            var costs: [PipelineCost.Measurement] = []
+            var costs: [PipelineCost.Measurement] = [], pipelinesFailed: [String] = []
             if (pipelines || pipelinesOnly) && StopSignals.pending == nil {
                 var settings = PipelineCost.Settings()
                 settings.runs = pipelineRuns
                 if !pipeline.isEmpty { settings.contenders = pipeline }
                 settings.pipeProgram = pipeProgram ?? Self.sibling("dmabuf-pipe")
                 settings.floorProgram = Self.sibling("dmabuf-bench-floor")
-                costs = try PipelineCost(settings: settings, logger: logger).run()
+                (costs, pipelinesFailed) = try PipelineCost(settings: settings, logger: logger).run()
             }
-            var report = BenchReport(kernel: kernel, clock: clock, loops: loops, skipped: skipped, pipelines: costs)
+            var report = BenchReport(
+                kernel: kernel, clock: clock, loops: loops, skipped: skipped + pipelinesFailed, pipelines: costs)
             report.interruptedBy = StopSignals.pending.map(StopSignals.name)
             let encoded = try ToolSupport.json(report)
             if let saveJson { try encoded.write(to: URL(fileURLWithPath: saveJson)) }
@@ -222,6 +223,11 @@ struct DmaBufBenchCommand: ParsableCommand {
             }
             if let signal = StopSignals.pending { throw ExitCode(ExitStatus.interrupted(by: signal)) }
             if loops.isEmpty && costs.isEmpty { throw ExitCode(ExitStatus.nothingToTest) }
+            // The report is out; a pipeline that could not be measured still fails the run.
+            if !pipelinesFailed.isEmpty {
+                ToolSupport.warn(pipelinesFailed.map { "dmabuf-bench: \($0)" }.joined(separator: "\n"))
+                throw ExitCode(ExitStatus.failed)
+            }
             if let bounds {
                 let verdicts = bounds.judge(loops)
                 ToolSupport.warn(
