@@ -10,7 +10,8 @@ root=$(cd "$here/../.." && pwd)
 . "$here/common.sh"
 log() { echo "vm-bench: $*" >&2; }
 
-vm_timeout=${VM_TIMEOUT:-2400}
+# Under TCG the loops take about 20 minutes and the pipelines (26 cases, 3 runs) about 25.
+vm_timeout=${VM_TIMEOUT:-5400}
 vm_check_accel
 # One kernel: VM_KERNEL, or the cached (built when missing) 6.1 test kernel.
 vm_resolve_kernel 6.1 "${VM_KERNEL:-}"
