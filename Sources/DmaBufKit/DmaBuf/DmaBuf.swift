@@ -119,9 +119,8 @@ public struct DmaBufMapping: ~Copyable {
     @usableFromInline let kernel: any Kernel
     /// The same kernel when it is the real one: the SYNC pair around every access then calls
     /// it directly, not through the interface's witness table (measured in `dmabuf-bench`'s
-    /// layer rows). Unowned: `kernel` holds it strongly for as long as the mapping lives, so
-    /// no reference is counted per access.
-    @usableFromInline unowned(unsafe) let linux: LinuxKernel?
+    /// layer rows).
+    @usableFromInline let linux: LinuxKernel?
     @usableFromInline let fd: FileDescriptorNumber
     @usableFromInline let path: String
     @usableFromInline let base: UnsafeMutableRawPointer
