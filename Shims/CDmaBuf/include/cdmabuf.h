@@ -41,7 +41,6 @@ long cdmabuf_page_size(void);
 uint64_t cdmabuf_physical_memory(void);
 
 // ---- dma-heap ------------------------------------------------------------
-// cdmabuf_dma_heap_alloc: in cdmabuf_inline.h
 
 // ---- udmabuf -------------------------------------------------------------
 struct cdmabuf_udmabuf_item {   // mirrors struct udmabuf_create_item

@@ -170,29 +170,9 @@ final class DRMFileState: Sendable {
     let kernel: any Kernel
     let fd: FileDescriptorNumber
     let path: String
-    /// Live handles and their share counts. A file holds a few handles (one per buffer in
-    /// flight), so a linear scan of one small array costs less than hashing into a dictionary
-    /// on every import and close (measured in `dmabuf-bench`'s PRIME loop).
     private struct Handles {
-        var entries: [(handle: UInt32, count: Int, dumb: Bool)] = []
+        var counts: [UInt32: (count: Int, dumb: Bool)] = [:]
         var open = true
-
-        mutating func retain(_ handle: UInt32, dumb: Bool) {
-            if let index = entries.firstIndex(where: { $0.handle == handle }) {
-                entries[index].count += 1
-            } else {
-                entries.append((handle, 1, dumb))
-            }
-        }
-
-        /// Drops one share; the entry when it was the last, for the caller to close.
-        mutating func release(_ handle: UInt32) -> (handle: UInt32, count: Int, dumb: Bool)? {
-            guard let index = entries.firstIndex(where: { $0.handle == handle }) else { return nil }
-            entries[index].count -= 1
-            guard entries[index].count == 0 else { return nil }
-            entries.swapAt(index, entries.count - 1)
-            return entries.removeLast()
-        }
     }
     private let handles = Mutex(Handles())
 
@@ -201,7 +181,7 @@ final class DRMFileState: Sendable {
     }
 
     func retain(_ handle: GEMHandle, dumb: Bool) -> GEMHandle {
-        handles.withLock { $0.retain(handle.rawValue, dumb: dumb) }
+        handles.withLock { $0.counts[handle.rawValue, default: (0, dumb)].count += 1 }
         return handle
     }
 
@@ -211,7 +191,7 @@ final class DRMFileState: Sendable {
     func retain(dumb: Bool, _ make: () throws(KernelError) -> GEMHandle) throws(KernelError) -> GEMHandle {
         try handles.withLock { (state) throws(KernelError) -> GEMHandle in
             let handle = try make()
-            state.retain(handle.rawValue, dumb: dumb)
+            state.counts[handle.rawValue, default: (0, dumb)].count += 1
             return handle
         }
     }
@@ -220,7 +200,10 @@ final class DRMFileState: Sendable {
     /// closed device already freed it.
     func release(_ handle: GEMHandle) throws(KernelError) {
         try handles.withLock { (state) throws(KernelError) in
-            guard state.open, let entry = state.release(handle.rawValue) else { return }
+            guard state.open, var entry = state.counts[handle.rawValue] else { return }
+            entry.count -= 1
+            state.counts[handle.rawValue] = entry.count == 0 ? nil : entry
+            guard entry.count == 0 else { return }
             do throws(KernelError) {
                 if entry.dumb { try kernel.drmDestroyDumb(fd, handle) } else { try kernel.drmGEMClose(fd, handle) }
             } catch { throw error.at(path) }
@@ -231,5 +214,5 @@ final class DRMFileState: Sendable {
     var isOpen: Bool { handles.withLock { $0.open } }
 
     /// Handles still held, for leak checks.
-    var liveHandles: Int { handles.withLock { $0.entries.count } }
+    var liveHandles: Int { handles.withLock { $0.counts.count } }
 }
