@@ -307,9 +307,11 @@ struct PipeRun: ParsableCommand {
             let result = placed.run(kernel: kernel, logger: logger, stopRequest: { StopSignals.pending }) { progress in
                 guard !quiet, live || ContinuousClock.now >= nextLine else { return }
                 nextLine = ContinuousClock.now + .seconds(5)
-                let line = String(
-                    format: "%@: frame %d/%d, %.1f fps, %d dropped", scenario.name, progress.frame, progress.total,
-                    progress.framesPerSecond, progress.drops)
+                // Not String(format:): its first call sets up Foundation's locale inside a
+                // benchmark's measuring window.
+                let tenths = Int((progress.framesPerSecond * 10).rounded())
+                let line =
+                    "\(scenario.name): frame \(progress.frame)/\(progress.total), \(tenths / 10).\(tenths % 10) fps, \(progress.drops) dropped"
                 FileHandle.standardError.write(Data((live ? "\r" + line : line + "\n").utf8))
             }
             if live { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }

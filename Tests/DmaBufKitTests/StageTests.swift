@@ -34,10 +34,10 @@ final class HoldingConsumer: Stage, FrameConsumer {
         taken += 1
     }
 
-    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] { [] }
+    var wait: (fd: FileDescriptorNumber, events: PollEvents)? { nil }
     var isFinished: Bool { source.isFinished && held.isEmpty }
 
-    func advance(_ ready: [PollEvents]) throws -> Bool {
+    func advance(_ ready: PollEvents?) throws -> Bool {
         held = held.map { ($0.frame, $0.turnsLeft - 1) }
         let done = held.filter { $0.turnsLeft <= 0 }
         held.removeAll { $0.turnsLeft <= 0 }

@@ -241,34 +241,32 @@ extension LinuxKernel {
     }
 
     public func drmReadEvents(_ fd: FileDescriptorNumber) throws(KernelError) -> [DRMEvent] {
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        let count: Int
-        do {
-            count = try readChunk(fd, into: &buffer)
-        } catch  where error.errno == .EAGAIN {
-            return []
-        }
-        var events: [DRMEvent] = []
-        var offset = 0
-        let header = MemoryLayout<drm_event>.size
-        while offset + header <= count {
-            let (type, length) = buffer.withUnsafeBytes { raw in
-                (
-                    raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self),
-                    Int(raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
-                )
+        // On the stack: a frame's flip event costs no heap buffer (and no zeroing) here.
+        try withUnsafeTemporaryAllocation(byteCount: 1024, alignment: 8) { buffer throws(KernelError) in
+            let count: Int
+            do throws(KernelError) {
+                count = Int(try call("read") { Int32(cdmabuf_read(fd.rawValue, buffer.baseAddress, buffer.count)) })
+            } catch  where error.errno == .EAGAIN {
+                return []
             }
-            guard length >= header, offset + length <= count else { break }
-            if length >= MemoryLayout<drm_event_vblank>.size {
-                let e = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: drm_event_vblank.self) }
-                events.append(
-                    DRMEvent(
-                        type: DRMEventType(rawValue: type), userData: e.user_data, seconds: e.tv_sec,
-                        microseconds: e.tv_usec, sequence: e.sequence,
-                        crtc: CRTCID(rawValue: e.crtc_id)))
+            var events: [DRMEvent] = []
+            var offset = 0
+            let header = MemoryLayout<drm_event>.size
+            while offset + header <= count {
+                let type = buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+                let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+                guard length >= header, offset + length <= count else { break }
+                if length >= MemoryLayout<drm_event_vblank>.size {
+                    let e = buffer.loadUnaligned(fromByteOffset: offset, as: drm_event_vblank.self)
+                    events.append(
+                        DRMEvent(
+                            type: DRMEventType(rawValue: type), userData: e.user_data, seconds: e.tv_sec,
+                            microseconds: e.tv_usec, sequence: e.sequence,
+                            crtc: CRTCID(rawValue: e.crtc_id)))
+                }
+                offset += length
             }
-            offset += length
+            return events
         }
-        return events
     }
 }

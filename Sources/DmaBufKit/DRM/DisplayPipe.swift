@@ -13,6 +13,8 @@ public struct DisplayPipe: Sendable {
     public let planeFormats: [DRMFormat]
     /// Property ids by object and name.
     let properties: [DRMObjectID: [String: PropertyID]]
+    /// The plane's FB_ID, which every flip sets: looked up once.
+    let framebufferProperty: PropertyID
 
     /// Finds the first CRTC with a primary plane and a connected connector, in its preferred
     /// mode or the first mode of `size`. Enables the client caps this needs (universal planes,
@@ -87,6 +89,10 @@ public struct DisplayPipe: Sendable {
         self.writeback = hasWriteback ? writeback : nil
         self.planeFormats = primary.formats
         self.properties = properties
+        guard let framebufferProperty = properties[primary.id.object]?["FB_ID"] else {
+            throw DisplayError(path: path, "plane \(primary.id) has no property FB_ID")
+        }
+        self.framebufferProperty = framebufferProperty
     }
 
     func property(_ object: DRMObjectID, _ name: String) throws(DisplayError) -> PropertyID {
@@ -148,11 +154,21 @@ public struct DisplayPipe: Sendable {
         _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID?,
         event userData: UInt64?, modeset: Bool
     ) throws -> ShownFrame {
+        // The out-fences' slots, on the stack: a flip with an event asks for none.
+        var fences: (onScreen: Int32, writeback: Int32) = (-1, -1)
+        return try withUnsafeMutablePointer(to: &fences) { fences in
+            try commit(
+                framebuffer, on: device, writebackInto: writebackInto, event: userData, modeset: modeset,
+                fences: UnsafeMutableRawPointer(fences).assumingMemoryBound(to: Int32.self))
+        }
+    }
+
+    private func commit(
+        _ framebuffer: FramebufferID, on device: borrowing DRMDevice, writebackInto: FramebufferID?,
+        event userData: UInt64?, modeset: Bool, fences: UnsafeMutablePointer<Int32>
+    ) throws -> ShownFrame {
         let kernel = device.kernel
         let fd = device.fd
-        let fences = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
-        fences.initialize(repeating: -1, count: 2)
-        defer { fences.deallocate() }
         let fenceAddress = { (index: Int) in UInt64(UInt(bitPattern: fences + index)) }
 
         var changes: [DRMAtomicProperty] = []
@@ -183,7 +199,8 @@ public struct DisplayPipe: Sendable {
         // With a page-flip event the event says when the frame is on screen: no out-fence (a
         // sync_file and a descriptor per frame) is asked for.
         if userData == nil { try set(crtc.object, "OUT_FENCE_PTR", fenceAddress(0)) }
-        try set(plane.object, "FB_ID", UInt64(framebuffer.rawValue))
+        changes.append(
+            DRMAtomicProperty(object: plane.object, property: framebufferProperty, value: UInt64(framebuffer.rawValue)))
         if let target = writebackInto {
             guard let writeback else {
                 throw DisplayError(path: device.path, "\(device.driver) has no writeback connector")

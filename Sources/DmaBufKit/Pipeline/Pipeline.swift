@@ -230,7 +230,7 @@ public struct Pipeline {
     static func monotonicNow() -> Duration {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        return .seconds(now.tv_sec) + .nanoseconds(now.tv_nsec)
+        return Duration(secondsComponent: Int64(now.tv_sec), attosecondsComponent: Int64(now.tv_nsec) * 1_000_000_000)
     }
 
     /// Shows `shown` as frame `number` (the first with a modeset) in place of `previous`, waits

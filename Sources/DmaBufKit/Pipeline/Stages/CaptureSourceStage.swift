@@ -42,18 +42,23 @@ final class CaptureSourceStage: Stage, Metered {
         tally.queued(index)
     }
 
-    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] {
-        streaming && !isFinished ? [(queue.fd, .readable)] : []
+    var wait: (fd: FileDescriptorNumber, events: PollEvents)? {
+        streaming && !isFinished ? (queue.fd, .readable) : nil
     }
     var isFinished: Bool { delivered == frames }
 
-    /// Each turn it asks without waiting; a frame there is one that was done before it asked
-    /// (booked so for the drop ledger), unless the ask before found nothing and the poll since
-    /// woke for this queue.
-    func advance(_ ready: [PollEvents]) throws -> Bool {
+    /// It dequeues without waiting when the last poll found the queue readable (or nothing was
+    /// polled for it yet). A frame there is one that was done before it asked (booked so for the
+    /// drop ledger), unless the ask before found nothing and the poll since woke for this queue.
+    /// A poll that found nothing counts as an ask that found nothing: no DQBUF to hear EAGAIN.
+    func advance(_ ready: PollEvents?) throws -> Bool {
         guard streaming, !isFinished else { return false }
-        let wokeForIt =
-            emptyBeforePoll && ready.first.map { !$0.isDisjoint(with: [.readable, .error, .hangUp]) } == true
+        let readable = ready.map { !$0.isDisjoint(with: [.readable, .error, .hangUp]) }
+        if readable == false {
+            emptyBeforePoll = true
+            return false
+        }
+        let wokeForIt = emptyBeforePoll && readable == true
         guard let frame = try queue.with({ try $0.dequeue() }) else {
             emptyBeforePoll = true
             return false

@@ -39,13 +39,13 @@ final class LoopbackCheckStage: Stage {
         streaming = true
     }
 
-    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] { streaming ? [(queue.fd, .readable)] : [] }
+    var wait: (fd: FileDescriptorNumber, events: PollEvents)? { streaming ? (queue.fd, .readable) : nil }
 
     var isFinished: Bool {
         gaveUp || (sourceFinished() && recorder.last != nil && lastSeen == recorder.last)
     }
 
-    func advance(_ ready: [PollEvents]) throws -> Bool {
+    func advance(_ ready: PollEvents?) throws -> Bool {
         if sourceFinished() {
             let now = ContinuousClock.now
             giveUpAt = giveUpAt ?? now + patience

@@ -97,11 +97,11 @@ final class Mem2MemStage: Stage, FrameConsumer, Metered {
 
     // A mem2mem node's poll says POLLERR while neither queue holds a buffer: wait only when
     // one does (or, for a codec, for its events).
-    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] {
-        guard streaming, !isFinished else { return [] }
+    var wait: (fd: FileDescriptorNumber, events: PollEvents)? {
+        guard streaming, !isFinished else { return nil }
         var events: PollEvents = codec == nil ? [] : .priority
         if !inFlight.isEmpty || (outputsQueued > 0 && !pending.isEmpty) { events.formUnion([.readable, .writable]) }
-        return events.isEmpty ? [] : [(input.fd, events)]
+        return events.isEmpty ? nil : (input.fd, events)
     }
 
     var isFinished: Bool {
@@ -109,7 +109,7 @@ final class Mem2MemStage: Stage, FrameConsumer, Metered {
         return codec == nil ? allIn && pending.isEmpty : allIn && drained
     }
 
-    func advance(_ ready: [PollEvents]) throws -> Bool {
+    func advance(_ ready: PollEvents?) throws -> Bool {
         guard streaming else { return false }
         var progressed = try handleEvents()
         while let done = try input.with({ try $0.dequeue() }) {

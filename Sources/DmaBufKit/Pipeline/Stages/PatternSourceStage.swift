@@ -19,10 +19,10 @@ final class PatternSourceStage: Stage, Metered {
         free = Array(slots.indices)
     }
 
-    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] { [] }
+    var wait: (fd: FileDescriptorNumber, events: PollEvents)? { nil }
     var isFinished: Bool { made == frames }
 
-    func advance(_ ready: [PollEvents]) throws -> Bool {
+    func advance(_ ready: PollEvents?) throws -> Bool {
         guard made < frames, !free.isEmpty, consumers.canAccept else { return false }
         let index = free.removeFirst()
         let started = Pipeline.monotonicNow()  // a drawn frame's latency counts its drawing

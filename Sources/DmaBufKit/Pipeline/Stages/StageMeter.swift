@@ -33,7 +33,8 @@ final class StageMeter {
     private(set) var framesOut = 0
     private(set) var dropped = 0
     private(set) var maximumHeld = 0
-    private var takenAt: [ObjectIdentifier: Duration] = [:]
+    /// What it holds and since when: a few at most, so a list beats hashing.
+    private var held: [(item: ObjectIdentifier, at: Duration)] = []
     private var heldFor: [Double] = []
 
     init(_ stage: String) { self.stage = stage }
@@ -41,15 +42,21 @@ final class StageMeter {
     /// A frame (or buffer: any object standing for it) came in.
     func took(_ item: AnyObject) {
         framesIn += 1
-        takenAt[ObjectIdentifier(item)] = Pipeline.monotonicNow()
-        maximumHeld = max(maximumHeld, takenAt.count)
+        let id = ObjectIdentifier(item)
+        if let index = held.firstIndex(where: { $0.item == id }) {
+            held[index].at = Pipeline.monotonicNow()
+        } else {
+            held.append((id, Pipeline.monotonicNow()))
+        }
+        maximumHeld = max(maximumHeld, held.count)
     }
 
     func passedOn() { framesOut += 1 }
 
     func letGo(_ item: AnyObject) {
-        guard let at = takenAt.removeValue(forKey: ObjectIdentifier(item)) else { return }
-        heldFor.append((Pipeline.monotonicNow() - at).seconds * 1000)
+        let id = ObjectIdentifier(item)
+        guard let index = held.firstIndex(where: { $0.item == id }) else { return }
+        heldFor.append((Pipeline.monotonicNow() - held.remove(at: index).at).seconds * 1000)
     }
 
     /// The frame ends here (nil: one the stage made itself, never taken in).

@@ -5,12 +5,12 @@ import DmaBufKernel
 protocol Stage: AnyObject {
     /// For messages: the device or role.
     var name: String { get }
-    /// The descriptors it waits on now, and for what (empty when it waits on nothing).
-    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] { get }
-    /// Acts on the events of its `waits` (in order; empty on a turn nothing was polled for it)
+    /// The descriptor it waits on now, and for what (nil when it waits on nothing).
+    var wait: (fd: FileDescriptorNumber, events: PollEvents)? { get }
+    /// Acts on what the last poll found for its `wait` (nil on a turn nothing was polled for it)
     /// without blocking; true when it moved a frame on (made, handed on, gave back, or saw a new
     /// one come through), which is what keeps the run from counting as stalled.
-    func advance(_ ready: [PollEvents]) throws -> Bool
+    func advance(_ ready: PollEvents?) throws -> Bool
     /// It has done all it will.
     var isFinished: Bool { get }
 }
@@ -24,33 +24,47 @@ struct StageRunner {
     let stages: [any Stage]
     var stallTimeout: Duration = .seconds(2)
 
-    /// Runs until every stage is finished or `stop` says so (checked each turn).
+    /// Runs until every stage is finished or `stop` says so (checked each turn). A turn that
+    /// moved a frame is followed by a poll that does not wait, so that a stage learns what is
+    /// already there before anything blocks.
     func run(stop: () -> Bool = { false }) throws {
-        var ready: [ObjectIdentifier: [PollEvents]] = [:]
+        // Per stage, the events of the last poll; the poll's requests and whose they are. Kept
+        // across turns: a frame's turns allocate nothing here.
+        var ready = [PollEvents?](repeating: nil, count: stages.count)
+        var requests: [(fd: FileDescriptorNumber, events: PollEvents)] = []
+        var polled: [Int] = []
+        requests.reserveCapacity(stages.count)
+        polled.reserveCapacity(stages.count)
         var lastProgress = ContinuousClock.now
-        while !stages.allSatisfy(\.isFinished), !stop() {
+        while stages.contains(where: { !$0.isFinished }), !stop() {
             var progressed = false
-            for stage in stages where !stage.isFinished {
-                progressed = try stage.advance(ready[ObjectIdentifier(stage)] ?? []) || progressed
+            for (index, stage) in stages.enumerated() where !stage.isFinished {
+                progressed = try stage.advance(ready[index]) || progressed
+                ready[index] = nil
             }
-            let waiting = stages.filter { !$0.isFinished && !$0.waits.isEmpty }
+            requests.removeAll(keepingCapacity: true)
+            polled.removeAll(keepingCapacity: true)
+            for (index, stage) in stages.enumerated() where !stage.isFinished {
+                guard let wait = stage.wait else { continue }
+                requests.append(wait)
+                polled.append(index)
+            }
             if progressed {
                 lastProgress = .now
             } else if ContinuousClock.now - lastProgress > stallTimeout {
-                let names = (waiting.isEmpty ? stages.filter { !$0.isFinished } : waiting).map(\.name)
+                let waiting = polled.isEmpty ? stages.filter { !$0.isFinished } : polled.map { stages[$0] }
                 throw PipelineError(
-                    "stalled: no frame moved on within \(stallTimeout) (waiting: \(names.joined(separator: ", ")))")
+                    "stalled: no frame moved on within \(stallTimeout) (waiting: \(waiting.map(\.name).joined(separator: ", ")))"
+                )
             }
-            let requests = waiting.flatMap(\.waits)
             if requests.isEmpty { continue }
             let wait = progressed ? Duration.zero : stallTimeout - (ContinuousClock.now - lastProgress)
-            let events = try kernel.poll(requests, timeoutMilliseconds: wait.pollMilliseconds)
-            ready = [:]
-            var offset = 0
-            for stage in waiting {
-                let count = stage.waits.count
-                ready[ObjectIdentifier(stage)] = Array(events[offset..<offset + count])
-                offset += count
+            if requests.count == 1 {  // the common case, without the arrays of the general poll
+                ready[polled[0]] = try kernel.poll(
+                    requests[0].fd, events: requests[0].events, timeoutMilliseconds: wait.pollMilliseconds)
+            } else {
+                let events = try kernel.poll(requests, timeoutMilliseconds: wait.pollMilliseconds)
+                for (request, index) in polled.enumerated() { ready[index] = events[request] }
             }
         }
     }

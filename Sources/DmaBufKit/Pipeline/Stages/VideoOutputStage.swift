@@ -42,13 +42,13 @@ final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals, Metered {
         taken += 1
     }
 
-    var waits: [(fd: FileDescriptorNumber, events: PollEvents)] {
-        streaming && !inFlight.isEmpty ? [(queue.fd, .writable)] : []
+    var wait: (fd: FileDescriptorNumber, events: PollEvents)? {
+        streaming && !inFlight.isEmpty ? (queue.fd, .writable) : nil
     }
     var isFinished: Bool { taken == frames && inFlight.count <= 1 }
 
-    func advance(_ ready: [PollEvents]) throws -> Bool {
-        guard streaming, let events = ready.first, !events.isDisjoint(with: [.writable, .error, .hangUp]) else {
+    func advance(_ ready: PollEvents?) throws -> Bool {
+        guard streaming, let events = ready, !events.isDisjoint(with: [.writable, .error, .hangUp]) else {
             return false
         }
         var progressed = false
