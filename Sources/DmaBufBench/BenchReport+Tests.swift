@@ -23,7 +23,8 @@ extension BenchReport {
                     group: "pipelines",
                     pipelines.map { cost in
                         TestResult(
-                            "\(cost.contender.rawValue) \(cost.width)x\(cost.height)", .passed,
+                            "\(cost.contender.rawValue) \(cost.width)x\(cost.height) \(cost.buffers) buffers"
+                                + (cost.contender == .streams ? " \(cost.streams) streams" : ""), .passed,
                             measurements: [
                                 .init(
                                     "CPU per frame", (cost.cpuMillisecondsPerFrame.median * 1000).rounded() / 1000, "ms"

@@ -166,6 +166,7 @@ public struct BenchReport: Codable, Sendable {
             for measurement in pipelines {
                 let cost = measurement.cpuMillisecondsPerFrame
                 var title = measurement.title
+                if measurement.contender == .streams { title += ": \(measurement.streams)" }
                 if let copied = measurement.framesCopied, copied > 0 {
                     title += " (\(copied) frames copied by kmssink)"
                 }
@@ -180,6 +181,12 @@ public struct BenchReport: Codable, Sendable {
             if let slope = bufferSlope {
                 lines += [
                     "Export at \(slope.size) as the buffers in flight grow (\(slope.counts)): \(Self.format(slope.millisecondsPerBuffer * 1000, 1)) µs of CPU per frame more for each buffer (least squares over the medians).",
+                    "",
+                ]
+            }
+            if let slope = streamSlope {
+                lines += [
+                    "Concurrent streams at \(slope.size) (\(slope.counts)): \(Self.format(slope.millisecondsPerStream * 1000, 1)) µs of CPU per frame more for each stream added (least squares over the medians).",
                     "",
                 ]
             }
@@ -202,14 +209,29 @@ public struct BenchReport: Codable, Sendable {
         }
         let points = rows.filter { $0.width == first.width && $0.height == first.height }
             .map { (x: Double($0.buffers), y: $0.cpuMillisecondsPerFrame.median) }.sorted { $0.x < $1.x }
+        return Self.slope(points).map {
+            ("\(first.width)x\(first.height)", points.map { "\(Int($0.x))" }.joined(separator: ", ") + " buffers", $0)
+        }
+    }
+
+    /// The same over the streams contender's counts of concurrent pipelines.
+    public var streamSlope: (size: String, counts: String, millisecondsPerStream: Double)? {
+        let rows = pipelines.filter { $0.contender == .streams }
+        guard let first = rows.first else { return nil }
+        let points = rows.map { (x: Double($0.streams), y: $0.cpuMillisecondsPerFrame.median) }.sorted { $0.x < $1.x }
+        return Self.slope(points).map {
+            ("\(first.width)x\(first.height)", points.map { "\(Int($0.x))" }.joined(separator: ", ") + " streams", $0)
+        }
+    }
+
+    /// Least squares; nil when the points do not spread along x.
+    static func slope(_ points: [(x: Double, y: Double)]) -> Double? {
+        guard !points.isEmpty else { return nil }
         let meanX = points.map(\.x).reduce(0, +) / Double(points.count)
         let meanY = points.map(\.y).reduce(0, +) / Double(points.count)
         let spread = points.map { ($0.x - meanX) * ($0.x - meanX) }.reduce(0, +)
         guard spread > 0 else { return nil }
-        let slope = points.map { ($0.x - meanX) * ($0.y - meanY) }.reduce(0, +) / spread
-        return (
-            "\(first.width)x\(first.height)", points.map { "\(Int($0.x))" }.joined(separator: ", ") + " buffers", slope
-        )
+        return points.map { ($0.x - meanX) * ($0.y - meanY) }.reduce(0, +) / spread
     }
 
     static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }

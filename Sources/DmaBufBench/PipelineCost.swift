@@ -12,6 +12,9 @@ public struct PipelineCost {
         case export, `import`, copy, gstreamer
         /// Export with a second importer of every buffer: a V4L2 output beside the display.
         case tee
+        /// Export from vivid capture into vivid output, several such pipelines at once, one
+        /// process each (vkms has one CRTC, so one display pipeline per machine).
+        case streams
         /// The export path in plain C with nothing per frame but its system calls
         /// (dmabuf-bench-floor): what the same syscalls cost, the floor `export` is judged by.
         case floor
@@ -28,6 +31,7 @@ public struct PipelineCost {
             case .import: "dmabuf-pipe import (system heap → DMABUF QBUF + PRIME)"
             case .copy: "dmabuf-pipe copy (CPU into dumb buffers)"
             case .tee: "dmabuf-pipe export with a tee (each buffer to vkms and to a vivid output at once)"
+            case .streams: "dmabuf-pipe export, vivid capture → vivid output, concurrent streams (one process each)"
             case .gstreamer: "GStreamer v4l2src io-mode=dmabuf ! kmssink"
             case .floor: "C floor of export (EXPBUF → PRIME; per frame poll, DQBUF, atomic flip, event, QBUF)"
             case .floorImport: "C floor of import (system heap → DMABUF QBUF + PRIME; the same per frame)"
@@ -83,6 +87,11 @@ public struct PipelineCost {
         /// with 2 queued, so with 4 or 5 the capture queue runs dry and the pipeline stalls (6 is
         /// the least that flows at 640x480 on vivid): compare it with export's 8-buffer row.
         public var teeBuffers = 8
+        /// The streams contender's counts of concurrent pipelines, and the vivid instances they
+        /// run on (stream k: the k-th instance's capture into its own output node; all
+        /// single-planar on vb2-vmalloc, so each stream is the same work).
+        public var streamCounts = [1, 2, 4]
+        public var streamInstances = ["vivid-000", "vivid-003", "vivid-004", "vivid-005"]
         /// The C floor to run.
         public var floorProgram = "dmabuf-bench-floor"
         /// The heap the import contenders allocate from.
@@ -99,6 +108,9 @@ public struct PipelineCost {
         public var height: Int
         /// Capture buffers (in flight between the source and the sinks).
         public var buffers: Int
+        /// Pipelines running at once; the cost is per frame of any of them (their CPU time
+        /// summed over all their frames).
+        public var streams: Int
         public var framesPerSecond: Int
         /// Seconds after start the window opens, and how long it lasts.
         public var settleSeconds: Double
@@ -124,25 +136,32 @@ public struct PipelineCost {
         (self.settings, self.logger) = (settings, logger)
     }
 
-    /// One contender at one size with one number of capture buffers.
+    /// One contender at one size with one number of capture buffers (and of streams at once).
     struct Case {
         var contender: Contender
         var size: (width: Int, height: Int)
         var buffers: Int
-        var key: String { "\(contender.rawValue) \(size.width)x\(size.height) \(buffers) buffers" }
+        var streams = 1
+        var key: String {
+            "\(contender.rawValue) \(size.width)x\(size.height) \(buffers) buffers"
+                + (contender == .streams ? " \(streams) streams" : "")
+        }
     }
 
     /// Every contender at each of its sizes with `buffers` capture buffers, and the scaling cases
-    /// (export at the first size with each of `scalingBuffers`); all alternate within each run
-    /// so drift hits all alike.
+    /// (export at the first size with each of `scalingBuffers`, the streams contender with each
+    /// of `streamCounts`); all alternate within each run so drift hits all alike.
     func cases() -> [Case] {
         settings.sizes.flatMap { size in
-            settings.contenders.filter { sizes($0).contains { $0 == size } }.map {
+            settings.contenders.filter { $0 != .streams && sizes($0).contains { $0 == size } }.map {
                 Case(contender: $0, size: size, buffers: buffers($0))
             }
         }
             + (settings.contenders.contains(.export) ? settings.scalingBuffers : []).filter { $0 != settings.buffers }
             .map { Case(contender: .export, size: settings.sizes[0], buffers: $0) }
+            + (settings.contenders.contains(.streams) ? settings.streamCounts : []).map {
+                Case(contender: .streams, size: settings.sizes[0], buffers: settings.buffers, streams: $0)
+            }
     }
 
     /// The measurements, and why any contender or case was not measured: one that fails (e.g. a
@@ -159,7 +178,10 @@ public struct PipelineCost {
         var samples: [String: (perFrame: [Double], user: [Double], total: [Double], copied: Int?, drops: Int?)] = [:]
         // A first run of each, unmeasured: GStreamer builds its plugin registry, files get cached.
         for contender in settings.contenders {
-            let warmUp = Case(contender: contender, size: sizes(contender)[0], buffers: buffers(contender))
+            // The most streams: an instance that is missing fails here, not in every run.
+            let warmUp = Case(
+                contender: contender, size: sizes(contender)[0], buffers: buffers(contender),
+                streams: contender == .streams ? settings.streamCounts.max() ?? 1 : 1)
             do {
                 _ = try measure(warmUp, frames: 2, sourcePath: sourcePath, displayPath: displayPath)
             } catch {
@@ -179,7 +201,7 @@ public struct PipelineCost {
                             "clock_getcpuclockid", .EIO, path: settings.source,
                             reason: "\(contender.rawValue) ended before its measurement window closed")
                     }
-                    let frames = settings.window.seconds * Double(rate(contender))
+                    let frames = settings.window.seconds * Double(rate(contender) * item.streams)
                     let perFrame = (outcome.cpuSamples[1] - outcome.cpuSamples[0]) / frames
                     let key = item.key
                     samples[key, default: ([], [], [], nil, nil)].perFrame.append(perFrame * 1000)
@@ -204,12 +226,13 @@ public struct PipelineCost {
             let sample = samples[item.key]!
             return Measurement(
                 contender: item.contender, title: item.contender.title, width: item.size.width,
-                height: item.size.height, buffers: item.buffers, framesPerSecond: rate(item.contender),
+                height: item.size.height, buffers: item.buffers, streams: item.streams,
+                framesPerSecond: rate(item.contender),
                 settleSeconds: settings.settle.seconds, windowSeconds: settings.window.seconds,
-                command: arguments(
+                command: commands(
                     item, frames: frames(item.contender), sourcePath: sourcePath, displayPath: displayPath
                 )
-                .joined(separator: " "),
+                .map { $0.joined(separator: " ") }.joined(separator: " & "),
                 cpuMillisecondsPerFrame: Spread(sample.perFrame)!, userMillisecondsPerFrame: Spread(sample.user),
                 totalCPUSeconds: Spread(sample.total)!, framesCopied: sample.copied, mostDrops: sample.drops)
         }
@@ -222,7 +245,9 @@ public struct PipelineCost {
     /// there, it says what a second importer adds.
 
     func sizes(_ contender: Contender) -> [(width: Int, height: Int)] {
-        contender.isCodec ? settings.codecSizes : contender == .tee ? Array(settings.sizes.prefix(1)) : settings.sizes
+        contender.isCodec
+            ? settings.codecSizes
+            : [.tee, .streams].contains(contender) ? Array(settings.sizes.prefix(1)) : settings.sizes
     }
 
     func rate(_ contender: Contender) -> Int {
@@ -246,9 +271,27 @@ public struct PipelineCost {
         return device.path
     }
 
+    /// The processes of one case: one, or one per stream.
+    func commands(_ item: Case, frames: Int, sourcePath: String, displayPath: String) -> [[String]] {
+        guard item.contender == .streams else {
+            return [arguments(item, frames: frames, sourcePath: sourcePath, displayPath: displayPath)]
+        }
+        return settings.streamInstances.prefix(item.streams).map { instance in
+            [
+                settings.pipeProgram, "run", "--from", "\(instance)-vid-cap", "--to", "\(instance)-vid-out",
+                "--strategy",
+                "export", "--size", "\(item.size.width)x\(item.size.height)", "--frames", "\(frames)", "--fps",
+                "\(rate(item.contender))", "--buffers", "\(item.buffers)", "--verify-every", "0", "--max-drops",
+                "\(frames)", "--max-late-drops", "\(frames)",
+            ]
+        }
+    }
+
     func arguments(_ item: Case, frames: Int, sourcePath: String, displayPath: String) -> [String] {
         let (contender, size, buffers) = (item.contender, item.size, item.buffers)
         switch contender {
+        case .streams:
+            preconditionFailure("the streams contender runs several commands: see commands(_:)")
         case .floor, .floorImport:
             return [
                 settings.floorProgram, sourcePath, displayPath, "\(size.width)x\(size.height)", "\(rate(contender))",
@@ -311,6 +354,7 @@ public struct PipelineCost {
         }
     }
 
+    /// Runs the case's processes together; CPU clocks, user time and drops are their sums.
     func measure(
         _ item: Case, frames: Int, sourcePath: String, displayPath: String
     )
@@ -319,23 +363,28 @@ public struct PipelineCost {
         )
     {
         let contender = item.contender
-        let command = arguments(item, frames: frames, sourcePath: sourcePath, displayPath: displayPath)
+        let commands = commands(item, frames: frames, sourcePath: sourcePath, displayPath: displayPath)
         let environment = contender.isGStreamer ? ["GST_DEBUG": "GST_PERFORMANCE:4", "GST_DEBUG_NO_COLOR": "1"] : [:]
-        let outcome = try ChildProcess.run(
-            command, environment: environment, sampleTimes: [settings.settle, settings.settle + settings.window],
-            timeout: settings.timeout)
-        guard outcome.status == 0 else {
+        let sampleTimes = [settings.settle, settings.settle + settings.window]
+        let outcomes = try ChildProcess.runTogether(
+            commands, environment: environment, sampleTimes: sampleTimes, timeout: settings.timeout)
+        for (command, outcome) in zip(commands, outcomes) where outcome.status != 0 {
             throw KernelError(
-                command[0], .EIO, path: settings.source,
+                command[0], .EIO, path: command.firstIndex(of: "--from").map { command[$0 + 1] } ?? settings.source,
                 reason:
                     "`\(command.joined(separator: " "))` exited with \(outcome.status): \(outcome.output.suffix(1500))")
         }
+        // A sample only where every process was read (one that ended early has fewer).
+        func summed(_ samples: KeyPath<ChildProcess.Outcome, [Double]>) -> [Double] {
+            (0..<(outcomes.map { $0[keyPath: samples].count }.min() ?? 0)).map { index in
+                outcomes.map { $0[keyPath: samples][index] }.reduce(0, +)
+            }
+        }
         let copied =
             contender.isGStreamer
-            ? outcome.output.split(separator: "\n").filter { $0.contains("frame copy") }.count : nil
-        let drops =
-            command[0] == settings.pipeProgram
-            ? outcome.output.firstMatch(of: /, (\d+) dropped,/).flatMap { Int($0.1) } : nil
-        return (outcome.cpuSeconds, outcome.cpuSamples, outcome.userSamples, copied, drops)
+            ? outcomes[0].output.split(separator: "\n").filter { $0.contains("frame copy") }.count : nil
+        let counted = outcomes.compactMap { $0.output.firstMatch(of: /, (\d+) dropped,/).flatMap { Int($0.1) } }
+        let drops = commands[0][0] == settings.pipeProgram && !counted.isEmpty ? counted.reduce(0, +) : nil
+        return (outcomes.map(\.cpuSeconds).reduce(0, +), summed(\.cpuSamples), summed(\.userSamples), copied, drops)
     }
 }

@@ -124,14 +124,15 @@ struct SimulatedBenchTests {
     }
 
     func cost(
-        _ contender: PipelineCost.Contender, _ width: Int, _ milliseconds: Double, buffers: Int = 4
+        _ contender: PipelineCost.Contender, _ width: Int, _ milliseconds: Double, buffers: Int = 4, streams: Int = 1
     )
         -> PipelineCost.Measurement
     {
         let spread = Spread(minimum: milliseconds, median: milliseconds, maximum: milliseconds)
         return PipelineCost.Measurement(
             contender: contender, title: contender.title, width: width, height: width * 9 / 16, buffers: buffers,
-            framesPerSecond: 5, settleSeconds: 5, windowSeconds: 8, command: "", cpuMillisecondsPerFrame: spread,
+            streams: streams, framesPerSecond: 5, settleSeconds: 5, windowSeconds: 8, command: "",
+            cpuMillisecondsPerFrame: spread,
             userMillisecondsPerFrame: nil, totalCPUSeconds: spread, framesCopied: nil, mostDrops: 0)
     }
 
@@ -155,6 +156,40 @@ struct SimulatedBenchTests {
                     cost(.export, 640, 1.0)
                 ]
             ).bufferSlope == nil)
+    }
+
+    /// The slope over concurrent streams, and each streams row named by its count.
+    @Test func streamScalingHasASlope() throws {
+        let report = BenchReport(
+            kernel: SimulatedKernel(), clock: .measure(), loops: [], skipped: [],
+            pipelines: [
+                cost(.export, 640, 1.0), cost(.streams, 640, 2.0, streams: 1), cost(.streams, 640, 2.5, streams: 2),
+                cost(.streams, 640, 3.5, streams: 4),
+            ])
+        let slope = try #require(report.streamSlope)
+        #expect(slope.size == "640x360" && slope.counts == "1, 2, 4 streams")
+        #expect(abs(slope.millisecondsPerStream - 0.5) < 1e-9)
+        #expect(report.text.contains("500.0 µs of CPU per frame more for each stream added"))
+        #expect(report.text.contains("concurrent streams (one process each): 4 |"))
+        #expect(report.bufferSlope == nil)
+        let names = report.testResults.flatMap(\.subtests).map(\.name)
+        #expect(names.contains("streams 640x360 4 buffers 2 streams") && names.contains("export 640x360 4 buffers"))
+    }
+
+    /// Several children at once: each one's status, output and CPU clock samples its own.
+    @Test func childProcessesRunTogether() throws {
+        let outcomes = try ChildProcess.runTogether(
+            [
+                ["sh", "-c", "echo one; exit 3"],
+                ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo two"],
+            ],
+            sampleTimes: [.zero], timeout: .seconds(60))
+        #expect(outcomes.map(\.status) == [3, 0])
+        #expect(outcomes.map(\.output) == ["one\n", "two\n"])
+        #expect(outcomes[1].cpuSeconds > 0)
+        #expect(throws: KernelError.self) {
+            try ChildProcess.runTogether([["true"], ["/nonexistent/program"]], timeout: .seconds(60))
+        }
     }
 
     /// The gate passes a loop within bound + noise, fails one past it and one it cannot find,

@@ -204,7 +204,7 @@ extension V4L2Cases {
     }
 }
 
-/// The V4L2 nodes the V4L2 device tests need: vivid's (booted with vivid.n_devs=3, the third
+/// The V4L2 nodes the V4L2 device tests need: vivid's (booted with vivid.n_devs=6, the third
 /// on vb2-dma-contig).
 enum V4L2Devices {
     static let names = (try? V4L2Device.nodes(kernel: LinuxKernel()).map(\.name)) ?? []

@@ -35,15 +35,16 @@ ensure_host_deps() {
     fi
 }
 
-# Module parameters: vkms with its writeback connector; three vivid instances, the second
+# Module parameters: vkms with its writeback connector; six vivid instances, the second
 # multiplanar, the third on vb2-dma-contig (allocators=0,0,1: it imports only physically
-# contiguous memory, as board camera drivers do); a udmabuf size limit above the tests' largest
-# buffer.
+# contiguous memory, as board camera drivers do), the last three only a capture and an output
+# node each (node_types 0x101: the benchmark's concurrent streams, each like the first
+# instance); a udmabuf size limit above the tests' largest buffer.
 # tsc=reliable: under TCG the guest otherwise marks the TSC unstable and falls back to hpet,
 # whose thread CPU clock reads a 200 µs busy loop as 0 now and then (dmabuf-bench refuses it).
 # cma=128M: the CMA area behind the `reserved` heap and vivid 002's own buffers (the kernel's
 # dma-heap selftest allocates 32 × 1 MiB from it and more).
-cmdline="vkms.enable_writeback=1 vivid.n_devs=3 vivid.multiplanar=1,2,1 vivid.allocators=0,0,1 udmabuf.size_limit_mb=256 tsc=reliable cma=128M"
+cmdline="vkms.enable_writeback=1 vivid.n_devs=6 vivid.multiplanar=1,2,1,1,1,1 vivid.allocators=0,0,1,0,0,0 vivid.node_types=0xe1d3d,0xe1d3d,0xe1d3d,0x101,0x101,0x101 udmabuf.size_limit_mb=256 tsc=reliable cma=128M"
 
 # Sets `accel` from VM_ACCEL (empty: detected later by vm_choose_accel).
 vm_check_accel() {

@@ -28,7 +28,8 @@ v4l2=""
 for node in /sys/class/video4linux/video*; do
     [ -e "$node/name" ] && v4l2="$v4l2 $(cat "$node/name")=/dev/$(basename "$node")"
 done
-for name in vivid-000-vid-cap vivid-000-vid-out vivid-001-vid-cap vivid-001-vid-out vivid-002-vid-cap vivid-002-vid-out vim2m; do
+for name in vivid-000-vid-cap vivid-000-vid-out vivid-001-vid-cap vivid-001-vid-out vivid-002-vid-cap vivid-002-vid-out \
+    vivid-003-vid-cap vivid-003-vid-out vivid-004-vid-cap vivid-004-vid-out vivid-005-vid-cap vivid-005-vid-out vim2m; do
     case "$v4l2" in *" $name="*) ;; *) missing+=("V4L2 node $name") ;; esac
 done
 case "$(cat /sys/module/vivid/parameters/multiplanar 2>/dev/null)" in 1,2,1|1,2,1,*) ;; *) missing+=("vivid.multiplanar=1,2,1") ;; esac
