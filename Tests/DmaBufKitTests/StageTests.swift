@@ -1,5 +1,6 @@
 import DmaBufKernel
 import DmaBufSimulation
+import Glibc
 import Testing
 
 @testable import DmaBufKit
@@ -83,16 +84,19 @@ struct SimulatedStageTests {
     /// The ownership rule itself: the producer gets a buffer back after the last consumer's
     /// release, not the first's, and a release too many is a programming error caught at once.
     @Test func aFrameReturnsAfterItsLastHolder() throws {
-        var returned = 0
-        let frame = Frame(index: BufferIndex(rawValue: 0), slot: PipelineSlot(), number: 0, timestamp: .zero) { _ in
-            returned += 1
+        final class Producer: FrameProducer {
+            var returned = 0
+            func frameReturned(_ frame: Frame) { returned += 1 }
         }
+        let producer = Producer()
+        let frame = Frame(
+            index: BufferIndex(rawValue: 0), slot: PipelineSlot(), number: 0, timestamp: .zero, producer: producer)
         frame.hold()
         frame.hold()
         try frame.release()
-        #expect(returned == 0)
+        #expect(producer.returned == 0)
         try frame.release()
-        #expect(returned == 1 && frame.holders == 0)
+        #expect(producer.returned == 1 && frame.holders == 0)
     }
 
     /// Every stage of a codec round trip reports the frames it took and passed on; none held
@@ -122,5 +126,42 @@ extension DeviceTests {
         @Test func aBufferReturnsOnlyWhenEveryConsumerIsDone() throws {
             try StageCases.aBufferReturnsOnlyWhenEveryConsumerIsDone(LinuxKernel())
         }
+    }
+}
+
+/// A stage that moves `frames` frames on, one a turn, then waits for ever on `fd`.
+final class StallingStage: Stage {
+    let name = "stalling"
+    private var left: Int
+    let fd: FileDescriptorNumber
+
+    init(frames: Int, fd: FileDescriptorNumber) { (left, self.fd) = (frames, fd) }
+
+    var wait: (fd: FileDescriptorNumber, events: PollEvents)? { left == 0 ? (fd, .readable) : nil }
+    func advance(_ ready: PollEvents?) throws -> Bool {
+        guard left > 0 else { return false }
+        left -= 1
+        return true
+    }
+    var isFinished: Bool { false }
+}
+
+@Suite struct StallTests {
+    /// A run that stops moving frames, at once or after a few, ends as stalled once the timeout
+    /// passed with nothing moved (never sooner: the poll in between blocks on a pipe never written).
+    @Test(arguments: [0, 3])
+    func aRunThatStopsMovingStalls(framesFirst: Int) throws {
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        defer { ends.forEach { _ = close($0) } }
+        let stage = StallingStage(frames: framesFirst, fd: FileDescriptorNumber(rawValue: ends[0]))
+        let started = ContinuousClock.now
+        #expect {
+            try StageRunner(kernel: LinuxKernel(), stages: [stage], stallTimeout: .milliseconds(200)).run()
+        } throws: { error in
+            let problem = (error as? PipelineError)?.problem ?? ""
+            return problem.hasPrefix("stalled: no frame moved on within") && problem.hasSuffix("(waiting: stalling)")
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(200))
     }
 }

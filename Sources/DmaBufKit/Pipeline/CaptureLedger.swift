@@ -37,8 +37,9 @@ struct CaptureLedger {
     private var base = 0
     /// Buffers queued to the driver and not dequeued.
     private(set) var held = 0
-    /// Per buffer index: the absolute number of its latest QBUF event.
-    private var queuedAt: [UInt32: Int] = [:]
+    /// Per buffer index (a few, from 0: a list, not a dictionary): the absolute number of its
+    /// latest QBUF event.
+    private var queuedAt: [Int?] = []
     private var last: (sequence: UInt32, dequeuedAt: Int, queuedAt: Int)?
     /// The sequence number of the frame dequeued last.
     var lastSequence: UInt32? { last?.sequence }
@@ -50,7 +51,9 @@ struct CaptureLedger {
 
     mutating func queued(_ index: BufferIndex) {
         held += 1
-        queuedAt[index.rawValue] = base + events.count
+        let slot = Int(index.rawValue)
+        if slot >= queuedAt.count { queuedAt += repeatElement(nil, count: slot + 1 - queuedAt.count) }
+        queuedAt[slot] = base + events.count
         events.append((.queued, held))
     }
 
@@ -59,7 +62,8 @@ struct CaptureLedger {
         let before = base + events.count  // the point just before this DQBUF
         held -= 1
         events.append((.dequeued(wasDone: wasDone), held))
-        let queuedAt = queuedAt[index.rawValue] ?? base
+        let slot = Int(index.rawValue)
+        let queuedAt = (slot < queuedAt.count ? queuedAt[slot] : nil) ?? base
         defer {
             last = (sequence, before, queuedAt)
             // The next gap looks back no further than this frame's own QBUF.

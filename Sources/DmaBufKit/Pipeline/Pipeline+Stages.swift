@@ -4,8 +4,9 @@ import Logging
 
 /// A sink that says when each frame reached it: what a run reports as progress.
 protocol FrameArrivals: AnyObject {
-    /// From each frame's timestamp to its arrival, since the last call.
-    func takeLatencies() -> [Duration]
+    /// From each frame's timestamp to its arrival, since the last call, one by one (the list is
+    /// kept for the next frames: no array a frame).
+    func takeLatencies(_ each: (Duration) -> Void)
 }
 
 extension Pipeline {
@@ -38,7 +39,7 @@ extension Pipeline {
     func reportArrivals(
         at sink: any FrameArrivals, drops: Int, tally: inout RunTally, progress: (Progress) -> Void
     ) {
-        for latency in sink.takeLatencies() {
+        sink.takeLatencies { latency in
             progress(tally.shown(after: latency, of: configuration.frames, drops: drops))
         }
     }

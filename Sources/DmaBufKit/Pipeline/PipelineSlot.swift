@@ -93,7 +93,7 @@ struct RunTally {
         firstShown = firstShown ?? .now
         latencies.append(latency.seconds * 1000)
         shown += 1
-        return Pipeline.Progress(frame: shown, total: total, framesPerSecond: framesPerSecond, drops: drops)
+        return Pipeline.Progress(frame: shown, total: total, drops: drops, firstShown: firstShown)
     }
 
     /// Frames after the first over the time since it was shown.
@@ -104,5 +104,9 @@ struct RunTally {
 }
 
 extension Duration {
-    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// One 128-bit division (`components`), not two.
+    public var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
 }

@@ -5,17 +5,19 @@ import DmaBufKernel
 /// dequeued goes to every consumer and back to the driver once all are done. A frame no
 /// consumer can take goes straight back (booked as not shown); gaps in the sequence are booked
 /// by cause in the tally (see `CaptureLedger`).
-final class CaptureSourceStage: Stage, Metered {
+final class CaptureSourceStage: Stage, FrameProducer, Metered {
     let name: String
     let queue: OwnedQueue
     let slots: [PipelineSlot]
     let frames: Int
     var consumers: [any FrameConsumer] = []
-    private(set) var tally = RunTally()
-    private(set) var report: PipelineReport
-    private(set) var delivered = 0
-    private var streaming = false
-    private var emptyBeforePoll = false
+    // Per-frame state of one thread: `@exclusivity(unchecked)` spares the runtime's access
+    // checks (see `StageMeter`).
+    @exclusivity(unchecked) private(set) var tally = RunTally()
+    @exclusivity(unchecked) private(set) var report: PipelineReport
+    @exclusivity(unchecked) private(set) var delivered = 0
+    @exclusivity(unchecked) private var streaming = false
+    @exclusivity(unchecked) private var emptyBeforePoll = false
     let meter: StageMeter
 
     /// Takes `queue` (its buffers not yet queued); `report` collects drops, repeats and errors.
@@ -83,12 +85,14 @@ final class CaptureSourceStage: Stage, Metered {
         meter.passedOn()
         try consumers.deliver(
             Frame(
-                index: index, slot: slots[Int(frame.index)], number: Int(frame.sequence), timestamp: frame.timestamp
-            ) { [unowned self] frame in
-                meter.letGo(frame.slot)
-                if streaming { try enqueue(frame.index) }
-            })
+                index: index, slot: slots[Int(frame.index)], number: Int(frame.sequence), timestamp: frame.timestamp,
+                producer: self))
         return true
+    }
+
+    func frameReturned(_ frame: Frame) throws {
+        meter.letGo(frame.slot)
+        if streaming { try enqueue(frame.index) }
     }
 
     /// The capture side's figures (drops by cause, repeats, erroneous frames) into a run's report.

@@ -3,7 +3,7 @@ import DmaBufKernel
 /// The copy strategy's middle: each frame's picture copied by the CPU into one of the
 /// display's own buffers, which goes on as a frame of its own (same number and timestamp); the
 /// frame copied from is released at once, so its device may refill it while the copy is shown.
-final class CopyStage: FrameConsumer, Metered {
+final class CopyStage: FrameConsumer, FrameProducer, Metered {
     let targets: [PipelineSlot]
     var consumers: [any FrameConsumer] = []
     private let copy: (_ from: PipelineSlot, _ into: PipelineSlot) throws -> Void
@@ -29,7 +29,9 @@ final class CopyStage: FrameConsumer, Metered {
         try frame.release()
         try consumers.deliver(
             Frame(
-                index: BufferIndex(rawValue: UInt32(index)), slot: targets[index], number: number, timestamp: timestamp
-            ) { [unowned self] in free.append(Int($0.index.rawValue)) })
+                index: BufferIndex(rawValue: UInt32(index)), slot: targets[index], number: number, timestamp: timestamp,
+                producer: self))
     }
+
+    func frameReturned(_ frame: Frame) { free.append(Int(frame.index.rawValue)) }
 }

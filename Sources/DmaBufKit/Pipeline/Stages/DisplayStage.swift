@@ -8,12 +8,13 @@ final class DisplayStage: FrameConsumer, FrameArrivals, Metered {
     let display: OwnedDRMDevice
     private let attach: (PipelineSlot) throws -> Void
     private let present: (Frame, Frame?, Int, inout PipelineReport, () throws -> Void) throws -> Duration
-    /// What the display's side found: flips, verification.
-    var report: PipelineReport
-    private var shown: Frame?
-    private(set) var count = 0
-    /// From each frame's timestamp to its flip event, since the last `takeLatencies()`.
-    private var latencies: [Duration] = []
+    /// What the display's side found: flips, verification. (Per-frame state of one thread:
+    /// `@exclusivity(unchecked)` spares the runtime's access checks, see `StageMeter`.)
+    @exclusivity(unchecked) var report: PipelineReport
+    @exclusivity(unchecked) private var shown: Frame?
+    @exclusivity(unchecked) private(set) var count = 0
+    /// From each frame's timestamp to its flip event, since the last `takeLatencies`.
+    @exclusivity(unchecked) private var latencies: [Duration] = []
     let meter: StageMeter
 
     /// `attach(slot)` gives the display its own view of a buffer; `present(frame, previous,
@@ -46,9 +47,9 @@ final class DisplayStage: FrameConsumer, FrameArrivals, Metered {
         try frame.release()
     }
 
-    func takeLatencies() -> [Duration] {
-        defer { latencies = [] }
-        return latencies
+    func takeLatencies(_ each: (Duration) -> Void) {
+        latencies.forEach(each)
+        latencies.removeAll(keepingCapacity: true)
     }
 
     /// The display lets go of the frame on screen (after the caller turned it off).

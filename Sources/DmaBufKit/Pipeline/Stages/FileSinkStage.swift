@@ -56,8 +56,8 @@ final class FileSinkStage: FrameConsumer, FrameArrivals, Metered {
         }
     }
 
-    func takeLatencies() -> [Duration] {
-        defer { latencies = [] }
-        return latencies
+    func takeLatencies(_ each: (Duration) -> Void) {
+        latencies.forEach(each)
+        latencies.removeAll(keepingCapacity: true)
     }
 }

@@ -14,17 +14,19 @@ final class Frame {
     let timestamp: Duration
     /// The bytes of the buffer that carry the frame, when not the whole picture (a compressed frame).
     let bytesUsed: UInt32?
-    private(set) var holders = 0
-    private let returnToProducer: (Frame) throws -> Void
+    @exclusivity(unchecked) private(set) var holders = 0
+    /// Gets the buffer back: a stage, not a closure (a frame's closure context was a second heap
+    /// object per frame). Every frame is let go before its producer's run ends.
+    private unowned let producer: any FrameProducer
 
     init(
         index: BufferIndex, slot: PipelineSlot, number: Int, timestamp: Duration, bytesUsed: UInt32? = nil,
-        returnToProducer: @escaping (Frame) throws -> Void
+        producer: any FrameProducer
     ) {
         (self.index, self.slot, self.number, self.timestamp, self.bytesUsed) = (
             index, slot, number, timestamp, bytesUsed
         )
-        self.returnToProducer = returnToProducer
+        self.producer = producer
     }
 
     /// A consumer takes the frame.
@@ -34,8 +36,14 @@ final class Frame {
     func release() throws {
         precondition(holders > 0, "frame \(number) released more often than held")
         holders -= 1
-        if holders == 0 { try returnToProducer(self) }
+        if holders == 0 { try producer.frameReturned(self) }
     }
+}
+
+/// A stage that hands out frames in its buffers.
+protocol FrameProducer: AnyObject {
+    /// The last holder of `frame` is done with it: its buffer is the producer's again.
+    func frameReturned(_ frame: Frame) throws
 }
 
 /// A stage that takes frames from a producer.

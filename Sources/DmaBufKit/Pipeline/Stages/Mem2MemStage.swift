@@ -11,7 +11,7 @@ import DmaBufKernel
 /// was queued it is drained (`V4L2_ENC_CMD_STOP`/`V4L2_DEC_CMD_STOP`) and finished with the
 /// result flagged `LAST` (never dequeuing after it: that is EPIPE). A decoder's CAPTURE side is
 /// set up only when the source-change event says what the stream is (`setUpCapture`).
-final class Mem2MemStage: Stage, FrameConsumer, Metered {
+final class Mem2MemStage: Stage, FrameConsumer, FrameProducer, Metered {
     let name: String
     let node: OwnedVideoDevice
     /// OUTPUT (DMABUF): what the node reads.
@@ -78,6 +78,10 @@ final class Mem2MemStage: Stage, FrameConsumer, Metered {
     private func queueOutput(_ index: BufferIndex) throws {
         try output?.with { try $0.enqueue(index) }
         outputsQueued += 1
+    }
+
+    func frameReturned(_ frame: Frame) throws {
+        if streaming && !drained { try queueOutput(frame.index) }
     }
 
     var canAccept: Bool { streaming && !freeInputs.isEmpty && inFlight.count < maximumInFlight }
@@ -147,10 +151,7 @@ final class Mem2MemStage: Stage, FrameConsumer, Metered {
             try consumers.deliver(
                 Frame(
                     index: index, slot: slots[Int(result.index)], number: origin.number, timestamp: origin.timestamp,
-                    bytesUsed: codec == .encoder ? result.plane(0).bytesUsed : nil
-                ) { [unowned self] frame in
-                    if streaming && !drained { try queueOutput(frame.index) }
-                })
+                    bytesUsed: codec == .encoder ? result.plane(0).bytesUsed : nil, producer: self))
             progressed = true
         }
         if let codec, !stopSent, taken == frames, output != nil {

@@ -3,7 +3,7 @@ import DmaBufKernel
 /// Frames drawn by the CPU into buffers from an allocator, as fast as the consumers take them:
 /// frame n goes into a free buffer once every consumer can accept it, one frame a turn (a stop
 /// asked between turns lands on a frame boundary).
-final class PatternSourceStage: Stage, Metered {
+final class PatternSourceStage: Stage, FrameProducer, Metered {
     let name = "pattern"
     let slots: [PipelineSlot]
     let frames: Int
@@ -29,14 +29,16 @@ final class PatternSourceStage: Stage, Metered {
         meter.took(slots[index])
         try draw(slots[index], made)
         let frame = Frame(
-            index: BufferIndex(rawValue: UInt32(index)), slot: slots[index], number: made, timestamp: started
-        ) { [unowned self] frame in
-            meter.letGo(frame.slot)
-            free.append(Int(frame.index.rawValue))
-        }
+            index: BufferIndex(rawValue: UInt32(index)), slot: slots[index], number: made, timestamp: started,
+            producer: self)
         made += 1
         meter.passedOn()
         try consumers.deliver(frame)
         return true
+    }
+
+    func frameReturned(_ frame: Frame) {
+        meter.letGo(frame.slot)
+        free.append(Int(frame.index.rawValue))
     }
 }

@@ -30,41 +30,52 @@ struct StageRunner {
     func run(stop: () -> Bool = { false }) throws {
         // Per stage, the events of the last poll; the poll's requests and whose they are. Kept
         // across turns: a frame's turns allocate nothing here.
+        // The first `count` entries of `requests` and `polled` are this turn's.
         var ready = [PollEvents?](repeating: nil, count: stages.count)
-        var requests: [(fd: FileDescriptorNumber, events: PollEvents)] = []
-        var polled: [Int] = []
-        requests.reserveCapacity(stages.count)
-        polled.reserveCapacity(stages.count)
-        var lastProgress = ContinuousClock.now
+        var requests = [(fd: FileDescriptorNumber, events: PollEvents)](
+            repeating: (FileDescriptorNumber(rawValue: -1), []), count: stages.count)
+        var polled = [Int](repeating: 0, count: stages.count)
+        // The stall clock (CLOCK_MONOTONIC, ns) restarts at the first turn that moves nothing
+        // after one that did: one clock read a frame, not one a turn.
+        let stallNanoseconds = Int64(stallTimeout.seconds * 1e9)
+        var lastProgress = Pipeline.monotonicNanoseconds()
+        var restartStallClock = false
         while stages.contains(where: { !$0.isFinished }), !stop() {
             var progressed = false
             for (index, stage) in stages.enumerated() where !stage.isFinished {
                 progressed = try stage.advance(ready[index]) || progressed
                 ready[index] = nil
             }
-            requests.removeAll(keepingCapacity: true)
-            polled.removeAll(keepingCapacity: true)
+            var count = 0
             for (index, stage) in stages.enumerated() where !stage.isFinished {
                 guard let wait = stage.wait else { continue }
-                requests.append(wait)
-                polled.append(index)
+                (requests[count], polled[count]) = (wait, index)
+                count += 1
             }
+            var idle: Int64 = 0  // since the stall clock started
             if progressed {
-                lastProgress = .now
-            } else if ContinuousClock.now - lastProgress > stallTimeout {
-                let waiting = polled.isEmpty ? stages.filter { !$0.isFinished } : polled.map { stages[$0] }
+                restartStallClock = true
+            } else if restartStallClock {
+                lastProgress = Pipeline.monotonicNanoseconds()
+                restartStallClock = false
+            } else {
+                idle = Pipeline.monotonicNanoseconds() - lastProgress
+            }
+            if idle > stallNanoseconds {
+                let waiting = count == 0 ? stages.filter { !$0.isFinished } : polled[..<count].map { stages[$0] }
                 throw PipelineError(
                     "stalled: no frame moved on within \(stallTimeout) (waiting: \(waiting.map(\.name).joined(separator: ", ")))"
                 )
             }
-            if requests.isEmpty { continue }
-            let wait = progressed ? Duration.zero : stallTimeout - (ContinuousClock.now - lastProgress)
-            if requests.count == 1 {  // the common case, without the arrays of the general poll
+            if count == 0 { continue }
+            // Rounded up: a poll that returns just before the stall would end would spin.
+            let wait = progressed ? 0 : Int32(clamping: (stallNanoseconds - idle + 999_999) / 1_000_000)
+            if count == 1 {  // the common case, without the arrays of the general poll
                 ready[polled[0]] = try kernel.poll(
-                    requests[0].fd, events: requests[0].events, timeoutMilliseconds: wait.pollMilliseconds)
+                    requests[0].fd, events: requests[0].events, timeoutMilliseconds: wait)
             } else {
-                let events = try kernel.poll(requests, timeoutMilliseconds: wait.pollMilliseconds)
-                for (request, index) in polled.enumerated() { ready[index] = events[request] }
+                let events = try kernel.poll(Array(requests[..<count]), timeoutMilliseconds: wait)
+                for request in 0..<count { ready[polled[request]] = events[request] }
             }
         }
     }

@@ -13,7 +13,7 @@ final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals, Metered {
     /// The most frames it holds at once: a capture source must keep buffers to fill however
     /// slowly the node gives them back.
     let maximumInFlight: Int
-    /// How long the node held each frame it gave back, since the last `takeLatencies()`.
+    /// How long the node held each frame it gave back, since the last `takeLatencies`.
     private var returns: [Duration] = []
     private var inFlight: [UInt32: (frame: Frame, queuedAt: Duration)] = [:]
     private(set) var taken = 0
@@ -82,8 +82,8 @@ final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals, Metered {
     }
 
     /// How long the node held each frame it gave back since the last call.
-    func takeLatencies() -> [Duration] {
-        defer { returns = [] }
-        return returns
+    func takeLatencies(_ each: (Duration) -> Void) {
+        returns.forEach(each)
+        returns.removeAll(keepingCapacity: true)
     }
 }
