@@ -315,7 +315,7 @@ static void tear_down(struct floor *f) {
 
 int cbench_pipeline_floor(
     const char *video_path, const char *drm_path, const char *heap_path, uint32_t width, uint32_t height, uint32_t fps, uint32_t buffers,
-    uint32_t frames, char *error, size_t error_size) {
+    uint32_t frames, int bookkeeping, char *error, size_t error_size) {
     struct floor f = { .video = -1, .drm = -1, .buffers = buffers, .error = error, .error_size = error_size };
     if (error && error_size) error[0] = 0;
     for (uint32_t i = 0; i < FLOOR_MAX_BUFFERS; i++) f.dmabufs[i] = -1;
@@ -340,9 +340,20 @@ int cbench_pipeline_floor(
     uint32_t shown = 0, index = 0;
     for (uint32_t frame = 0; frame < frames; frame++) {
         if ((ret = dequeue(&f, &index, video_path)) < 0) goto out;
+        if (bookkeeping && frame > 0) {
+            uint64_t sequence, ns;
+            if (drmCrtcGetSequence(f.drm, f.crtc, &sequence, &ns)) {
+                ret = fail(&f, -errno, "DRM_IOCTL_CRTC_GET_SEQUENCE", drm_path);
+                goto out;
+            }
+        }
         if ((ret = flip(&f, f.framebuffers[index], frame == 0, width, height, drm_path)) < 0) goto out;
         f.displaying = 1;
         if (frame > 0 && (ret = queue(&f, shown, video_path)) < 0) goto out;
+        if (bookkeeping) {
+            struct pollfd next = { .fd = f.video, .events = POLLIN };
+            while (poll(&next, 1, 0) < 0 && errno == EINTR) {}
+        }
         shown = index;
     }
 out:

@@ -18,6 +18,9 @@ public struct PipelineCost {
         /// The export path in plain C with nothing per frame but its system calls
         /// (dmabuf-bench-floor): what the same syscalls cost, the floor `export` is judged by.
         case floor
+        /// The export floor plus the two calls dmabuf-pipe makes per frame for its report (a
+        /// CRTC sequence read, a poll that does not wait): the same system calls as `export`.
+        case floorBookkeeping = "floor-bookkeeping"
         /// The import path the same way: system-heap buffers queued as DMABUF.
         case floorImport = "floor-import"
         /// Capture → stateful encoder (vicodec FWHT) → the stream to a file.
@@ -34,6 +37,8 @@ public struct PipelineCost {
             case .streams: "dmabuf-pipe export, vivid capture → vivid output, concurrent streams (one process each)"
             case .gstreamer: "GStreamer v4l2src io-mode=dmabuf ! kmssink"
             case .floor: "C floor of export (EXPBUF → PRIME; per frame poll, DQBUF, atomic flip, event, QBUF)"
+            case .floorBookkeeping:
+                "C floor of export with dmabuf-pipe's two bookkeeping calls (CRTC_GET_SEQUENCE, a poll that does not wait): its system calls"
             case .floorImport: "C floor of import (system heap → DMABUF QBUF + PRIME; the same per frame)"
             case .codec: "dmabuf-pipe encode (capture buffers by dma-buf into vicodec's FWHT encoder, stream to a file)"
             case .gstreamerCodec:
@@ -292,9 +297,9 @@ public struct PipelineCost {
         switch contender {
         case .streams:
             preconditionFailure("the streams contender runs several commands: see commands(_:)")
-        case .floor, .floorImport:
-            return [
-                settings.floorProgram, sourcePath, displayPath, "\(size.width)x\(size.height)", "\(rate(contender))",
+        case .floor, .floorImport, .floorBookkeeping:
+            return [settings.floorProgram] + (contender == .floorBookkeeping ? ["--bookkeeping"] : []) + [
+                sourcePath, displayPath, "\(size.width)x\(size.height)", "\(rate(contender))",
                 "\(buffers)", "\(frames)",
             ] + (contender == .floorImport ? [settings.heap] : [])
         case .gstreamer:

@@ -6,11 +6,13 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: dmabuf-bench-floor VIDEO DRM WIDTHxHEIGHT FPS BUFFERS FRAMES [HEAP]\n"
+    "usage: dmabuf-bench-floor [--bookkeeping] VIDEO DRM WIDTHxHEIGHT FPS BUFFERS FRAMES [HEAP]\n"
     "  Zero-copy capture -> display with only the system calls it needs: VIDEO's MMAP buffers\n"
     "  (XR24) exported, or with HEAP (e.g. /dev/dma_heap/system) buffers allocated there and\n"
     "  queued as DMABUF; imported by DRM and flipped to one per frame, each requeued once the\n"
-    "  next is on screen. E.g. dmabuf-bench-floor /dev/video0 /dev/dri/card0 640x480 5 4 75\n";
+    "  next is on screen. --bookkeeping adds the two calls dmabuf-pipe makes per frame for its\n"
+    "  report: DRM_IOCTL_CRTC_GET_SEQUENCE before a flip, a poll that does not wait after QBUF.\n"
+    "  E.g. dmabuf-bench-floor /dev/video0 /dev/dri/card0 640x480 5 4 75\n";
 
 static int number(const char *text, unsigned long *value) {
     char *end;
@@ -23,6 +25,11 @@ int main(int argc, char **argv) {
         fputs(usage, stdout);
         return 0;
     }
+    int bookkeeping = argc > 1 && !strcmp(argv[1], "--bookkeeping");
+    if (bookkeeping) {
+        argv++;
+        argc--;
+    }
     unsigned width, height;
     unsigned long fps, buffers, frames;
     char tail;
@@ -32,7 +39,7 @@ int main(int argc, char **argv) {
         return 64;
     }
     char error[256];
-    int ret = cbench_pipeline_floor(argv[1], argv[2], argc == 8 ? argv[7] : NULL, width, height, fps, buffers, frames, error, sizeof error);
+    int ret = cbench_pipeline_floor(argv[1], argv[2], argc == 8 ? argv[7] : NULL, width, height, fps, buffers, frames, bookkeeping, error, sizeof error);
     if (ret < 0) {
         fprintf(stderr, "dmabuf-bench-floor: %s\n", error[0] ? error : strerror(-ret));
         return 1;

@@ -35,11 +35,14 @@ int cbench_prime_import_close(int drm_fd, int dmabuf_fd, int rounds, int64_t *cp
 // `heap_path` (else NULL) buffers allocated from that dma-buf heap and queued as DMABUF) and `drm_path` (the first CRTC, its
 // primary plane, a connected connector with a width x height mode); then per frame: poll,
 // VIDIOC_DQBUF, an atomic commit flipping to it (asking a flip event), poll and read the event,
-// VIDIOC_QBUF of the frame it replaced; `frames` frames. Everything is released before it
-// returns 0 or -errno, the failing call described in `error`.
+// VIDIOC_QBUF of the frame it replaced; `frames` frames. With `bookkeeping`, also the two calls
+// dmabuf-pipe makes for its report: DRM_IOCTL_CRTC_GET_SEQUENCE before each flip after the first
+// (its late-flip count) and, after the QBUF, a poll of the capture node that does not wait (its
+// drop ledger: was the next frame already there). Everything is released before it returns 0 or
+// -errno, the failing call described in `error`.
 int cbench_pipeline_floor(
     const char *video_path, const char *drm_path, const char *heap_path, uint32_t width, uint32_t height, uint32_t fps, uint32_t buffers,
-    uint32_t frames, char *error, size_t error_size);
+    uint32_t frames, int bookkeeping, char *error, size_t error_size);
 
 // The clock both sides are timed by, checked before anything is measured: `loops` busy loops
 // of `busy_ns` each on CLOCK_MONOTONIC, each read on the thread CPU clock too (wall_ns[i],
