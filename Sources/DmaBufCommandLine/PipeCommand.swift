@@ -161,7 +161,10 @@ struct PipeRun: ParsableCommand {
     @Option(help: "Capture rate to ask of the source, 1…1000 frames per second. Default: 30.")
     var fps: Int?
 
-    @Option(help: "Capture buffers, 2…32. Default: 4.")
+    @Option(
+        help:
+            "Capture buffers, 2…32. Default: 4, or 8 with --tee (its display, output and capture queue each hold some)."
+    )
     var buffers: Int?
 
     @Option(help: "Verify every n-th frame through writeback; 0 turns verification off. Default: 1.")
@@ -253,7 +256,8 @@ struct PipeRun: ParsableCommand {
         var configuration = PipelineConfiguration(
             source: source ?? defaults.source, sink: sink ?? defaults.sink, strategy: strategy ?? defaults.strategy,
             allocator: allocator ?? defaults.allocator, width: width, height: height, frames: frames ?? defaults.frames,
-            framesPerSecond: fps ?? defaults.framesPerSecond, buffers: buffers ?? defaults.buffers,
+            framesPerSecond: fps ?? defaults.framesPerSecond,
+            buffers: buffers ?? PipelineConfiguration.defaultBuffers(tee: tee != nil),
             verifyEvery: verifyEvery,
             testPattern: testPattern ?? defaults.testPattern, mem2mem: mem2mem, dumpDirectory: dumpFrames,
             expectations: .init(
@@ -272,7 +276,7 @@ struct PipeRun: ParsableCommand {
             let given = pipelineFlagsGiven
             if !given.isEmpty {
                 throw ValidationError(
-                    "\(given.joined(separator: ", ")) cannot be combined with scenario files: a scenario file sets the whole pipeline"
+                    "\(given.joined(separator: ", ")) cannot be combined with scenario files (\(scenarios.joined(separator: ", "))): a scenario file sets the whole pipeline (a word taken for a file may be the value of a misspelt option)"
                 )
             }
         } else {

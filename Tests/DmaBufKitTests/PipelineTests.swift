@@ -161,6 +161,9 @@ extension PipelineCases {
             KernelCase("the loopback verifies an output sink") { try loopbackVerifiesTheOutput($0) },
             KernelCase("a picture changed in the loop fails verification") { try changedLoopFails($0) },
             KernelCase("a tee shows and outputs every buffer, both verified") { try teeVerifiesBothPaths($0) },
+            KernelCase("a tee too short of buffers for its output stalls, saying why") {
+                try teeTooShortOfBuffersSaysWhyItStalled($0)
+            },
             KernelCase("stopped runs release everything") { try stoppedRunsReleaseEverything($0) },
         ]
 }
@@ -462,6 +465,23 @@ extension PipelineCases {
             #expect(
                 error?.problem.contains("the tee's output cannot take capture buffer 0") == true,
                 "\(String(describing: error))")
+        }
+    }
+
+    /// A tee with 4 buffers leaves the output one (the display may hold two, the capture
+    /// keeps one to fill), and vivid's output starts only with two queued: nothing moves, and
+    /// the stall says who waits on whom.
+    static func teeTooShortOfBuffersSaysWhyItStalled(_ kernel: any Kernel) throws {
+        try expectNoLeaks(kernel) {
+            var settings = PipelineConfiguration(
+                source: "vivid-002-vid-cap", sink: "vkms", strategy: .export, width: 640, height: 480, frames: 12,
+                framesPerSecond: 30, buffers: 4, verifyEvery: 0)
+            settings.tee = "vivid-000-vid-out"
+            let error = expectError(PipelineError.self) { _ = try Pipeline(settings, kernel: kernel).run() }
+            let problem = error?.problem ?? ""
+            #expect(problem.hasPrefix("stalled: no frame moved on"), "\(problem)")
+            #expect(problem.contains("none was given back since STREAMON"), "\(problem)")
+            #expect(problem.contains("could not take more"), "\(problem)")
         }
     }
 }

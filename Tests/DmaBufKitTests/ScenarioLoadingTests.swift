@@ -104,6 +104,11 @@ struct ScenarioLoadingTests {
             """, file: "tee.yaml"
         ).pipeline
         #expect(tee.sink == "vkms" && tee.tee == "vivid-000-vid-out")
+        #expect(tee.buffers == 8 && graph.buffers == 4, "a tee's default leaves its output buffers to start")
+        let keysTee = try PipelineScenario.parse(
+            "name: k\npipeline:\n  tee: vivid-000-vid-out\n  buffers: 5\n", file: "keys.yaml"
+        ).pipeline
+        #expect(keysTee.buffers == 5)
     }
 
     @Test func graphsThatDoNotHoldTogetherNameTheLine() {

@@ -129,7 +129,8 @@ extension DeviceTests {
     }
 }
 
-/// A stage that moves `frames` frames on, one a turn, then waits for ever on `fd`.
+/// A stage that moves `frames` frames on, one a turn, then waits for ever on `fd` (and says so
+/// in a stall's message).
 final class StallingStage: Stage {
     let name = "stalling"
     private var left: Int
@@ -144,6 +145,7 @@ final class StallingStage: Stage {
         return true
     }
     var isFinished: Bool { false }
+    var stallHint: String? { left == 0 ? "moved all it had" : nil }
 }
 
 @Suite struct StallTests {
@@ -160,7 +162,8 @@ final class StallingStage: Stage {
             try StageRunner(kernel: LinuxKernel(), stages: [stage], stallTimeout: .milliseconds(200)).run()
         } throws: { error in
             let problem = (error as? PipelineError)?.problem ?? ""
-            return problem.hasPrefix("stalled: no frame moved on within") && problem.hasSuffix("(waiting: stalling)")
+            return problem.hasPrefix("stalled: no frame moved on within")
+                && problem.hasSuffix("(waiting: stalling: moved all it had)")
         }
         #expect(ContinuousClock.now - started >= .milliseconds(200))
     }

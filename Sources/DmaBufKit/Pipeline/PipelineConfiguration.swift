@@ -144,7 +144,8 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
         framesPerSecond =
             values.contains(.framesPerSecond)
             ? try values.decodeIfPresent(Int.self, forKey: .framesPerSecond) : defaults.framesPerSecond
-        buffers = try values.decodeIfPresent(Int.self, forKey: .buffers) ?? defaults.buffers
+        let buffersGiven = try values.decodeIfPresent(Int.self, forKey: .buffers)
+        buffers = buffersGiven ?? defaults.buffers
         verifyEvery = try values.decodeIfPresent(Int.self, forKey: .verifyEvery) ?? defaults.verifyEvery
         testPattern =
             values.contains(.testPattern)
@@ -168,7 +169,13 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
             try graph.configure(&self)
             self.graph = graph
         }
+        if buffersGiven == nil { buffers = Self.defaultBuffers(tee: tee != nil) }
     }
+
+    /// Capture buffers when none are asked for. A tee's are held by three at once: the display
+    /// (up to two), the output (whose driver may start only with two queued, as vivid's does)
+    /// and the capture queue, which keeps two to fill; with 4, the run would stall.
+    public static func defaultBuffers(tee: Bool) -> Int { tee ? 8 : 4 }
 }
 
 extension PipelineConfiguration {

@@ -18,6 +18,8 @@ final class CaptureSourceStage: Stage, FrameProducer, Metered {
     @exclusivity(unchecked) private(set) var delivered = 0
     @exclusivity(unchecked) private var streaming = false
     @exclusivity(unchecked) private var emptyBeforePoll = false
+    /// Frames given straight back since the last one was passed on: no consumer could take them.
+    @exclusivity(unchecked) private var refusedSincePassedOn = 0
     let meter: StageMeter
 
     /// Takes `queue` (its buffers not yet queued); `report` collects drops, repeats and errors.
@@ -77,17 +79,26 @@ final class CaptureSourceStage: Stage, FrameProducer, Metered {
             return true
         }
         guard consumers.canAccept else {
+            refusedSincePassedOn += 1
             meter.drop(slot)
             try enqueue(index)  // nobody downstream can take it: not a frame moved on
             return false
         }
         delivered += 1
+        refusedSincePassedOn = 0
         meter.passedOn()
         try consumers.deliver(
             Frame(
                 index: index, slot: slots[Int(frame.index)], number: Int(frame.sequence), timestamp: frame.timestamp,
                 producer: self))
         return true
+    }
+
+    var stallHint: String? {
+        guard refusedSincePassedOn > 0 else { return nil }
+        let full = consumers.filter { !$0.canAccept }.map { ($0 as? any Stage)?.name ?? "\(type(of: $0))" }
+        return
+            "\(refusedSincePassedOn) frames went straight back since one was passed on, as \(full.isEmpty ? "a consumer" : full.joined(separator: " and ")) could not take more"
     }
 
     func frameReturned(_ frame: Frame) throws {

@@ -13,6 +13,13 @@ protocol Stage: AnyObject {
     func advance(_ ready: PollEvents?) throws -> Bool
     /// It has done all it will.
     var isFinished: Bool { get }
+    /// For a stall's message: what it holds or was refused that may explain the stall, when it
+    /// can tell.
+    var stallHint: String? { get }
+}
+
+extension Stage {
+    var stallHint: String? { nil }
 }
 
 /// The one loop that drives any graph of stages: each turn every stage acts on what is ready,
@@ -63,9 +70,9 @@ struct StageRunner {
             }
             if idle > stallNanoseconds {
                 let waiting = count == 0 ? stages.filter { !$0.isFinished } : polled[..<count].map { stages[$0] }
+                let described = waiting.map { stage in stage.stallHint.map { "\(stage.name): \($0)" } ?? stage.name }
                 throw PipelineError(
-                    "stalled: no frame moved on within \(stallTimeout) (waiting: \(waiting.map(\.name).joined(separator: ", ")))"
-                )
+                    "stalled: no frame moved on within \(stallTimeout) (waiting: \(described.joined(separator: "; ")))")
             }
             if count == 0 { continue }
             // Rounded up: a poll that returns just before the stall would end would spin.

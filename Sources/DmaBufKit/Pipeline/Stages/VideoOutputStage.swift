@@ -47,6 +47,18 @@ final class VideoOutputStage: Stage, FrameConsumer, FrameArrivals, Metered {
     }
     var isFinished: Bool { taken == frames && inFlight.count <= 1 }
 
+    /// An output whose driver starts only with several buffers queued (vb2's minimum; vivid's
+    /// is 2) never gives one back while its limit is below that minimum.
+    var stallHint: String? {
+        guard streaming, !inFlight.isEmpty else { return nil }
+        let givenBack = taken - inFlight.count
+        guard givenBack == 0, inFlight.count >= maximumInFlight else {
+            return "holds \(inFlight.count) of at most \(maximumInFlight), \(givenBack) given back"
+        }
+        return
+            "holds \(inFlight.count), its most, and none was given back since STREAMON: its driver may start only with more queued; more buffers let it hold more"
+    }
+
     func advance(_ ready: PollEvents?) throws -> Bool {
         guard streaming, let events = ready, !events.isDisjoint(with: [.writable, .error, .hangUp]) else {
             return false
