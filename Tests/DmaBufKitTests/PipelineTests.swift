@@ -469,7 +469,7 @@ extension PipelineCases {
     }
 
     /// A tee with 4 buffers leaves the output one (the display may hold two, the capture
-    /// keeps one to fill), and vivid's output starts only with two queued: nothing moves, and
+    /// keeps two to fill), and vivid's output starts only with two queued: nothing moves, and
     /// the stall says who waits on whom.
     static func teeTooShortOfBuffersSaysWhyItStalled(_ kernel: any Kernel) throws {
         try expectNoLeaks(kernel) {

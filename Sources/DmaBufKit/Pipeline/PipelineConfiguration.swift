@@ -106,7 +106,8 @@ public struct PipelineConfiguration: Codable, Sendable, Equatable {
     public init(
         source: String = "vivid", sink: String = "vkms", strategy: Strategy = .export,
         allocator: Allocator = .auto,
-        width: Int = 640, height: Int = 480, frames: Int = 300, framesPerSecond: Int? = 30, buffers: Int = 4,
+        width: Int = 640, height: Int = 480, frames: Int = 300, framesPerSecond: Int? = 30,
+        buffers: Int = PipelineConfiguration.defaultBuffers(tee: false),
         verifyEvery: Int = 1,
         testPattern: Int? = 0, mem2mem: String? = nil, dumpDirectory: String? = nil,
         expectations: Expectations = Expectations()
